@@ -1,0 +1,518 @@
+// build.zig: rexec and rexec-agent as static musl binaries, every dependency compiled from
+// the Debian source packages that packaging/bootstrap unpacks into .deps/src.
+//
+//   packaging/zig build                      zig-out/bin/{rexec,rexec-agent}, x86_64-linux-musl
+//   packaging/zig build -Dtarget=aarch64-linux-musl
+//   packaging/zig build release              both architectures, ReleaseSmall, stripped, SHA256SUMS
+//   packaging/zig build test                 C unit tests, then the end-to-end suite (pytest)
+//   packaging/zig build demo                 a dev agent and a real session against it
+const std = @import("std");
+
+const version = "0.1.0";
+const deps_dir = ".deps/src";
+
+// Flags for third-party code: its own warnings are not ours to fix, and Zig's default
+// UBSan trap in Debug would turn benign upstream idioms into crashes.
+const dep_flags = [_][]const u8{ "-std=gnu11", "-w", "-fno-sanitize=undefined" };
+// Flags for rexec's own code.
+const own_flags = [_][]const u8{
+    "-std=gnu11",    "-Wall",           "-Wextra",       "-Werror",
+    "-Wno-unused-parameter", "-Wshadow", "-Wstrict-prototypes", "-Wmissing-prototypes",
+    "-D_GNU_SOURCE",
+};
+
+const Deps = struct {
+    uv: *std.Build.Step.Compile,
+    mbedtls: *std.Build.Step.Compile,
+    protobuf_c: *std.Build.Step.Compile,
+    ssh: *std.Build.Step.Compile,
+    cjson: *std.Build.Step.Compile,
+    http_parser: *std.Build.Step.Compile,
+    yaml: *std.Build.Step.Compile,
+};
+
+const Products = struct {
+    agent: ?*std.Build.Step.Compile,
+    client: *std.Build.Step.Compile,
+    deps: Deps,
+    proto: *std.Build.Step.Compile,
+    gen_dir: std.Build.LazyPath,
+};
+
+pub fn build(b: *std.Build) void {
+    const target = b.standardTargetOptions(.{
+        .default_target = .{ .cpu_arch = .x86_64, .os_tag = .linux, .abi = .musl },
+    });
+    const optimize = b.standardOptimizeOption(.{});
+    const strip = b.option(bool, "strip", "Strip the binaries") orelse false;
+
+    // Sources and build-time Debian packages; fast no-op once everything is in place.
+    const bootstrap = b.addSystemCommand(&.{b.pathFromRoot("packaging/bootstrap")});
+    bootstrap.setName("bootstrap");
+    bootstrap.has_side_effects = true;
+
+    const p = addProducts(b, target, optimize, strip, &bootstrap.step);
+    b.installArtifact(p.client);
+    if (p.agent) |agent| b.installArtifact(agent);
+
+    addRelease(b, &bootstrap.step);
+    addTests(b, target, p, &bootstrap.step);
+    addDemo(b);
+}
+
+fn addProducts(
+    b: *std.Build,
+    target: std.Build.ResolvedTarget,
+    optimize: std.builtin.OptimizeMode,
+    strip: bool,
+    bootstrap: *std.Build.Step,
+) Products {
+    // Dependencies are built optimised even in a Debug build of rexec: their debug builds
+    // only slow the tests down.
+    const dep_optimize: std.builtin.OptimizeMode = if (optimize == .Debug) .ReleaseFast else optimize;
+    const deps = Deps{
+        .uv = addLibuv(b, target, dep_optimize, bootstrap),
+        .mbedtls = addMbedtls(b, target, dep_optimize, bootstrap),
+        .protobuf_c = addProtobufC(b, target, dep_optimize, bootstrap),
+        .ssh = undefined,
+        .cjson = addSimpleLib(b, target, dep_optimize, bootstrap, "cjson", &.{"cJSON.c"}),
+        .http_parser = addSimpleLib(b, target, dep_optimize, bootstrap, "http-parser", &.{"http_parser.c"}),
+        .yaml = addLibyaml(b, target, dep_optimize, bootstrap),
+    };
+    var d = deps;
+    d.ssh = addLibssh(b, target, dep_optimize, bootstrap, deps.mbedtls);
+
+    // protoc-c turns the wire contract into C at build time; nothing generated is committed.
+    const protoc = b.addSystemCommand(&.{"protoc-c"});
+    protoc.setName("protoc-c rexec.proto");
+    protoc.step.dependOn(bootstrap);
+    protoc.addPrefixedDirectoryArg("-I", b.path("proto"));
+    const gen_dir = protoc.addPrefixedOutputDirectoryArg("--c_out=", "gen");
+    protoc.addFileArg(b.path("proto/rexec.proto"));
+
+    const info = b.addConfigHeader(.{ .style = .blank, .include_path = "rexec_build.h" }, .{
+        .REXEC_VERSION = version,
+        .REXEC_TARGET = target.query.zigTriple(b.allocator) catch @panic("OOM"),
+        .REXEC_OPTIMIZE = @tagName(optimize),
+    });
+
+    const proto = b.addStaticLibrary(.{ .name = "rexec-proto", .target = target, .optimize = optimize });
+    proto.linkLibC();
+    proto.addConfigHeader(info);
+    proto.addIncludePath(gen_dir);
+    addOwnIncludes(b, proto);
+    proto.linkLibrary(d.ssh); // for libssh_version.h, installed by the ssh library
+    proto.addCSourceFile(.{ .file = gen_dir.path(b, "rexec.pb-c.c"), .flags = &dep_flags });
+    proto.addCSourceFiles(.{ .root = b.path("proto"), .files = &proto_sources, .flags = &own_flags });
+
+    const client = addBinary(b, "rexec", "client", &client_sources, target, optimize, strip, d, proto, gen_dir);
+
+    // The agent drives Linux process and namespace APIs; only the client builds elsewhere.
+    const agent = if (target.result.os.tag == .linux)
+        addBinary(b, "rexec-agent", "agent", &agent_sources, target, optimize, strip, d, proto, gen_dir)
+    else
+        null;
+
+    return .{ .agent = agent, .client = client, .deps = d, .proto = proto, .gen_dir = gen_dir };
+}
+
+const proto_sources = [_][]const u8{"version.c"};
+const client_sources = [_][]const u8{"main.c"};
+const agent_sources = [_][]const u8{"main.c"};
+
+fn addBinary(
+    b: *std.Build,
+    name: []const u8,
+    dir: []const u8,
+    sources: []const []const u8,
+    target: std.Build.ResolvedTarget,
+    optimize: std.builtin.OptimizeMode,
+    strip: bool,
+    d: Deps,
+    proto: *std.Build.Step.Compile,
+    gen_dir: std.Build.LazyPath,
+) *std.Build.Step.Compile {
+    const exe = b.addExecutable(.{
+        .name = name,
+        .target = target,
+        .optimize = optimize,
+        .strip = strip,
+        .linkage = if (target.result.os.tag == .linux) .static else null,
+    });
+    exe.linkLibC();
+    exe.addCSourceFiles(.{ .root = b.path(dir), .files = sources, .flags = &own_flags });
+    exe.addIncludePath(gen_dir);
+    addOwnIncludes(b, exe);
+    linkDeps(exe, d, proto);
+    return exe;
+}
+
+// Include paths and macros every rexec translation unit sees (mbedTLS's configuration
+// changes struct layouts, so it must be the same everywhere).
+fn addOwnIncludes(b: *std.Build, c: *std.Build.Step.Compile) void {
+    c.addIncludePath(b.path("."));
+    c.addIncludePath(b.path(deps_dir ++ "/libuv/include"));
+    c.addIncludePath(b.path(deps_dir ++ "/mbedtls/include"));
+    c.addIncludePath(b.path(deps_dir ++ "/protobuf-c"));
+    c.addIncludePath(b.path(deps_dir ++ "/libssh/include"));
+    c.addIncludePath(b.path(deps_dir ++ "/cjson"));
+    c.addIncludePath(b.path(deps_dir ++ "/http-parser"));
+    c.addIncludePath(b.path(deps_dir ++ "/libyaml/include"));
+    c.addIncludePath(b.path("packaging/deps"));
+    c.root_module.addCMacro("MBEDTLS_USER_CONFIG_FILE", "\"mbedtls_user_config.h\"");
+    c.root_module.addCMacro("YAML_DECLARE_STATIC", "1");
+}
+
+fn linkDeps(c: *std.Build.Step.Compile, d: Deps, proto: *std.Build.Step.Compile) void {
+    c.linkLibrary(proto);
+    c.linkLibrary(d.ssh);
+    c.linkLibrary(d.mbedtls);
+    c.linkLibrary(d.uv);
+    c.linkLibrary(d.protobuf_c);
+    c.linkLibrary(d.cjson);
+    c.linkLibrary(d.http_parser);
+    c.linkLibrary(d.yaml);
+}
+
+fn newDep(
+    b: *std.Build,
+    name: []const u8,
+    target: std.Build.ResolvedTarget,
+    optimize: std.builtin.OptimizeMode,
+    bootstrap: *std.Build.Step,
+) *std.Build.Step.Compile {
+    const lib = b.addStaticLibrary(.{ .name = name, .target = target, .optimize = optimize });
+    lib.linkLibC();
+    lib.step.dependOn(bootstrap);
+    return lib;
+}
+
+fn addSimpleLib(
+    b: *std.Build,
+    target: std.Build.ResolvedTarget,
+    optimize: std.builtin.OptimizeMode,
+    bootstrap: *std.Build.Step,
+    name: []const u8,
+    files: []const []const u8,
+) *std.Build.Step.Compile {
+    const lib = newDep(b, name, target, optimize, bootstrap);
+    lib.addCSourceFiles(.{ .root = b.path(b.fmt("{s}/{s}", .{ deps_dir, name })), .files = files, .flags = &dep_flags });
+    return lib;
+}
+
+fn addLibuv(
+    b: *std.Build,
+    target: std.Build.ResolvedTarget,
+    optimize: std.builtin.OptimizeMode,
+    bootstrap: *std.Build.Step,
+) *std.Build.Step.Compile {
+    const lib = newDep(b, "uv", target, optimize, bootstrap);
+    const root = b.path(deps_dir ++ "/libuv");
+    lib.addIncludePath(root.path(b, "include"));
+    lib.addIncludePath(root.path(b, "src"));
+    lib.root_module.addCMacro("_FILE_OFFSET_BITS", "64");
+    lib.root_module.addCMacro("_LARGEFILE_SOURCE", "1");
+    lib.addCSourceFiles(.{ .root = root, .files = &.{
+        "src/fs-poll.c",         "src/idna.c",             "src/inet.c",            "src/random.c",
+        "src/strscpy.c",         "src/strtok.c",           "src/thread-common.c",   "src/threadpool.c",
+        "src/timer.c",           "src/uv-common.c",        "src/uv-data-getter-setters.c",
+        "src/version.c",         "src/unix/async.c",       "src/unix/core.c",       "src/unix/dl.c",
+        "src/unix/fs.c",         "src/unix/getaddrinfo.c", "src/unix/getnameinfo.c",
+        "src/unix/loop-watcher.c", "src/unix/loop.c",      "src/unix/pipe.c",       "src/unix/poll.c",
+        "src/unix/process.c",    "src/unix/random-devurandom.c", "src/unix/signal.c",
+        "src/unix/stream.c",     "src/unix/tcp.c",         "src/unix/thread.c",     "src/unix/tty.c",
+        "src/unix/udp.c",
+    }, .flags = &dep_flags });
+    switch (target.result.os.tag) {
+        .linux => {
+            lib.root_module.addCMacro("_GNU_SOURCE", "1");
+            lib.addCSourceFiles(.{ .root = root, .files = &.{
+                "src/unix/linux.c",            "src/unix/procfs-exepath.c", "src/unix/proctitle.c",
+                "src/unix/random-getrandom.c", "src/unix/random-sysctl-linux.c",
+            }, .flags = &dep_flags });
+        },
+        .macos => {
+            lib.root_module.addCMacro("_DARWIN_UNLIMITED_SELECT", "1");
+            lib.root_module.addCMacro("_DARWIN_USE_64_BIT_INODE", "1");
+            lib.addCSourceFiles(.{ .root = root, .files = &.{
+                "src/unix/proctitle.c",        "src/unix/bsd-ifaddrs.c", "src/unix/kqueue.c",
+                "src/unix/random-getentropy.c", "src/unix/darwin-proctitle.c", "src/unix/darwin.c",
+                "src/unix/fsevents.c",
+            }, .flags = &dep_flags });
+        },
+        else => @panic("libuv: unsupported target OS"),
+    }
+    return lib;
+}
+
+fn addMbedtls(
+    b: *std.Build,
+    target: std.Build.ResolvedTarget,
+    optimize: std.builtin.OptimizeMode,
+    bootstrap: *std.Build.Step,
+) *std.Build.Step.Compile {
+    const lib = newDep(b, "mbedtls", target, optimize, bootstrap);
+    const root = b.path(deps_dir ++ "/mbedtls");
+    lib.addIncludePath(root.path(b, "include"));
+    lib.addIncludePath(root.path(b, "library"));
+    lib.addIncludePath(b.path("packaging/deps"));
+    lib.root_module.addCMacro("MBEDTLS_USER_CONFIG_FILE", "\"mbedtls_user_config.h\"");
+    lib.addCSourceFiles(.{ .root = root.path(b, "library"), .files = &mbedtls_sources, .flags = &dep_flags });
+    return lib;
+}
+
+// All of mbedTLS 3.6's library/*.c; the configuration header decides what is compiled in.
+const mbedtls_sources = [_][]const u8{
+    "aes.c",                          "aesce.c",                    "aesni.c",                  "aria.c",
+    "asn1parse.c",                    "asn1write.c",                "base64.c",                 "bignum.c",
+    "bignum_core.c",                  "bignum_mod.c",               "bignum_mod_raw.c",         "block_cipher.c",
+    "camellia.c",                     "ccm.c",                      "chacha20.c",               "chachapoly.c",
+    "cipher.c",                       "cipher_wrap.c",              "cmac.c",                   "constant_time.c",
+    "ctr_drbg.c",                     "debug.c",                    "des.c",                    "dhm.c",
+    "ecdh.c",                         "ecdsa.c",                    "ecjpake.c",                "ecp.c",
+    "ecp_curves.c",                   "ecp_curves_new.c",           "entropy.c",                "entropy_poll.c",
+    "error.c",                        "gcm.c",                      "hkdf.c",                   "hmac_drbg.c",
+    "lmots.c",                        "lms.c",                      "md.c",                     "md5.c",
+    "memory_buffer_alloc.c",          "mps_reader.c",               "mps_trace.c",              "net_sockets.c",
+    "nist_kw.c",                      "oid.c",                      "padlock.c",                "pem.c",
+    "pk.c",                           "pk_ecc.c",                   "pk_wrap.c",                "pkcs12.c",
+    "pkcs5.c",                        "pkcs7.c",                    "pkparse.c",                "pkwrite.c",
+    "platform.c",                     "platform_util.c",            "poly1305.c",               "psa_crypto.c",
+    "psa_crypto_aead.c",              "psa_crypto_cipher.c",        "psa_crypto_client.c",      "psa_crypto_driver_wrappers_no_static.c",
+    "psa_crypto_ecp.c",               "psa_crypto_ffdh.c",          "psa_crypto_hash.c",        "psa_crypto_mac.c",
+    "psa_crypto_pake.c",              "psa_crypto_random.c",        "psa_crypto_rsa.c",         "psa_crypto_se.c",
+    "psa_crypto_slot_management.c",   "psa_crypto_storage.c",       "psa_its_file.c",           "psa_util.c",
+    "ripemd160.c",                    "rsa.c",                      "rsa_alt_helpers.c",        "sha1.c",
+    "sha256.c",                       "sha3.c",                     "sha512.c",                 "ssl_cache.c",
+    "ssl_ciphersuites.c",             "ssl_client.c",               "ssl_cookie.c",             "ssl_debug_helpers_generated.c",
+    "ssl_msg.c",                      "ssl_ticket.c",               "ssl_tls.c",                "ssl_tls12_client.c",
+    "ssl_tls12_server.c",             "ssl_tls13_client.c",         "ssl_tls13_generic.c",      "ssl_tls13_keys.c",
+    "ssl_tls13_server.c",             "threading.c",                "timing.c",                 "version.c",
+    "version_features.c",             "x509.c",                     "x509_create.c",            "x509_crl.c",
+    "x509_crt.c",                     "x509_csr.c",                 "x509write.c",              "x509write_crt.c",
+    "x509write_csr.c",
+};
+
+fn addProtobufC(
+    b: *std.Build,
+    target: std.Build.ResolvedTarget,
+    optimize: std.builtin.OptimizeMode,
+    bootstrap: *std.Build.Step,
+) *std.Build.Step.Compile {
+    const lib = newDep(b, "protobuf-c", target, optimize, bootstrap);
+    const root = b.path(deps_dir ++ "/protobuf-c");
+    lib.addIncludePath(root);
+    lib.addCSourceFiles(.{ .root = root, .files = &.{"protobuf-c/protobuf-c.c"}, .flags = &dep_flags });
+    return lib;
+}
+
+fn addLibyaml(
+    b: *std.Build,
+    target: std.Build.ResolvedTarget,
+    optimize: std.builtin.OptimizeMode,
+    bootstrap: *std.Build.Step,
+) *std.Build.Step.Compile {
+    const lib = newDep(b, "yaml", target, optimize, bootstrap);
+    const root = b.path(deps_dir ++ "/libyaml");
+    lib.addIncludePath(root.path(b, "include"));
+    lib.root_module.addCMacro("YAML_DECLARE_STATIC", "1");
+    lib.root_module.addCMacro("YAML_VERSION_MAJOR", "0");
+    lib.root_module.addCMacro("YAML_VERSION_MINOR", "2");
+    lib.root_module.addCMacro("YAML_VERSION_PATCH", "5");
+    lib.root_module.addCMacro("YAML_VERSION_STRING", "\"0.2.5\"");
+    lib.addCSourceFiles(.{ .root = root.path(b, "src"), .files = &.{
+        "api.c", "dumper.c", "emitter.c", "loader.c", "parser.c", "reader.c", "scanner.c", "writer.c",
+    }, .flags = &dep_flags });
+    return lib;
+}
+
+fn addLibssh(
+    b: *std.Build,
+    target: std.Build.ResolvedTarget,
+    optimize: std.builtin.OptimizeMode,
+    bootstrap: *std.Build.Step,
+    mbedtls: *std.Build.Step.Compile,
+) *std.Build.Step.Compile {
+    const lib = newDep(b, "ssh", target, optimize, bootstrap);
+    const root = b.path(deps_dir ++ "/libssh");
+    const linux = target.result.os.tag == .linux;
+
+    // libssh's CMake configure step, reduced to what musl (and macOS's libc) provide.
+    const config = b.addConfigHeader(.{ .style = .blank, .include_path = "config.h" }, .{
+        .PACKAGE = "libssh",
+        .VERSION = "0.11.5",
+        .GLOBAL_CONF_DIR = "/etc/ssh",
+        .GLOBAL_BIND_CONFIG = "/etc/ssh/libssh_server_config",
+        .GLOBAL_CLIENT_CONFIG = "/etc/ssh/ssh_config",
+        .HAVE_ARPA_INET_H = 1,
+        .HAVE_GLOB_H = 1,
+        .HAVE_GLOB = 1,
+        .HAVE_PTY_H = if (linux) @as(?u1, 1) else null,
+        .HAVE_UTIL_H = if (linux) null else @as(?u1, 1),
+        .HAVE_UTMP_H = 1,
+        .HAVE_SYS_TIME_H = 1,
+        .HAVE_TERMIOS_H = 1,
+        .HAVE_UNISTD_H = 1,
+        .HAVE_STDINT_H = 1,
+        .HAVE_IFADDRS_H = 1,
+        .HAVE_PTHREAD_H = 1,
+        .HAVE_ECC = 1,
+        .HAVE_SNPRINTF = 1,
+        .HAVE_VSNPRINTF = 1,
+        .HAVE_ISBLANK = 1,
+        .HAVE_STRNCPY = 1,
+        .HAVE_STRNDUP = 1,
+        .HAVE_CFMAKERAW = 1,
+        .HAVE_GETADDRINFO = 1,
+        .HAVE_POLL = 1,
+        .HAVE_SELECT = 1,
+        .HAVE_CLOCK_GETTIME = 1,
+        .HAVE_STRTOULL = 1,
+        .HAVE_EXPLICIT_BZERO = if (linux) @as(?u1, 1) else null,
+        .HAVE_MEMSET_S = if (linux) null else @as(?u1, 1),
+        .HAVE_LIBMBEDCRYPTO = 1,
+        .HAVE_PTHREAD = 1,
+        .HAVE_GCC_THREAD_LOCAL_STORAGE = 1,
+        .HAVE_FALLTHROUGH_ATTRIBUTE = 1,
+        .HAVE_UNUSED_ATTRIBUTE = 1,
+        .HAVE_CONSTRUCTOR_ATTRIBUTE = 1,
+        .HAVE_DESTRUCTOR_ATTRIBUTE = 1,
+        .HAVE_GCC_VOLATILE_MEMORY_PROTECTION = 1,
+        .HAVE_COMPILER__FUNC__ = 1,
+        .HAVE_COMPILER__FUNCTION__ = 1,
+        .WITH_SFTP = 1,
+        .WITH_SERVER = 1,
+        .WITH_GEX = 1,
+    });
+    const ver = b.addConfigHeader(.{
+        .style = .{ .cmake = root.path(b, "include/libssh/libssh_version.h.cmake") },
+        .include_path = "libssh/libssh_version.h",
+    }, .{ .libssh_VERSION_MAJOR = 0, .libssh_VERSION_MINOR = 11, .libssh_VERSION_PATCH = 5 });
+    ver.step.dependOn(bootstrap);
+
+    lib.addConfigHeader(config);
+    lib.addConfigHeader(ver);
+    lib.installConfigHeader(ver);
+    lib.addIncludePath(root.path(b, "include"));
+    lib.addIncludePath(b.path(deps_dir ++ "/mbedtls/include"));
+    lib.addIncludePath(b.path("packaging/deps"));
+    lib.root_module.addCMacro("MBEDTLS_USER_CONFIG_FILE", "\"mbedtls_user_config.h\"");
+    lib.root_module.addCMacro("LIBSSH_STATIC", "1");
+    lib.root_module.addCMacro("_GNU_SOURCE", "1");
+    lib.linkLibrary(mbedtls);
+    lib.addCSourceFiles(.{ .root = root.path(b, "src"), .files = &libssh_sources, .flags = &dep_flags });
+    return lib;
+}
+
+// libssh 0.11's sources for the mbedTLS backend with server, SFTP and GEX support;
+// ChaCha20-Poly1305 comes from mbedTLS, so external/chacha.c and poly1305.c are left out.
+const libssh_sources = [_][]const u8{
+    "agent.c",             "auth.c",                   "base64.c",              "bignum.c",
+    "buffer.c",            "callbacks.c",              "channels.c",            "client.c",
+    "config.c",            "connect.c",                "connector.c",           "crypto_common.c",
+    "curve25519.c",        "dh.c",                     "ecdh.c",                "error.c",
+    "getpass.c",           "gzip.c",                   "init.c",                "kdf.c",
+    "kex.c",               "known_hosts.c",            "knownhosts.c",          "legacy.c",
+    "log.c",               "match.c",                  "messages.c",            "misc.c",
+    "options.c",           "packet.c",                 "packet_cb.c",           "packet_crypt.c",
+    "pcap.c",              "pki.c",                    "pki_container_openssh.c", "poll.c",
+    "session.c",           "scp.c",                    "socket.c",              "string.c",
+    "threads.c",           "ttyopts.c",                "wrapper.c",             "external/bcrypt_pbkdf.c",
+    "external/blowfish.c", "config_parser.c",          "token.c",               "pki_ed25519_common.c",
+    "threads/noop.c",      "threads/pthread.c",        "threads/mbedtls.c",     "libmbedcrypto.c",
+    "mbedcrypto_missing.c", "pki_mbedcrypto.c",        "ecdh_mbedcrypto.c",     "getrandom_mbedcrypto.c",
+    "md_mbedcrypto.c",     "dh_key.c",                 "pki_ed25519.c",         "external/ed25519.c",
+    "external/fe25519.c",  "external/ge25519.c",       "external/sc25519.c",    "sftp.c",
+    "sftp_common.c",       "sftp_aio.c",               "sftpserver.c",          "server.c",
+    "bind.c",              "bind_config.c",            "dh-gex.c",              "external/curve25519_ref.c",
+};
+
+// `release`: both Linux architectures, ReleaseSmall and stripped, into zig-out/release/ARCH,
+// with a SHA256SUMS file beside them.
+fn addRelease(b: *std.Build, bootstrap: *std.Build.Step) void {
+    const release = b.step("release", "Build stripped static binaries for x86_64 and aarch64 with SHA256SUMS");
+    const sums = b.addSystemCommand(&.{
+        "sh", "-c", "cd \"$0\" && sha256sum */rexec */rexec-agent > SHA256SUMS && cat SHA256SUMS",
+        b.getInstallPath(.prefix, "release"),
+    });
+    sums.has_side_effects = true;
+    for ([_]std.Target.Cpu.Arch{ .x86_64, .aarch64 }) |arch| {
+        const t = b.resolveTargetQuery(.{ .cpu_arch = arch, .os_tag = .linux, .abi = .musl });
+        const p = addProducts(b, t, .ReleaseSmall, true, bootstrap);
+        const dir = b.fmt("release/{s}", .{@tagName(arch)});
+        inline for (.{ p.client, p.agent.? }) |exe| {
+            const inst = b.addInstallArtifact(exe, .{ .dest_dir = .{ .override = .{ .custom = dir } } });
+            sums.step.dependOn(&inst.step);
+        }
+    }
+    release.dependOn(&sums.step);
+}
+
+// `test`: the C unit tests first, then the end-to-end suite against the installed binaries.
+// pytest runs last so that its summary ("N passed") closes the output.
+fn addTests(b: *std.Build, target: std.Build.ResolvedTarget, p: Products, bootstrap: *std.Build.Step) void {
+    const test_step = b.step("test", "Run the C unit tests and the end-to-end tests");
+    const unit_step = b.step("unit", "Run the C unit tests only");
+
+    const cmocka = newDep(b, "cmocka", target, .ReleaseFast, bootstrap);
+    const cm_root = b.path(deps_dir ++ "/cmocka");
+    cmocka.addIncludePath(cm_root.path(b, "include"));
+    const cm_config = b.addConfigHeader(.{ .style = .blank, .include_path = "config.h" }, .{
+        .HAVE_SIGNAL_H = 1,
+        .HAVE_STRINGS_H = 1,
+        .HAVE_INTTYPES_H = 1,
+        .HAVE_STDINT_H = 1,
+        .HAVE_MALLOC_H = 1,
+        .HAVE_SETJMP_H = 1,
+        .HAVE_SIGLONGJMP = 1,
+        .HAVE_STRSIGNAL = 1,
+        .HAVE_CLOCK_GETTIME = 1,
+        .HAVE_CLOCK_REALTIME = 1,
+        .HAVE_STRUCT_TIMESPEC = 1,
+        .HAVE_GCC_THREAD_LOCAL_STORAGE = 1,
+    });
+    cmocka.addConfigHeader(cm_config);
+    cmocka.root_module.addCMacro("HAVE_CONFIG_H", "1");
+    cmocka.addCSourceFiles(.{ .root = cm_root.path(b, "src"), .files = &.{"cmocka.c"}, .flags = &dep_flags });
+
+    var last_unit: ?*std.Build.Step = null;
+    for (unit_tests) |name| {
+        const exe = b.addExecutable(.{ .name = name, .target = target, .optimize = .Debug });
+        exe.linkLibC();
+        exe.addCSourceFile(.{ .file = b.path(b.fmt("tests/unit/{s}.c", .{name})), .flags = &own_flags });
+        exe.addIncludePath(cm_root.path(b, "include"));
+        exe.addIncludePath(p.gen_dir);
+        addOwnIncludes(b, exe);
+        linkDeps(exe, p.deps, p.proto);
+        exe.linkLibrary(cmocka);
+        const run = b.addRunArtifact(exe);
+        run.stdio = .inherit;
+        run.has_side_effects = true;
+        // One at a time, so that their output reads in order.
+        if (last_unit) |prev| run.step.dependOn(prev);
+        last_unit = &run.step;
+        unit_step.dependOn(&run.step);
+    }
+
+    const e2e = b.addSystemCommand(&.{b.pathFromRoot("tests/run-e2e")});
+    e2e.setName("e2e (pytest)");
+    e2e.stdio = .inherit;
+    e2e.has_side_effects = true;
+    e2e.setEnvironmentVariable("REXEC_BIN_DIR", b.getInstallPath(.bin, ""));
+    e2e.step.dependOn(b.getInstallStep());
+    e2e.step.dependOn(unit_step);
+    if (b.args) |args| e2e.addArgs(args);
+    test_step.dependOn(&e2e.step);
+}
+
+const unit_tests = [_][]const u8{"deps_test"};
+
+fn addDemo(b: *std.Build) void {
+    const demo = b.step("demo", "Start a throwaway dev agent and show a real session against it");
+    const run = b.addSystemCommand(&.{b.pathFromRoot("packaging/demo")});
+    run.stdio = .inherit;
+    run.has_side_effects = true;
+    run.setEnvironmentVariable("REXEC_BIN_DIR", b.getInstallPath(.bin, ""));
+    run.step.dependOn(b.getInstallStep());
+    demo.dependOn(&run.step);
+}

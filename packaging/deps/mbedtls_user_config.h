@@ -1,0 +1,5 @@
+/* rexec's additions to mbedTLS 3.6's default configuration (MBEDTLS_USER_CONFIG_FILE).
+ * Every translation unit that includes an mbedTLS header is compiled with this file:
+ * the threading options change struct layouts. */
+#define MBEDTLS_THREADING_C       /* libssh's crypto backend needs mutexes */
+#define MBEDTLS_THREADING_PTHREAD

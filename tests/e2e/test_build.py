@@ -1,0 +1,33 @@
+"""The shipped binaries: static, self-describing, honest about usage errors."""
+import re
+import subprocess
+
+
+def run(*argv):
+    return subprocess.run(argv, capture_output=True, text=True, timeout=30)
+
+
+def test_binaries_are_static(rexec_bin, agent_bin):
+    for path in (rexec_bin, agent_bin):
+        out = run("file", "-L", path).stdout
+        assert "statically linked" in out or "static-pie linked" in out, out
+        # No interpreter and no shared library dependencies.
+        assert "interpreter" not in out, out
+
+
+def test_versions_name_every_library(rexec_bin, agent_bin):
+    for path, prog in ((rexec_bin, "rexec"), (agent_bin, "rexec-agent")):
+        r = run(path, "--version")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith(f"{prog} 0."), r.stdout
+        assert "protocol: 1." in r.stdout
+        for lib, ver in (("libuv", r"1\.50\."), ("mbedTLS", r"3\.6\."), ("protobuf-c", r"1\.5\."),
+                         ("libssh", r"0\.11\."), ("cJSON", r"1\.7\."), ("http-parser", r"2\.9\."),
+                         ("libyaml", r"0\.2\.")):
+            assert re.search(rf"{lib} {ver}", r.stdout), (lib, r.stdout)
+
+
+def test_unknown_usage_fails_with_usage(rexec_bin):
+    r = run(rexec_bin)
+    assert r.returncode != 0
+    assert "usage:" in r.stderr
