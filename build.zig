@@ -103,22 +103,40 @@ fn addProducts(
     addOwnIncludes(b, proto);
     proto.linkLibrary(d.ssh); // for libssh_version.h, installed by the ssh library
     proto.addCSourceFile(.{ .file = gen_dir.path(b, "rexec.pb-c.c"), .flags = &dep_flags });
-    proto.addCSourceFiles(.{ .root = b.path("proto"), .files = &proto_sources, .flags = &own_flags });
+    proto.addCSourceFiles(.{ .root = b.path("proto"), .files = globC(b, "proto", ""), .flags = &own_flags });
+    proto.addCSourceFiles(.{ .root = b.path("lib"), .files = globC(b, "lib", ""), .flags = &own_flags });
 
-    const client = addBinary(b, "rexec", "client", &client_sources, target, optimize, strip, d, proto, gen_dir);
+    const client = addBinary(b, "rexec", "client", globC(b, "client", ""), target, optimize, strip, d, proto, gen_dir);
 
     // The agent drives Linux process and namespace APIs; only the client builds elsewhere.
     const agent = if (target.result.os.tag == .linux)
-        addBinary(b, "rexec-agent", "agent", &agent_sources, target, optimize, strip, d, proto, gen_dir)
+        addBinary(b, "rexec-agent", "agent", globC(b, "agent", ""), target, optimize, strip, d, proto, gen_dir)
     else
         null;
 
     return .{ .agent = agent, .client = client, .deps = d, .proto = proto, .gen_dir = gen_dir };
 }
 
-const proto_sources = [_][]const u8{"version.c"};
-const client_sources = [_][]const u8{"main.c"};
-const agent_sources = [_][]const u8{"main.c"};
+// The C files of DIR whose names end in SUFFIX.c, sorted: a module is added by adding its file.
+fn globC(b: *std.Build, dir: []const u8, suffix: []const u8) []const []const u8 {
+    var list = std.ArrayList([]const u8).init(b.allocator);
+    var d = b.build_root.handle.openDir(dir, .{ .iterate = true }) catch |e|
+        std.debug.panic("cannot list {s}: {s}", .{ dir, @errorName(e) });
+    defer d.close();
+    var it = d.iterate();
+    while (it.next() catch @panic("readdir")) |entry| {
+        if (entry.kind != .file) continue;
+        const want = b.fmt("{s}.c", .{suffix});
+        if (!std.mem.endsWith(u8, entry.name, want)) continue;
+        list.append(b.dupe(entry.name)) catch @panic("OOM");
+    }
+    std.mem.sort([]const u8, list.items, {}, struct {
+        fn lt(_: void, a: []const u8, c: []const u8) bool {
+            return std.mem.lessThan(u8, a, c);
+        }
+    }.lt);
+    return list.items;
+}
 
 fn addBinary(
     b: *std.Build,
@@ -476,10 +494,13 @@ fn addTests(b: *std.Build, target: std.Build.ResolvedTarget, p: Products, bootst
     cmocka.addCSourceFiles(.{ .root = cm_root.path(b, "src"), .files = &.{"cmocka.c"}, .flags = &dep_flags });
 
     var last_unit: ?*std.Build.Step = null;
-    for (unit_tests) |name| {
+    for (globC(b, "tests/unit", "_test")) |file| {
+        const name = file[0 .. file.len - 2];
         const exe = b.addExecutable(.{ .name = name, .target = target, .optimize = .Debug });
         exe.linkLibC();
-        exe.addCSourceFile(.{ .file = b.path(b.fmt("tests/unit/{s}.c", .{name})), .flags = &own_flags });
+        exe.addCSourceFile(.{ .file = b.path(b.fmt("tests/unit/{s}", .{file})), .flags = &own_flags });
+        // A unit test may test a module of the agent or the client directly.
+        exe.addCSourceFiles(.{ .root = b.path("tests/unit"), .files = unitModules(b, name), .flags = &own_flags });
         exe.addIncludePath(cm_root.path(b, "include"));
         exe.addIncludePath(p.gen_dir);
         addOwnIncludes(b, exe);
@@ -505,7 +526,19 @@ fn addTests(b: *std.Build, target: std.Build.ResolvedTarget, p: Products, bootst
     test_step.dependOn(&e2e.step);
 }
 
-const unit_tests = [_][]const u8{"deps_test"};
+// Modules of agent/ or client/ that a unit test compiles in beside the shared library, named
+// in the test's first line: `/* uses: agent/spawn.c client/escape.c */`.
+fn unitModules(b: *std.Build, name: []const u8) []const []const u8 {
+    var list = std.ArrayList([]const u8).init(b.allocator);
+    const text = b.build_root.handle.readFileAlloc(b.allocator, b.fmt("tests/unit/{s}.c", .{name}), 1 << 20) catch
+        @panic("read unit test");
+    const line = text[0 .. std.mem.indexOfScalar(u8, text, '\n') orelse text.len];
+    if (std.mem.indexOf(u8, line, "uses:")) |at| {
+        var words = std.mem.tokenizeAny(u8, line[at + 5 ..], " */");
+        while (words.next()) |w| list.append(b.fmt("../../{s}", .{w})) catch @panic("OOM");
+    }
+    return list.items;
+}
 
 fn addDemo(b: *std.Build) void {
     const demo = b.step("demo", "Start a throwaway dev agent and show a real session against it");

@@ -1,26 +1,321 @@
-/* main.c: rexec-agent's entry point: options, then the event loop. */
+/* main.c: rexec-agent's entry point: configuration (file, then flags), TLS, listeners, and
+ * the one event loop. Only start-up errors exit the agent. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
+#include "agent/agent.h"
+#include "agent/config.h"
+#include "agent/dev.h"
+#include "agent/session.h"
+#include "lib/yconf.h"
+#include "proto/error.h"
+#include "proto/log.h"
 #include "proto/version.h"
+
+#define STOP_FLUSH_MS 300 /* time given to last frames when stopping */
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: rexec-agent --listen ADDR:PORT --cert F --key F --ca F\n"
-		     "       rexec-agent --dev --state-dir DIR [--listen ADDR:PORT]\n"
-		     "       rexec-agent --version | --help\n");
+	fprintf(out,
+		"usage: rexec-agent --listen ADDR:PORT --cert FILE --key FILE --ca FILE [options]\n"
+		"       rexec-agent --config FILE [options]\n"
+		"       rexec-agent --dev --state-dir DIR [--listen 127.0.0.1:PORT] [options]\n"
+		"options:\n"
+		"  --listen ADDR:PORT   listen here (repeatable; port 0 picks a free one)\n"
+		"  --cert F --key F     the agent's certificate and key (PEM)\n"
+		"  --ca F               the fleet CA: clients must present a certificate it "
+		"signed\n"
+		"  --config FILE        YAML file with the same settings (flags override it)\n"
+		"  --dev                throwaway CA and certificates in --state-dir, loopback "
+		"only,\n"
+		"                       and STATE_DIR/client.conf for `rexec --config`\n"
+		"  --grace DURATION     how long a session outlives a vanished client (default "
+		"5s)\n"
+		"  --keepalive DURATION ping period; a peer silent 3 periods is dead (default 5s)\n"
+		"  -v, --verbose        more log (repeat for debug)\n"
+		"  --version, --help\n");
+}
+
+static void on_sigchld(uv_signal_t *h, int sig)
+{
+	struct agent *a = h->data;
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		session_reaped(a, pid, status);
+}
+
+static void on_stop_timer(uv_timer_t *t)
+{
+	uv_stop(t->loop);
+}
+
+static void on_sigterm(uv_signal_t *h, int sig)
+{
+	struct agent *a = h->data;
+	static uv_timer_t stop_timer;
+
+	log_info("signal %d: stopping", sig);
+	agent_stop(a);
+	uv_timer_init(h->loop, &stop_timer);
+	uv_timer_start(&stop_timer, on_stop_timer, STOP_FLUSH_MS, 0);
+}
+
+static int replace(char **dst, const char *src)
+{
+	char *copy = strdup(src);
+	if (copy == NULL)
+		return -ENOMEM;
+	free(*dst);
+	*dst = copy;
+	return 0;
+}
+
+enum {
+	OPT_LISTEN = 256,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_CA,
+	OPT_CONFIG,
+	OPT_DEV,
+	OPT_STATE_DIR,
+	OPT_GRACE,
+	OPT_KEEPALIVE,
+	OPT_VERSION,
+	OPT_HELP
+};
+
+/* Flags over the config file. Returns 0, or an exit code for main. */
+static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verbose)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, OPT_LISTEN },
+		{ "cert", required_argument, NULL, OPT_CERT },
+		{ "key", required_argument, NULL, OPT_KEY },
+		{ "ca", required_argument, NULL, OPT_CA },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "dev", no_argument, NULL, OPT_DEV },
+		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+		{ "grace", required_argument, NULL, OPT_GRACE },
+		{ "keepalive", required_argument, NULL, OPT_KEEPALIVE },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	char **listen = NULL, err[512];
+	size_t n_listen = 0;
+	int c, ret = 0, i;
+
+	/* The config file first, wherever --config stands, so that flags override it. */
+	for (i = 1; i < argc; i++) {
+		const char *path = NULL;
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			path = argv[i + 1];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			path = argv[i] + 9;
+		if (path != NULL && agent_config_load(path, cfg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "rexec-agent: %s\n", err);
+			return 2;
+		}
+	}
+	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		unsigned *ms = NULL;
+		switch (c) {
+		case OPT_LISTEN:
+			if (agent_config_check_listen(optarg) < 0) {
+				fprintf(stderr, "rexec-agent: --listen %s: want ADDR:PORT\n",
+					optarg);
+				ret = 2;
+				goto out;
+			}
+			listen = realloc(listen, (n_listen + 1) * sizeof(*listen));
+			if (listen == NULL || (listen[n_listen] = strdup(optarg)) == NULL) {
+				ret = 1;
+				goto out;
+			}
+			n_listen++;
+			break;
+		case OPT_CERT:
+			ret = replace(&cfg->cert, optarg);
+			break;
+		case OPT_KEY:
+			ret = replace(&cfg->key, optarg);
+			break;
+		case OPT_CA:
+			ret = replace(&cfg->ca, optarg);
+			break;
+		case OPT_STATE_DIR:
+			ret = replace(&cfg->state_dir, optarg);
+			break;
+		case OPT_CONFIG:
+			break;
+		case OPT_DEV:
+			cfg->dev = true;
+			break;
+		case OPT_GRACE:
+			ms = &cfg->grace_ms;
+			/* fall through */
+		case OPT_KEEPALIVE:
+			if (ms == NULL)
+				ms = &cfg->keepalive_ms;
+			if (yconf_parse_duration(optarg, ms) < 0) {
+				fprintf(stderr, "rexec-agent: bad duration: %s\n", optarg);
+				ret = 2;
+				goto out;
+			}
+			break;
+		case 'v':
+			(*verbose)++;
+			break;
+		case OPT_VERSION:
+			version_print(stdout, "rexec-agent");
+			ret = -1;
+			goto out;
+		case OPT_HELP:
+		case 'h':
+			usage(stdout);
+			ret = -1;
+			goto out;
+		default:
+			usage(stderr);
+			ret = 2;
+			goto out;
+		}
+		if (ret < 0) {
+			ret = 1;
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "rexec-agent: unexpected argument: %s\n", argv[optind]);
+		ret = 2;
+		goto out;
+	}
+	if (n_listen > 0) {
+		yconf_strings_free(cfg->listen, cfg->n_listen);
+		cfg->listen = listen;
+		cfg->n_listen = n_listen;
+		listen = NULL;
+		n_listen = 0;
+	}
+out:
+	yconf_strings_free(listen, n_listen);
+	return ret;
+}
+
+/* Dev mode's defaults and limits; certificates made on first use. */
+static int setup_dev(struct agent_config *cfg)
+{
+	char err[512];
+	size_t i;
+
+	if (cfg->state_dir == NULL) {
+		fprintf(stderr, "rexec-agent: --dev needs --state-dir DIR\n");
+		return 2;
+	}
+	if (cfg->n_listen == 0) {
+		cfg->listen = calloc(1, sizeof(*cfg->listen));
+		if (cfg->listen == NULL || (cfg->listen[0] = strdup("127.0.0.1:7600")) == NULL)
+			return 1;
+		cfg->n_listen = 1;
+	}
+	for (i = 0; i < cfg->n_listen; i++) {
+		if (!dev_is_loopback(cfg->listen[i])) {
+			fprintf(stderr, "rexec-agent: --dev listens on loopback only, not %s\n",
+				cfg->listen[i]);
+			return 2;
+		}
+	}
+	free(cfg->ca);
+	free(cfg->cert);
+	free(cfg->key);
+	if (dev_prepare(cfg->state_dir, &cfg->ca, &cfg->cert, &cfg->key, err, sizeof(err)) < 0) {
+		fprintf(stderr, "rexec-agent: %s\n", err);
+		return 1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
-		version_print(stdout, "rexec-agent");
-		return 0;
+	struct agent_config cfg;
+	struct agent a;
+	uv_loop_t loop;
+	char err[512], bound[80];
+	int verbose = 0, ret;
+	size_t i;
+
+	agent_config_init(&cfg);
+	memset(&a, 0, sizeof(a));
+	ret = parse_args(argc, argv, &cfg, &verbose);
+	if (ret != 0)
+		goto out;
+	log_setup("rexec-agent", verbose >= 2   ? LOG_LEVEL_DEBUG
+				 : verbose == 1 ? LOG_LEVEL_INFO
+						: LOG_LEVEL_WARN);
+	if (cfg.dev && (ret = setup_dev(&cfg)) != 0)
+		goto out;
+	if (cfg.cert == NULL || cfg.key == NULL || cfg.ca == NULL) {
+		fprintf(stderr,
+			"rexec-agent: refusing to listen without TLS material: give --cert, "
+			"--key and --ca (or --config FILE), or try --dev --state-dir DIR\n");
+		ret = 2;
+		goto out;
 	}
-	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		usage(stdout);
-		return 0;
+	if (cfg.n_listen == 0) {
+		fprintf(stderr, "rexec-agent: nothing to listen on: give --listen ADDR:PORT\n");
+		ret = 2;
+		goto out;
 	}
-	usage(stderr);
-	return 1;
+	if (tls_config_new(&a.tls, 1, cfg.ca, cfg.cert, cfg.key, err, sizeof(err)) < 0) {
+		fprintf(stderr, "rexec-agent: TLS: %s\n", err);
+		ret = 1;
+		goto out;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	uv_loop_init(&loop);
+	a.loop = &loop;
+	a.grace_ms = cfg.grace_ms;
+	a.keepalive_ms = cfg.keepalive_ms;
+	uv_signal_init(&loop, &a.sigchld);
+	uv_signal_init(&loop, &a.sigterm);
+	uv_signal_init(&loop, &a.sigint);
+	a.sigchld.data = a.sigterm.data = a.sigint.data = &a;
+	uv_signal_start(&a.sigchld, on_sigchld, SIGCHLD);
+	uv_signal_start(&a.sigterm, on_sigterm, SIGTERM);
+	uv_signal_start(&a.sigint, on_sigterm, SIGINT);
+
+	for (i = 0; i < cfg.n_listen; i++) {
+		if ((ret = agent_listen(&a, cfg.listen[i], bound, sizeof(bound))) < 0) {
+			fprintf(stderr, "rexec-agent: listen on %s: %s\n", cfg.listen[i],
+				rexec_strerror(ret));
+			ret = 1;
+			goto out;
+		}
+		if (cfg.dev && i == 0 &&
+		    dev_write_client_config(cfg.state_dir, bound, err, sizeof(err)) < 0) {
+			fprintf(stderr, "rexec-agent: %s\n", err);
+			ret = 1;
+			goto out;
+		}
+		printf("rexec-agent: listening on %s\n", bound);
+	}
+	if (cfg.dev)
+		printf("rexec-agent: dev mode: try `rexec --config %s/client.conf dev --host`\n",
+		       cfg.state_dir);
+	fflush(stdout);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ret = 0;
+out:
+	tls_config_free(a.tls);
+	agent_config_free(&cfg);
+	return ret < 0 ? 0 : ret;
 }

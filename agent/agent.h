@@ -1,0 +1,32 @@
+/* agent.h: the agent's shared state, passed explicitly to every module (no globals). */
+#ifndef REXEC_AGENT_H
+#define REXEC_AGENT_H
+
+#include <uv.h>
+
+#include "proto/conn.h"
+
+struct session;
+
+#define AGENT_MAX_LISTENERS 8
+
+struct agent {
+	uv_loop_t *loop;
+	struct tls_config *tls;
+	unsigned grace_ms;     /* how long a session outlives its vanished client */
+	unsigned keepalive_ms; /* ping period; a peer silent for 3x is dead */
+	uv_tcp_t listeners[AGENT_MAX_LISTENERS];
+	int n_listeners;
+	uv_signal_t sigchld, sigterm, sigint;
+	struct session *sessions; /* every live session, attached or not */
+	int stopping;
+};
+
+/* Starts listening on ADDR ("HOST:PORT", "[V6]:PORT"; port 0 picks one). On success the
+ * bound address is written to BOUND. Returns 0 or a negative code. */
+int agent_listen(struct agent *a, const char *addr, char *bound, size_t boundlen);
+
+/* Closes the listeners and ends every session (SIGHUP to their process groups). */
+void agent_stop(struct agent *a);
+
+#endif

@@ -1,0 +1,186 @@
+/* config.c: rexec-agent's configuration file, read through lib/yconf over the defaults. */
+#include "agent/config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/yconf.h"
+#include "proto/error.h"
+
+static const char known_keys[] = "listen, cert, key, ca, grace, keepalive, engine, exec_path, "
+				 "audit_log, dev, state_dir";
+
+static const char *const exec_path_names[] = {
+	[AGENT_EXEC_PATH_AUTO] = "auto",
+	[AGENT_EXEC_PATH_ENGINE] = "engine",
+	[AGENT_EXEC_PATH_DIRECT] = "direct",
+};
+
+void agent_config_init(struct agent_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->grace_ms = AGENT_CONFIG_DEFAULT_GRACE_MS;
+	cfg->keepalive_ms = AGENT_CONFIG_DEFAULT_KEEPALIVE_MS;
+	cfg->exec_path = AGENT_EXEC_PATH_AUTO;
+	cfg->engine = strdup(AGENT_CONFIG_DEFAULT_ENGINE);
+	if (cfg->engine == NULL) {
+		fprintf(stderr, "rexec-agent: out of memory\n");
+		exit(1);
+	}
+}
+
+void agent_config_free(struct agent_config *cfg)
+{
+	yconf_strings_free(cfg->listen, cfg->n_listen);
+	free(cfg->cert);
+	free(cfg->key);
+	free(cfg->ca);
+	free(cfg->engine);
+	free(cfg->audit_log);
+	free(cfg->state_dir);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+int agent_config_exec_path_parse(const char *s, enum agent_exec_path *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(exec_path_names) / sizeof(exec_path_names[0]); i++) {
+		if (strcmp(s, exec_path_names[i]) == 0) {
+			*out = (enum agent_exec_path)i;
+			return 0;
+		}
+	}
+	return REXEC_ECONFIG;
+}
+
+const char *agent_config_exec_path_name(enum agent_exec_path p)
+{
+	if ((size_t)p >= sizeof(exec_path_names) / sizeof(exec_path_names[0]))
+		return "?";
+	return exec_path_names[p];
+}
+
+int agent_config_check_listen(const char *addr)
+{
+	const char *port = strrchr(addr, ':'), *close;
+	unsigned long v = 0;
+	size_t i;
+
+	if (port == NULL || port == addr)
+		return REXEC_ECONFIG;
+	if (addr[0] == '[') {
+		close = strchr(addr, ']');
+		if (close == NULL || close + 1 != port || close == addr + 1)
+			return REXEC_ECONFIG;
+	} else if (memchr(addr, ':', (size_t)(port - addr)) != NULL) {
+		return REXEC_ECONFIG; /* an IPv6 address needs its brackets */
+	}
+	for (i = 1; port[i] != '\0'; i++) {
+		if (i > 5 || port[i] < '0' || port[i] > '9')
+			return REXEC_ECONFIG;
+		v = v * 10 + (unsigned long)(port[i] - '0');
+	}
+	if (i == 1 || v > 65535)
+		return REXEC_ECONFIG;
+	return 0;
+}
+
+/* `listen:`, one address or a list of them; the file's list replaces CFG's. */
+static int load_listen(const struct yconf *y, const struct yconf_node *v, struct agent_config *cfg,
+		       char *err, size_t errlen)
+{
+	char **list = NULL;
+	size_t n = 0, i;
+	int ret;
+
+	ret = yconf_get_strings(y, v, "listen", &list, &n, err, errlen);
+	if (ret != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (agent_config_check_listen(list[i]) != 0) {
+			ret = yconf_errorf(y, v, err, errlen,
+					   "listen: '%s' is not ADDR:PORT (or [IPV6]:PORT)",
+					   list[i]);
+			goto out;
+		}
+	}
+	if (n == 0) {
+		ret = yconf_errorf(y, v, err, errlen, "listen: no address given");
+		goto out;
+	}
+	yconf_strings_free(cfg->listen, cfg->n_listen);
+	cfg->listen = list;
+	cfg->n_listen = n;
+	list = NULL;
+out:
+	yconf_strings_free(list, n);
+	return ret;
+}
+
+/* One top-level setting KEY with value V into CFG. */
+static int load_setting(const struct yconf *y, const struct yconf_node *k,
+			const struct yconf_node *v, struct agent_config *cfg, char *err,
+			size_t errlen)
+{
+	const char *key = yconf_scalar(k);
+	char *s = NULL;
+	int ret;
+
+	if (strcmp(key, "listen") == 0)
+		return load_listen(y, v, cfg, err, errlen);
+	if (strcmp(key, "cert") == 0)
+		return yconf_get_path(y, v, key, &cfg->cert, err, errlen);
+	if (strcmp(key, "key") == 0)
+		return yconf_get_path(y, v, key, &cfg->key, err, errlen);
+	if (strcmp(key, "ca") == 0)
+		return yconf_get_path(y, v, key, &cfg->ca, err, errlen);
+	if (strcmp(key, "grace") == 0)
+		return yconf_get_duration(y, v, key, &cfg->grace_ms, err, errlen);
+	if (strcmp(key, "keepalive") == 0)
+		return yconf_get_duration(y, v, key, &cfg->keepalive_ms, err, errlen);
+	if (strcmp(key, "engine") == 0)
+		return yconf_get_string(y, v, key, &cfg->engine, err, errlen);
+	if (strcmp(key, "audit_log") == 0)
+		return yconf_get_path(y, v, key, &cfg->audit_log, err, errlen);
+	if (strcmp(key, "dev") == 0)
+		return yconf_get_bool(y, v, key, &cfg->dev, err, errlen);
+	if (strcmp(key, "state_dir") == 0)
+		return yconf_get_path(y, v, key, &cfg->state_dir, err, errlen);
+	if (strcmp(key, "exec_path") == 0) {
+		ret = yconf_get_string(y, v, key, &s, err, errlen);
+		if (ret == 0 && agent_config_exec_path_parse(s, &cfg->exec_path) != 0)
+			ret = yconf_errorf(y, v, err, errlen,
+					   "exec_path: '%s' is not auto, engine or direct", s);
+		free(s);
+		return ret;
+	}
+	return yconf_errorf(y, k, err, errlen, "unknown key '%s' (known: %s)", key, known_keys);
+}
+
+int agent_config_load(const char *path, struct agent_config *cfg, char *err, size_t errlen)
+{
+	const struct yconf_node *root;
+	struct yconf *y = NULL;
+	size_t i;
+	int ret;
+
+	ret = yconf_load_file(path, &y, err, errlen);
+	if (ret != 0)
+		goto out;
+	root = yconf_root(y);
+	if (root == NULL || yconf_is_null(root))
+		goto out;
+	if (yconf_kind(root) != YCONF_MAP) {
+		ret = yconf_errorf(y, root, err, errlen, "expected a mapping of settings (%s)",
+				   known_keys);
+		goto out;
+	}
+	for (i = 0; i < yconf_len(root) && ret == 0; i++)
+		ret = load_setting(y, yconf_key(root, i), yconf_value(root, i), cfg, err, errlen);
+out:
+	yconf_free(y);
+	return ret;
+}

@@ -1,0 +1,754 @@
+/* session.c: a host process relayed over one stream: credit-limited output, stdin with
+ * explicit EOF, resize, signals by name, exit reported in-band, and no orphans. */
+#include "agent/session.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "agent/spawn.h"
+#include "proto/error.h"
+#include "proto/log.h"
+#include "proto/signame.h"
+
+#define LINGER_TICK_MS 100  /* after exit, output idle this long twice ends the session */
+#define KILL_AFTER_MS  2000 /* SIGHUP, then SIGKILL this much later */
+#define WINDOW_CAP     (64 * 1024 * 1024)
+#define DEFAULT_PATH   "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+enum sess_state {
+	SESS_RUNNING,  /* process alive */
+	SESS_DRAINING, /* main process reaped; relaying what is left of its output */
+	SESS_ENDING,   /* Exit sent (or nobody to send it to); handles closing */
+};
+
+static const char *sess_state_names[] = { "running", "draining", "ending" };
+
+enum timer_mode { TIMER_NONE, TIMER_LINGER, TIMER_GRACE, TIMER_KILL };
+
+struct session {
+	struct session *next;
+	struct agent *agent;
+	struct conn *conn; /* NULL while detached */
+	uint32_t stream;
+	enum sess_state state;
+	char cmd[128]; /* argv[0], for messages */
+	char user[64];
+	int tty;
+	struct spawn_result sp;
+	uv_pipe_t out_h; /* stdout pipe, or the PTY master (read and write) */
+	uv_pipe_t err_h;
+	uv_pipe_t in_h;
+	int out_open, err_open, in_open;
+	int reading;
+	int64_t window; /* output bytes the client still accepts */
+	uint64_t off[4];
+	size_t in_queued; /* stdin bytes written to the process but not yet drained */
+	int stdin_eof;    /* Eof arrived; close once in_queued is 0 */
+	uint8_t last_in;
+	int status;
+	uint64_t read_at_tick;
+	int idle_ticks;
+	uv_timer_t timer;
+	enum timer_mode timer_mode;
+	int handles; /* open libuv handles; freed when the last one closes */
+	uint8_t buf[WIRE_DATA_MAX];
+};
+
+struct in_write {
+	uv_write_t req;
+	struct session *s;
+	size_t len;
+	uint8_t data[];
+};
+
+static void set_state(struct session *s, enum sess_state next)
+{
+	log_debug("session %u/%d: %s -> %s", s->stream, (int)s->sp.pid, sess_state_names[s->state],
+		  sess_state_names[next]);
+	s->state = next;
+}
+
+static void send_frame(struct session *s, wire_frame *f)
+{
+	if (s->conn == NULL)
+		return;
+	f->stream = s->stream;
+	conn_send(s->conn, f);
+}
+
+static void send_eof(struct session *s, Rexec__V1__Fd fd)
+{
+	wire_frame f = REXEC__V1__FRAME__INIT;
+	Rexec__V1__Eof e = REXEC__V1__EOF__INIT;
+
+	e.fd = fd;
+	f.msg_case = REXEC__V1__FRAME__MSG_EOF;
+	f.eof = &e;
+	send_frame(s, &f);
+}
+
+static void send_credit(struct session *s, size_t n)
+{
+	wire_frame f = REXEC__V1__FRAME__INIT;
+	Rexec__V1__Credit c = REXEC__V1__CREDIT__INIT;
+
+	c.bytes = (uint32_t)n;
+	f.msg_case = REXEC__V1__FRAME__MSG_CREDIT;
+	f.credit = &c;
+	send_frame(s, &f);
+}
+
+static struct session *find(struct agent *a, struct conn *c, uint32_t stream)
+{
+	struct session *s;
+
+	for (s = a->sessions; s != NULL; s = s->next)
+		if (s->conn == c && s->stream == stream)
+			return s;
+	return NULL;
+}
+
+static void unlink_session(struct session *s)
+{
+	struct session **p;
+
+	for (p = &s->agent->sessions; *p != NULL; p = &(*p)->next) {
+		if (*p == s) {
+			*p = s->next;
+			return;
+		}
+	}
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct session *s = h->data;
+
+	if (--s->handles > 0)
+		return;
+	if (s->sp.errpipe >= 0)
+		close(s->sp.errpipe);
+	free(s);
+}
+
+static void close_handle(struct session *s, uv_handle_t *h, int *open)
+{
+	if (open != NULL && !*open)
+		return;
+	if (open != NULL)
+		*open = 0;
+	if (!uv_is_closing(h))
+		uv_close(h, on_handle_closed);
+}
+
+/* Tears the session down: no more frames, handles closed, memory freed at the last close. */
+static void destroy(struct session *s)
+{
+	set_state(s, SESS_ENDING);
+	unlink_session(s);
+	uv_timer_stop(&s->timer);
+	close_handle(s, (uv_handle_t *)&s->out_h, &s->out_open);
+	close_handle(s, (uv_handle_t *)&s->err_h, &s->err_open);
+	close_handle(s, (uv_handle_t *)&s->in_h, &s->in_open);
+	close_handle(s, (uv_handle_t *)&s->timer, NULL);
+}
+
+/* Signals the whole process group (the child leads it); ESRCH when it is empty. */
+static void signal_group(struct session *s, int sig)
+{
+	if (kill(-s->sp.pid, sig) < 0 && errno != ESRCH)
+		log_warn("session %u: kill(-%d, %d): %s", s->stream, (int)s->sp.pid, sig,
+			 strerror(errno));
+}
+
+static void start_timer(struct session *s, enum timer_mode mode, unsigned ms, unsigned repeat);
+
+/* Sends Exit and ends the session. What still holds the output gets SIGHUP, as on a
+ * terminal hangup. */
+static void finish(struct session *s)
+{
+	wire_frame f = REXEC__V1__FRAME__INIT;
+	Rexec__V1__Exit e = REXEC__V1__EXIT__INIT;
+	char reason[WIRE_TEXT_MAX] = "";
+	const char *stage;
+	int err = spawn_start_error(&s->sp, &stage);
+
+	if (err != 0) {
+		e.code = WIFEXITED(s->status) ? WEXITSTATUS(s->status) : 126;
+		snprintf(reason, sizeof(reason), "%s %s: %s", stage, s->cmd, strerror(err));
+	} else if (WIFEXITED(s->status)) {
+		e.code = WEXITSTATUS(s->status);
+	} else if (WIFSIGNALED(s->status)) {
+		const char *name = signame_from_number(WTERMSIG(s->status));
+		e.code = 128 + WTERMSIG(s->status);
+		e.signal = (char *)(name ? name : "");
+		e.core_dumped = WCOREDUMP(s->status) != 0;
+	}
+	e.reason = reason;
+	f.msg_case = REXEC__V1__FRAME__MSG_EXIT;
+	f.exit = &e;
+	send_frame(s, &f);
+	log_info("session %u (%s, pid %d) ended: code %d%s%s", s->stream, s->user, (int)s->sp.pid,
+		 e.code, reason[0] ? ", " : "", reason);
+	signal_group(s, SIGHUP);
+	destroy(s);
+}
+
+/* After exit: ends the session at output EOF, or when the output stayed idle for two
+ * ticks while the client had room for more (a background child holding the pipe open
+ * must not keep the session alive). */
+static void check_drained(struct session *s)
+{
+	if (s->state != SESS_DRAINING)
+		return;
+	if (!s->out_open && !s->err_open) {
+		finish(s);
+		return;
+	}
+	if (s->timer_mode != TIMER_LINGER)
+		start_timer(s, TIMER_LINGER, LINGER_TICK_MS, LINGER_TICK_MS);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	struct session *s = t->data;
+	uint64_t read = s->off[REXEC__V1__FD__FD_STDOUT] + s->off[REXEC__V1__FD__FD_STDERR];
+
+	switch (s->timer_mode) {
+	case TIMER_LINGER:
+		if (s->window <= 0 || read != s->read_at_tick) {
+			s->idle_ticks = 0;
+		} else if (++s->idle_ticks >= 2) {
+			finish(s);
+			return;
+		}
+		s->read_at_tick = read;
+		return;
+	case TIMER_GRACE:
+		log_info("session %u: client gone for the grace period: SIGHUP to group %d",
+			 s->stream, (int)s->sp.pid);
+		signal_group(s, SIGHUP);
+		start_timer(s, TIMER_KILL, KILL_AFTER_MS, 0);
+		return;
+	case TIMER_KILL:
+		log_info("session %u: SIGKILL to group %d", s->stream, (int)s->sp.pid);
+		signal_group(s, SIGKILL);
+		s->timer_mode = TIMER_NONE;
+		return;
+	case TIMER_NONE:
+		return;
+	}
+}
+
+static void start_timer(struct session *s, enum timer_mode mode, unsigned ms, unsigned repeat)
+{
+	s->timer_mode = mode;
+	s->idle_ticks = 0;
+	s->read_at_tick = s->off[REXEC__V1__FD__FD_STDOUT] + s->off[REXEC__V1__FD__FD_STDERR];
+	uv_timer_start(&s->timer, on_timer, ms, repeat);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct session *s = h->data;
+	size_t n = sizeof(s->buf);
+
+	/* Never read more than the client has room for. */
+	if (s->window < (int64_t)n)
+		n = s->window > 0 ? (size_t)s->window : 0;
+	*buf = uv_buf_init((char *)s->buf, (unsigned int)n);
+}
+
+static void stop_reading(struct session *s)
+{
+	if (!s->reading)
+		return;
+	s->reading = 0;
+	if (s->out_open)
+		uv_read_stop((uv_stream_t *)&s->out_h);
+	if (s->err_open)
+		uv_read_stop((uv_stream_t *)&s->err_h);
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
+
+static void start_reading(struct session *s)
+{
+	if (s->reading || s->conn == NULL || s->window <= 0)
+		return;
+	s->reading = 1;
+	if (s->out_open)
+		uv_read_start((uv_stream_t *)&s->out_h, on_alloc, on_read);
+	if (s->err_open)
+		uv_read_start((uv_stream_t *)&s->err_h, on_alloc, on_read);
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+	struct session *s = st->data;
+	Rexec__V1__Fd fd = st == (uv_stream_t *)&s->err_h ? REXEC__V1__FD__FD_STDERR
+							  : REXEC__V1__FD__FD_STDOUT;
+
+	if (n > 0) {
+		wire_frame f = REXEC__V1__FRAME__INIT;
+		Rexec__V1__Data d = REXEC__V1__DATA__INIT;
+		d.fd = fd;
+		d.bytes.data = (uint8_t *)buf->base;
+		d.bytes.len = (size_t)n;
+		d.offset = s->off[fd];
+		f.msg_case = REXEC__V1__FRAME__MSG_DATA;
+		f.data = &d;
+		send_frame(s, &f);
+		s->off[fd] += (uint64_t)n;
+		s->window -= n;
+		if (s->window <= 0)
+			stop_reading(s);
+		return;
+	}
+	if (n == 0 || n == UV_ENOBUFS)
+		return;
+	/* EOF; on a PTY master, EIO once every slave fd is closed. */
+	if (n != UV_EOF && n != UV_EIO)
+		log_warn("session %u: read: %s", s->stream, uv_strerror((int)n));
+	if (fd == REXEC__V1__FD__FD_STDERR) {
+		close_handle(s, (uv_handle_t *)&s->err_h, &s->err_open);
+	} else {
+		close_handle(s, (uv_handle_t *)&s->out_h, &s->out_open);
+		if (s->tty)
+			s->in_open = 0; /* stdin went through the master too */
+	}
+	send_eof(s, fd);
+	check_drained(s);
+}
+
+static void close_stdin(struct session *s)
+{
+	struct termios tio;
+
+	if (!s->tty) {
+		close_handle(s, (uv_handle_t *)&s->in_h, &s->in_open);
+		return;
+	}
+	/* A terminal has no half-close: type the EOF character, twice if a line is pending. */
+	if (s->out_open && tcgetattr(s->sp.master, &tio) == 0 && (tio.c_lflag & ICANON)) {
+		char c[2] = { (char)tio.c_cc[VEOF], (char)tio.c_cc[VEOF] };
+		uv_buf_t b = uv_buf_init(c, s->last_in == '\n' || s->last_in == 0 ? 1 : 2);
+		if (uv_try_write((uv_stream_t *)&s->out_h, &b, 1) < 0)
+			log_warn("session %u: cannot type EOF", s->stream);
+	}
+}
+
+static void on_in_written(uv_write_t *req, int status)
+{
+	struct in_write *w = (struct in_write *)req;
+	struct session *s = w->s;
+
+	s->in_queued -= w->len;
+	/* The bytes left our buffer: the client may send as many more. */
+	if (s->state != SESS_ENDING)
+		send_credit(s, w->len);
+	free(w);
+	if (s->stdin_eof && s->in_queued == 0 && s->state != SESS_ENDING)
+		close_stdin(s);
+}
+
+static void write_stdin(struct session *s, const ProtobufCBinaryData *b)
+{
+	uv_stream_t *dst = s->tty ? (uv_stream_t *)&s->out_h : (uv_stream_t *)&s->in_h;
+	int open = s->tty ? s->out_open : s->in_open;
+	struct in_write *w;
+	uv_buf_t buf;
+
+	if (!open || s->stdin_eof || b->len == 0) {
+		/* Nobody reads stdin any more: drop the bytes but keep the window turning. */
+		if (b->len > 0)
+			send_credit(s, b->len);
+		return;
+	}
+	w = malloc(sizeof(*w) + b->len);
+	if (w == NULL) {
+		send_credit(s, b->len);
+		return;
+	}
+	w->s = s;
+	w->len = b->len;
+	memcpy(w->data, b->data, b->len);
+	buf = uv_buf_init((char *)w->data, (unsigned int)b->len);
+	s->in_queued += b->len;
+	s->last_in = b->data[b->len - 1];
+	if (uv_write(&w->req, dst, &buf, 1, on_in_written) < 0) {
+		s->in_queued -= b->len;
+		send_credit(s, b->len);
+		free(w);
+	}
+}
+
+static void do_signal(struct session *s, const char *name)
+{
+	int sig = signame_to_number(name);
+	pid_t fg;
+
+	if (sig < 0) {
+		log_warn("session %u: unknown signal %s", s->stream, name);
+		return;
+	}
+	/* With a PTY the signal goes where ^C would: the terminal's foreground job. */
+	if (s->tty && s->out_open && (fg = tcgetpgrp(s->sp.master)) > 0) {
+		if (kill(-fg, sig) == 0)
+			return;
+	}
+	signal_group(s, sig);
+}
+
+void session_frame(struct agent *a, struct conn *c, const wire_frame *f)
+{
+	struct session *s = find(a, c, f->stream);
+
+	if (f->msg_case == REXEC__V1__FRAME__MSG_OPEN) {
+		session_open(a, c, f);
+		return;
+	}
+	if (s == NULL) {
+		/* Frames may still be in flight for a session that just ended. */
+		if (f->msg_case != REXEC__V1__FRAME__MSG_CREDIT &&
+		    f->msg_case != REXEC__V1__FRAME__MSG_ERROR)
+			conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
+					"unknown stream %u", f->stream);
+		return;
+	}
+	if (s->state == SESS_ENDING)
+		return;
+	switch (f->msg_case) {
+	case REXEC__V1__FRAME__MSG_DATA:
+		if (f->data->fd == REXEC__V1__FD__FD_STDIN)
+			write_stdin(s, &f->data->bytes);
+		return;
+	case REXEC__V1__FRAME__MSG_EOF:
+		if (f->eof->fd == REXEC__V1__FD__FD_STDIN && !s->stdin_eof) {
+			s->stdin_eof = 1;
+			if (s->in_queued == 0)
+				close_stdin(s);
+		}
+		return;
+	case REXEC__V1__FRAME__MSG_CREDIT:
+		s->window += f->credit->bytes;
+		if (s->window > WINDOW_CAP)
+			s->window = WINDOW_CAP;
+		start_reading(s);
+		return;
+	case REXEC__V1__FRAME__MSG_RESIZE:
+		if (s->tty && s->out_open) {
+			struct winsize ws = { .ws_row = (unsigned short)f->resize->size->rows,
+					      .ws_col = (unsigned short)f->resize->size->cols,
+					      .ws_xpixel = (unsigned short)f->resize->size->xpixel,
+					      .ws_ypixel =
+						      (unsigned short)f->resize->size->ypixel };
+			if (ioctl(s->sp.master, TIOCSWINSZ, &ws) < 0)
+				log_warn("session %u: TIOCSWINSZ: %s", s->stream, strerror(errno));
+		}
+		return;
+	case REXEC__V1__FRAME__MSG_SIGNAL:
+		do_signal(s, f->signal->name);
+		return;
+	case REXEC__V1__FRAME__MSG_ERROR:
+		/* The client abandons the stream: hang up as a closed terminal would. */
+		log_info("session %u: client cancelled: %s", s->stream, f->error->message);
+		signal_group(s, SIGHUP);
+		start_timer(s, TIMER_KILL, KILL_AFTER_MS, 0);
+		s->conn = NULL;
+		stop_reading(s);
+		return;
+	default:
+		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
+				"unexpected message on a session stream");
+		return;
+	}
+}
+
+/* The user a session runs as: by name or numeric id; "" means the agent's own user. */
+static int resolve_user(const char *name, struct passwd *out, char *buf, size_t len)
+{
+	struct passwd *pw = NULL;
+	char *end;
+	unsigned long id;
+
+	if (name[0] == 0)
+		getpwuid_r(geteuid(), out, buf, len, &pw);
+	else if (getpwnam_r(name, out, buf, len, &pw) == 0 && pw != NULL)
+		;
+	else if ((id = strtoul(name, &end, 10), *end == 0 && end != name && id < 0x7fffffff))
+		getpwuid_r((uid_t)id, out, buf, len, &pw);
+	return pw != NULL ? 0 : REXEC_ENOT_FOUND;
+}
+
+/* name=value strings for the new process: a login-like base, then the client's variables. */
+static char **build_env(const Rexec__V1__Open *o, const struct passwd *pw)
+{
+	size_t n = 0, i, max = 8 + o->n_env;
+	char **env = calloc(max + 1, sizeof(*env));
+
+	if (env == NULL)
+		return NULL;
+#define ADD(...)                                        \
+	do {                                            \
+		if (asprintf(&env[n], __VA_ARGS__) < 0) \
+			goto fail;                      \
+		n++;                                    \
+	} while (0)
+	ADD("HOME=%s", pw->pw_dir);
+	ADD("USER=%s", pw->pw_name);
+	ADD("LOGNAME=%s", pw->pw_name);
+	ADD("SHELL=%s", pw->pw_shell && pw->pw_shell[0] ? pw->pw_shell : "/bin/sh");
+	ADD("PATH=%s", DEFAULT_PATH);
+	if (o->tty)
+		ADD("TERM=%s", o->term && o->term[0] ? o->term : "xterm");
+	for (i = 0; i < o->n_env; i++) {
+		size_t j, len = strlen(o->env[i]->name);
+		/* A client variable replaces a base one of the same name. */
+		for (j = 0; j < n; j++) {
+			if (strncmp(env[j], o->env[i]->name, len) == 0 && env[j][len] == '=') {
+				free(env[j]);
+				env[j] = env[--n];
+				env[n] = NULL;
+				break;
+			}
+		}
+		ADD("%s=%s", o->env[i]->name, o->env[i]->value);
+	}
+#undef ADD
+	return env;
+fail:
+	for (i = 0; i < n; i++)
+		free(env[i]);
+	free(env);
+	return NULL;
+}
+
+static void free_strv(char **v)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* argv for the process: the client's words, or the user's shell as a login shell. */
+static char **build_argv(const Rexec__V1__Open *o, const struct passwd *pw, char **file)
+{
+	size_t i, n = o->n_argv ? o->n_argv : 1;
+	char **argv = calloc(n + 1, sizeof(*argv));
+	const char *shell = pw->pw_shell && pw->pw_shell[0] ? pw->pw_shell : "/bin/sh";
+	const char *base;
+
+	*file = NULL;
+	if (argv == NULL)
+		return NULL;
+	if (o->n_argv == 0) {
+		base = strrchr(shell, '/');
+		if (asprintf(&argv[0], "-%s", base ? base + 1 : shell) < 0 ||
+		    (*file = strdup(shell)) == NULL)
+			goto fail;
+		return argv;
+	}
+	for (i = 0; i < o->n_argv; i++) {
+		argv[i] = strndup((const char *)o->argv[i].data, o->argv[i].len);
+		if (argv[i] == NULL)
+			goto fail;
+	}
+	return argv;
+fail:
+	free(*file);
+	*file = NULL;
+	free_strv(argv);
+	return NULL;
+}
+
+static int open_pipe(struct session *s, uv_pipe_t *h, int fd, int *open)
+{
+	int ret;
+
+	if (fd < 0)
+		return 0;
+	uv_pipe_init(s->agent->loop, h, 0);
+	h->data = s;
+	s->handles++;
+	*open = 1;
+	if ((ret = uv_pipe_open(h, fd)) < 0) {
+		close(fd);
+		return ret;
+	}
+	return 0;
+}
+
+static void send_opened(struct session *s)
+{
+	wire_frame f = REXEC__V1__FRAME__INIT;
+	Rexec__V1__Opened o = REXEC__V1__OPENED__INIT;
+	char id[32];
+
+	snprintf(id, sizeof(id), "%d-%u", (int)s->sp.pid, s->stream);
+	o.session_id = id;
+	o.pid = (uint32_t)s->sp.pid;
+	f.msg_case = REXEC__V1__FRAME__MSG_OPENED;
+	f.opened = &o;
+	send_frame(s, &f);
+}
+
+void session_open(struct agent *a, struct conn *c, const wire_frame *f)
+{
+	const Rexec__V1__Open *o = f->open;
+	struct spawn_req req;
+	struct passwd pw;
+	char pwbuf[4096];
+	char **argv = NULL, **envp = NULL, *file = NULL;
+	struct session *s = NULL;
+	int ret;
+
+	if (a->stopping || find(a, c, f->stream) != NULL || f->stream % 2 == 0) {
+		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
+				"stream %u cannot be opened", f->stream);
+		return;
+	}
+	if (o->kind != REXEC__V1__KIND__KIND_EXEC) {
+		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
+				"this agent serves exec sessions only");
+		return;
+	}
+	if (o->target->type != REXEC__V1__TARGET_TYPE__TARGET_HOST) {
+		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
+				"this agent has no container backend configured; use --host");
+		return;
+	}
+	if (resolve_user(o->user, &pw, pwbuf, sizeof(pwbuf)) < 0) {
+		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
+				"no such user on this host: %s", o->user);
+		return;
+	}
+	argv = build_argv(o, &pw, &file);
+	envp = build_env(o, &pw);
+	s = calloc(1, sizeof(*s));
+	if (argv == NULL || envp == NULL || s == NULL) {
+		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
+				"out of memory");
+		goto out;
+	}
+
+	memset(&req, 0, sizeof(req));
+	req.file = file;
+	req.argv = argv;
+	req.envp = envp;
+	req.user = pw.pw_name;
+	req.uid = pw.pw_uid;
+	req.gid = pw.pw_gid;
+	req.workdir = o->workdir[0] ? o->workdir : NULL;
+	req.fallback = pw.pw_dir;
+	req.tty = o->tty;
+	req.stdin_open = o->stdin_open;
+	if (o->size != NULL) {
+		req.ws.ws_row = (unsigned short)o->size->rows;
+		req.ws.ws_col = (unsigned short)o->size->cols;
+		req.ws.ws_xpixel = (unsigned short)o->size->xpixel;
+		req.ws.ws_ypixel = (unsigned short)o->size->ypixel;
+	}
+	if ((ret = spawn_start(&req, &s->sp)) < 0) {
+		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_START_FAILED,
+				"cannot start %s: %s", argv[0], strerror(-ret));
+		free(s);
+		s = NULL;
+		goto out;
+	}
+
+	s->agent = a;
+	s->conn = c;
+	s->stream = f->stream;
+	s->tty = o->tty;
+	s->window = o->initial_window ? o->initial_window : WIRE_WINDOW_DEFAULT;
+	snprintf(s->cmd, sizeof(s->cmd), "%s", o->n_argv ? argv[0] : file);
+	snprintf(s->user, sizeof(s->user), "%s", pw.pw_name);
+	uv_timer_init(a->loop, &s->timer);
+	s->timer.data = s;
+	s->handles = 1;
+	s->next = a->sessions;
+	a->sessions = s;
+	if ((ret = open_pipe(s, &s->out_h, s->tty ? s->sp.master : s->sp.out, &s->out_open)) < 0 ||
+	    (ret = open_pipe(s, &s->err_h, s->sp.err, &s->err_open)) < 0 ||
+	    (ret = open_pipe(s, &s->in_h, s->sp.in, &s->in_open)) < 0)
+		log_error("session %u: %s", s->stream, uv_strerror(ret));
+	if (s->tty)
+		s->in_open = o->stdin_open;
+	log_info("session %u: %s@%s runs %s as %s (pid %d, %s)", s->stream, conn_peer_name(c),
+		 conn_peer_addr(c), s->cmd, s->user, (int)s->sp.pid, s->tty ? "pty" : "pipes");
+	send_opened(s);
+	start_reading(s);
+out:
+	free(file);
+	free_strv(argv);
+	free_strv(envp);
+}
+
+int session_reaped(struct agent *a, pid_t pid, int status)
+{
+	struct session *s;
+
+	for (s = a->sessions; s != NULL; s = s->next)
+		if (s->sp.pid == pid && s->state == SESS_RUNNING)
+			break;
+	if (s == NULL)
+		return 0;
+	s->status = status;
+	set_state(s, SESS_DRAINING);
+	if (s->conn == NULL) {
+		/* Nobody to report to: end what is left of the group. */
+		signal_group(s, SIGHUP);
+		destroy(s);
+		return 1;
+	}
+	check_drained(s);
+	return 1;
+}
+
+void session_conn_lost(struct agent *a, struct conn *c)
+{
+	struct session *s, *next;
+
+	for (s = a->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->conn != c)
+			continue;
+		s->conn = NULL;
+		stop_reading(s);
+		if (s->state == SESS_DRAINING) {
+			signal_group(s, SIGHUP);
+			destroy(s);
+			continue;
+		}
+		log_info("session %u (pid %d): client gone, grace %u ms", s->stream, (int)s->sp.pid,
+			 a->grace_ms);
+		start_timer(s, TIMER_GRACE, a->grace_ms, 0);
+	}
+}
+
+void session_end_all(struct agent *a)
+{
+	struct session *s, *next;
+
+	for (s = a->sessions; s != NULL; s = next) {
+		next = s->next;
+		signal_group(s, SIGHUP);
+		if (s->conn)
+			conn_send_error(s->conn, s->stream,
+					REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
+					"the agent is shutting down");
+		destroy(s);
+	}
+}

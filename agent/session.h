@@ -1,0 +1,32 @@
+/* session.h: one session = one stream of a connection = one process group on the host.
+ * Relays the process's stdio under credit flow control, applies resizes and signals, and
+ * reports its exit in-band; outlives a vanished client by the grace period, then ends the
+ * process group (HUP, then KILL). */
+#ifndef REXEC_AGENT_SESSION_H
+#define REXEC_AGENT_SESSION_H
+
+#include <sys/types.h>
+
+#include "agent/agent.h"
+#include "proto/wire.h"
+
+struct session;
+
+/* Handles an Open frame on a new stream of C. On failure an Error goes back on that stream
+ * and no session is created. */
+void session_open(struct agent *a, struct conn *c, const wire_frame *f);
+
+/* Handles any other frame for a stream of C. Unknown streams get an Error. */
+void session_frame(struct agent *a, struct conn *c, const wire_frame *f);
+
+/* C is gone: its sessions are detached and their grace timers start. */
+void session_conn_lost(struct agent *a, struct conn *c);
+
+/* A child exited (from the SIGCHLD handler in loop context). Returns 1 if PID belonged to a
+ * session. */
+int session_reaped(struct agent *a, pid_t pid, int status);
+
+/* Ends every session now (agent shutdown). */
+void session_end_all(struct agent *a);
+
+#endif

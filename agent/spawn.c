@@ -1,0 +1,200 @@
+/* spawn.c: fork + setsid + (PTY with TIOCSCTTY and initial winsize | pipes) + credentials +
+ * exec, with start failures reported through a close-on-exec pipe. */
+#include "agent/spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+extern char **environ;
+
+enum stage {
+	STAGE_SETSID = 1,
+	STAGE_TTY,
+	STAGE_STDIO,
+	STAGE_GROUPS,
+	STAGE_SETUID,
+	STAGE_CHDIR,
+	STAGE_EXEC
+};
+
+static const char *stage_names[] = { "",          "setsid", "controlling tty", "stdio",
+				     "setgroups", "setuid", "chdir",           "exec" };
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* In the child: report STAGE and errno to the parent, then leave with docker's codes. */
+static void child_fail(int errfd, enum stage stage)
+{
+	int msg[2] = { stage, errno };
+	ssize_t n = write(errfd, msg, sizeof(msg));
+	(void)n;
+	_exit(stage == STAGE_EXEC && (msg[1] == ENOENT || msg[1] == ENOTDIR) ? 127 : 126);
+}
+
+/* In the child: everything after fork. Never returns. */
+static void child(const struct spawn_req *req, int errfd, int slave, int in, int out, int err)
+{
+	struct sigaction sa;
+	sigset_t none;
+	int sig, fd;
+
+	/* Signal dispositions and mask back to defaults (the agent ignores SIGPIPE and blocks
+	 * everything across fork). */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	if (setsid() < 0)
+		child_fail(errfd, STAGE_SETSID);
+	if (req->tty) {
+		if (ioctl(slave, TIOCSCTTY, 0) < 0)
+			child_fail(errfd, STAGE_TTY);
+		in = out = err = slave;
+	} else if (in < 0) {
+		if ((in = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+			child_fail(errfd, STAGE_STDIO);
+	}
+	/* dup2 clears close-on-exec on the copies; the originals close at exec. */
+	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+		child_fail(errfd, STAGE_STDIO);
+	if (getuid() == 0) {
+		if (initgroups(req->user, req->gid) < 0 || setgid(req->gid) < 0)
+			child_fail(errfd, STAGE_GROUPS);
+		if (setuid(req->uid) < 0)
+			child_fail(errfd, STAGE_SETUID);
+	} else if (req->uid != getuid()) {
+		errno = EPERM;
+		child_fail(errfd, STAGE_SETUID);
+	}
+	if (req->workdir != NULL) {
+		if (chdir(req->workdir) < 0)
+			child_fail(errfd, STAGE_CHDIR);
+	} else if (req->fallback == NULL || chdir(req->fallback) < 0) {
+		if (chdir("/") < 0)
+			child_fail(errfd, STAGE_CHDIR);
+	}
+	/* Nothing of the agent's may leak: close every fd above stderr except the error pipe
+	 * (close-on-exec already covers most; this is the belt to those braces). */
+	for (fd = 3; fd < 1024; fd++)
+		if (fd != errfd)
+			close(fd);
+	/* execvpe() searches the agent's PATH, not the new environment's: switch first. */
+	environ = (char **)req->envp;
+	execvp(req->file ? req->file : req->argv[0], req->argv);
+	child_fail(errfd, STAGE_EXEC);
+}
+
+/* The PTY pair, the master non-blocking and close-on-exec, sized before the child runs. */
+static int open_pty(const struct winsize *ws, int *master, int *slave)
+{
+	char name[64];
+	int m = -1, s = -1;
+
+	m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+	if (m < 0)
+		return -errno;
+	if (grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, name, sizeof(name)) != 0)
+		goto fail;
+	s = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (s < 0)
+		goto fail;
+	if (ws->ws_row > 0 && ws->ws_col > 0 && ioctl(m, TIOCSWINSZ, ws) < 0)
+		goto fail;
+	*master = m;
+	*slave = s;
+	return 0;
+fail : {
+	int ret = -errno;
+	close_fd(&m);
+	close_fd(&s);
+	return ret;
+}
+}
+
+int spawn_start(const struct spawn_req *req, struct spawn_result *res)
+{
+	int ep[2] = { -1, -1 }, ip[2] = { -1, -1 }, op[2] = { -1, -1 }, xp[2] = { -1, -1 };
+	int master = -1, slave = -1, ret;
+	sigset_t all, old;
+	pid_t pid;
+
+	memset(res, 0, sizeof(*res));
+	res->master = res->in = res->out = res->err = res->errpipe = -1;
+	if (pipe2(ep, O_CLOEXEC) < 0)
+		return -errno;
+	if (req->tty) {
+		if ((ret = open_pty(&req->ws, &master, &slave)) < 0)
+			goto fail;
+	} else if ((req->stdin_open && pipe2(ip, O_CLOEXEC) < 0) || pipe2(op, O_CLOEXEC) < 0 ||
+		   pipe2(xp, O_CLOEXEC) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid = fork();
+	if (pid == 0)
+		child(req, ep[1], slave, ip[0], op[1], xp[1]);
+	ret = -errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0)
+		goto fail;
+
+	close_fd(&ep[1]);
+	close_fd(&slave);
+	close_fd(&ip[0]);
+	close_fd(&op[1]);
+	close_fd(&xp[1]);
+	fcntl(ep[0], F_SETFL, O_NONBLOCK);
+	res->pid = pid;
+	res->errpipe = ep[0];
+	res->master = master;
+	res->in = ip[1];
+	res->out = op[0];
+	res->err = xp[0];
+	return 0;
+fail:
+	close_fd(&ep[0]);
+	close_fd(&ep[1]);
+	close_fd(&master);
+	close_fd(&slave);
+	close_fd(&ip[0]);
+	close_fd(&ip[1]);
+	close_fd(&op[0]);
+	close_fd(&op[1]);
+	close_fd(&xp[0]);
+	close_fd(&xp[1]);
+	return ret;
+}
+
+int spawn_start_error(struct spawn_result *res, const char **stage)
+{
+	int msg[2] = { 0, 0 };
+	ssize_t n;
+
+	*stage = "";
+	if (res->errpipe < 0)
+		return 0;
+	n = read(res->errpipe, msg, sizeof(msg));
+	close_fd(&res->errpipe);
+	if (n != (ssize_t)sizeof(msg) || msg[0] <= 0 || msg[0] > STAGE_EXEC)
+		return 0;
+	*stage = stage_names[msg[0]];
+	return msg[1] ? msg[1] : EIO;
+}

@@ -1,0 +1,438 @@
+/* config.c: the client's config + inventory file, read through lib/yconf. */
+#include "client/config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/yconf.h"
+#include "proto/error.h"
+
+#define NAME_MAX_LEN 253
+
+static const char top_keys[] = "ca, cert, key, hosts, defaults";
+static const char host_keys[] = "address, groups, server_name, labels, ca, cert, key";
+static const char default_keys[] = "connect_timeout";
+
+/* The file being read and where its messages go. */
+struct ctx {
+	const struct yconf *y;
+	char *err;
+	size_t errlen;
+};
+
+/* A name usable in a host selector: not empty, no '@', ',', globs or spaces, no leading '-'. */
+static bool valid_name(const char *s)
+{
+	size_t i;
+
+	if (s[0] == '\0' || s[0] == '-' || strlen(s) > NAME_MAX_LEN)
+		return false;
+	for (i = 0; s[i] != '\0'; i++)
+		if (!isalnum((unsigned char)s[i]) && strchr("._-", s[i]) == NULL)
+			return false;
+	return true;
+}
+
+/* A decimal port, 1 to 65535. */
+static int parse_port(const char *s, uint16_t *port)
+{
+	unsigned long v = 0;
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i == 5 || s[i] < '0' || s[i] > '9')
+			return REXEC_ECONFIG;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (i == 0 || v == 0 || v > 65535)
+		return REXEC_ECONFIG;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+/* An IPv6 address, with an optional "%zone" after it. */
+static bool is_ipv6(const char *s)
+{
+	struct in6_addr a;
+	char buf[INET6_ADDRSTRLEN];
+	size_t n = strcspn(s, "%");
+
+	if (n >= sizeof(buf) || (s[n] == '%' && s[n + 1] == '\0'))
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return inet_pton(AF_INET6, buf, &a) == 1;
+}
+
+int client_config_parse_address(const char *addr, char **host, uint16_t *port)
+{
+	const char *colon, *end, *port_s = NULL;
+	char *h = NULL;
+	uint16_t p = CLIENT_DEFAULT_PORT;
+	int ret = REXEC_ECONFIG;
+	size_t i;
+
+	if (addr[0] == '[') {
+		end = strchr(addr, ']');
+		if (end == NULL || (end[1] != '\0' && end[1] != ':'))
+			goto out;
+		if (end[1] == ':')
+			port_s = end + 2;
+		h = strndup(addr + 1, (size_t)(end - addr - 1));
+		if (h == NULL)
+			goto oom;
+		if (!is_ipv6(h))
+			goto out;
+	} else {
+		colon = strchr(addr, ':');
+		if (colon != NULL && strchr(colon + 1, ':') != NULL) {
+			/* Two colons or more: only a bare IPv6 address, without a port. */
+			if (!is_ipv6(addr))
+				goto out;
+			colon = NULL;
+		}
+		if (colon != NULL)
+			port_s = colon + 1;
+		h = colon ? strndup(addr, (size_t)(colon - addr)) : strdup(addr);
+		if (h == NULL)
+			goto oom;
+	}
+	if (h[0] == '\0' || strlen(h) > NAME_MAX_LEN)
+		goto out;
+	for (i = 0; h[i] != '\0'; i++)
+		if (isspace((unsigned char)h[i]) || strchr("[]/@,", h[i]) != NULL)
+			goto out;
+	if (port_s != NULL && parse_port(port_s, &p) != 0)
+		goto out;
+	*host = h;
+	*port = p;
+	h = NULL;
+	ret = 0;
+	goto out;
+oom:
+	ret = -ENOMEM;
+out:
+	free(h);
+	return ret;
+}
+
+static void host_free(struct client_host *h)
+{
+	size_t i;
+
+	free(h->name);
+	free(h->address);
+	free(h->host);
+	free(h->server_name);
+	yconf_strings_free(h->groups, h->n_groups);
+	for (i = 0; i < h->n_labels; i++) {
+		free(h->labels[i].key);
+		free(h->labels[i].value);
+	}
+	free(h->labels);
+	free(h->ca);
+	free(h->cert);
+	free(h->key);
+}
+
+void client_config_free(struct client_config *cfg)
+{
+	size_t i;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < cfg->n_hosts; i++)
+		host_free(&cfg->hosts[i]);
+	free(cfg->hosts);
+	free(cfg->path);
+	free(cfg->ca);
+	free(cfg->cert);
+	free(cfg->key);
+	free(cfg);
+}
+
+const struct client_host *client_config_find_host(const struct client_config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->n_hosts; i++)
+		if (strcmp(cfg->hosts[i].name, name) == 0)
+			return &cfg->hosts[i];
+	return NULL;
+}
+
+static int oom(struct ctx *c)
+{
+	snprintf(c->err, c->errlen, "%s: out of memory", yconf_name(c->y));
+	return -ENOMEM;
+}
+
+/* A host's labels: a map of strings to strings. */
+static int load_labels(struct ctx *c, struct client_host *h, const struct yconf_node *map)
+{
+	size_t i, n = yconf_len(map);
+	int ret;
+
+	if (yconf_kind(map) != YCONF_MAP)
+		return yconf_errorf(c->y, map, c->err, c->errlen,
+				    "host %s: labels: expected a mapping of names to values",
+				    h->name);
+	if (n == 0)
+		return 0;
+	h->labels = calloc(n, sizeof(*h->labels));
+	if (h->labels == NULL)
+		return oom(c);
+	for (i = 0; i < n; i++) {
+		h->labels[i].key = strdup(yconf_scalar(yconf_key(map, i)));
+		if (h->labels[i].key == NULL)
+			return oom(c);
+		h->n_labels = i + 1;
+		ret = yconf_get_string(c->y, yconf_value(map, i), h->labels[i].key,
+				       &h->labels[i].value, c->err, c->errlen);
+		if (ret != 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* A host's groups: a list of names (or one name). */
+static int load_groups(struct ctx *c, struct client_host *h, const struct yconf_node *v)
+{
+	size_t i;
+	int ret;
+
+	ret = yconf_get_strings(c->y, v, "groups", &h->groups, &h->n_groups, c->err, c->errlen);
+	if (ret != 0)
+		return ret;
+	for (i = 0; i < h->n_groups; i++)
+		if (!valid_name(h->groups[i]))
+			return yconf_errorf(c->y, v, c->err, c->errlen,
+					    "host %s: group name '%s': use letters, digits, '.', "
+					    "'_' and '-'",
+					    h->name, h->groups[i]);
+	return 0;
+}
+
+/* The settings of one host, written as a map. */
+static int load_host_map(struct ctx *c, struct client_host *h, const struct yconf_node *map,
+			 const struct yconf_node **address)
+{
+	const struct yconf_node *k, *v;
+	const char *key;
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < yconf_len(map) && ret == 0; i++) {
+		k = yconf_key(map, i);
+		v = yconf_value(map, i);
+		key = yconf_scalar(k);
+		if (strcmp(key, "address") == 0)
+			*address = v;
+		else if (strcmp(key, "groups") == 0)
+			ret = load_groups(c, h, v);
+		else if (strcmp(key, "server_name") == 0)
+			ret = yconf_get_string(c->y, v, "server_name", &h->server_name, c->err,
+					       c->errlen);
+		else if (strcmp(key, "labels") == 0)
+			ret = load_labels(c, h, v);
+		else if (strcmp(key, "ca") == 0)
+			ret = yconf_get_path(c->y, v, "ca", &h->ca, c->err, c->errlen);
+		else if (strcmp(key, "cert") == 0)
+			ret = yconf_get_path(c->y, v, "cert", &h->cert, c->err, c->errlen);
+		else if (strcmp(key, "key") == 0)
+			ret = yconf_get_path(c->y, v, "key", &h->key, c->err, c->errlen);
+		else
+			ret = yconf_errorf(c->y, k, c->err, c->errlen,
+					   "host %s: unknown key '%s' (known: %s)", h->name, key,
+					   host_keys);
+	}
+	return ret;
+}
+
+/* One entry of `hosts:`, NAME: { settings } or NAME: ADDRESS. */
+static int load_host(struct ctx *c, struct client_host *h, const struct yconf_node *name,
+		     const struct yconf_node *v)
+{
+	const struct yconf_node *address = NULL;
+	int ret;
+
+	if (!valid_name(yconf_scalar(name)))
+		return yconf_errorf(c->y, name, c->err, c->errlen,
+				    "host name '%s': use letters, digits, '.', '_' and '-'",
+				    yconf_scalar(name));
+	h->name = strdup(yconf_scalar(name));
+	if (h->name == NULL)
+		return oom(c);
+	if (yconf_kind(v) == YCONF_MAP) {
+		ret = load_host_map(c, h, v, &address);
+		if (ret != 0)
+			return ret;
+	} else if (yconf_kind(v) == YCONF_SCALAR && !yconf_is_null(v)) {
+		address = v;
+	} else {
+		return yconf_errorf(c->y, v, c->err, c->errlen,
+				    "host %s: expected its address or a mapping of its settings",
+				    h->name);
+	}
+	if (address == NULL)
+		return yconf_errorf(c->y, v, c->err, c->errlen, "host %s: address is required",
+				    h->name);
+	ret = yconf_get_string(c->y, address, "address", &h->address, c->err, c->errlen);
+	if (ret != 0)
+		return ret;
+	ret = client_config_parse_address(h->address, &h->host, &h->port);
+	if (ret == -ENOMEM)
+		return oom(c);
+	if (ret != 0)
+		return yconf_errorf(c->y, address, c->err, c->errlen,
+				    "host %s: bad address '%s' (write HOST, HOST:PORT or "
+				    "[IPV6]:PORT)",
+				    h->name, h->address);
+	if (h->server_name == NULL) {
+		h->server_name = strdup(h->host);
+		if (h->server_name == NULL)
+			return oom(c);
+	} else if (h->server_name[0] == '\0') {
+		return yconf_errorf(c->y, v, c->err, c->errlen, "host %s: server_name is empty",
+				    h->name);
+	}
+	return 0;
+}
+
+static int load_hosts(struct ctx *c, struct client_config *cfg, const struct yconf_node *map)
+{
+	size_t i, n;
+	int ret;
+
+	if (yconf_is_null(map))
+		return 0;
+	if (yconf_kind(map) != YCONF_MAP)
+		return yconf_errorf(c->y, map, c->err, c->errlen,
+				    "hosts: expected a mapping of host names to settings");
+	n = yconf_len(map);
+	if (n == 0)
+		return 0;
+	cfg->hosts = calloc(n, sizeof(*cfg->hosts));
+	if (cfg->hosts == NULL)
+		return oom(c);
+	for (i = 0; i < n; i++) {
+		cfg->n_hosts = i + 1;
+		ret = load_host(c, &cfg->hosts[i], yconf_key(map, i), yconf_value(map, i));
+		if (ret != 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int load_defaults(struct ctx *c, struct client_config *cfg, const struct yconf_node *map)
+{
+	const struct yconf_node *k;
+	size_t i;
+	int ret = 0;
+
+	if (yconf_is_null(map))
+		return 0;
+	if (yconf_kind(map) != YCONF_MAP)
+		return yconf_errorf(c->y, map, c->err, c->errlen,
+				    "defaults: expected a mapping of settings");
+	for (i = 0; i < yconf_len(map) && ret == 0; i++) {
+		k = yconf_key(map, i);
+		if (strcmp(yconf_scalar(k), "connect_timeout") == 0)
+			ret = yconf_get_duration(c->y, yconf_value(map, i), "connect_timeout",
+						 &cfg->connect_timeout_ms, c->err, c->errlen);
+		else
+			ret = yconf_errorf(c->y, k, c->err, c->errlen,
+					   "defaults: unknown key '%s' (known: %s)",
+					   yconf_scalar(k), default_keys);
+	}
+	return ret;
+}
+
+/* The top-level settings of the file into CFG. */
+static int load_top(struct ctx *c, struct client_config *cfg, const struct yconf_node *root)
+{
+	const struct yconf_node *k, *v;
+	const char *key;
+	size_t i;
+	int ret = 0;
+
+	if (root == NULL || yconf_is_null(root))
+		return 0;
+	if (yconf_kind(root) != YCONF_MAP)
+		return yconf_errorf(c->y, root, c->err, c->errlen,
+				    "expected a mapping of settings (%s)", top_keys);
+	for (i = 0; i < yconf_len(root) && ret == 0; i++) {
+		k = yconf_key(root, i);
+		v = yconf_value(root, i);
+		key = yconf_scalar(k);
+		if (strcmp(key, "ca") == 0)
+			ret = yconf_get_path(c->y, v, "ca", &cfg->ca, c->err, c->errlen);
+		else if (strcmp(key, "cert") == 0)
+			ret = yconf_get_path(c->y, v, "cert", &cfg->cert, c->err, c->errlen);
+		else if (strcmp(key, "key") == 0)
+			ret = yconf_get_path(c->y, v, "key", &cfg->key, c->err, c->errlen);
+		else if (strcmp(key, "hosts") == 0)
+			ret = load_hosts(c, cfg, v);
+		else if (strcmp(key, "defaults") == 0)
+			ret = load_defaults(c, cfg, v);
+		else
+			ret = yconf_errorf(c->y, k, c->err, c->errlen,
+					   "unknown key '%s' (known: %s)", key, top_keys);
+	}
+	return ret;
+}
+
+int client_config_load(const char *path, struct client_config **out, char *err, size_t errlen)
+{
+	struct client_config *cfg = NULL;
+	struct yconf *y = NULL;
+	struct ctx c = { .err = err, .errlen = err ? errlen : 0 };
+	int ret;
+
+	*out = NULL;
+	ret = yconf_load_file(path, &y, err, errlen);
+	if (ret == -ENOENT)
+		snprintf(c.err, c.errlen,
+			 "%s: no such config file; `rexec-agent --dev` writes one to try rexec "
+			 "with, or name yours with --config FILE or $REXEC_CONFIG",
+			 path);
+	if (ret != 0)
+		goto out;
+	c.y = y;
+	cfg = calloc(1, sizeof(*cfg));
+	if (cfg == NULL || (cfg->path = strdup(path)) == NULL) {
+		ret = oom(&c);
+		goto out;
+	}
+	cfg->connect_timeout_ms = CLIENT_DEFAULT_CONNECT_TIMEOUT_MS;
+	ret = load_top(&c, cfg, yconf_root(y));
+	if (ret != 0)
+		goto out;
+	*out = cfg;
+	cfg = NULL;
+out:
+	client_config_free(cfg);
+	yconf_free(y);
+	return ret;
+}
+
+const char *client_config_default_path(char *buf, size_t len)
+{
+	const char *env = getenv("REXEC_CONFIG"), *home = getenv("HOME");
+	int n;
+
+	if (env != NULL && env[0] != '\0')
+		n = snprintf(buf, len, "%s", env);
+	else if (home != NULL && home[0] != '\0')
+		n = snprintf(buf, len, "%s/.config/rexec/config.yaml", home);
+	else
+		return NULL;
+	if (n < 0 || (size_t)n >= len)
+		return NULL;
+	return buf;
+}

@@ -1,0 +1,687 @@
+/* exec.c: `rexec HOST ...`: one session relayed between this terminal (or these pipes) and
+ * the agent: raw mode and the ~. escape, resize and signal forwarding, stdin under the
+ * agent's credit, output credited back as it is written, and the exit code. */
+#include "client/exec.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "client/config.h"
+#include "proto/conn.h"
+#include "proto/error.h"
+#include "proto/log.h"
+#include "proto/signame.h"
+#include "proto/version.h"
+
+#define STREAM_ID 1
+
+/* Signals forwarded to the remote process (without a TTY, the only way they get there). */
+static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
+#define N_FORWARDED (sizeof(forwarded) / sizeof(forwarded[0]))
+
+/* An output fd: a libuv stream (pipe, tty) or a plain fd written synchronously (a file). */
+struct out {
+	int fd;
+	int stream_ok;
+	union {
+		uv_pipe_t pipe;
+		uv_tty_t tty;
+	} h;
+};
+
+struct exec {
+	uv_loop_t *loop;
+	const struct cli_exec *cli;
+	const char *host;
+	struct conn *conn;
+	int tty; /* a remote PTY was asked for */
+	int raw; /* our terminal is in raw mode */
+	int exit_code;
+	int done; /* Exit or Error seen */
+	int opened;
+	/* stdin */
+	int in_kind; /* 0: none, 1: stream, 2: file (uv_fs_read) */
+	union {
+		uv_pipe_t pipe;
+		uv_tty_t tty;
+	} in;
+	uv_fs_t in_req;
+	int in_reading, in_eof, in_fs_busy;
+	int64_t in_window;
+	uint64_t in_off;
+	uint8_t in_buf[WIRE_DATA_MAX];
+	/* ~. escape state */
+	int at_line_start, tilde;
+	/* output */
+	struct out out, err;
+	uv_signal_t sigs[N_FORWARDED];
+	uv_signal_t winch;
+};
+
+struct out_write {
+	uv_write_t req;
+	struct exec *x;
+	size_t len;
+	uint8_t data[];
+};
+
+static void finish(struct exec *x, int code);
+static void start_stdin(struct exec *x);
+
+static int send_frame(struct exec *x, wire_frame *f)
+{
+	f->stream = STREAM_ID;
+	return conn_send(x->conn, f);
+}
+
+static void send_credit(struct exec *x, size_t n)
+{
+	wire_frame f = REXEC__V1__FRAME__INIT;
+	Rexec__V1__Credit c = REXEC__V1__CREDIT__INIT;
+
+	if (x->done || x->conn == NULL)
+		return;
+	c.bytes = (uint32_t)n;
+	f.msg_case = REXEC__V1__FRAME__MSG_CREDIT;
+	f.credit = &c;
+	send_frame(x, &f);
+}
+
+static void get_winsize(Rexec__V1__WinSize *ws)
+{
+	struct winsize w;
+
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &w) < 0 && ioctl(STDIN_FILENO, TIOCGWINSZ, &w) < 0)
+		memset(&w, 0, sizeof(w));
+	ws->rows = w.ws_row;
+	ws->cols = w.ws_col;
+	ws->xpixel = w.ws_xpixel;
+	ws->ypixel = w.ws_ypixel;
+}
+
+/* ---- output ---- */
+
+static void out_init(struct exec *x, struct out *o, int fd)
+{
+	uv_handle_type t = uv_guess_handle(fd);
+
+	o->fd = fd;
+	o->stream_ok = 0;
+	if (t == UV_TTY && uv_tty_init(x->loop, &o->h.tty, fd, 0) == 0) {
+		o->stream_ok = 1;
+	} else if (t == UV_NAMED_PIPE || t == UV_TCP) {
+		uv_pipe_init(x->loop, &o->h.pipe, 0);
+		if (uv_pipe_open(&o->h.pipe, fd) == 0)
+			o->stream_ok = 1;
+		else
+			uv_close((uv_handle_t *)&o->h.pipe, NULL);
+	}
+	if (o->stream_ok)
+		o->h.pipe.data = x;
+}
+
+static void on_out_written(uv_write_t *req, int status)
+{
+	struct out_write *w = (struct out_write *)req;
+
+	/* Written (or the reader is gone: keep the remote moving rather than stall it). */
+	send_credit(w->x, w->len);
+	free(w);
+}
+
+/* Writes remote output to O; the agent gets the credit back once it is written. */
+static void out_write(struct exec *x, struct out *o, const uint8_t *p, size_t n)
+{
+	if (o->stream_ok) {
+		struct out_write *w = malloc(sizeof(*w) + n);
+		uv_buf_t b;
+		if (w != NULL) {
+			w->x = x;
+			w->len = n;
+			memcpy(w->data, p, n);
+			b = uv_buf_init((char *)w->data, (unsigned int)n);
+			if (uv_write(&w->req, (uv_stream_t *)&o->h.pipe, &b, 1, on_out_written) ==
+			    0)
+				return;
+			free(w);
+		}
+	} else {
+		size_t done = 0;
+		while (done < n) {
+			ssize_t r = write(o->fd, p + done, n - done);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			done += (size_t)r;
+		}
+	}
+	send_credit(x, n);
+}
+
+/* ---- stdin ---- */
+
+static void send_stdin(struct exec *x, const uint8_t *p, size_t n)
+{
+	wire_frame f = REXEC__V1__FRAME__INIT;
+	Rexec__V1__Data d = REXEC__V1__DATA__INIT;
+
+	if (n == 0)
+		return;
+	d.fd = REXEC__V1__FD__FD_STDIN;
+	d.bytes.data = (uint8_t *)p;
+	d.bytes.len = n;
+	d.offset = x->in_off;
+	f.msg_case = REXEC__V1__FRAME__MSG_DATA;
+	f.data = &d;
+	send_frame(x, &f);
+	x->in_off += n;
+	x->in_window -= (int64_t)n;
+}
+
+static void send_stdin_eof(struct exec *x)
+{
+	wire_frame f = REXEC__V1__FRAME__INIT;
+	Rexec__V1__Eof e = REXEC__V1__EOF__INIT;
+
+	if (x->in_eof)
+		return;
+	x->in_eof = 1;
+	e.fd = REXEC__V1__FD__FD_STDIN;
+	f.msg_case = REXEC__V1__FRAME__MSG_EOF;
+	f.eof = &e;
+	send_frame(x, &f);
+}
+
+static void drop_session(struct exec *x)
+{
+	const char *msg = "\r\nrexec: session to %s dropped (~.)\r\n";
+
+	if (!x->raw)
+		msg = "\nrexec: session to %s dropped (~.)\n";
+	fprintf(stderr, msg, x->host);
+	finish(x, 255);
+}
+
+/* In TTY mode: ssh's escapes after a newline: "~." drops the session, "~~" sends one "~",
+ * "~?" lists them. Everything else goes to the remote as typed. */
+static void filter_tty_input(struct exec *x, const uint8_t *p, size_t n)
+{
+	uint8_t out[WIRE_DATA_MAX + 1];
+	size_t i, m = 0;
+
+	for (i = 0; i < n; i++) {
+		uint8_t c = p[i];
+		if (x->tilde) {
+			x->tilde = 0;
+			if (c == '.') {
+				send_stdin(x, out, m);
+				drop_session(x);
+				return;
+			}
+			if (c == '?') {
+				fprintf(stderr, "\r\nSupported escape sequences:\r\n"
+						" ~.  - drop the session\r\n"
+						" ~~  - send the escape character\r\n"
+						" ~?  - this message\r\n");
+				continue;
+			}
+			if (c != '~')
+				out[m++] = '~';
+			out[m++] = c;
+			x->at_line_start = 0;
+			continue;
+		}
+		if (c == '~' && x->at_line_start) {
+			x->tilde = 1;
+			continue;
+		}
+		out[m++] = c;
+		x->at_line_start = c == '\r' || c == '\n';
+	}
+	send_stdin(x, out, m);
+}
+
+static void on_stdin_data(struct exec *x, const uint8_t *p, size_t n)
+{
+	if (x->tty && x->raw)
+		filter_tty_input(x, p, n);
+	else
+		send_stdin(x, p, n);
+}
+
+static void on_in_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct exec *x = h->data;
+	size_t n = sizeof(x->in_buf);
+
+	/* Room for a "~" held back from the last read as well. */
+	if (x->in_window < (int64_t)n)
+		n = x->in_window > 1 ? (size_t)x->in_window - 1 : 0;
+	*buf = uv_buf_init((char *)x->in_buf, (unsigned int)n);
+}
+
+static void stop_stdin(struct exec *x)
+{
+	if (x->in_reading && x->in_kind == 1)
+		uv_read_stop((uv_stream_t *)&x->in.pipe);
+	x->in_reading = 0;
+}
+
+static void on_in_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct exec *x = s->data;
+
+	if (n > 0) {
+		on_stdin_data(x, (const uint8_t *)buf->base, (size_t)n);
+		if (!x->done && x->in_window <= 1)
+			stop_stdin(x);
+		return;
+	}
+	if (n == 0 || n == UV_ENOBUFS)
+		return;
+	stop_stdin(x);
+	if (!x->done)
+		send_stdin_eof(x);
+}
+
+static void on_in_fs_read(uv_fs_t *req)
+{
+	struct exec *x = req->data;
+	ssize_t n = req->result;
+
+	uv_fs_req_cleanup(req);
+	x->in_fs_busy = 0;
+	if (x->done)
+		return;
+	if (n > 0) {
+		send_stdin(x, x->in_buf, (size_t)n);
+		start_stdin(x);
+		return;
+	}
+	x->in_reading = 0;
+	send_stdin_eof(x);
+}
+
+/* Reads stdin while the agent has room for it. */
+static void start_stdin(struct exec *x)
+{
+	if (x->done || x->in_eof || x->in_window <= 1 || !x->opened)
+		return;
+	if (x->in_kind == 1 && !x->in_reading) {
+		x->in_reading = 1;
+		uv_read_start((uv_stream_t *)&x->in.pipe, on_in_alloc, on_in_read);
+	} else if (x->in_kind == 2 && !x->in_fs_busy) {
+		size_t n = sizeof(x->in_buf);
+		uv_buf_t b;
+		if (x->in_window < (int64_t)n)
+			n = (size_t)x->in_window;
+		b = uv_buf_init((char *)x->in_buf, (unsigned int)n);
+		x->in_reading = 1;
+		x->in_fs_busy = 1;
+		x->in_req.data = x;
+		uv_fs_read(x->loop, &x->in_req, STDIN_FILENO, &b, 1, -1, on_in_fs_read);
+	}
+}
+
+static void stdin_init(struct exec *x)
+{
+	uv_handle_type t = uv_guess_handle(STDIN_FILENO);
+
+	x->in_kind = 0;
+	if (t == UV_TTY) {
+		if (uv_tty_init(x->loop, &x->in.tty, STDIN_FILENO, 1) == 0)
+			x->in_kind = 1;
+	} else if (t == UV_NAMED_PIPE || t == UV_TCP) {
+		uv_pipe_init(x->loop, &x->in.pipe, 0);
+		if (uv_pipe_open(&x->in.pipe, STDIN_FILENO) == 0)
+			x->in_kind = 1;
+		else
+			uv_close((uv_handle_t *)&x->in.pipe, NULL);
+	} else if (t == UV_FILE) {
+		x->in_kind = 2;
+	}
+	if (x->in_kind == 1)
+		x->in.pipe.data = x;
+}
+
+/* ---- session frames ---- */
+
+static int error_exit_code(Rexec__V1__ErrorCode code)
+{
+	switch (code) {
+	case REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND:
+	case REXEC__V1__ERROR_CODE__ERROR_DENIED:
+	case REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE:
+		return 125;
+	case REXEC__V1__ERROR_CODE__ERROR_START_FAILED:
+		return 126;
+	case REXEC__V1__ERROR_CODE__ERROR_NO_COMMAND:
+		return 127;
+	default:
+		return 255;
+	}
+}
+
+static void on_frame(struct conn *c, wire_frame *f, void *arg)
+{
+	struct exec *x = arg;
+
+	if (f->stream != STREAM_ID || x->done)
+		return;
+	switch (f->msg_case) {
+	case REXEC__V1__FRAME__MSG_OPENED:
+		x->opened = 1;
+		if (x->cli->verbose)
+			fprintf(stderr, "rexec: session %s open (remote pid %u)\n",
+				f->opened->session_id, f->opened->pid);
+		start_stdin(x);
+		return;
+	case REXEC__V1__FRAME__MSG_DATA:
+		if (f->data->fd == REXEC__V1__FD__FD_STDERR)
+			out_write(x, &x->err, f->data->bytes.data, f->data->bytes.len);
+		else if (f->data->fd == REXEC__V1__FD__FD_STDOUT)
+			out_write(x, &x->out, f->data->bytes.data, f->data->bytes.len);
+		return;
+	case REXEC__V1__FRAME__MSG_CREDIT:
+		x->in_window += f->credit->bytes;
+		start_stdin(x);
+		return;
+	case REXEC__V1__FRAME__MSG_EOF:
+		return;
+	case REXEC__V1__FRAME__MSG_EXIT:
+		if (f->exit->reason[0])
+			fprintf(stderr, "rexec: %s: %s%s", x->host, f->exit->reason,
+				x->raw ? "\r\n" : "\n");
+		finish(x, f->exit->code & 255);
+		return;
+	case REXEC__V1__FRAME__MSG_ERROR:
+		fprintf(stderr, "rexec: %s: %s%s", x->host, f->error->message,
+			x->raw ? "\r\n" : "\n");
+		finish(x, error_exit_code(f->error->code));
+		return;
+	default:
+		return;
+	}
+}
+
+static void send_open(struct exec *x)
+{
+	const struct cli_exec *cli = x->cli;
+	wire_frame f = REXEC__V1__FRAME__INIT;
+	Rexec__V1__Open o = REXEC__V1__OPEN__INIT;
+	Rexec__V1__Target t = REXEC__V1__TARGET__INIT;
+	Rexec__V1__WinSize ws = REXEC__V1__WIN_SIZE__INIT;
+	ProtobufCBinaryData *argv = NULL;
+	Rexec__V1__EnvVar *env = NULL, **envp = NULL;
+	const char *term = getenv("TERM");
+	size_t i;
+
+	argv = calloc(cli->n_cmd + 1, sizeof(*argv));
+	env = calloc(cli->n_env + 1, sizeof(*env));
+	envp = calloc(cli->n_env + 1, sizeof(*envp));
+	if (argv == NULL || env == NULL || envp == NULL) {
+		fprintf(stderr, "rexec: out of memory\n");
+		finish(x, 255);
+		goto out;
+	}
+	for (i = 0; i < cli->n_cmd; i++) {
+		argv[i].data = (uint8_t *)cli->cmd[i];
+		argv[i].len = strlen(cli->cmd[i]);
+	}
+	for (i = 0; i < cli->n_env; i++) {
+		char *eq = strchr(cli->env[i], '=');
+		rexec__v1__env_var__init(&env[i]);
+		*eq = 0; /* split in place; restored below */
+		env[i].name = cli->env[i];
+		env[i].value = eq + 1;
+		envp[i] = &env[i];
+	}
+	t.type = cli->on_host ? REXEC__V1__TARGET_TYPE__TARGET_HOST
+			      : REXEC__V1__TARGET_TYPE__TARGET_SERVICE;
+	t.service = (char *)(cli->service ? cli->service : "");
+	o.kind = REXEC__V1__KIND__KIND_EXEC;
+	o.target = &t;
+	o.n_argv = cli->n_cmd;
+	o.argv = argv;
+	o.n_env = cli->n_env;
+	o.env = envp;
+	o.user = (char *)(cli->user ? cli->user : "");
+	o.workdir = (char *)(cli->workdir ? cli->workdir : "");
+	o.tty = x->tty;
+	o.term = (char *)(x->tty && term ? term : "");
+	if (x->tty) {
+		get_winsize(&ws);
+		o.size = &ws;
+	}
+	o.stdin_open = x->in_kind != 0;
+	o.initial_window = WIRE_WINDOW_DEFAULT;
+	f.msg_case = REXEC__V1__FRAME__MSG_OPEN;
+	f.open = &o;
+	send_frame(x, &f);
+	for (i = 0; i < cli->n_env; i++)
+		env[i].name[strlen(env[i].name)] = '=';
+out:
+	free(argv);
+	free(env);
+	free(envp);
+}
+
+static void on_ready(struct conn *c, void *arg)
+{
+	struct exec *x = arg;
+
+	if (x->cli->verbose)
+		fprintf(stderr, "rexec: connected to %s (%s, agent %s)\n", x->host,
+			conn_peer_addr(c), conn_peer_name(c));
+	send_open(x);
+}
+
+static void on_close(struct conn *c, int err, const char *why, void *arg)
+{
+	struct exec *x = arg;
+
+	x->conn = NULL;
+	if (x->done)
+		return;
+	if (x->opened)
+		fprintf(stderr, "%srexec: connection to %s lost: %s%s", x->raw ? "\r\n" : "",
+			x->host, why[0] ? why : rexec_strerror(err), x->raw ? "\r\n" : "\n");
+	else
+		fprintf(stderr, "rexec: %s: %s\n", x->host, why[0] ? why : rexec_strerror(err));
+	finish(x, 255);
+}
+
+/* ---- signals ---- */
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+	struct exec *x = h->data;
+	wire_frame f = REXEC__V1__FRAME__INIT;
+	Rexec__V1__Signal s = REXEC__V1__SIGNAL__INIT;
+
+	if (!x->opened) {
+		/* Nothing runs remotely yet: behave as if the signal were not caught. */
+		finish(x, 128 + sig);
+		return;
+	}
+	s.name = (char *)signame_from_number(sig);
+	f.msg_case = REXEC__V1__FRAME__MSG_SIGNAL;
+	f.signal = &s;
+	send_frame(x, &f);
+}
+
+static void on_winch(uv_signal_t *h, int sig)
+{
+	struct exec *x = h->data;
+	wire_frame f = REXEC__V1__FRAME__INIT;
+	Rexec__V1__Resize r = REXEC__V1__RESIZE__INIT;
+	Rexec__V1__WinSize ws = REXEC__V1__WIN_SIZE__INIT;
+
+	if (x->conn == NULL)
+		return;
+	get_winsize(&ws);
+	r.size = &ws;
+	f.msg_case = REXEC__V1__FRAME__MSG_RESIZE;
+	f.resize = &r;
+	if (x->opened)
+		send_frame(x, &f);
+}
+
+/* The session is over: restore the terminal, stop everything that keeps the loop alive but
+ * the output still being written, and remember the exit code. */
+static void finish(struct exec *x, int code)
+{
+	size_t i;
+
+	if (x->done)
+		return;
+	x->done = 1;
+	x->exit_code = code;
+	if (x->raw) {
+		uv_tty_reset_mode();
+		x->raw = 0;
+	}
+	stop_stdin(x);
+	if (x->in_kind == 1)
+		uv_close((uv_handle_t *)&x->in.pipe, NULL);
+	if (x->in_kind == 2 && x->in_fs_busy)
+		uv_cancel((uv_req_t *)&x->in_req);
+	x->in_kind = 0;
+	for (i = 0; i < N_FORWARDED; i++)
+		uv_close((uv_handle_t *)&x->sigs[i], NULL);
+	uv_close((uv_handle_t *)&x->winch, NULL);
+	if (x->conn != NULL)
+		conn_close(x->conn, 0, "session over");
+}
+
+/* Resolves HOST's address (names through getaddrinfo) into SS. */
+static int resolve(uv_loop_t *loop, const struct client_host *h, struct sockaddr_storage *ss)
+{
+	struct addrinfo hints, *res = NULL;
+	uv_getaddrinfo_t req;
+	char port[8];
+	int ret;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%u", h->port);
+	ret = uv_getaddrinfo(loop, &req, NULL, h->host, port, &hints);
+	if (ret < 0)
+		return ret;
+	res = req.addrinfo;
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	uv_freeaddrinfo(res);
+	return 0;
+}
+
+int exec_run(const struct cli_exec *cli)
+{
+	struct client_config *cfg = NULL;
+	const struct client_host *h;
+	struct tls_config *tls = NULL;
+	struct sockaddr_storage ss;
+	struct conn_opts opts;
+	struct conn_cb cb = { on_ready, on_frame, on_close };
+	struct exec *x = NULL;
+	char path[4096], err[1024], software[64];
+	const char *cfg_path = cli->config;
+	uv_loop_t loop;
+	int ret = 255, r;
+	size_t i;
+
+	if (cfg_path == NULL)
+		cfg_path = client_config_default_path(path, sizeof(path));
+	if (client_config_load(cfg_path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "rexec: %s\n", err);
+		return 255;
+	}
+	h = client_config_find_host(cfg, cli->host);
+	if (h == NULL) {
+		fprintf(stderr, "rexec: %s: no such host in %s\n", cli->host, cfg->path);
+		goto out;
+	}
+	if (!cli->on_host && cli->service == NULL) {
+		fprintf(stderr, "rexec: name a service after %s, or --host for the host itself\n",
+			cli->host);
+		ret = 2;
+		goto out;
+	}
+	r = tls_config_new(&tls, 0, h->ca ? h->ca : cfg->ca, h->cert ? h->cert : cfg->cert,
+			   h->key ? h->key : cfg->key, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "rexec: %s: TLS set-up: %s\n", cli->host, err);
+		goto out;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	uv_loop_init(&loop);
+	if ((r = resolve(&loop, h, &ss)) < 0) {
+		fprintf(stderr, "rexec: %s: cannot resolve %s: %s\n", cli->host, h->host,
+			uv_strerror(r));
+		uv_loop_close(&loop);
+		goto out;
+	}
+	x = calloc(1, sizeof(*x));
+	if (x == NULL)
+		goto out;
+	x->loop = &loop;
+	x->cli = cli;
+	x->host = cli->host;
+	x->at_line_start = 1;
+	x->in_window = WIRE_WINDOW_DEFAULT;
+	x->tty = cli->tty == CLI_TTY_FORCE ||
+		 (cli->tty == CLI_TTY_AUTO && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO));
+	stdin_init(x);
+	out_init(x, &x->out, STDOUT_FILENO);
+	out_init(x, &x->err, STDERR_FILENO);
+	for (i = 0; i < N_FORWARDED; i++) {
+		uv_signal_init(&loop, &x->sigs[i]);
+		x->sigs[i].data = x;
+		uv_signal_start(&x->sigs[i], on_signal, forwarded[i]);
+	}
+	uv_signal_init(&loop, &x->winch);
+	x->winch.data = x;
+	if (x->tty)
+		uv_signal_start(&x->winch, on_winch, SIGWINCH);
+
+	snprintf(software, sizeof(software), "rexec %s", version_string());
+	memset(&opts, 0, sizeof(opts));
+	opts.tls = tls;
+	opts.server_name = h->server_name;
+	opts.software = software;
+	opts.keepalive_ms = 5000;
+	opts.handshake_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 10000;
+	if (conn_connect(&x->conn, &loop, (struct sockaddr *)&ss, &opts, &cb, x) < 0) {
+		fprintf(stderr, "rexec: %s: cannot connect\n", cli->host);
+		finish(x, 255);
+	}
+	/* Raw mode only once everything that can fail before the session has been tried. */
+	if (x->tty && x->in_kind == 1 && uv_guess_handle(STDIN_FILENO) == UV_TTY && !x->done) {
+		if (uv_tty_set_mode(&x->in.tty, UV_TTY_MODE_RAW) == 0)
+			x->raw = 1;
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (x->raw)
+		uv_tty_reset_mode();
+	ret = x->exit_code;
+	/* Close what is left (idle output handles) so that the loop can be closed. */
+	if (x->out.stream_ok)
+		uv_close((uv_handle_t *)&x->out.h.pipe, NULL);
+	if (x->err.stream_ok)
+		uv_close((uv_handle_t *)&x->err.h.pipe, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+out:
+	free(x);
+	tls_config_free(tls);
+	client_config_free(cfg);
+	return ret;
+}

@@ -1,0 +1,626 @@
+/* pki.c: a self-signed CA and the agent and client certificates it issues, written with
+ * mbedTLS's x509write; every certificate is verified against its CA before it is written. */
+#include "lib/pki.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mbedtls/error.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/platform_util.h>
+#include <mbedtls/psa_util.h>
+#include <mbedtls/x509_crt.h>
+#include <psa/crypto.h>
+
+#include "proto/error.h"
+
+#define CERT_PEM_CAP (32 * 1024) /* a certificate with PKI_MAX_SANS of the longest names fits */
+#define KEY_PEM_CAP  1024        /* a P-256 key in PEM is about 230 bytes */
+#define READ_CAP     (64 * 1024) /* the largest CA file read */
+#define DN_CAP       1024        /* a distinguished name as text, escaped */
+#define SERIAL_LEN   16
+#define NAME_MAX_LEN 253 /* a DNS name's limit, applied to every name */
+
+/* One subjectAltName with the storage for an address it may point into. */
+struct san_entry {
+	mbedtls_x509_san_list item;
+	unsigned char ip[16];
+};
+
+/* Format a one-line message into ERR and return CODE, so that failures read `return fail()`. */
+__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int code,
+						      const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+/* Report the mbedTLS failure MRET after a message, as REXEC_EPKI. */
+__attribute__((format(printf, 4, 5))) static int tls_fail(char *err, size_t errlen, int mret,
+							  const char *fmt, ...)
+{
+	char what[PATH_MAX + 128], detail[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	mbedtls_strerror(mret, detail, sizeof(detail));
+	return fail(err, errlen, REXEC_EPKI, "%s (%s)", what, detail);
+}
+
+/* PSA must be up before any mbedTLS key or random operation; psa_crypto_init() is idempotent. */
+static int crypto_init(char *err, size_t errlen)
+{
+	psa_status_t st = psa_crypto_init();
+
+	if (st != PSA_SUCCESS)
+		return fail(err, errlen, REXEC_EPKI, "cannot initialise PSA crypto (status %d)",
+			    (int)st);
+	return 0;
+}
+
+/* Concatenate A and B into the path OUT, refusing to truncate. */
+static int join(char out[PATH_MAX], const char *a, const char *b, char *err, size_t errlen)
+{
+	int n = snprintf(out, PATH_MAX, "%s%s", a, b);
+
+	if (n < 0 || n >= PATH_MAX)
+		return fail(err, errlen, -ENAMETOOLONG, "path too long: %s%s", a, b);
+	return 0;
+}
+
+/* Create DIR and its missing parents (mkdir -p); DIR itself gets mode 0700 when created. */
+static int make_dirs(const char *dir, char *err, size_t errlen)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(dir);
+	struct stat st;
+	char *p;
+	int e;
+
+	if (len >= sizeof(path))
+		return fail(err, errlen, -ENAMETOOLONG, "path too long: %s", dir);
+	memcpy(path, dir, len + 1);
+	while (len > 1 && path[len - 1] == '/')
+		path[--len] = '\0';
+	for (p = path + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+			e = errno;
+			return fail(err, errlen, -e, "cannot create %s: %s", path, strerror(e));
+		}
+		*p = '/';
+	}
+	if (mkdir(path, 0700) == 0)
+		return 0;
+	e = errno;
+	if (e != EEXIST)
+		return fail(err, errlen, -e, "cannot create %s: %s", path, strerror(e));
+	if (stat(path, &st) != 0) {
+		e = errno;
+		return fail(err, errlen, -e, "cannot stat %s: %s", path, strerror(e));
+	}
+	if (!S_ISDIR(st.st_mode))
+		return fail(err, errlen, -ENOTDIR, "%s is not a directory", path);
+	return 0;
+}
+
+/* Read the whole of PATH (at most READ_CAP bytes) into a NUL-terminated heap buffer, as
+ * mbedTLS's PEM parsers want it; *LEN counts the NUL. The caller zeroizes and frees *OUT. */
+static int read_file(const char *what, const char *path, unsigned char **out, size_t *len,
+		     char *err, size_t errlen)
+{
+	unsigned char *buf = NULL;
+	size_t got = 0;
+	ssize_t n;
+	int fd = -1, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		fail(err, errlen, ret, "cannot read %s %s: %s", what, path, strerror(-ret));
+		goto out;
+	}
+	buf = malloc(READ_CAP + 2);
+	if (buf == NULL) {
+		ret = fail(err, errlen, -ENOMEM, "out of memory reading %s", path);
+		goto out;
+	}
+	while (got <= READ_CAP) {
+		n = read(fd, buf + got, READ_CAP + 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			fail(err, errlen, ret, "cannot read %s %s: %s", what, path, strerror(-ret));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got > READ_CAP) {
+		ret = fail(err, errlen, REXEC_EPKI, "%s %s is too large", what, path);
+		goto out;
+	}
+	buf[got] = '\0';
+	*out = buf;
+	*len = got + 1;
+	buf = NULL;
+	ret = 0;
+out:
+	if (buf != NULL) {
+		mbedtls_platform_zeroize(buf, READ_CAP + 2);
+		free(buf);
+	}
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+int pki_write_file(const char *path, const void *data, size_t len, int mode, int excl, char *err,
+		   size_t errlen)
+{
+	const unsigned char *p = data;
+	int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (excl ? O_EXCL : O_TRUNC);
+	int fd = -1, created = 0, ret;
+	ssize_t n;
+
+	fd = open(path, flags, mode);
+	if (fd < 0) {
+		ret = -errno;
+		if (ret == -EEXIST)
+			fail(err, errlen, ret, "%s already exists", path);
+		else
+			fail(err, errlen, ret, "cannot create %s: %s", path, strerror(-ret));
+		goto out;
+	}
+	created = excl;
+	if (!excl && fchmod(fd, (mode_t)mode) != 0) {
+		ret = -errno;
+		fail(err, errlen, ret, "cannot chmod %s: %s", path, strerror(-ret));
+		goto out;
+	}
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			fail(err, errlen, ret, "cannot write %s: %s", path, strerror(-ret));
+			goto out;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (fsync(fd) != 0) {
+		ret = -errno;
+		fail(err, errlen, ret, "cannot write %s: %s", path, strerror(-ret));
+		goto out;
+	}
+	ret = close(fd) != 0 ? -errno : 0;
+	fd = -1;
+	if (ret < 0)
+		fail(err, errlen, ret, "cannot write %s: %s", path, strerror(-ret));
+out:
+	if (fd >= 0)
+		close(fd);
+	if (ret < 0 && created)
+		unlink(path);
+	return ret;
+}
+
+/* Check that DAYS is a validity this module issues. */
+static int check_days(int days, char *err, size_t errlen)
+{
+	if (days < 1 || days > PKI_MAX_DAYS)
+		return fail(err, errlen, -EINVAL, "validity must be 1 to %d days, not %d",
+			    PKI_MAX_DAYS, days);
+	return 0;
+}
+
+/* Check that NAME suits a certificate: 1..NAME_MAX_LEN bytes without control characters; with
+ * DNS set, a host name (letters, digits, '-', '_', '.', optionally a leading "*."). */
+static int check_name(const char *what, const char *name, int dns, char *err, size_t errlen)
+{
+	size_t i, len = name != NULL ? strlen(name) : 0;
+	unsigned char c;
+
+	if (len == 0 || len > NAME_MAX_LEN)
+		return fail(err, errlen, -EINVAL, "%s must be 1 to %d bytes long", what,
+			    NAME_MAX_LEN);
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)name[i];
+		if (c < 0x20 || c == 0x7f)
+			return fail(err, errlen, -EINVAL, "%s contains a control character", what);
+		if (!dns)
+			continue;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_' || c == '.')
+			continue;
+		if (c == '*' && i == 0 && name[1] == '.')
+			continue;
+		return fail(err, errlen, -EINVAL, "%s \"%s\" is neither a host name nor an address",
+			    what, name);
+	}
+	return 0;
+}
+
+/* Write "CN=VALUE" into OUT, escaped for mbedtls_x509_string_to_names() (RFC 4514). */
+static int common_name(const char *value, char out[DN_CAP], char *err, size_t errlen)
+{
+	size_t o = 3;
+
+	memcpy(out, "CN=", 3);
+	for (; *value != '\0'; value++) {
+		if (o + 3 >= DN_CAP)
+			return fail(err, errlen, -EINVAL, "name too long");
+		if (strchr(",=+<>#;\"\\", *value) != NULL)
+			out[o++] = '\\';
+		out[o++] = *value;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+/* Format T as an mbedTLS validity time, YYYYMMDDhhmmss in UTC. */
+static int validity_time(time_t t, char out[16])
+{
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(out, 16, "%Y%m%d%H%M%S", &tm) != 14)
+		return -1;
+	return 0;
+}
+
+/* Generate a fresh ECDSA P-256 key into KEY (initialised, empty). */
+static int new_key(mbedtls_pk_context *key, char *err, size_t errlen)
+{
+	int mret = mbedtls_pk_setup(key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY));
+
+	if (mret == 0)
+		mret = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(*key),
+					   mbedtls_psa_get_random, MBEDTLS_PSA_RANDOM_STATE);
+	if (mret != 0)
+		return tls_fail(err, errlen, mret, "cannot generate a P-256 key");
+	return 0;
+}
+
+/* Set what every certificate here has: v3, SHA-256, the keys and names, a random positive
+ * 16-byte serial, validity from an hour ago (clock skew) for DAYS days, and key identifiers. */
+static int set_common(mbedtls_x509write_cert *w, mbedtls_pk_context *key,
+		      mbedtls_pk_context *issuer_key, const char *subject, const char *issuer,
+		      int days, char *err, size_t errlen)
+{
+	unsigned char serial[SERIAL_LEN];
+	char from[16], to[16];
+	time_t now = time(NULL);
+	int mret;
+
+	mbedtls_x509write_crt_set_version(w, MBEDTLS_X509_CRT_VERSION_3);
+	mbedtls_x509write_crt_set_md_alg(w, MBEDTLS_MD_SHA256);
+	mbedtls_x509write_crt_set_subject_key(w, key);
+	mbedtls_x509write_crt_set_issuer_key(w, issuer_key);
+	if (validity_time(now - 3600, from) != 0 ||
+	    validity_time(now + (time_t)days * 86400, to) != 0)
+		return fail(err, errlen, -EINVAL, "cannot represent a validity of %d days", days);
+	if ((mret = mbedtls_psa_get_random(NULL, serial, sizeof(serial))) != 0)
+		return tls_fail(err, errlen, mret, "cannot draw a serial number");
+	/* Positive and minimal in DER: top bit clear, the next one set. */
+	serial[0] = (unsigned char)((serial[0] & 0x7f) | 0x40);
+	if ((mret = mbedtls_x509write_crt_set_subject_name(w, subject)) != 0)
+		return tls_fail(err, errlen, mret, "invalid subject %s", subject);
+	if ((mret = mbedtls_x509write_crt_set_issuer_name(w, issuer)) != 0)
+		return tls_fail(err, errlen, mret, "invalid issuer %s", issuer);
+	if ((mret = mbedtls_x509write_crt_set_serial_raw(w, serial, sizeof(serial))) != 0 ||
+	    (mret = mbedtls_x509write_crt_set_validity(w, from, to)) != 0 ||
+	    (mret = mbedtls_x509write_crt_set_subject_key_identifier(w)) != 0 ||
+	    (mret = mbedtls_x509write_crt_set_authority_key_identifier(w)) != 0)
+		return tls_fail(err, errlen, mret, "cannot build the certificate");
+	return 0;
+}
+
+/* Sign W, check the result against CA (the certificate itself when CA is NULL: a root), then
+ * write KEY to KEY_PATH (0600) and the certificate to CERT_PATH (0644), both only when they do
+ * not exist yet; when the second write fails the first file is removed again. */
+static int sign_and_write(mbedtls_x509write_cert *w, mbedtls_pk_context *key, mbedtls_x509_crt *ca,
+			  const char *cert_path, const char *key_path, char *err, size_t errlen)
+{
+	unsigned char *pem = NULL, key_pem[KEY_PEM_CAP];
+	mbedtls_x509_crt crt;
+	char info[256];
+	uint32_t flags = 0;
+	int mret, ret;
+
+	mbedtls_x509_crt_init(&crt);
+	pem = malloc(CERT_PEM_CAP);
+	if (pem == NULL) {
+		ret = fail(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((mret = mbedtls_x509write_crt_pem(w, pem, CERT_PEM_CAP, mbedtls_psa_get_random,
+					      MBEDTLS_PSA_RANDOM_STATE)) != 0 ||
+	    (mret = mbedtls_x509_crt_parse(&crt, pem, strlen((char *)pem) + 1)) != 0) {
+		ret = tls_fail(err, errlen, mret, "cannot sign the certificate");
+		goto out;
+	}
+	if ((mret = mbedtls_x509_crt_verify(&crt, ca != NULL ? ca : &crt, NULL, NULL, &flags, NULL,
+					    NULL)) != 0) {
+		mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
+		info[strcspn(info, "\n")] = '\0';
+		ret = fail(err, errlen, REXEC_EPKI,
+			   "the new certificate does not verify against the CA: %s", info);
+		goto out;
+	}
+	if ((mret = mbedtls_pk_write_key_pem(key, key_pem, sizeof(key_pem))) != 0) {
+		ret = tls_fail(err, errlen, mret, "cannot encode the private key");
+		goto out;
+	}
+	ret = pki_write_file(key_path, key_pem, strlen((char *)key_pem), 0600, 1, err, errlen);
+	if (ret < 0)
+		goto out;
+	ret = pki_write_file(cert_path, pem, strlen((char *)pem), 0644, 1, err, errlen);
+	if (ret < 0)
+		unlink(key_path);
+out:
+	mbedtls_platform_zeroize(key_pem, sizeof(key_pem));
+	mbedtls_x509_crt_free(&crt);
+	free(pem);
+	return ret;
+}
+
+int pki_ca_init(const char *dir, const char *cn, int days, char *err, size_t errlen)
+{
+	char subject[DN_CAP], cert_path[PATH_MAX], key_path[PATH_MAX];
+	mbedtls_x509write_cert w;
+	mbedtls_pk_context key;
+	int mret, ret;
+
+	mbedtls_x509write_crt_init(&w);
+	mbedtls_pk_init(&key);
+	if (dir == NULL || *dir == '\0') {
+		ret = fail(err, errlen, -EINVAL, "no CA directory given");
+		goto out;
+	}
+	if ((ret = check_days(days, err, errlen)) < 0 ||
+	    (ret = check_name("the CA name", cn, 0, err, errlen)) < 0 ||
+	    (ret = common_name(cn, subject, err, errlen)) < 0 ||
+	    (ret = join(cert_path, dir, "/" PKI_CA_CERT, err, errlen)) < 0 ||
+	    (ret = join(key_path, dir, "/" PKI_CA_KEY, err, errlen)) < 0 ||
+	    (ret = crypto_init(err, errlen)) < 0 || (ret = make_dirs(dir, err, errlen)) < 0 ||
+	    (ret = new_key(&key, err, errlen)) < 0 ||
+	    (ret = set_common(&w, &key, &key, subject, subject, days, err, errlen)) < 0)
+		goto out;
+	if ((mret = mbedtls_x509write_crt_set_basic_constraints(&w, 1, 0)) != 0 ||
+	    (mret = mbedtls_x509write_crt_set_key_usage(
+		     &w, MBEDTLS_X509_KU_KEY_CERT_SIGN | MBEDTLS_X509_KU_CRL_SIGN)) != 0) {
+		ret = tls_fail(err, errlen, mret, "cannot build the CA certificate");
+		goto out;
+	}
+	ret = sign_and_write(&w, &key, NULL, cert_path, key_path, err, errlen);
+	if (ret == -EEXIST)
+		fail(err, errlen, ret, "a CA already exists in %s: not overwriting it", dir);
+out:
+	mbedtls_x509write_crt_free(&w);
+	mbedtls_pk_free(&key);
+	return ret;
+}
+
+/* Load the CA certificate and its private key from CA_DIR, and check that they belong
+ * together. CA and KEY are initialised; the caller frees them. */
+static int load_ca(const char *ca_dir, mbedtls_x509_crt *ca, mbedtls_pk_context *key, char *err,
+		   size_t errlen)
+{
+	char cert_path[PATH_MAX], key_path[PATH_MAX];
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	int mret, ret;
+
+	if ((ret = join(cert_path, ca_dir, "/" PKI_CA_CERT, err, errlen)) < 0 ||
+	    (ret = join(key_path, ca_dir, "/" PKI_CA_KEY, err, errlen)) < 0 ||
+	    (ret = read_file("CA certificate", cert_path, &buf, &len, err, errlen)) < 0)
+		goto out;
+	if ((mret = mbedtls_x509_crt_parse(ca, buf, len)) != 0) {
+		ret = tls_fail(err, errlen, mret, "%s is not a PEM certificate", cert_path);
+		goto out;
+	}
+	free(buf);
+	buf = NULL;
+	if ((ret = read_file("CA key", key_path, &buf, &len, err, errlen)) < 0)
+		goto out;
+	if ((mret = mbedtls_pk_parse_key(key, buf, len, NULL, 0, mbedtls_psa_get_random,
+					 MBEDTLS_PSA_RANDOM_STATE)) != 0) {
+		ret = tls_fail(err, errlen, mret, "%s is not an unencrypted PEM private key",
+			       key_path);
+		goto out;
+	}
+	if ((mret = mbedtls_pk_check_pair(&ca->pk, key, mbedtls_psa_get_random,
+					  MBEDTLS_PSA_RANDOM_STATE)) != 0) {
+		ret = tls_fail(err, errlen, mret, "%s is not the key of %s", key_path, cert_path);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (buf != NULL) {
+		mbedtls_platform_zeroize(buf, len);
+		free(buf);
+	}
+	return ret;
+}
+
+/* Make NAME one subjectAltName in E: an iPAddress when it parses as IPv4 or IPv6, else a
+ * dNSName (pointing into NAME, which must outlive E). */
+static int fill_san(struct san_entry *e, const char *name, char *err, size_t errlen)
+{
+	mbedtls_x509_buf *v = &e->item.node.san.unstructured_name;
+	int ret;
+
+	v->len = inet_pton(AF_INET, name, e->ip) == 1    ? 4
+		 : inet_pton(AF_INET6, name, e->ip) == 1 ? 16
+							 : 0;
+	if (v->len > 0) {
+		e->item.node.type = MBEDTLS_X509_SAN_IP_ADDRESS;
+		v->p = e->ip;
+		return 0;
+	}
+	if ((ret = check_name("subject alternative name", name, 1, err, errlen)) < 0)
+		return ret;
+	e->item.node.type = MBEDTLS_X509_SAN_DNS_NAME;
+	v->p = (unsigned char *)name;
+	v->len = strlen(name);
+	return 0;
+}
+
+/* Whether two subjectAltNames name the same thing (DNS names ignore case). */
+static int same_san(const struct san_entry *a, const struct san_entry *b)
+{
+	const mbedtls_x509_buf *x = &a->item.node.san.unstructured_name;
+	const mbedtls_x509_buf *y = &b->item.node.san.unstructured_name;
+
+	if (a->item.node.type != b->item.node.type || x->len != y->len)
+		return 0;
+	if (a->item.node.type == MBEDTLS_X509_SAN_DNS_NAME)
+		return strncasecmp((const char *)x->p, (const char *)y->p, x->len) == 0;
+	return memcmp(x->p, y->p, x->len) == 0;
+}
+
+/* Build an agent's subjectAltName list: its name first, then each SAN, duplicates dropped.
+ * mbedTLS writes the list back to front, so it is linked from the last entry: *HEAD. *OUT is
+ * the one heap block holding it, which the caller frees. */
+static int build_sans(const struct pki_req *req, struct san_entry **out,
+		      mbedtls_x509_san_list **head, char *err, size_t errlen)
+{
+	struct san_entry *e = NULL;
+	size_t i, j, n = 0;
+	int dup, ret;
+
+	e = calloc(req->n_sans + 1, sizeof(*e));
+	if (e == NULL) {
+		ret = fail(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i <= req->n_sans; i++) {
+		ret = fill_san(&e[n], i == 0 ? req->name : req->sans[i - 1], err, errlen);
+		if (ret < 0)
+			goto out;
+		for (dup = 0, j = 0; j < n && !dup; j++)
+			dup = same_san(&e[j], &e[n]);
+		if (dup) {
+			memset(&e[n], 0, sizeof(e[n]));
+			continue;
+		}
+		e[n].item.next = n > 0 ? &e[n - 1].item : NULL;
+		n++;
+	}
+	*head = &e[n - 1].item;
+	*out = e;
+	e = NULL;
+	ret = 0;
+out:
+	free(e);
+	return ret;
+}
+
+/* Check a request before any work is done. */
+static int check_req(const struct pki_req *req, char *err, size_t errlen)
+{
+	int ret;
+
+	if (req == NULL || (req->kind != PKI_AGENT && req->kind != PKI_CLIENT))
+		return fail(err, errlen, -EINVAL, "unknown kind of certificate");
+	if ((ret = check_days(req->days, err, errlen)) < 0)
+		return ret;
+	if (req->kind == PKI_CLIENT && req->n_sans > 0)
+		return fail(err, errlen, -EINVAL,
+			    "subject alternative names are for agent certificates");
+	if (req->n_sans > PKI_MAX_SANS)
+		return fail(err, errlen, -EINVAL, "at most %d subject alternative names",
+			    PKI_MAX_SANS);
+	if (req->n_sans > 0 && req->sans == NULL)
+		return fail(err, errlen, -EINVAL, "no subject alternative names given");
+	return check_name(req->kind == PKI_AGENT ? "the agent name" : "the user name", req->name, 0,
+			  err, errlen);
+}
+
+int pki_issue(const char *ca_dir, const struct pki_req *req, const char *out_prefix, char *err,
+	      size_t errlen)
+{
+	char subject[DN_CAP], issuer[DN_CAP], cert_path[PATH_MAX], key_path[PATH_MAX];
+	struct san_entry *sans = NULL;
+	mbedtls_x509_san_list *san_list = NULL;
+	mbedtls_x509write_cert w;
+	mbedtls_x509_crt ca;
+	mbedtls_pk_context ca_key, key;
+	mbedtls_asn1_sequence eku;
+	int agent, mret, ret;
+
+	mbedtls_x509write_crt_init(&w);
+	mbedtls_x509_crt_init(&ca);
+	mbedtls_pk_init(&ca_key);
+	mbedtls_pk_init(&key);
+	if (ca_dir == NULL || *ca_dir == '\0' || out_prefix == NULL || *out_prefix == '\0') {
+		ret = fail(err, errlen, -EINVAL, "no CA directory or output prefix given");
+		goto out;
+	}
+	if ((ret = check_req(req, err, errlen)) < 0)
+		goto out;
+	agent = req->kind == PKI_AGENT;
+	if ((agent && (ret = build_sans(req, &sans, &san_list, err, errlen)) < 0) ||
+	    (ret = common_name(req->name, subject, err, errlen)) < 0 ||
+	    (ret = join(cert_path, out_prefix, ".pem", err, errlen)) < 0 ||
+	    (ret = join(key_path, out_prefix, "-key.pem", err, errlen)) < 0 ||
+	    (ret = crypto_init(err, errlen)) < 0 ||
+	    (ret = load_ca(ca_dir, &ca, &ca_key, err, errlen)) < 0)
+		goto out;
+	if ((mret = mbedtls_x509_dn_gets(issuer, sizeof(issuer), &ca.subject)) < 0) {
+		ret = tls_fail(err, errlen, mret, "cannot read the CA's subject");
+		goto out;
+	}
+	if ((ret = new_key(&key, err, errlen)) < 0 ||
+	    (ret = set_common(&w, &key, &ca_key, subject, issuer, req->days, err, errlen)) < 0)
+		goto out;
+	memset(&eku, 0, sizeof(eku));
+	eku.buf.tag = MBEDTLS_ASN1_OID;
+	eku.buf.p = (unsigned char *)(agent ? MBEDTLS_OID_SERVER_AUTH : MBEDTLS_OID_CLIENT_AUTH);
+	eku.buf.len = MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH);
+	if ((mret = mbedtls_x509write_crt_set_basic_constraints(&w, 0, -1)) != 0 ||
+	    (mret = mbedtls_x509write_crt_set_key_usage(&w, MBEDTLS_X509_KU_DIGITAL_SIGNATURE)) !=
+		    0 ||
+	    (mret = mbedtls_x509write_crt_set_ext_key_usage(&w, &eku)) != 0 ||
+	    (agent &&
+	     (mret = mbedtls_x509write_crt_set_subject_alternative_name(&w, san_list)) != 0)) {
+		ret = tls_fail(err, errlen, mret, "cannot build the certificate");
+		goto out;
+	}
+	ret = sign_and_write(&w, &key, &ca, cert_path, key_path, err, errlen);
+	if (ret == -EEXIST)
+		fail(err, errlen, ret, "%s or %s already exists: not overwriting it", cert_path,
+		     key_path);
+out:
+	mbedtls_x509write_crt_free(&w);
+	mbedtls_x509_crt_free(&ca);
+	mbedtls_pk_free(&ca_key);
+	mbedtls_pk_free(&key);
+	free(sans);
+	return ret;
+}

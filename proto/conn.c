@@ -1,0 +1,575 @@
+/* conn.c: a rexec connection over libuv TCP: TLS handshake, Hello, keepalive, frame
+ * decoding and validation, and an orderly close that flushes what was queued. */
+#include "proto/conn.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/error.h"
+#include "proto/log.h"
+#include "proto/version.h"
+
+#define TICK_MS     500
+#define FLUSH_LIMIT 3000 /* ms a closing connection may spend flushing */
+
+enum conn_state {
+	CONN_CONNECTING,
+	CONN_HANDSHAKE,
+	CONN_HELLO, /* TLS up, waiting for the peer's Hello */
+	CONN_READY,
+	CONN_CLOSING,
+};
+
+static const char *state_names[] = { "connecting", "handshake", "hello", "ready", "closing" };
+
+struct conn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	uv_connect_t connect_req;
+	uv_shutdown_t shutdown_req;
+	enum conn_state state;
+	int server;
+	struct conn_opts opts;
+	char *server_name;
+	struct conn_cb cb;
+	void *arg;
+	struct tls_session *tls;
+	struct wire_decoder dec;
+	uint8_t *out; /* ciphertext not yet handed to uv_write */
+	size_t out_len, out_cap;
+	uint64_t started, last_rx, last_ping, closing_since;
+	int open_handles;
+	int close_err;
+	char close_why[256];
+	char peer_addr[64];
+	uint8_t rbuf[65536];
+	uint8_t plain[16384];
+};
+
+struct write_req {
+	uv_write_t req;
+	struct conn *conn;
+	uint8_t *data;
+};
+
+static void flush(struct conn *c);
+static void close_handles(struct conn *c);
+
+/* The one place the state changes: checks the transition and logs it. */
+static void set_state(struct conn *c, enum conn_state next)
+{
+	if (next < c->state && next != CONN_CLOSING) {
+		log_error("%s: refusing %s -> %s", c->peer_addr, state_names[c->state],
+			  state_names[next]);
+		return;
+	}
+	log_debug("%s: %s -> %s", c->peer_addr, state_names[c->state], state_names[next]);
+	c->state = next;
+}
+
+/* TLS hands ciphertext here; it leaves on the next flush. */
+static void on_tls_send(void *arg, const uint8_t *data, size_t len)
+{
+	struct conn *c = arg;
+
+	if (c->out_len + len > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : 16384;
+		uint8_t *nb;
+		while (cap < c->out_len + len)
+			cap *= 2;
+		nb = realloc(c->out, cap);
+		if (nb == NULL) {
+			/* Dropping ciphertext would corrupt the stream: end it. */
+			c->close_err = -ENOMEM;
+			c->out_len = 0;
+			conn_close(c, -ENOMEM, "out of memory");
+			return;
+		}
+		c->out = nb;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, data, len);
+	c->out_len += len;
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+	struct write_req *w = (struct write_req *)req;
+	struct conn *c = w->conn;
+
+	free(w->data);
+	free(w);
+	if (status < 0 && status != UV_ECANCELED && c->state != CONN_CLOSING)
+		conn_close(c, status, uv_strerror(status));
+}
+
+/* Hands the pending ciphertext to libuv in one write. */
+static void flush(struct conn *c)
+{
+	struct write_req *w;
+	uv_buf_t buf;
+	int ret;
+
+	if (c->out_len == 0 || uv_is_closing((uv_handle_t *)&c->tcp))
+		return;
+	w = malloc(sizeof(*w));
+	if (w == NULL) {
+		conn_close(c, -ENOMEM, "out of memory");
+		return;
+	}
+	w->conn = c;
+	w->data = c->out;
+	buf = uv_buf_init((char *)c->out, (unsigned int)c->out_len);
+	c->out = NULL;
+	c->out_len = c->out_cap = 0;
+	ret = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
+	if (ret < 0) {
+		free(w->data);
+		free(w);
+		if (c->state != CONN_CLOSING)
+			conn_close(c, ret, uv_strerror(ret));
+	}
+}
+
+static int send_frame(struct conn *c, const wire_frame *f)
+{
+	uint8_t *buf = NULL;
+	size_t len;
+	int ret;
+
+	if ((ret = wire_pack(f, &buf, &len)) < 0)
+		return ret;
+	ret = tls_session_write(c->tls, buf, len);
+	free(buf);
+	if (ret < 0) {
+		conn_close(c, ret, tls_session_error(c->tls));
+		return ret;
+	}
+	flush(c);
+	return 0;
+}
+
+int conn_send(struct conn *c, const wire_frame *f)
+{
+	if (c->state == CONN_CLOSING)
+		return REXEC_ECLOSED;
+	if (c->state < CONN_HELLO)
+		return REXEC_EPROTO;
+	return send_frame(c, f);
+}
+
+int conn_send_error(struct conn *c, uint32_t stream, Rexec__V1__ErrorCode code, const char *fmt,
+		    ...)
+{
+	wire_frame f = REXEC__V1__FRAME__INIT;
+	Rexec__V1__Error e = REXEC__V1__ERROR__INIT;
+	char msg[WIRE_TEXT_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	e.code = code;
+	e.message = msg;
+	f.stream = stream;
+	f.msg_case = REXEC__V1__FRAME__MSG_ERROR;
+	f.error = &e;
+	if (c->state < CONN_HELLO || c->state == CONN_CLOSING)
+		return REXEC_ECLOSED;
+	return send_frame(c, &f);
+}
+
+size_t conn_write_queue(const struct conn *c)
+{
+	return c->tcp.write_queue_size + c->out_len;
+}
+
+static void send_hello(struct conn *c)
+{
+	wire_frame f = REXEC__V1__FRAME__INIT;
+	Rexec__V1__Hello h = REXEC__V1__HELLO__INIT;
+
+	h.proto_major = REXEC_PROTO_MAJOR;
+	h.proto_minor = REXEC_PROTO_MINOR;
+	h.software = (char *)c->opts.software;
+	h.initial_window = WIRE_WINDOW_DEFAULT;
+	h.max_frame = WIRE_FRAME_MAX;
+	f.msg_case = REXEC__V1__FRAME__MSG_HELLO;
+	f.hello = &h;
+	send_frame(c, &f);
+}
+
+/* Connection-level frames (stream 0). */
+static void handle_control(struct conn *c, wire_frame *f)
+{
+	wire_frame r = REXEC__V1__FRAME__INIT;
+	Rexec__V1__Pong pong = REXEC__V1__PONG__INIT;
+
+	switch (f->msg_case) {
+	case REXEC__V1__FRAME__MSG_HELLO:
+		if (c->state != CONN_HELLO) {
+			conn_send_error(c, 0, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
+					"unexpected Hello");
+			conn_close(c, REXEC_EPROTO, "unexpected Hello");
+			return;
+		}
+		if (f->hello->proto_major != REXEC_PROTO_MAJOR) {
+			conn_send_error(c, 0, REXEC__V1__ERROR_CODE__ERROR_VERSION,
+					"protocol %u.x is not supported (this end speaks %d.%d)",
+					f->hello->proto_major, REXEC_PROTO_MAJOR,
+					REXEC_PROTO_MINOR);
+			conn_close(c, REXEC_EVERSION, "incompatible protocol version");
+			return;
+		}
+		log_debug("%s: peer is %s", c->peer_addr, f->hello->software);
+		set_state(c, CONN_READY);
+		if (c->cb.on_ready)
+			c->cb.on_ready(c, c->arg);
+		return;
+	case REXEC__V1__FRAME__MSG_PING:
+		pong.nonce = f->ping->nonce;
+		r.msg_case = REXEC__V1__FRAME__MSG_PONG;
+		r.pong = &pong;
+		send_frame(c, &r);
+		return;
+	case REXEC__V1__FRAME__MSG_PONG:
+		return;
+	case REXEC__V1__FRAME__MSG_GO_AWAY:
+		log_info("%s: peer is going away: %s", c->peer_addr, f->go_away->reason);
+		return;
+	case REXEC__V1__FRAME__MSG_ERROR:
+		conn_close(c, REXEC_EPROTO, f->error->message);
+		return;
+	default:
+		return;
+	}
+}
+
+static void handle_frame(struct conn *c, wire_frame *f)
+{
+	const char *why;
+
+	if (wire_validate(f, &why) < 0) {
+		log_warn("%s: bad frame: %s", c->peer_addr, why);
+		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
+				"bad frame: %s", why);
+		/* A bad session frame ends that stream (the owner hears of it through the Error
+		 * it would have sent); a bad control frame ends the connection. */
+		if (f->stream == 0)
+			conn_close(c, REXEC_EPROTO, why);
+		return;
+	}
+	if (f->stream == 0) {
+		handle_control(c, f);
+		return;
+	}
+	if (c->state != CONN_READY) {
+		conn_send_error(c, 0, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
+				"session before Hello");
+		conn_close(c, REXEC_EPROTO, "session frame before Hello");
+		return;
+	}
+	c->cb.on_frame(c, f, c->arg);
+}
+
+/* Plaintext out of TLS, frames out of the plaintext, until TLS has no full record left. */
+static void pump(struct conn *c)
+{
+	for (;;) {
+		wire_frame *f = NULL;
+		int n, ret;
+
+		if (c->state == CONN_CLOSING)
+			return;
+		n = tls_session_read(c->tls, c->plain, sizeof(c->plain));
+		if (n == 0)
+			return;
+		if (n < 0) {
+			conn_close(c, n == REXEC_ECLOSED ? 0 : n, tls_session_error(c->tls));
+			return;
+		}
+		if ((ret = wire_decoder_feed(&c->dec, c->plain, (size_t)n)) < 0) {
+			log_warn("%s: %s", c->peer_addr, rexec_strerror(ret));
+			conn_send_error(c, 0, REXEC__V1__ERROR_CODE__ERROR_LIMIT, "%s",
+					rexec_strerror(ret));
+			conn_close(c, ret, rexec_strerror(ret));
+			return;
+		}
+		while (c->state != CONN_CLOSING && (ret = wire_decoder_next(&c->dec, &f)) > 0) {
+			c->last_rx = uv_now(c->tcp.loop);
+			handle_frame(c, f);
+			wire_frame_free(f);
+			f = NULL;
+		}
+		if (ret < 0) {
+			log_warn("%s: undecodable frame: %s", c->peer_addr, rexec_strerror(ret));
+			conn_send_error(c, 0, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
+					"undecodable frame");
+			conn_close(c, ret, "undecodable frame");
+			return;
+		}
+	}
+}
+
+static void step_handshake(struct conn *c)
+{
+	int ret = tls_session_handshake(c->tls);
+
+	flush(c);
+	if (ret == 1)
+		return;
+	if (ret < 0) {
+		log_info("%s: %s", c->peer_addr, tls_session_error(c->tls));
+		conn_close(c, ret, tls_session_error(c->tls));
+		return;
+	}
+	set_state(c, CONN_HELLO);
+	send_hello(c);
+	pump(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+	*buf = uv_buf_init((char *)c->rbuf, sizeof(c->rbuf));
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct conn *c = s->data;
+	int ret;
+
+	if (n == 0)
+		return;
+	if (n < 0) {
+		conn_close(c, n == UV_EOF ? 0 : (int)n,
+			   n == UV_EOF ? "connection closed by peer" : uv_strerror((int)n));
+		return;
+	}
+	if (c->state == CONN_CLOSING)
+		return;
+	c->last_rx = uv_now(s->loop);
+	if ((ret = tls_session_feed(c->tls, (const uint8_t *)buf->base, (size_t)n)) < 0) {
+		conn_close(c, ret, "out of memory");
+		return;
+	}
+	if (c->state == CONN_HANDSHAKE)
+		step_handshake(c);
+	else
+		pump(c);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+	uint64_t now = uv_now(t->loop);
+	unsigned ka = c->opts.keepalive_ms;
+
+	if (c->state == CONN_CLOSING) {
+		if (now - c->closing_since > FLUSH_LIMIT)
+			close_handles(c);
+		return;
+	}
+	if (c->state != CONN_READY) {
+		if (c->opts.handshake_ms && now - c->started > c->opts.handshake_ms)
+			conn_close(c, REXEC_ETIMEOUT, "handshake timed out");
+		return;
+	}
+	if (ka == 0)
+		return;
+	if (now - c->last_rx > 3 * (uint64_t)ka) {
+		conn_close(c, REXEC_ETIMEOUT, "peer stopped answering keepalives");
+	} else if (now - c->last_rx >= ka && now - c->last_ping >= ka) {
+		wire_frame f = REXEC__V1__FRAME__INIT;
+		Rexec__V1__Ping p = REXEC__V1__PING__INIT;
+		p.nonce = now;
+		f.msg_case = REXEC__V1__FRAME__MSG_PING;
+		f.ping = &p;
+		c->last_ping = now;
+		send_frame(c, &f);
+	}
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+
+	if (--c->open_handles > 0)
+		return;
+	if (c->cb.on_close)
+		c->cb.on_close(c, c->close_err, c->close_why, c->arg);
+	tls_session_free(c->tls);
+	wire_decoder_close(&c->dec);
+	free(c->out);
+	free(c->server_name);
+	free(c);
+}
+
+static void close_handles(struct conn *c)
+{
+	if (!uv_is_closing((uv_handle_t *)&c->tcp))
+		uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+	if (!uv_is_closing((uv_handle_t *)&c->timer))
+		uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	close_handles(req->data);
+}
+
+void conn_close(struct conn *c, int err, const char *why)
+{
+	enum conn_state was = c->state;
+
+	if (was == CONN_CLOSING)
+		return;
+	set_state(c, CONN_CLOSING);
+	c->closing_since = uv_now(c->tcp.loop);
+	c->close_err = err;
+	snprintf(c->close_why, sizeof(c->close_why), "%s", why ? why : "");
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	if (was >= CONN_HELLO) {
+		tls_session_close_notify(c->tls);
+		flush(c);
+	}
+	c->shutdown_req.data = c;
+	if (was == CONN_CONNECTING ||
+	    uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
+		close_handles(c);
+}
+
+/* Common set-up of a new connection object and its two handles. */
+static struct conn *conn_alloc(uv_loop_t *loop, int server, const struct conn_opts *opts,
+			       const struct conn_cb *cb, void *arg)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->server = server;
+	c->opts = *opts;
+	if (opts->server_name) {
+		c->server_name = strdup(opts->server_name);
+		if (c->server_name == NULL) {
+			free(c);
+			return NULL;
+		}
+	}
+	c->opts.server_name = c->server_name;
+	c->cb = *cb;
+	c->arg = arg;
+	wire_decoder_init(&c->dec);
+	uv_tcp_init(loop, &c->tcp);
+	uv_timer_init(loop, &c->timer);
+	c->tcp.data = c->timer.data = c;
+	c->open_handles = 2;
+	c->started = c->last_rx = uv_now(loop);
+	snprintf(c->peer_addr, sizeof(c->peer_addr), "?");
+	if (tls_session_new(&c->tls, opts->tls, server ? NULL : c->server_name, on_tls_send, c) <
+	    0) {
+		c->state = CONN_CLOSING;
+		close_handles(c);
+		return NULL;
+	}
+	uv_timer_start(&c->timer, on_tick, TICK_MS, TICK_MS);
+	return c;
+}
+
+static void note_peer_addr(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	char host[48] = "?";
+	int port = 0;
+
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		snprintf(c->peer_addr, sizeof(c->peer_addr), "%s:%d", host, port);
+	} else if (ss.ss_family == AF_INET6) {
+		uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
+		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		snprintf(c->peer_addr, sizeof(c->peer_addr), "[%s]:%d", host, port);
+	}
+}
+
+int conn_accept(struct conn **out, uv_stream_t *server, const struct conn_opts *opts,
+		const struct conn_cb *cb, void *arg)
+{
+	struct conn *c = conn_alloc(server->loop, 1, opts, cb, arg);
+	int ret;
+
+	if (c == NULL)
+		return -ENOMEM;
+	if ((ret = uv_accept(server, (uv_stream_t *)&c->tcp)) < 0 ||
+	    (ret = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) < 0) {
+		conn_close(c, ret, uv_strerror(ret));
+		return ret;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	note_peer_addr(c);
+	set_state(c, CONN_HANDSHAKE);
+	*out = c;
+	return 0;
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+	struct conn *c = req->data;
+	int ret;
+
+	if (c->state == CONN_CLOSING)
+		return;
+	if (status < 0) {
+		c->state = CONN_CLOSING;
+		c->close_err = status;
+		snprintf(c->close_why, sizeof(c->close_why), "connect: %s", uv_strerror(status));
+		close_handles(c);
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	note_peer_addr(c);
+	set_state(c, CONN_HANDSHAKE);
+	if ((ret = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) < 0) {
+		conn_close(c, ret, uv_strerror(ret));
+		return;
+	}
+	step_handshake(c);
+}
+
+int conn_connect(struct conn **out, uv_loop_t *loop, const struct sockaddr *addr,
+		 const struct conn_opts *opts, const struct conn_cb *cb, void *arg)
+{
+	struct conn *c = conn_alloc(loop, 0, opts, cb, arg);
+	int ret;
+
+	if (c == NULL)
+		return -ENOMEM;
+	c->connect_req.data = c;
+	if ((ret = uv_tcp_connect(&c->connect_req, &c->tcp, addr, on_connect)) < 0) {
+		c->state = CONN_CLOSING;
+		c->close_err = ret;
+		snprintf(c->close_why, sizeof(c->close_why), "connect: %s", uv_strerror(ret));
+		close_handles(c);
+		*out = c;
+		return 0;
+	}
+	*out = c;
+	return 0;
+}
+
+const char *conn_peer_name(const struct conn *c)
+{
+	return tls_session_peer_cn(c->tls);
+}
+
+const char *conn_peer_addr(const struct conn *c)
+{
+	return c->peer_addr;
+}

@@ -1,0 +1,62 @@
+/* conn.h: one rexec connection: TCP (libuv) + TLS (tls.h) + frames (wire.h), the Hello
+ * exchange, keepalive pings and the dispatch of session frames to the owner. Both ends use
+ * it: the agent accepts, the client connects. */
+#ifndef REXEC_CONN_H
+#define REXEC_CONN_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "proto/tls.h"
+#include "proto/wire.h"
+
+struct conn;
+
+struct conn_opts {
+	struct tls_config *tls;  /* borrowed; outlives the connection */
+	const char *server_name; /* client: name the agent's certificate must carry */
+	const char *software;    /* e.g. "rexec 0.1.0", sent in Hello */
+	unsigned keepalive_ms;   /* ping after this much silence; dead after 3x (0: never) */
+	unsigned handshake_ms;   /* TLS + Hello must be done within this (0: no limit) */
+};
+
+struct conn_cb {
+	/* TLS is up and the peer's Hello was accepted. */
+	void (*on_ready)(struct conn *c, void *arg);
+	/* A validated frame for a session stream (stream != 0). F is freed after return. */
+	void (*on_frame)(struct conn *c, wire_frame *f, void *arg);
+	/* The connection is gone (ERR: 0 for a clean close, else why; WHY: text). Called once;
+	 * C must not be used after it returns. */
+	void (*on_close)(struct conn *c, int err, const char *why, void *arg);
+};
+
+/* Accepts a pending connection on SERVER. Returns 0 with *OUT set, or a negative code. The
+ * connection frees itself after on_close. */
+int conn_accept(struct conn **out, uv_stream_t *server, const struct conn_opts *opts,
+		const struct conn_cb *cb, void *arg);
+
+/* Connects to ADDR. Connection failures arrive through on_close. */
+int conn_connect(struct conn **out, uv_loop_t *loop, const struct sockaddr *addr,
+		 const struct conn_opts *opts, const struct conn_cb *cb, void *arg);
+
+/* Queues F (a session or control frame). Returns 0, REXEC_ECLOSED once closing, or another
+ * negative code (the frame is dropped; the caller decides whether to close). */
+int conn_send(struct conn *c, const wire_frame *f);
+
+/* Sends an Error frame on STREAM (0: the connection) with a printf-style message. */
+int conn_send_error(struct conn *c, uint32_t stream, Rexec__V1__ErrorCode code, const char *fmt,
+		    ...) __attribute__((format(printf, 4, 5)));
+
+/* Bytes queued for the socket but not yet written. */
+size_t conn_write_queue(const struct conn *c);
+
+/* Starts closing: queued frames are still flushed (bounded by a timer), then on_close runs
+ * with ERR and WHY. Idempotent. */
+void conn_close(struct conn *c, int err, const char *why);
+
+/* The peer's certificate CN (the user, on the agent) and "ADDR:PORT", for logs. Borrowed. */
+const char *conn_peer_name(const struct conn *c);
+const char *conn_peer_addr(const struct conn *c);
+
+#endif

@@ -1,0 +1,54 @@
+/* tls.h: TLS 1.3 with mutual X.509 authentication (mbedTLS), independent of any I/O: the
+ * owner feeds ciphertext in and is called back with ciphertext to send, so the event loop
+ * (libuv) never blocks on TLS. ALPN is "rexec/1" on both ends. */
+#ifndef REXEC_TLS_H
+#define REXEC_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TLS_ALPN "rexec/1"
+
+struct tls_config;
+struct tls_session;
+
+/* Loads CA, certificate and key (PEM files) into a new configuration for a server (agent)
+ * or client end; both require the peer's certificate to chain to CA. Returns 0 with *OUT
+ * set (free with tls_config_free), or a negative code with a message in ERR. */
+int tls_config_new(struct tls_config **out, int server, const char *ca, const char *cert,
+		   const char *key, char *err, size_t errlen);
+void tls_config_free(struct tls_config *cfg);
+
+/* Called with ciphertext the session wants sent, in order. */
+typedef void (*tls_send_fn)(void *arg, const uint8_t *data, size_t len);
+
+/* A new session on CFG (which must outlive it). A client checks the agent's certificate
+ * against SERVER_NAME (a DNS name or an IP address); a server passes NULL. */
+int tls_session_new(struct tls_session **out, struct tls_config *cfg, const char *server_name,
+		    tls_send_fn send, void *arg);
+void tls_session_free(struct tls_session *s);
+
+/* Hands N bytes of ciphertext from the network to the session. Returns 0 or -ENOMEM. */
+int tls_session_feed(struct tls_session *s, const uint8_t *p, size_t n);
+
+/* Advances the handshake: 0 when it is complete, 1 while it needs more input, or a negative
+ * code (REXEC_ETLS, REXEC_ETLS_VERIFY) with tls_session_error() saying why. */
+int tls_session_handshake(struct tls_session *s);
+
+/* Decrypts into BUF: the number of bytes (> 0), 0 when no full record is buffered, or a
+ * negative code: REXEC_ECLOSED when the peer closed cleanly, REXEC_ETLS otherwise. */
+int tls_session_read(struct tls_session *s, uint8_t *buf, size_t len);
+
+/* Encrypts all N bytes (the ciphertext goes to the send callback). Returns 0 or REXEC_ETLS. */
+int tls_session_write(struct tls_session *s, const uint8_t *p, size_t n);
+
+/* Sends close_notify. */
+void tls_session_close_notify(struct tls_session *s);
+
+/* The peer certificate's common name after the handshake ("" when unknown). Borrowed. */
+const char *tls_session_peer_cn(const struct tls_session *s);
+
+/* The reason for the last failure, for logs and the user. Borrowed. */
+const char *tls_session_error(const struct tls_session *s);
+
+#endif

@@ -1,0 +1,217 @@
+/* wire.c: length-prefixed protobuf frames, with caps checked before allocation. */
+#include "proto/wire.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/error.h"
+
+int wire_pack(const wire_frame *f, uint8_t **out, size_t *len)
+{
+	size_t n = rexec__v1__frame__get_packed_size(f);
+	uint8_t *buf = NULL;
+
+	if (n > WIRE_FRAME_MAX)
+		return REXEC_EFRAME_TOO_BIG;
+	buf = malloc(n + 4);
+	if (buf == NULL)
+		return -ENOMEM;
+	buf[0] = (uint8_t)(n >> 24);
+	buf[1] = (uint8_t)(n >> 16);
+	buf[2] = (uint8_t)(n >> 8);
+	buf[3] = (uint8_t)n;
+	rexec__v1__frame__pack(f, buf + 4);
+	*out = buf;
+	*len = n + 4;
+	return 0;
+}
+
+void wire_decoder_init(struct wire_decoder *d)
+{
+	memset(d, 0, sizeof(*d));
+}
+
+void wire_decoder_close(struct wire_decoder *d)
+{
+	free(d->buf);
+	memset(d, 0, sizeof(*d));
+}
+
+static uint32_t peek_len(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int wire_decoder_feed(struct wire_decoder *d, const void *p, size_t n)
+{
+	size_t need = d->len + n;
+
+	if (need > d->cap) {
+		size_t cap = d->cap ? d->cap : 16384;
+		uint8_t *nb;
+		while (cap < need)
+			cap *= 2;
+		nb = realloc(d->buf, cap);
+		if (nb == NULL)
+			return -ENOMEM;
+		d->buf = nb;
+		d->cap = cap;
+	}
+	memcpy(d->buf + d->len, p, n);
+	d->len += n;
+	if (d->len >= 4 && peek_len(d->buf) > WIRE_FRAME_MAX)
+		return REXEC_EFRAME_TOO_BIG;
+	return 0;
+}
+
+int wire_decoder_next(struct wire_decoder *d, wire_frame **out)
+{
+	uint32_t n;
+	wire_frame *f;
+
+	if (d->len < 4)
+		return 0;
+	n = peek_len(d->buf);
+	if (n > WIRE_FRAME_MAX)
+		return REXEC_EFRAME_TOO_BIG;
+	if (d->len < 4 + (size_t)n)
+		return 0;
+	f = rexec__v1__frame__unpack(NULL, n, d->buf + 4);
+	memmove(d->buf, d->buf + 4 + n, d->len - 4 - n);
+	d->len -= 4 + (size_t)n;
+	/* Give back memory a burst of large frames took. */
+	if (d->cap > 4 * 16384 && d->len < d->cap / 8) {
+		uint8_t *nb = realloc(d->buf, 16384 > d->len ? 16384 : d->len);
+		if (nb != NULL) {
+			d->buf = nb;
+			d->cap = 16384 > d->len ? 16384 : d->len;
+		}
+	}
+	if (f == NULL)
+		return REXEC_EPROTOBUF;
+	*out = f;
+	return 1;
+}
+
+void wire_frame_free(wire_frame *f)
+{
+	if (f != NULL)
+		rexec__v1__frame__free_unpacked(f, NULL);
+}
+
+static int valid_fd(Rexec__V1__Fd fd)
+{
+	return fd == REXEC__V1__FD__FD_STDIN || fd == REXEC__V1__FD__FD_STDOUT ||
+	       fd == REXEC__V1__FD__FD_STDERR;
+}
+
+static int valid_size(const Rexec__V1__WinSize *s)
+{
+	/* struct winsize holds unsigned shorts: refuse what would be narrowed. */
+	return s != NULL && s->rows <= 0xffff && s->cols <= 0xffff && s->xpixel <= 0xffff &&
+	       s->ypixel <= 0xffff;
+}
+
+static int valid_name(const char *s, size_t max)
+{
+	return s != NULL && strlen(s) <= max;
+}
+
+static int validate_open(const Rexec__V1__Open *o, const char **why)
+{
+	size_t i;
+
+	if (o->kind == REXEC__V1__KIND__KIND_UNSPECIFIED || o->kind > REXEC__V1__KIND__KIND_RESUME)
+		return *why = "open: unknown kind", REXEC_EPROTO;
+	if (o->target == NULL || o->target->type == REXEC__V1__TARGET_TYPE__TARGET_UNSPECIFIED ||
+	    o->target->type > REXEC__V1__TARGET_TYPE__TARGET_CONTAINER)
+		return *why = "open: missing or unknown target", REXEC_EPROTO;
+	if (o->n_argv > WIRE_ARGV_MAX)
+		return *why = "open: too many arguments", REXEC_EPROTO;
+	for (i = 0; i < o->n_argv; i++)
+		if (o->argv[i].len > WIRE_ARG_MAX || memchr(o->argv[i].data, 0, o->argv[i].len))
+			return *why = "open: argument too long or containing NUL", REXEC_EPROTO;
+	if (o->n_env > WIRE_ARGV_MAX)
+		return *why = "open: too many environment variables", REXEC_EPROTO;
+	for (i = 0; i < o->n_env; i++) {
+		const char *n = o->env[i]->name;
+		if (n == NULL || n[0] == 0 || strchr(n, '=') || strlen(n) > WIRE_NAME_MAX ||
+		    strlen(o->env[i]->value) > WIRE_ARG_MAX)
+			return *why = "open: bad environment variable", REXEC_EPROTO;
+	}
+	if (!valid_name(o->user, WIRE_NAME_MAX) || !valid_name(o->term, WIRE_NAME_MAX) ||
+	    !valid_name(o->workdir, WIRE_TEXT_MAX))
+		return *why = "open: user, term or workdir too long", REXEC_EPROTO;
+	if (o->size != NULL && !valid_size(o->size))
+		return *why = "open: window size out of range", REXEC_EPROTO;
+	return 0;
+}
+
+int wire_validate(const wire_frame *f, const char **why)
+{
+	int control;
+
+	*why = "";
+	switch (f->msg_case) {
+	case REXEC__V1__FRAME__MSG_HELLO:
+	case REXEC__V1__FRAME__MSG_PING:
+	case REXEC__V1__FRAME__MSG_PONG:
+	case REXEC__V1__FRAME__MSG_GO_AWAY:
+		control = 1;
+		break;
+	case REXEC__V1__FRAME__MSG_ERROR:
+		control = -1; /* on stream 0 for the connection, else for that stream */
+		break;
+	case REXEC__V1__FRAME__MSG__NOT_SET:
+		return *why = "frame without a message", REXEC_EPROTO;
+	default:
+		control = 0;
+		break;
+	}
+	if (control == 1 && f->stream != 0)
+		return *why = "control message on a session stream", REXEC_EPROTO;
+	if (control == 0 && f->stream == 0)
+		return *why = "session message on stream 0", REXEC_EPROTO;
+
+	switch (f->msg_case) {
+	case REXEC__V1__FRAME__MSG_HELLO:
+		if (!valid_name(f->hello->software, WIRE_NAME_MAX) || f->hello->n_features > 64)
+			return *why = "hello: oversized", REXEC_EPROTO;
+		return 0;
+	case REXEC__V1__FRAME__MSG_OPEN:
+		return validate_open(f->open, why);
+	case REXEC__V1__FRAME__MSG_DATA:
+		if (!valid_fd(f->data->fd))
+			return *why = "data: unknown fd", REXEC_EPROTO;
+		if (f->data->bytes.len > WIRE_DATA_MAX)
+			return *why = "data: chunk over the limit", REXEC_EPROTO;
+		return 0;
+	case REXEC__V1__FRAME__MSG_EOF:
+		if (!valid_fd(f->eof->fd))
+			return *why = "eof: unknown fd", REXEC_EPROTO;
+		return 0;
+	case REXEC__V1__FRAME__MSG_RESIZE:
+		if (!valid_size(f->resize->size))
+			return *why = "resize: size missing or out of range", REXEC_EPROTO;
+		return 0;
+	case REXEC__V1__FRAME__MSG_SIGNAL:
+		if (!valid_name(f->signal->name, 16) || f->signal->name[0] == 0)
+			return *why = "signal: bad name", REXEC_EPROTO;
+		return 0;
+	case REXEC__V1__FRAME__MSG_EXIT:
+		if (!valid_name(f->exit->signal, 16) || !valid_name(f->exit->reason, WIRE_TEXT_MAX))
+			return *why = "exit: oversized", REXEC_EPROTO;
+		return 0;
+	case REXEC__V1__FRAME__MSG_ERROR:
+		if (!valid_name(f->error->message, WIRE_TEXT_MAX))
+			return *why = "error: oversized", REXEC_EPROTO;
+		return 0;
+	case REXEC__V1__FRAME__MSG_GO_AWAY:
+		if (!valid_name(f->go_away->reason, WIRE_TEXT_MAX))
+			return *why = "goaway: oversized", REXEC_EPROTO;
+		return 0;
+	default:
+		return 0;
+	}
+}

@@ -1,0 +1,51 @@
+/* wire.h: frames on the byte stream: a 4-byte big-endian length, then one protobuf Frame.
+ * The length is checked against the cap before anything is allocated, and every decoded
+ * frame is validated before it is handed on. */
+#ifndef REXEC_WIRE_H
+#define REXEC_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rexec.pb-c.h"
+
+#define WIRE_FRAME_MAX      (256 * 1024)  /* largest frame body either end accepts */
+#define WIRE_DATA_MAX       (32 * 1024)   /* largest Data payload a sender puts in one frame */
+#define WIRE_WINDOW_DEFAULT (1024 * 1024) /* per-stream, per-direction credit window */
+#define WIRE_ARGV_MAX       4096
+#define WIRE_ARG_MAX        (128 * 1024)
+#define WIRE_NAME_MAX       256  /* user, workdir-less names, signal names, TERM */
+#define WIRE_TEXT_MAX       4096 /* Error messages, Exit reasons */
+
+typedef Rexec__V1__Frame wire_frame;
+
+/* Packs F into a new buffer (length prefix included). On success *OUT and *LEN describe it;
+ * the caller frees *OUT. Returns 0 or REXEC_EFRAME_TOO_BIG / -ENOMEM. */
+int wire_pack(const wire_frame *f, uint8_t **out, size_t *len);
+
+/* Incremental decoder: bytes in, validated frames out. Caller allocates; init/close. */
+struct wire_decoder {
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+void wire_decoder_init(struct wire_decoder *d);
+void wire_decoder_close(struct wire_decoder *d);
+
+/* Appends N bytes. Returns 0, -ENOMEM, or REXEC_EFRAME_TOO_BIG as soon as a frame header
+ * announces more than WIRE_FRAME_MAX (before the body is buffered). */
+int wire_decoder_feed(struct wire_decoder *d, const void *p, size_t n);
+
+/* Takes the next complete frame: 1 with *OUT set (free with wire_frame_free), 0 when more
+ * bytes are needed, or a negative code (REXEC_EPROTOBUF, REXEC_EPROTO) for a bad frame;
+ * after an error the stream is out of sync and the connection must end. */
+int wire_decoder_next(struct wire_decoder *d, wire_frame **out);
+
+void wire_frame_free(wire_frame *f);
+
+/* Checks F against the contract (message present, stream 0 for control messages and non-zero
+ * for session ones, enums known, sizes within the caps above). Returns 0 or REXEC_EPROTO, with
+ * a short reason in *WHY (static storage). */
+int wire_validate(const wire_frame *f, const char **why);
+
+#endif
