@@ -363,6 +363,7 @@ static void write_stdin(struct session *s, const ProtobufCBinaryData *b)
 {
 	uv_stream_t *dst = s->tty ? (uv_stream_t *)&s->out_h : (uv_stream_t *)&s->in_h;
 	int open = s->tty ? s->out_open : s->in_open;
+	ProtobufCBinaryData rest;
 	struct in_write *w;
 	uv_buf_t buf;
 
@@ -371,6 +372,20 @@ static void write_stdin(struct session *s, const ProtobufCBinaryData *b)
 		if (b->len > 0)
 			send_credit(s, b->len);
 		return;
+	}
+	s->last_in = b->data[b->len - 1];
+	/* Most writes complete at once: queue (and copy) only what the process has not taken. */
+	if (s->in_queued == 0) {
+		uv_buf_t now = uv_buf_init((char *)b->data, (unsigned int)b->len);
+		int done = uv_try_write(dst, &now, 1);
+		if (done > 0) {
+			send_credit(s, (size_t)done);
+			if ((size_t)done == b->len)
+				return;
+			rest.data = b->data + done;
+			rest.len = b->len - (size_t)done;
+			b = &rest;
+		}
 	}
 	w = malloc(sizeof(*w) + b->len);
 	if (w == NULL) {
@@ -382,7 +397,6 @@ static void write_stdin(struct session *s, const ProtobufCBinaryData *b)
 	memcpy(w->data, b->data, b->len);
 	buf = uv_buf_init((char *)w->data, (unsigned int)b->len);
 	s->in_queued += b->len;
-	s->last_in = b->data[b->len - 1];
 	if (uv_write(&w->req, dst, &buf, 1, on_in_written) < 0) {
 		s->in_queued -= b->len;
 		send_credit(s, b->len);

@@ -61,6 +61,9 @@ struct exec {
 	int at_line_start, tilde;
 	/* output */
 	struct out out, err;
+	/* Write blocks kept for reuse: freeing them would hand them back to the kernel (musl),
+	 * and those munmap calls cost more than the copy. At most a window's worth exist. */
+	struct out_write *free_writes;
 	uv_signal_t sigs[N_FORWARDED];
 	uv_signal_t winch;
 };
@@ -68,8 +71,9 @@ struct exec {
 struct out_write {
 	uv_write_t req;
 	struct exec *x;
+	struct out_write *next_free;
 	size_t len;
-	uint8_t data[];
+	uint8_t data[WIRE_DATA_MAX];
 };
 
 static void finish(struct exec *x, int code);
@@ -131,17 +135,34 @@ static void on_out_written(uv_write_t *req, int status)
 {
 	struct out_write *w = (struct out_write *)req;
 
+	struct exec *x = w->x;
+
 	/* Written (or the reader is gone: keep the remote moving rather than stall it). */
-	send_credit(w->x, w->len);
-	free(w);
+	send_credit(x, w->len);
+	w->next_free = x->free_writes;
+	x->free_writes = w;
 }
 
 /* Writes remote output to O; the agent gets the credit back once it is written. */
 static void out_write(struct exec *x, struct out *o, const uint8_t *p, size_t n)
 {
 	if (o->stream_ok) {
-		struct out_write *w = malloc(sizeof(*w) + n);
-		uv_buf_t b;
+		struct out_write *w;
+		uv_buf_t b = uv_buf_init((char *)p, (unsigned int)n);
+		int done = uv_try_write((uv_stream_t *)&o->h.pipe, &b, 1);
+		/* Most writes complete at once: copy only what the reader has not taken. */
+		if (done > 0) {
+			send_credit(x, (size_t)done);
+			p += done;
+			n -= (size_t)done;
+			if (n == 0)
+				return;
+		}
+		w = x->free_writes;
+		if (w != NULL)
+			x->free_writes = w->next_free;
+		else
+			w = malloc(sizeof(*w));
 		if (w != NULL) {
 			w->x = x;
 			w->len = n;
@@ -150,7 +171,8 @@ static void out_write(struct exec *x, struct out *o, const uint8_t *p, size_t n)
 			if (uv_write(&w->req, (uv_stream_t *)&o->h.pipe, &b, 1, on_out_written) ==
 			    0)
 				return;
-			free(w);
+			w->next_free = x->free_writes;
+			x->free_writes = w;
 		}
 	} else {
 		size_t done = 0;
@@ -679,6 +701,11 @@ int exec_run(const struct cli_exec *cli)
 		uv_close((uv_handle_t *)&x->err.h.pipe, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
+	while (x->free_writes != NULL) {
+		struct out_write *w = x->free_writes;
+		x->free_writes = w->next_free;
+		free(w);
+	}
 out:
 	free(x);
 	tls_config_free(tls);

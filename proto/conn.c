@@ -38,8 +38,13 @@ struct conn {
 	void *arg;
 	struct tls_session *tls;
 	struct wire_decoder dec;
-	uint8_t *out; /* ciphertext not yet handed to uv_write */
-	size_t out_len, out_cap;
+	/* Ciphertext: OUT fills while WBUF is being written; one write in flight at a time, and
+	 * both buffers are kept for the life of the connection (no allocation per frame). */
+	uint8_t *out, *wbuf;
+	size_t out_len, out_cap, wbuf_len, wbuf_cap;
+	int writing;
+	uv_write_t write_req;
+	uint8_t *pack; /* WIRE_FRAME_MAX + 4 bytes for the frame being sent */
 	uint64_t started, last_rx, last_ping, closing_since;
 	int open_handles;
 	int close_err;
@@ -47,12 +52,6 @@ struct conn {
 	char peer_addr[64];
 	uint8_t rbuf[65536];
 	uint8_t plain[16384];
-};
-
-struct write_req {
-	uv_write_t req;
-	struct conn *conn;
-	uint8_t *data;
 };
 
 static void flush(struct conn *c);
@@ -97,38 +96,44 @@ static void on_tls_send(void *arg, const uint8_t *data, size_t len)
 
 static void on_write(uv_write_t *req, int status)
 {
-	struct write_req *w = (struct write_req *)req;
-	struct conn *c = w->conn;
+	struct conn *c = req->data;
 
-	free(w->data);
-	free(w);
-	if (status < 0 && status != UV_ECANCELED && c->state != CONN_CLOSING)
-		conn_close(c, status, uv_strerror(status));
+	c->writing = 0;
+	c->wbuf_len = 0;
+	if (status < 0) {
+		if (status != UV_ECANCELED && c->state != CONN_CLOSING)
+			conn_close(c, status, uv_strerror(status));
+		return;
+	}
+	flush(c);
 }
 
-/* Hands the pending ciphertext to libuv in one write. */
+/* Hands the pending ciphertext to libuv, unless a write is in flight (then it goes when that
+ * one completes, together with whatever else accumulated). */
 static void flush(struct conn *c)
 {
-	struct write_req *w;
+	uint8_t *t;
+	size_t cap;
 	uv_buf_t buf;
 	int ret;
 
-	if (c->out_len == 0 || uv_is_closing((uv_handle_t *)&c->tcp))
+	if (c->out_len == 0 || c->writing || uv_is_closing((uv_handle_t *)&c->tcp))
 		return;
-	w = malloc(sizeof(*w));
-	if (w == NULL) {
-		conn_close(c, -ENOMEM, "out of memory");
-		return;
-	}
-	w->conn = c;
-	w->data = c->out;
-	buf = uv_buf_init((char *)c->out, (unsigned int)c->out_len);
-	c->out = NULL;
-	c->out_len = c->out_cap = 0;
-	ret = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
+	t = c->wbuf;
+	cap = c->wbuf_cap;
+	c->wbuf = c->out;
+	c->wbuf_cap = c->out_cap;
+	c->wbuf_len = c->out_len;
+	c->out = t;
+	c->out_cap = cap;
+	c->out_len = 0;
+	buf = uv_buf_init((char *)c->wbuf, (unsigned int)c->wbuf_len);
+	c->writing = 1;
+	c->write_req.data = c;
+	ret = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
 	if (ret < 0) {
-		free(w->data);
-		free(w);
+		c->writing = 0;
+		c->wbuf_len = 0;
 		if (c->state != CONN_CLOSING)
 			conn_close(c, ret, uv_strerror(ret));
 	}
@@ -136,14 +141,12 @@ static void flush(struct conn *c)
 
 static int send_frame(struct conn *c, const wire_frame *f)
 {
-	uint8_t *buf = NULL;
 	size_t len;
 	int ret;
 
-	if ((ret = wire_pack(f, &buf, &len)) < 0)
+	if ((ret = wire_pack(f, c->pack, &len)) < 0)
 		return ret;
-	ret = tls_session_write(c->tls, buf, len);
-	free(buf);
+	ret = tls_session_write(c->tls, c->pack, len);
 	if (ret < 0) {
 		conn_close(c, ret, tls_session_error(c->tls));
 		return ret;
@@ -184,7 +187,7 @@ int conn_send_error(struct conn *c, uint32_t stream, Rexec__V1__ErrorCode code, 
 
 size_t conn_write_queue(const struct conn *c)
 {
-	return c->tcp.write_queue_size + c->out_len;
+	return c->wbuf_len + c->out_len;
 }
 
 static void send_hello(struct conn *c)
@@ -301,7 +304,7 @@ static void pump(struct conn *c)
 		while (c->state != CONN_CLOSING && (ret = wire_decoder_next(&c->dec, &f)) > 0) {
 			c->last_rx = uv_now(c->tcp.loop);
 			handle_frame(c, f);
-			wire_frame_free(f);
+			wire_decoder_release(&c->dec, f);
 			f = NULL;
 		}
 		if (ret < 0) {
@@ -404,6 +407,8 @@ static void on_handle_closed(uv_handle_t *h)
 	tls_session_free(c->tls);
 	wire_decoder_close(&c->dec);
 	free(c->out);
+	free(c->wbuf);
+	free(c->pack);
 	free(c->server_name);
 	free(c);
 }
@@ -460,6 +465,12 @@ static struct conn *conn_alloc(uv_loop_t *loop, int server, const struct conn_op
 		}
 	}
 	c->opts.server_name = c->server_name;
+	c->pack = malloc(WIRE_FRAME_MAX + 4);
+	if (c->pack == NULL) {
+		free(c->server_name);
+		free(c);
+		return NULL;
+	}
 	c->cb = *cb;
 	c->arg = arg;
 	wire_decoder_init(&c->dec);

@@ -39,6 +39,10 @@ struct tls_session {
 };
 
 static const char *alpn_list[] = { TLS_ALPN, NULL };
+/* AES-GCM first: mbedTLS uses AES-NI and PCLMUL where the CPU has them (checked at run time),
+ * several times faster than its portable ChaCha20 here. */
+static const int suites[] = { MBEDTLS_TLS1_3_AES_128_GCM_SHA256, MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
+			      MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256, 0 };
 
 static void describe(char *buf, size_t len, const char *what, int ret)
 {
@@ -97,6 +101,7 @@ int tls_config_new(struct tls_config **out, int server, const char *ca, const ch
 	mbedtls_ssl_conf_min_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_3);
 	mbedtls_ssl_conf_max_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_3);
 	mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
+	mbedtls_ssl_conf_ciphersuites(&c->conf, suites);
 	mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
 	mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
 	if ((ret = mbedtls_ssl_conf_own_cert(&c->conf, &c->cert, &c->key)) != 0) {

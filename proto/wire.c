@@ -7,34 +7,58 @@
 
 #include "proto/error.h"
 
-int wire_pack(const wire_frame *f, uint8_t **out, size_t *len)
+#define ARENA_SIZE (WIRE_FRAME_MAX * 2)
+
+int wire_pack(const wire_frame *f, uint8_t *buf, size_t *len)
 {
 	size_t n = rexec__v1__frame__get_packed_size(f);
-	uint8_t *buf = NULL;
 
 	if (n > WIRE_FRAME_MAX)
 		return REXEC_EFRAME_TOO_BIG;
-	buf = malloc(n + 4);
-	if (buf == NULL)
-		return -ENOMEM;
 	buf[0] = (uint8_t)(n >> 24);
 	buf[1] = (uint8_t)(n >> 16);
 	buf[2] = (uint8_t)(n >> 8);
 	buf[3] = (uint8_t)n;
 	rexec__v1__frame__pack(f, buf + 4);
-	*out = buf;
 	*len = n + 4;
 	return 0;
+}
+
+/* Bump allocation in the decoder's arena; malloc once it is full. */
+static void *arena_alloc(void *data, size_t size)
+{
+	struct wire_decoder *d = data;
+	size_t at = (d->arena_used + 15) & ~(size_t)15;
+
+	if (d->arena != NULL && at + size <= ARENA_SIZE) {
+		d->arena_used = at + size;
+		return d->arena + at;
+	}
+	return malloc(size);
+}
+
+static void arena_free(void *data, void *p)
+{
+	struct wire_decoder *d = data;
+
+	if (d->arena != NULL && (uint8_t *)p >= d->arena && (uint8_t *)p < d->arena + ARENA_SIZE)
+		return;
+	free(p);
 }
 
 void wire_decoder_init(struct wire_decoder *d)
 {
 	memset(d, 0, sizeof(*d));
+	d->arena = malloc(ARENA_SIZE);
+	d->alloc.alloc = arena_alloc;
+	d->alloc.free = arena_free;
+	d->alloc.allocator_data = d;
 }
 
 void wire_decoder_close(struct wire_decoder *d)
 {
 	free(d->buf);
+	free(d->arena);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -77,27 +101,21 @@ int wire_decoder_next(struct wire_decoder *d, wire_frame **out)
 		return REXEC_EFRAME_TOO_BIG;
 	if (d->len < 4 + (size_t)n)
 		return 0;
-	f = rexec__v1__frame__unpack(NULL, n, d->buf + 4);
+	d->arena_used = 0;
+	f = rexec__v1__frame__unpack(&d->alloc, n, d->buf + 4);
 	memmove(d->buf, d->buf + 4 + n, d->len - 4 - n);
 	d->len -= 4 + (size_t)n;
-	/* Give back memory a burst of large frames took. */
-	if (d->cap > 4 * 16384 && d->len < d->cap / 8) {
-		uint8_t *nb = realloc(d->buf, 16384 > d->len ? 16384 : d->len);
-		if (nb != NULL) {
-			d->buf = nb;
-			d->cap = 16384 > d->len ? 16384 : d->len;
-		}
-	}
 	if (f == NULL)
 		return REXEC_EPROTOBUF;
 	*out = f;
 	return 1;
 }
 
-void wire_frame_free(wire_frame *f)
+void wire_decoder_release(struct wire_decoder *d, wire_frame *f)
 {
 	if (f != NULL)
-		rexec__v1__frame__free_unpacked(f, NULL);
+		rexec__v1__frame__free_unpacked(f, &d->alloc);
+	d->arena_used = 0;
 }
 
 static int valid_fd(Rexec__V1__Fd fd)

@@ -19,14 +19,20 @@
 
 typedef Rexec__V1__Frame wire_frame;
 
-/* Packs F into a new buffer (length prefix included). On success *OUT and *LEN describe it;
- * the caller frees *OUT. Returns 0 or REXEC_EFRAME_TOO_BIG / -ENOMEM. */
-int wire_pack(const wire_frame *f, uint8_t **out, size_t *len);
+/* Packs F (length prefix included) into BUF, which holds WIRE_FRAME_MAX + 4 bytes; *LEN is
+ * set to the packed size. Returns 0 or REXEC_EFRAME_TOO_BIG. */
+int wire_pack(const wire_frame *f, uint8_t *buf, size_t *len);
 
-/* Incremental decoder: bytes in, validated frames out. Caller allocates; init/close. */
+/* Incremental decoder: bytes in, validated frames out. Caller allocates; init/close.
+ * Decoded frames live in an arena reused for every frame (no allocation per frame: musl's
+ * allocator returns large blocks to the kernel at once, and the TLB shootdowns of those
+ * munmap calls dominated the cost of a stream). */
 struct wire_decoder {
 	uint8_t *buf;
 	size_t len, cap;
+	uint8_t *arena;
+	size_t arena_used;
+	ProtobufCAllocator alloc;
 };
 
 void wire_decoder_init(struct wire_decoder *d);
@@ -36,12 +42,13 @@ void wire_decoder_close(struct wire_decoder *d);
  * announces more than WIRE_FRAME_MAX (before the body is buffered). */
 int wire_decoder_feed(struct wire_decoder *d, const void *p, size_t n);
 
-/* Takes the next complete frame: 1 with *OUT set (free with wire_frame_free), 0 when more
+/* Takes the next complete frame: 1 with *OUT set (release it with wire_decoder_release()
+ * before the next call), 0 when more
  * bytes are needed, or a negative code (REXEC_EPROTOBUF, REXEC_EPROTO) for a bad frame;
  * after an error the stream is out of sync and the connection must end. */
 int wire_decoder_next(struct wire_decoder *d, wire_frame **out);
 
-void wire_frame_free(wire_frame *f);
+void wire_decoder_release(struct wire_decoder *d, wire_frame *f);
 
 /* Checks F against the contract (message present, stream 0 for control messages and non-zero
  * for session ones, enums known, sizes within the caps above). Returns 0 or REXEC_EPROTO, with
