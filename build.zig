@@ -534,7 +534,8 @@ fn unitModules(b: *std.Build, name: []const u8) []const []const u8 {
         @panic("read unit test");
     const line = text[0 .. std.mem.indexOfScalar(u8, text, '\n') orelse text.len];
     if (std.mem.indexOf(u8, line, "uses:")) |at| {
-        var words = std.mem.tokenizeAny(u8, line[at + 5 ..], " */");
+        const rest = line[at + 5 ..];
+        var words = std.mem.tokenizeAny(u8, rest[0 .. std.mem.indexOf(u8, rest, "*/") orelse rest.len], " \t");
         while (words.next()) |w| list.append(b.fmt("../../{s}", .{w})) catch @panic("OOM");
     }
     return list.items;

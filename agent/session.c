@@ -44,8 +44,8 @@ struct session {
 	struct spawn_result sp;
 	uv_pipe_t out_h; /* stdout pipe, or the PTY master (read and write) */
 	uv_pipe_t err_h;
-	uv_pipe_t in_h;
-	int out_open, err_open, in_open;
+	uv_pipe_t in_h;                  /* pipe mode only: in tty mode stdin goes to the master */
+	int out_open, err_open, in_open; /* handle initialised and not yet closed */
 	int reading;
 	int64_t window; /* output bytes the client still accepts */
 	uint64_t off[4];
@@ -320,9 +320,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	if (fd == REXEC__V1__FD__FD_STDERR) {
 		close_handle(s, (uv_handle_t *)&s->err_h, &s->err_open);
 	} else {
+		/* In tty mode stdin went through the master too: it is gone with it. */
 		close_handle(s, (uv_handle_t *)&s->out_h, &s->out_open);
-		if (s->tty)
-			s->in_open = 0; /* stdin went through the master too */
 	}
 	send_eof(s, fd);
 	check_drained(s);
@@ -698,8 +697,6 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 	    (ret = open_pipe(s, &s->err_h, s->sp.err, &s->err_open)) < 0 ||
 	    (ret = open_pipe(s, &s->in_h, s->sp.in, &s->in_open)) < 0)
 		log_error("session %u: %s", s->stream, uv_strerror(ret));
-	if (s->tty)
-		s->in_open = o->stdin_open;
 	log_info("session %u: %s@%s runs %s as %s (pid %d, %s)", s->stream, conn_peer_name(c),
 		 conn_peer_addr(c), s->cmd, s->user, (int)s->sp.pid, s->tty ? "pty" : "pipes");
 	send_opened(s);

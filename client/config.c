@@ -398,8 +398,9 @@ int client_config_load(const char *path, struct client_config **out, char *err, 
 	ret = yconf_load_file(path, &y, err, errlen);
 	if (ret == -ENOENT)
 		snprintf(c.err, c.errlen,
-			 "%s: no such config file; `rexec-agent --dev` writes one to try rexec "
-			 "with, or name yours with --config FILE or $REXEC_CONFIG",
+			 "%s: no such config file; to try rexec, `rexec-agent --dev --state-dir "
+			 "DIR` writes DIR/client.conf: name it (or yours) with --config FILE or "
+			 "$REXEC_CONFIG",
 			 path);
 	if (ret != 0)
 		goto out;

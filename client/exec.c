@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -687,8 +688,16 @@ int exec_run(const struct cli_exec *cli)
 	}
 	/* Raw mode only once everything that can fail before the session has been tried. */
 	if (x->tty && x->in_kind == 1 && uv_guess_handle(STDIN_FILENO) == UV_TTY && !x->done) {
-		if (uv_tty_set_mode(&x->in.tty, UV_TTY_MODE_RAW) == 0)
+		if (uv_tty_set_mode(&x->in.tty, UV_TTY_MODE_RAW) == 0) {
+			struct termios t;
 			x->raw = 1;
+			/* libuv's raw mode keeps output processing (ONLCR): the remote PTY already
+			 * turned its newlines into CR LF, so turn ours off, as ssh does. */
+			if (tcgetattr(STDIN_FILENO, &t) == 0) {
+				t.c_oflag &= ~(tcflag_t)OPOST;
+				tcsetattr(STDIN_FILENO, TCSADRAIN, &t);
+			}
+		}
 	}
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (x->raw)

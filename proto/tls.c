@@ -72,6 +72,21 @@ int tls_config_new(struct tls_config **out, int server, const char *ca, const ch
 	mbedtls_entropy_init(&c->entropy);
 	mbedtls_ctr_drbg_init(&c->drbg);
 
+	/* mbedTLS says "read/write of file failed": name the file and the reason instead. */
+	{
+		const char *files[] = { ca, cert, key };
+		int i;
+		for (i = 0; i < 3; i++) {
+			FILE *f = fopen(files[i], "r");
+			if (f == NULL) {
+				snprintf(err, errlen, "%s: %s", files[i], strerror(errno));
+				ret = -errno;
+				tls_config_free(c);
+				return ret;
+			}
+			fclose(f);
+		}
+	}
 	ret = mbedtls_ctr_drbg_seed(&c->drbg, mbedtls_entropy_func, &c->entropy,
 				    (const unsigned char *)"rexec", 5);
 	if (ret != 0) {

@@ -1,10 +1,41 @@
-"""Shared fixtures for the end-to-end suite: paths to the real binaries under test."""
+"""Shared fixtures for the end-to-end suite: the real binaries, a dev agent, a client runner.
+
+Fixtures
+  rexec_bin, agent_bin   paths to zig-out/bin/{rexec,rexec-agent} (or $REXEC_BIN_DIR)
+  dev_agent              a fresh `rexec-agent --dev` on 127.0.0.1:0 with --grace 1s, per test:
+                         .port .addr .state_dir .config .pid .proc .grace, .log(), .alive(),
+                         .vm_hwm_kib(), .kill(sig) for a test that ends it on purpose
+  start_agent            factory: start_agent(*extra_args, dev=True, state_dir=None) -> Agent,
+                         each stopped (by its pid) at teardown
+  client                 Client bound to dev_agent: .run(*args), .popen(*args), .argv(*args),
+                         .env (REXEC_CONFIG set), .bin, .agent
+  marker                 a unique decimal number string (e.g. "1000.4821937") to tag a remote
+                         `sleep` so the test can find it in /proc; leftovers are killed at teardown
+Helpers (plain functions, imported by the tests: `from conftest import ...`)
+  wait_for(pred, timeout, what)   poll a condition with a bound
+  pids_with_arg(arg)              pids on this host whose argv contains ARG exactly
+  wait_gone(arg, timeout)         poll until no process carries ARG
+"""
+import dataclasses
 import os
 import pathlib
+import random
+import re
+import selectors
+import signal
+import subprocess
+import threading
+import time
 
 import pytest
 
 BIN_DIR = pathlib.Path(os.environ.get("REXEC_BIN_DIR", "zig-out/bin")).resolve()
+
+# Bounds. None of these are speed assertions: each only keeps a broken build from hanging.
+AGENT_READY_TIMEOUT = 30.0
+AGENT_STOP_TIMEOUT = 15.0
+CLIENT_TIMEOUT = 60.0
+LISTEN_RE = re.compile(rb"^rexec-agent: listening on (127\.0\.0\.1):(\d+)\r?\n$")
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +50,333 @@ def agent_bin():
     path = BIN_DIR / "rexec-agent"
     assert path.is_file(), f"{path} missing: run packaging/zig build first"
     return str(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Polling helpers
+
+
+def wait_for(pred, timeout, what, interval=0.02):
+    """Poll PRED until it returns a truthy value (returned) or TIMEOUT seconds pass (fail)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def _is_zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return True
+    return stat[stat.rindex(b")") + 2:][:1] == b"Z"
+
+
+def pids_with_arg(arg, prefix=False):
+    """Live (non-zombie) pids on this host whose argv holds ARG as one exact word (PREFIX: a
+    word that starts with ARG)."""
+    want = arg.encode() if isinstance(arg, str) else arg
+    me = os.getpid()
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        words = _cmdline(name)
+        hit = any(w.startswith(want) for w in words) if prefix else want in words
+        if hit and not _is_zombie(name):
+            found.append(int(name))
+    return found
+
+
+def wait_present(arg, timeout=20.0):
+    """Poll until a process carrying ARG exists; return its pids."""
+    return wait_for(lambda: pids_with_arg(arg), timeout, f"a process with argument {arg!r}")
+
+
+def wait_gone(arg, timeout):
+    """Poll until no process carries ARG (fails with the survivors' pids after TIMEOUT)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = pids_with_arg(arg)
+        if not left:
+            return
+        if time.monotonic() >= deadline:
+            pytest.fail(f"process(es) {left} with argument {arg!r} still alive after {timeout:g}s")
+        time.sleep(0.05)
+
+
+def vm_status_kib(pid, field):
+    """A `VmXXX:` figure in KiB from /proc/PID/status."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"{field} not in /proc/{pid}/status")
+
+
+# ---------------------------------------------------------------------------------------------
+# The agent
+
+
+@dataclasses.dataclass
+class Agent:
+    proc: subprocess.Popen
+    state_dir: pathlib.Path
+    stderr_path: pathlib.Path
+    port: int = 0
+    grace: str = ""
+    expected_exit: bool = False  # a test ended the agent on purpose (kill())
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    @property
+    def addr(self):
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def config(self):
+        return self.state_dir / "client.conf"
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def log(self):
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def vm_hwm_kib(self):
+        return vm_status_kib(self.pid, "VmHWM")
+
+    def kill(self, sig=signal.SIGKILL):
+        """End the agent on purpose (the fixture then does not report its death)."""
+        self.expected_exit = True
+        if self.alive():
+            os.kill(self.pid, sig)
+            self.proc.wait(timeout=AGENT_STOP_TIMEOUT)
+
+    def assert_alive(self):
+        assert self.alive(), (f"agent pid {self.pid} died (status {self.proc.returncode});"
+                              f" its log:\n{self.log()}")
+
+
+def _read_listen_line(agent, timeout):
+    """Read the agent's stdout until its one `listening on` line, with a bound."""
+    sel = selectors.DefaultSelector()
+    sel.register(agent.proc.stdout, selectors.EVENT_READ)
+    buf = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while b"\n" not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                pytest.fail(f"agent printed no listening line within {timeout:g}s;"
+                            f" stdout so far {buf!r}; log:\n{agent.log()}")
+            if not sel.select(left):
+                continue
+            chunk = os.read(agent.proc.stdout.fileno(), 4096)
+            if not chunk:
+                agent.proc.wait(timeout=AGENT_STOP_TIMEOUT)
+                pytest.fail(f"agent exited ({agent.proc.returncode}) before listening;"
+                            f" stdout {buf!r}; log:\n{agent.log()}")
+            buf += chunk
+    finally:
+        sel.close()
+    line, _, rest = buf.partition(b"\n")
+    m = LISTEN_RE.match(line + b"\n")
+    assert m, f"unexpected first stdout line from the agent: {line!r}"
+    assert int(m.group(2)) > 0, line
+    return int(m.group(2)), rest
+
+
+def _drain(stream, sink):
+    """Keep reading the agent's stdout after the ready line so it can never block on it."""
+    try:
+        while True:
+            chunk = os.read(stream.fileno(), 65536)
+            if not chunk:
+                return
+            sink.append(chunk)
+    except OSError:
+        return
+
+
+def _stop(agent):
+    """Teardown: SIGTERM the agent by pid, SIGKILL if it does not go. Returns an error or None."""
+    if agent.expected_exit:
+        return None
+    died = agent.proc.poll()
+    if died is not None:
+        return f"agent pid {agent.pid} died during the test (status {died}); log:\n{agent.log()}"
+    os.kill(agent.pid, signal.SIGTERM)
+    try:
+        agent.proc.wait(timeout=AGENT_STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.kill(agent.pid, signal.SIGKILL)
+        agent.proc.wait(timeout=AGENT_STOP_TIMEOUT)
+        return f"agent pid {agent.pid} ignored SIGTERM for {AGENT_STOP_TIMEOUT:g}s; log:\n{agent.log()}"
+    return None
+
+
+@pytest.fixture
+def start_agent(agent_bin, tmp_path_factory):
+    """Factory for agents. dev=True: `--dev --state-dir DIR --listen 127.0.0.1:0 --grace 1s`
+    plus EXTRA; dev=False: exactly EXTRA (the non-dev form). Waits for the listening line
+    (wait_ready=False: the caller waits, e.g. for a refusal). Stopped by pid at teardown; a test
+    fails if an agent died that it did not end itself."""
+    started = []
+
+    def start(*extra, dev=True, state_dir=None, grace="1s", wait_ready=True):
+        sd = pathlib.Path(state_dir) if state_dir else tmp_path_factory.mktemp("agent")
+        argv = [agent_bin]
+        if dev:
+            argv += ["--dev", "--state-dir", str(sd), "--listen", "127.0.0.1:0"]
+            if grace:
+                argv += ["--grace", grace]
+        argv += [str(a) for a in extra]
+        err_path = sd / "agent.stderr"
+        with open(err_path, "wb") as err:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=err, cwd=sd)
+        agent = Agent(proc=proc, state_dir=sd, stderr_path=err_path, grace=grace if dev else "")
+        started.append(agent)
+        if wait_ready:
+            agent.port, rest = _read_listen_line(agent, AGENT_READY_TIMEOUT)
+            extra_out = [rest] if rest else []
+            threading.Thread(target=_drain, args=(proc.stdout, extra_out), daemon=True).start()
+            if dev:
+                for name in ("ca.pem", "agent.pem", "agent-key.pem", "client.pem",
+                             "client-key.pem", "client.conf"):
+                    assert (sd / name).is_file(), f"--dev did not create {sd / name}"
+        return agent
+
+    yield start
+
+    errors = [e for e in (_stop(a) for a in started) if e]
+    if errors:
+        pytest.fail("\n".join(errors))
+
+
+@pytest.fixture
+def dev_agent(start_agent):
+    """A fresh dev agent (127.0.0.1:0, --grace 1s) for one test."""
+    return start_agent()
+
+
+# ---------------------------------------------------------------------------------------------
+# The client
+
+
+class Client:
+    """Runs the real `rexec` against an agent with REXEC_CONFIG pointing at its client.conf."""
+
+    def __init__(self, bin, agent, config=None):
+        self.bin = bin
+        self.agent = agent
+        self.config = pathlib.Path(config) if config else agent.config
+        self.env = dict(os.environ)
+        self.env["REXEC_CONFIG"] = str(self.config)
+        self.env.pop("REXEC_BIN_DIR", None)
+
+    def argv(self, *args):
+        return [self.bin] + [str(a) for a in args]
+
+    def run(self, *args, input=b"", stdin=None, timeout=CLIENT_TIMEOUT, env=None):
+        """Run `rexec ARGS...` to completion with pipes; bytes in, bytes out.
+        INPUT goes to stdin (empty: immediate EOF) unless STDIN (a file) is given."""
+        kw = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+                  env=self._env(env), start_new_session=True)
+        if stdin is not None:
+            kw["stdin"] = stdin
+        else:
+            kw["input"] = input
+        return subprocess.run(self.argv(*args), **kw)
+
+    def popen(self, *args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+              stderr=subprocess.PIPE, env=None, **kw):
+        """Start `rexec ARGS...` in its own session (signals sent to it reach only it)."""
+        return subprocess.Popen(self.argv(*args), stdin=stdin, stdout=stdout, stderr=stderr,
+                                env=self._env(env), start_new_session=True, **kw)
+
+    def _env(self, extra):
+        env = dict(self.env)
+        if extra:
+            env.update(extra)
+        return env
+
+
+@pytest.fixture
+def client(rexec_bin, dev_agent):
+    return Client(rexec_bin, dev_agent)
+
+
+@pytest.fixture
+def popen_reaper():
+    """Register Popen objects (or pexpect children) to be SIGKILLed by pid if still running."""
+    procs = []
+    yield procs.append
+    for p in procs:
+        pid = getattr(p, "pid", None)
+        running = p.poll() is None if hasattr(p, "poll") else p.isalive()
+        if pid and running:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            if hasattr(p, "wait"):
+                try:
+                    p.wait(timeout=10)
+                except Exception:
+                    pass
+
+
+@pytest.fixture
+def marker():
+    """A unique `sleep` argument (e.g. "1000.4821937"): tag a remote process, find it in /proc.
+    Whatever still carries it (or MARKER + more digits) at teardown, a test having failed, is
+    killed by pid."""
+    value = f"1000.{random.randrange(10**8, 10**9)}"
+    yield value
+    for pid in pids_with_arg(value, prefix=True):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def read_until(stream, needle, timeout):
+    """Read a pipe (raw fd reads) until NEEDLE is seen; returns everything read so far."""
+    sel = selectors.DefaultSelector()
+    sel.register(stream, selectors.EVENT_READ)
+    buf = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while needle not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                pytest.fail(f"timed out after {timeout:g}s waiting for {needle!r}; got {buf!r}")
+            if not sel.select(left):
+                continue
+            chunk = os.read(stream.fileno(), 65536)
+            if not chunk:
+                pytest.fail(f"EOF while waiting for {needle!r}; got {buf!r}")
+            buf += chunk
+    finally:
+        sel.close()
+    return buf

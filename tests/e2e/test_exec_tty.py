@@ -1,0 +1,294 @@
+"""`rexec dev --host` on a real terminal (pexpect gives the client a PTY, as a person's
+terminal would): initial size and resize, ^C ^Z ^\\ ^D through the remote line discipline,
+exit codes, the `~.` escape, and the local terminal restored afterwards."""
+import os
+import pwd
+import re
+import shlex
+import time
+
+import pexpect
+import pytest
+
+from conftest import wait_for, wait_gone, wait_present
+
+TIMEOUT = 30  # pexpect's per-expect bound: a hang guard, not a speed claim
+
+CURSES_SIZE = r"""
+import curses
+def main(s):
+    s.addstr(0, 0, "size=%dx%d;" % s.getmaxyx()); s.refresh()
+    while True:
+        c = s.getch()
+        if c == curses.KEY_RESIZE:
+            s.clear(); s.addstr(0, 0, "size=%dx%d;" % s.getmaxyx()); s.refresh()
+        elif c == ord("q"):
+            return
+curses.wrapper(main)
+"""
+
+
+@pytest.fixture
+def spawn(client):
+    """spawn(*rexec_args, dims=(rows, cols)) -> pexpect child running the real client on a PTY."""
+    children = []
+
+    def start(*args, dims=(24, 80), argv=None):
+        env = dict(client.env, TERM="xterm")
+        cmd = argv if argv is not None else client.argv(*args)
+        child = pexpect.spawn(cmd[0], cmd[1:], env=env, dimensions=dims, timeout=TIMEOUT)
+        children.append(child)
+        return child
+
+    yield start
+    for child in children:
+        if child.isalive():
+            child.close(force=True)
+
+
+def send_until_seen(child, text, expected, timeout=30.0, attempt=3.0):
+    """Type TEXT until EXPECTED shows up, like a person who presses Enter again when nothing
+    happens: keys typed before the client is up may be dropped, a client is free to do that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        child.send(text)
+        try:
+            child.expect_exact(expected, timeout=attempt)
+            return
+        except pexpect.TIMEOUT:
+            if time.monotonic() >= deadline:
+                pytest.fail(f"no {expected!r} after typing {text!r} for {timeout:g}s;"
+                            f" screen: {child.before[-300:]!r}")
+
+
+def shell_ready(child, tag="ready"):
+    """Sync with an interactive remote shell: its output of a computed word proves it reads us
+    (the echoed input shows `$((40+2))`, only the shell's output shows 42)."""
+    send_until_seen(child, f"echo {tag}-$((40+2))\r", f"{tag}-42")
+
+
+def finish(child):
+    child.expect(pexpect.EOF)
+    child.close()
+    return child.exitstatus if child.signalstatus is None else 128 + child.signalstatus
+
+
+# --- size --------------------------------------------------------------------------------------
+
+
+def test_stty_size_at_start_is_client_terminal_size(spawn):
+    child = spawn("dev", "--host", "stty", "size", dims=(37, 101))
+    child.expect_exact("37 101")
+    assert finish(child) == 0
+
+
+def test_stty_size_follows_a_resize(spawn):
+    child = spawn("dev", "--host", "sh", dims=(24, 80))
+    shell_ready(child)
+    child.setwinsize(50, 132)
+
+    def remote_size():
+        child.send("stty size\r")
+        child.expect(r"(\d+) (\d+)\r\n")
+        return (int(child.match.group(1)), int(child.match.group(2))) == (50, 132)
+
+    wait_for(remote_size, 20, "the remote `stty size` to show 50 132", interval=0.2)
+    child.send("exit\r")
+    assert finish(child) == 0
+
+
+def test_fullscreen_program_sees_size_at_start(spawn):
+    child = spawn("dev", "--host", "/usr/bin/python3", "-c", CURSES_SIZE, dims=(33, 99))
+    child.expect_exact("size=33x99;")
+    child.send("q")
+    assert finish(child) == 0
+
+
+def test_fullscreen_program_sees_a_resize(spawn):
+    child = spawn("dev", "--host", "/usr/bin/python3", "-c", CURSES_SIZE, dims=(24, 80))
+    child.expect_exact("size=24x80;")
+    child.setwinsize(41, 121)
+    child.expect_exact("size=41x121;")
+    child.send("q")
+    assert finish(child) == 0
+
+
+# --- tty selection -----------------------------------------------------------------------------
+
+
+def test_tty_is_default_on_a_terminal(spawn):
+    child = spawn("dev", "--host", "tty")
+    child.expect(r"/dev/pts/\d+")
+    assert finish(child) == 0
+
+
+def test_T_disables_the_tty_on_a_terminal(spawn):
+    child = spawn("-T", "dev", "--host", "tty")
+    child.expect_exact("not a tty")
+    assert finish(child) == 1
+
+
+# --- shell, exit codes, login shell ------------------------------------------------------------
+
+
+def test_exit_7_gives_7(spawn):
+    child = spawn("dev", "--host", "sh")
+    shell_ready(child)
+    child.send("exit 7\r")
+    assert finish(child) == 7
+
+
+def test_no_command_gives_the_users_login_shell(spawn):
+    child = spawn("dev", "--host")
+    shell_ready(child)
+    child.send("readlink /proc/$$/exe; echo shell-$((6*7))\r")
+    child.expect(r"(/[\w./+-]+)\r\nshell-42")  # bash may put escapes (bracketed paste) first
+    shell = os.path.realpath(pwd.getpwuid(os.getuid()).pw_shell)
+    assert child.match.group(1).decode() == shell
+    child.send("exit\r")
+    assert finish(child) == 0
+
+
+def test_remote_kill_9_gives_137_with_tty(spawn):
+    child = spawn("dev", "--host", "sh")
+    shell_ready(child)
+    child.send("kill -9 $$\r")
+    assert finish(child) == 137
+
+
+# --- control keys through the remote line discipline -----------------------------------------
+
+
+def test_ctrl_c_stops_foreground_job_and_shell_survives(spawn, marker):
+    child = spawn("dev", "--host", "sh")
+    shell_ready(child)
+    child.send(f"sleep {marker}\r")
+    wait_present(marker)
+    child.send("\x03")
+    wait_gone(marker, 20)
+    shell_ready(child, "alive")
+    child.send("exit\r")
+    assert finish(child) == 0
+
+
+def test_ctrl_backslash_quits_foreground_job_and_shell_survives(spawn, marker):
+    child = spawn("dev", "--host", "sh")
+    shell_ready(child)
+    child.send(f"ulimit -c 0; sleep {marker}\r")
+    wait_present(marker)
+    child.send("\x1c")
+    wait_gone(marker, 20)
+    shell_ready(child, "alive")
+    child.send("exit\r")
+    assert finish(child) == 0
+
+
+def test_ctrl_z_suspends_foreground_job(spawn, marker):
+    child = spawn("dev", "--host", "sh")
+    shell_ready(child)
+    child.send(f"sleep {marker}\r")
+    (pid,) = wait_present(marker)
+    child.send("\x1a")
+
+    def stopped():
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return stat[stat.rindex(b")") + 2:][:1] == b"T"
+
+    wait_for(stopped, 20, f"sleep (pid {pid}) to be stopped by ^Z")
+    shell_ready(child, "alive")
+    child.send("kill -9 %1; wait\r")
+    wait_gone(marker, 20)
+    shell_ready(child, "reaped")
+    child.send("exit\r")
+    assert finish(child) == 0
+
+
+def test_ctrl_d_ends_remote_cat(spawn):
+    child = spawn("dev", "--host", "cat")
+    send_until_seen(child, "hello\r", "hello\r\nhello\r\n")  # the remote echo, then cat's copy
+    child.send("\x04")
+    assert finish(child) == 0
+
+
+def test_ctrl_c_does_not_end_the_client(spawn):
+    # ^C is data for the remote terminal: the remote shell (not rexec) decides what it means.
+    child = spawn("dev", "--host", "sh")
+    shell_ready(child)
+    child.send("\x03")
+    shell_ready(child, "after")
+    assert child.isalive()
+    child.send("exit\r")
+    assert finish(child) == 0
+
+
+# --- the ~. escape ---------------------------------------------------------------------------
+
+
+def test_tilde_dot_after_newline_drops_session_with_255(spawn, marker):
+    child = spawn("dev", "--host", "sh")
+    shell_ready(child)
+    # A command that ignores everything the terminal can send: only the escape ends the client.
+    child.send(f"trap '' INT QUIT TSTP; sleep {marker}\r")
+    wait_present(marker)
+    child.send("\r~.")
+    assert finish(child) == 255
+
+
+def test_tilde_dot_mid_line_is_plain_text(spawn):
+    child = spawn("dev", "--host", "sh")
+    shell_ready(child)
+    child.send("echo a~.b-$((1+1))\r")
+    child.expect_exact("a~.b-2")
+    assert child.isalive()
+    child.send("exit\r")
+    assert finish(child) == 0
+
+
+# --- the local terminal is restored --------------------------------------------------------------
+
+
+def local_sh(spawn, client, remote_args):
+    """Run `stty -g; rexec ARGS; echo rc=$?; stty -g` in a local sh on the PTY."""
+    line = " ".join(shlex.quote(a) for a in client.argv(*remote_args))
+    script = f"stty -g; echo begin; {line}; echo rc=$?; stty -g; echo end"
+    return spawn(argv=["/bin/sh", "-c", script])
+
+
+def saved_modes(child, until):
+    child.expect(r"([0-9a-f]+(?::[0-9a-f]+)+)\r\n" + until)
+    return child.match.group(1)
+
+
+def test_terminal_restored_after_normal_exit(spawn, client):
+    child = local_sh(spawn, client, ["dev", "--host", "sh", "-c", "exit 3"])
+    before = saved_modes(child, "begin")
+    child.expect_exact("rc=3")
+    after = saved_modes(child, "end")
+    assert after == before
+    assert finish(child) == 0
+
+
+def test_terminal_restored_after_tilde_dot(spawn, client, marker):
+    child = local_sh(spawn, client, ["dev", "--host", "sh", "-c",
+                                     f"echo remote-up; exec sleep {marker}"])
+    before = saved_modes(child, "begin")
+    child.expect_exact("remote-up")
+    wait_present(marker)
+    child.send("\r~.")
+    child.expect_exact("rc=255")
+    after = saved_modes(child, "end")
+    assert after == before
+    assert finish(child) == 0
+
+
+def test_terminal_restored_after_lost_connection(spawn, client, marker):
+    child = local_sh(spawn, client, ["dev", "--host", "sh", "-c",
+                                     f"echo remote-up; exec sleep {marker}"])
+    before = saved_modes(child, "begin")
+    child.expect_exact("remote-up")
+    client.agent.kill()
+    child.expect_exact("rc=255")
+    after = saved_modes(child, "end")
+    assert after == before
+    assert finish(child) == 0
