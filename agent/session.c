@@ -47,6 +47,7 @@ struct session {
 	uv_pipe_t in_h;                  /* pipe mode only: in tty mode stdin goes to the master */
 	int out_open, err_open, in_open; /* handle initialised and not yet closed */
 	int reading;
+	int out_eof;    /* tty: the master reported EIO; kept open until the child is reaped */
 	int64_t window; /* output bytes the client still accepts */
 	uint64_t off[4];
 	size_t in_queued; /* stdin bytes written to the process but not yet drained */
@@ -208,7 +209,7 @@ static void check_drained(struct session *s)
 {
 	if (s->state != SESS_DRAINING)
 		return;
-	if (!s->out_open && !s->err_open) {
+	if ((!s->out_open || s->out_eof) && !s->err_open) {
 		finish(s);
 		return;
 	}
@@ -271,7 +272,7 @@ static void stop_reading(struct session *s)
 	if (!s->reading)
 		return;
 	s->reading = 0;
-	if (s->out_open)
+	if (s->out_open && !s->out_eof)
 		uv_read_stop((uv_stream_t *)&s->out_h);
 	if (s->err_open)
 		uv_read_stop((uv_stream_t *)&s->err_h);
@@ -284,7 +285,7 @@ static void start_reading(struct session *s)
 	if (s->reading || s->conn == NULL || s->window <= 0)
 		return;
 	s->reading = 1;
-	if (s->out_open)
+	if (s->out_open && !s->out_eof)
 		uv_read_start((uv_stream_t *)&s->out_h, on_alloc, on_read);
 	if (s->err_open)
 		uv_read_start((uv_stream_t *)&s->err_h, on_alloc, on_read);
@@ -319,8 +320,12 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		log_warn("session %u: read: %s", s->stream, uv_strerror((int)n));
 	if (fd == REXEC__V1__FD__FD_STDERR) {
 		close_handle(s, (uv_handle_t *)&s->err_h, &s->err_open);
+	} else if (s->tty) {
+		/* Closing the master hangs the terminal up, and the kernel would SIGHUP a child
+		 * that closed its output but has not exited yet: keep it until the reap. */
+		uv_read_stop((uv_stream_t *)&s->out_h);
+		s->out_eof = 1;
 	} else {
-		/* In tty mode stdin went through the master too: it is gone with it. */
 		close_handle(s, (uv_handle_t *)&s->out_h, &s->out_open);
 	}
 	send_eof(s, fd);

@@ -14,7 +14,9 @@ Fixtures
 Helpers (plain functions, imported by the tests: `from conftest import ...`)
   wait_for(pred, timeout, what)   poll a condition with a bound
   pids_with_arg(arg)              pids on this host whose argv contains ARG exactly
-  wait_gone(arg, timeout)         poll until no process carries ARG
+  wait_present(arg) / wait_gone(arg, timeout)   poll until a process carries ARG / none does
+  read_until(pipe, needle, timeout)             read a pipe until NEEDLE shows up
+  vm_status_kib(pid, field)       a VmXXX figure from /proc/PID/status
 """
 import dataclasses
 import os
@@ -324,26 +326,6 @@ class Client:
 @pytest.fixture
 def client(rexec_bin, dev_agent):
     return Client(rexec_bin, dev_agent)
-
-
-@pytest.fixture
-def popen_reaper():
-    """Register Popen objects (or pexpect children) to be SIGKILLed by pid if still running."""
-    procs = []
-    yield procs.append
-    for p in procs:
-        pid = getattr(p, "pid", None)
-        running = p.poll() is None if hasattr(p, "poll") else p.isalive()
-        if pid and running:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            if hasattr(p, "wait"):
-                try:
-                    p.wait(timeout=10)
-                except Exception:
-                    pass
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 serving (a normal `rexec dev --host true` works afterwards and the process is still alive), it
 refuses to start without TLS material, and a slow reader keeps its memory bounded."""
 import os
-import selectors
 import signal
 import socket
 import ssl

@@ -121,11 +121,9 @@ def test_words_after_the_command_belong_to_the_command(client):
 
 
 def test_double_dash_starts_the_command(client):
-    r = client.run("dev", "--host", "--", "echo", "-e", "x")
-    # echo is /bin/echo here (no shell): with -e it would interpret escapes; just prove it ran
-    # with the words after --, not that rexec consumed -e.
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() in (b"x", b"-e x"), r.stdout
+    # Everything after `--` is the command, even words that are rexec options.
+    r = client.run("-T", "dev", "--host", "--", "printf", "%s|", "-e", "A=B", "-t")
+    assert (r.returncode, r.stdout) == (0, b"-e|A=B|-t|"), r.stderr
 
 
 def test_env_option_sets_variable(client):

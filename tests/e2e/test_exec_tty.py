@@ -3,7 +3,6 @@ terminal would): initial size and resize, ^C ^Z ^\\ ^D through the remote line d
 exit codes, the `~.` escape, and the local terminal restored afterwards."""
 import os
 import pwd
-import re
 import shlex
 import time
 

@@ -4,7 +4,6 @@ the output get HUP once the main process is gone. The agent runs on this very ho
 remote processes are visible in /proc: each carries a unique `sleep` argument (the marker)."""
 import os
 import signal
-import subprocess
 
 import pexpect
 
