@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lib/yconf.h"
+#include "proto/addr.h"
 #include "proto/error.h"
 
 static const char known_keys[] = "listen, cert, key, ca, grace, keepalive, engine, exec_path, "
@@ -65,25 +66,10 @@ const char *agent_config_exec_path_name(enum agent_exec_path p)
 
 int agent_config_check_listen(const char *addr)
 {
-	const char *port = strrchr(addr, ':'), *close;
-	unsigned long v = 0;
-	size_t i;
+	struct addr_parts a;
 
-	if (port == NULL || port == addr)
-		return REXEC_ECONFIG;
-	if (addr[0] == '[') {
-		close = strchr(addr, ']');
-		if (close == NULL || close + 1 != port || close == addr + 1)
-			return REXEC_ECONFIG;
-	} else if (memchr(addr, ':', (size_t)(port - addr)) != NULL) {
-		return REXEC_ECONFIG; /* an IPv6 address needs its brackets */
-	}
-	for (i = 1; port[i] != '\0'; i++) {
-		if (i > 5 || port[i] < '0' || port[i] > '9')
-			return REXEC_ECONFIG;
-		v = v * 10 + (unsigned long)(port[i] - '0');
-	}
-	if (i == 1 || v > 65535)
+	/* A listener needs its port spelled out (0: any free one). */
+	if (addr_split(addr, &a) < 0 || !a.has_port)
 		return REXEC_ECONFIG;
 	return 0;
 }

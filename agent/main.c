@@ -126,7 +126,7 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verb
 		}
 	}
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
-		unsigned *ms = NULL;
+		unsigned *ms;
 		switch (c) {
 		case OPT_LISTEN:
 			if (agent_config_check_listen(optarg) < 0) {
@@ -160,11 +160,8 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verb
 			cfg->dev = true;
 			break;
 		case OPT_GRACE:
-			ms = &cfg->grace_ms;
-			/* fall through */
 		case OPT_KEEPALIVE:
-			if (ms == NULL)
-				ms = &cfg->keepalive_ms;
+			ms = c == OPT_GRACE ? &cfg->grace_ms : &cfg->keepalive_ms;
 			if (yconf_parse_duration(optarg, ms) < 0) {
 				fprintf(stderr, "rexec-agent: bad duration: %s\n", optarg);
 				ret = 2;

@@ -1,7 +1,6 @@
 /* config.c: the client's config + inventory file, read through lib/yconf. */
 #include "client/config.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -10,6 +9,7 @@
 #include <string.h>
 
 #include "lib/yconf.h"
+#include "proto/addr.h"
 #include "proto/error.h"
 
 #define NAME_MAX_LEN 253
@@ -38,87 +38,19 @@ static bool valid_name(const char *s)
 	return true;
 }
 
-/* A decimal port, 1 to 65535. */
-static int parse_port(const char *s, uint16_t *port)
-{
-	unsigned long v = 0;
-	size_t i;
-
-	for (i = 0; s[i] != '\0'; i++) {
-		if (i == 5 || s[i] < '0' || s[i] > '9')
-			return REXEC_ECONFIG;
-		v = v * 10 + (unsigned long)(s[i] - '0');
-	}
-	if (i == 0 || v == 0 || v > 65535)
-		return REXEC_ECONFIG;
-	*port = (uint16_t)v;
-	return 0;
-}
-
-/* An IPv6 address, with an optional "%zone" after it. */
-static bool is_ipv6(const char *s)
-{
-	struct in6_addr a;
-	char buf[INET6_ADDRSTRLEN];
-	size_t n = strcspn(s, "%");
-
-	if (n >= sizeof(buf) || (s[n] == '%' && s[n + 1] == '\0'))
-		return false;
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	return inet_pton(AF_INET6, buf, &a) == 1;
-}
-
 int client_config_parse_address(const char *addr, char **host, uint16_t *port)
 {
-	const char *colon, *end, *port_s = NULL;
-	char *h = NULL;
-	uint16_t p = CLIENT_DEFAULT_PORT;
-	int ret = REXEC_ECONFIG;
-	size_t i;
+	struct addr_parts a;
 
-	if (addr[0] == '[') {
-		end = strchr(addr, ']');
-		if (end == NULL || (end[1] != '\0' && end[1] != ':'))
-			goto out;
-		if (end[1] == ':')
-			port_s = end + 2;
-		h = strndup(addr + 1, (size_t)(end - addr - 1));
-		if (h == NULL)
-			goto oom;
-		if (!is_ipv6(h))
-			goto out;
-	} else {
-		colon = strchr(addr, ':');
-		if (colon != NULL && strchr(colon + 1, ':') != NULL) {
-			/* Two colons or more: only a bare IPv6 address, without a port. */
-			if (!is_ipv6(addr))
-				goto out;
-			colon = NULL;
-		}
-		if (colon != NULL)
-			port_s = colon + 1;
-		h = colon ? strndup(addr, (size_t)(colon - addr)) : strdup(addr);
-		if (h == NULL)
-			goto oom;
-	}
-	if (h[0] == '\0' || strlen(h) > NAME_MAX_LEN)
-		goto out;
-	for (i = 0; h[i] != '\0'; i++)
-		if (isspace((unsigned char)h[i]) || strchr("[]/@,", h[i]) != NULL)
-			goto out;
-	if (port_s != NULL && parse_port(port_s, &p) != 0)
-		goto out;
-	*host = h;
-	*port = p;
-	h = NULL;
-	ret = 0;
-	goto out;
-oom:
-	ret = -ENOMEM;
-out:
-	free(h);
-	return ret;
+	*host = NULL;
+	/* An agent cannot be reached on port 0. */
+	if (addr_split(addr, &a) < 0 || (a.has_port && a.port == 0))
+		return REXEC_ECONFIG;
+	*host = strdup(a.host);
+	if (*host == NULL)
+		return -ENOMEM;
+	*port = a.has_port ? a.port : CLIENT_DEFAULT_PORT;
+	return 0;
 }
 
 static void host_free(struct client_host *h)

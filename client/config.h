@@ -18,7 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CLIENT_DEFAULT_PORT               7600
+#include "proto/addr.h"
+
+#define CLIENT_DEFAULT_PORT               ADDR_DEFAULT_PORT
 #define CLIENT_DEFAULT_CONNECT_TIMEOUT_MS 5000
 
 struct client_label {

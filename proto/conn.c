@@ -31,7 +31,6 @@ struct conn {
 	uv_connect_t connect_req;
 	uv_shutdown_t shutdown_req;
 	enum conn_state state;
-	int server;
 	struct conn_opts opts;
 	char *server_name;
 	struct conn_cb cb;
@@ -40,8 +39,7 @@ struct conn {
 	struct wire_decoder dec;
 	/* Ciphertext: OUT fills while WBUF is being written; one write in flight at a time, and
 	 * both buffers are kept for the life of the connection (no allocation per frame). */
-	uint8_t *out, *wbuf;
-	size_t out_len, out_cap, wbuf_len, wbuf_cap;
+	struct buf out, wbuf;
 	int writing;
 	uv_write_t write_req;
 	uint8_t *pack; /* WIRE_FRAME_MAX + 4 bytes for the frame being sent */
@@ -74,24 +72,10 @@ static void on_tls_send(void *arg, const uint8_t *data, size_t len)
 {
 	struct conn *c = arg;
 
-	if (c->out_len + len > c->out_cap) {
-		size_t cap = c->out_cap ? c->out_cap : 16384;
-		uint8_t *nb;
-		while (cap < c->out_len + len)
-			cap *= 2;
-		nb = realloc(c->out, cap);
-		if (nb == NULL) {
-			/* Dropping ciphertext would corrupt the stream: end it. */
-			c->close_err = -ENOMEM;
-			c->out_len = 0;
-			conn_close(c, -ENOMEM, "out of memory");
-			return;
-		}
-		c->out = nb;
-		c->out_cap = cap;
+	if (buf_append(&c->out, data, len) < 0) {
+		/* Dropping ciphertext would corrupt the stream: end it. */
+		conn_close(c, -ENOMEM, "out of memory");
 	}
-	memcpy(c->out + c->out_len, data, len);
-	c->out_len += len;
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -99,7 +83,7 @@ static void on_write(uv_write_t *req, int status)
 	struct conn *c = req->data;
 
 	c->writing = 0;
-	c->wbuf_len = 0;
+	buf_consume(&c->wbuf, buf_size(&c->wbuf));
 	if (status < 0) {
 		if (status != UV_ECANCELED && c->state != CONN_CLOSING)
 			conn_close(c, status, uv_strerror(status));
@@ -112,28 +96,22 @@ static void on_write(uv_write_t *req, int status)
  * one completes, together with whatever else accumulated). */
 static void flush(struct conn *c)
 {
-	uint8_t *t;
-	size_t cap;
+	struct buf t;
 	uv_buf_t buf;
 	int ret;
 
-	if (c->out_len == 0 || c->writing || uv_is_closing((uv_handle_t *)&c->tcp))
+	if (buf_size(&c->out) == 0 || c->writing || uv_is_closing((uv_handle_t *)&c->tcp))
 		return;
-	t = c->wbuf;
-	cap = c->wbuf_cap;
+	t = c->wbuf; /* empty: no write in flight */
 	c->wbuf = c->out;
-	c->wbuf_cap = c->out_cap;
-	c->wbuf_len = c->out_len;
 	c->out = t;
-	c->out_cap = cap;
-	c->out_len = 0;
-	buf = uv_buf_init((char *)c->wbuf, (unsigned int)c->wbuf_len);
+	buf = uv_buf_init((char *)buf_peek(&c->wbuf), (unsigned int)buf_size(&c->wbuf));
 	c->writing = 1;
 	c->write_req.data = c;
 	ret = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
 	if (ret < 0) {
 		c->writing = 0;
-		c->wbuf_len = 0;
+		buf_consume(&c->wbuf, buf_size(&c->wbuf));
 		if (c->state != CONN_CLOSING)
 			conn_close(c, ret, uv_strerror(ret));
 	}
@@ -187,7 +165,7 @@ int conn_send_error(struct conn *c, uint32_t stream, Rexec__V1__ErrorCode code, 
 
 size_t conn_write_queue(const struct conn *c)
 {
-	return c->wbuf_len + c->out_len;
+	return buf_size(&c->wbuf) + buf_size(&c->out);
 }
 
 static void send_hello(struct conn *c)
@@ -406,8 +384,8 @@ static void on_handle_closed(uv_handle_t *h)
 		c->cb.on_close(c, c->close_err, c->close_why, c->arg);
 	tls_session_free(c->tls);
 	wire_decoder_close(&c->dec);
-	free(c->out);
-	free(c->wbuf);
+	buf_free(&c->out);
+	buf_free(&c->wbuf);
 	free(c->pack);
 	free(c->server_name);
 	free(c);
@@ -455,7 +433,6 @@ static struct conn *conn_alloc(uv_loop_t *loop, int server, const struct conn_op
 
 	if (c == NULL)
 		return NULL;
-	c->server = server;
 	c->opts = *opts;
 	if (opts->server_name) {
 		c->server_name = strdup(opts->server_name);

@@ -16,6 +16,7 @@
 #include <mbedtls/x509_crt.h>
 #include <psa/crypto.h>
 
+#include "proto/buf.h"
 #include "proto/error.h"
 
 struct tls_config {
@@ -32,8 +33,7 @@ struct tls_session {
 	mbedtls_ssl_context ssl;
 	tls_send_fn send;
 	void *arg;
-	uint8_t *in;
-	size_t in_len, in_off, in_cap;
+	struct buf in; /* ciphertext fed in, not yet taken by mbedTLS */
 	char peer_cn[256];
 	char error[256];
 };
@@ -162,16 +162,14 @@ static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 {
 	struct tls_session *s = ctx;
-	size_t avail = s->in_len - s->in_off;
+	size_t avail = buf_size(&s->in);
 
 	if (avail == 0)
 		return MBEDTLS_ERR_SSL_WANT_READ;
 	if (len > avail)
 		len = avail;
-	memcpy(buf, s->in + s->in_off, len);
-	s->in_off += len;
-	if (s->in_off == s->in_len)
-		s->in_off = s->in_len = 0;
+	memcpy(buf, buf_peek(&s->in), len);
+	buf_consume(&s->in, len);
 	return (int)len;
 }
 
@@ -202,31 +200,13 @@ void tls_session_free(struct tls_session *s)
 	if (s == NULL)
 		return;
 	mbedtls_ssl_free(&s->ssl);
-	free(s->in);
+	buf_free(&s->in);
 	free(s);
 }
 
 int tls_session_feed(struct tls_session *s, const uint8_t *p, size_t n)
 {
-	if (s->in_off > 0) {
-		memmove(s->in, s->in + s->in_off, s->in_len - s->in_off);
-		s->in_len -= s->in_off;
-		s->in_off = 0;
-	}
-	if (s->in_len + n > s->in_cap) {
-		size_t cap = s->in_cap ? s->in_cap : 32768;
-		uint8_t *nb;
-		while (cap < s->in_len + n)
-			cap *= 2;
-		nb = realloc(s->in, cap);
-		if (nb == NULL)
-			return -ENOMEM;
-		s->in = nb;
-		s->in_cap = cap;
-	}
-	memcpy(s->in + s->in_len, p, n);
-	s->in_len += n;
-	return 0;
+	return buf_append(&s->in, p, n);
 }
 
 /* Records the peer certificate's CN once the handshake is done. */

@@ -57,7 +57,7 @@ void wire_decoder_init(struct wire_decoder *d)
 
 void wire_decoder_close(struct wire_decoder *d)
 {
-	free(d->buf);
+	buf_free(&d->in);
 	free(d->arena);
 	memset(d, 0, sizeof(*d));
 }
@@ -69,22 +69,11 @@ static uint32_t peek_len(const uint8_t *p)
 
 int wire_decoder_feed(struct wire_decoder *d, const void *p, size_t n)
 {
-	size_t need = d->len + n;
+	int ret = buf_append(&d->in, p, n);
 
-	if (need > d->cap) {
-		size_t cap = d->cap ? d->cap : 16384;
-		uint8_t *nb;
-		while (cap < need)
-			cap *= 2;
-		nb = realloc(d->buf, cap);
-		if (nb == NULL)
-			return -ENOMEM;
-		d->buf = nb;
-		d->cap = cap;
-	}
-	memcpy(d->buf + d->len, p, n);
-	d->len += n;
-	if (d->len >= 4 && peek_len(d->buf) > WIRE_FRAME_MAX)
+	if (ret < 0)
+		return ret;
+	if (buf_size(&d->in) >= 4 && peek_len(buf_peek(&d->in)) > WIRE_FRAME_MAX)
 		return REXEC_EFRAME_TOO_BIG;
 	return 0;
 }
@@ -94,17 +83,16 @@ int wire_decoder_next(struct wire_decoder *d, wire_frame **out)
 	uint32_t n;
 	wire_frame *f;
 
-	if (d->len < 4)
+	if (buf_size(&d->in) < 4)
 		return 0;
-	n = peek_len(d->buf);
+	n = peek_len(buf_peek(&d->in));
 	if (n > WIRE_FRAME_MAX)
 		return REXEC_EFRAME_TOO_BIG;
-	if (d->len < 4 + (size_t)n)
+	if (buf_size(&d->in) < 4 + (size_t)n)
 		return 0;
 	d->arena_used = 0;
-	f = rexec__v1__frame__unpack(&d->alloc, n, d->buf + 4);
-	memmove(d->buf, d->buf + 4 + n, d->len - 4 - n);
-	d->len -= 4 + (size_t)n;
+	f = rexec__v1__frame__unpack(&d->alloc, n, buf_peek(&d->in) + 4);
+	buf_consume(&d->in, 4 + (size_t)n);
 	if (f == NULL)
 		return REXEC_EPROTOBUF;
 	*out = f;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/buf.h"
 #include "rexec.pb-c.h"
 
 #define WIRE_FRAME_MAX      (256 * 1024)  /* largest frame body either end accepts */
@@ -28,8 +29,7 @@ int wire_pack(const wire_frame *f, uint8_t *buf, size_t *len);
  * allocator returns large blocks to the kernel at once, and the TLB shootdowns of those
  * munmap calls dominated the cost of a stream). */
 struct wire_decoder {
-	uint8_t *buf;
-	size_t len, cap;
+	struct buf in; /* plaintext not yet decoded */
 	uint8_t *arena;
 	size_t arena_used;
 	ProtobufCAllocator alloc;

@@ -1,0 +1,38 @@
+/* buf.h: a growable byte buffer with a consumed prefix: bytes are appended at the end and
+ * taken from the front without moving the rest each time. Caller allocates; zero-initialised
+ * is empty. */
+#ifndef REXEC_BUF_H
+#define REXEC_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct buf {
+	uint8_t *data;
+	size_t off; /* bytes before this are consumed */
+	size_t len; /* bytes up to this are valid */
+	size_t cap;
+};
+
+/* The unconsumed bytes and how many there are. Borrowed until the next append. */
+static inline uint8_t *buf_peek(const struct buf *b)
+{
+	return b->data + b->off;
+}
+
+static inline size_t buf_size(const struct buf *b)
+{
+	return b->len - b->off;
+}
+
+/* Appends N bytes (moving the unconsumed ones to the front first, growing by doubling).
+ * Returns 0 or -ENOMEM (then nothing was appended). */
+int buf_append(struct buf *b, const void *p, size_t n);
+
+/* Drops N unconsumed bytes from the front. */
+void buf_consume(struct buf *b, size_t n);
+
+/* Frees the memory; B is empty afterwards. */
+void buf_free(struct buf *b);
+
+#endif
