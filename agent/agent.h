@@ -4,6 +4,7 @@
 
 #include <uv.h>
 
+#include "agent/engine.h"
 #include "proto/conn.h"
 
 struct session;
@@ -13,6 +14,7 @@ struct session;
 struct agent {
 	uv_loop_t *loop;
 	struct tls_config *tls;
+	struct engine engine;  /* the container engine's API socket */
 	unsigned grace_ms;     /* how long a session outlives its vanished client */
 	unsigned keepalive_ms; /* ping period; a peer silent for 3x is dead */
 	uv_tcp_t listeners[AGENT_MAX_LISTENERS];

@@ -37,6 +37,8 @@ static void usage(FILE *out)
 		"  --grace DURATION     how long a session outlives a vanished client (default "
 		"5s)\n"
 		"  --keepalive DURATION ping period; a peer silent 3 periods is dead (default 5s)\n"
+		"  --engine URL         the container engine's API socket (default\n"
+		"                       unix:///var/run/docker.sock; podman's works too)\n"
 		"  -v, --verbose        more log (repeat for debug)\n"
 		"  --version, --help\n");
 }
@@ -87,6 +89,8 @@ enum {
 	OPT_STATE_DIR,
 	OPT_GRACE,
 	OPT_KEEPALIVE,
+	OPT_ENGINE,
+	OPT_EXEC_PATH,
 	OPT_VERSION,
 	OPT_HELP
 };
@@ -104,6 +108,8 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verb
 		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
 		{ "grace", required_argument, NULL, OPT_GRACE },
 		{ "keepalive", required_argument, NULL, OPT_KEEPALIVE },
+		{ "engine", required_argument, NULL, OPT_ENGINE },
+		{ "exec-path", required_argument, NULL, OPT_EXEC_PATH },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, OPT_HELP },
@@ -155,6 +161,19 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verb
 			ret = replace(&cfg->state_dir, optarg);
 			break;
 		case OPT_CONFIG:
+			break;
+		case OPT_ENGINE:
+			ret = replace(&cfg->engine, optarg);
+			break;
+		case OPT_EXEC_PATH:
+			if (agent_config_exec_path_parse(optarg, &cfg->exec_path) < 0) {
+				fprintf(stderr,
+					"rexec-agent: --exec-path: auto, engine or direct, not "
+					"%s\n",
+					optarg);
+				ret = 2;
+				goto out;
+			}
 			break;
 		case OPT_DEV:
 			cfg->dev = true;
@@ -268,6 +287,11 @@ int main(int argc, char **argv)
 	}
 	if (cfg.n_listen == 0) {
 		fprintf(stderr, "rexec-agent: nothing to listen on: give --listen ADDR:PORT\n");
+		ret = 2;
+		goto out;
+	}
+	if (engine_init(&a.engine, cfg.engine) < 0) {
+		fprintf(stderr, "rexec-agent: --engine: want unix:///PATH, not %s\n", cfg.engine);
 		ret = 2;
 		goto out;
 	}

@@ -12,6 +12,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "agent/container.h"
 #include "agent/spawn.h"
 #include "proto/error.h"
 #include "proto/log.h"
@@ -23,12 +24,13 @@
 #define DEFAULT_PATH   "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 enum sess_state {
+	SESS_STARTING, /* container sessions: the engine is starting the process */
 	SESS_RUNNING,  /* process alive */
 	SESS_DRAINING, /* main process reaped; relaying what is left of its output */
 	SESS_ENDING,   /* Exit sent (or nobody to send it to); handles closing */
 };
 
-static const char *sess_state_names[] = { "running", "draining", "ending" };
+static const char *sess_state_names[] = { "starting", "running", "draining", "ending" };
 
 enum timer_mode { TIMER_NONE, TIMER_LINGER, TIMER_GRACE, TIMER_KILL };
 
@@ -41,8 +43,10 @@ struct session {
 	char cmd[128]; /* argv[0], for messages */
 	char user[64];
 	int tty;
-	struct spawn_result sp;
-	uv_pipe_t out_h; /* stdout pipe, or the PTY master (read and write) */
+	struct spawn_result sp; /* host sessions; a container session's pid is sp.pid */
+	struct ct *ct;          /* container sessions: out_h is the engine's stream */
+	int lost_starting;      /* the client went away while the engine was starting */
+	uv_pipe_t out_h;        /* stdout pipe, or the PTY master (read and write) */
 	uv_pipe_t err_h;
 	uv_pipe_t in_h;                  /* pipe mode only: in tty mode stdin goes to the master */
 	int out_open, err_open, in_open; /* handle initialised and not yet closed */
@@ -154,6 +158,8 @@ static void destroy(struct session *s)
 {
 	set_state(s, SESS_ENDING);
 	unlink_session(s);
+	ct_release(s->ct);
+	s->ct = NULL;
 	uv_timer_stop(&s->timer);
 	close_handle(s, (uv_handle_t *)&s->out_h, &s->out_open);
 	close_handle(s, (uv_handle_t *)&s->err_h, &s->err_open);
@@ -164,12 +170,38 @@ static void destroy(struct session *s)
 /* Signals the whole process group (the child leads it); ESRCH when it is empty. */
 static void signal_group(struct session *s, int sig)
 {
+	if (s->ct != NULL) {
+		ct_hangup(s->ct, sig);
+		return;
+	}
+	if (s->sp.pid <= 0)
+		return;
 	if (kill(-s->sp.pid, sig) < 0 && errno != ESRCH)
 		log_warn("session %u: kill(-%d, %d): %s", s->stream, (int)s->sp.pid, sig,
 			 strerror(errno));
 }
 
 static void start_timer(struct session *s, enum timer_mode mode, unsigned ms, unsigned repeat);
+static void start_reading(struct session *s);
+
+/* The client is gone (after the grace period) or gave up: SIGHUP now, SIGKILL later. An
+ * attach session only detaches; a container stream is read to its end, which reports the
+ * exit. */
+static void hang_up(struct session *s)
+{
+	if (s->state == SESS_STARTING) {
+		s->lost_starting = 1;
+		return;
+	}
+	if (s->ct != NULL && (s->state == SESS_DRAINING || !ct_hangup(s->ct, SIGHUP))) {
+		destroy(s);
+		return;
+	}
+	if (s->ct == NULL)
+		signal_group(s, SIGHUP);
+	start_timer(s, TIMER_KILL, KILL_AFTER_MS, 0);
+	start_reading(s);
+}
 
 /* Sends Exit and ends the session. What still holds the output gets SIGHUP, as on a
  * terminal hangup. */
@@ -233,10 +265,9 @@ static void on_timer(uv_timer_t *t)
 		s->read_at_tick = read;
 		return;
 	case TIMER_GRACE:
-		log_info("session %u: client gone for the grace period: SIGHUP to group %d",
-			 s->stream, (int)s->sp.pid);
-		signal_group(s, SIGHUP);
-		start_timer(s, TIMER_KILL, KILL_AFTER_MS, 0);
+		log_info("session %u: client gone for the grace period: SIGHUP to %d", s->stream,
+			 (int)s->sp.pid);
+		hang_up(s);
 		return;
 	case TIMER_KILL:
 		log_info("session %u: SIGKILL to group %d", s->stream, (int)s->sp.pid);
@@ -261,8 +292,9 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	struct session *s = h->data;
 	size_t n = sizeof(s->buf);
 
-	/* Never read more than the client has room for. */
-	if (s->window < (int64_t)n)
+	/* Never read more than the client has room for (a container stream without a client
+	 * is read and dropped until it ends). */
+	if (s->conn != NULL && s->window < (int64_t)n)
 		n = s->window > 0 ? (size_t)s->window : 0;
 	*buf = uv_buf_init((char *)s->buf, (unsigned int)n);
 }
@@ -282,13 +314,50 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 
 static void start_reading(struct session *s)
 {
-	if (s->reading || s->conn == NULL || s->window <= 0)
+	if (s->reading || (s->conn == NULL && s->ct == NULL) || (s->conn && s->window <= 0))
 		return;
 	s->reading = 1;
 	if (s->out_open && !s->out_eof)
 		uv_read_start((uv_stream_t *)&s->out_h, on_alloc, on_read);
 	if (s->err_open)
 		uv_read_start((uv_stream_t *)&s->err_h, on_alloc, on_read);
+}
+
+static void send_data(struct session *s, Rexec__V1__Fd fd, const uint8_t *p, size_t n)
+{
+	wire_frame f = REXEC__V1__FRAME__INIT;
+	Rexec__V1__Data d = REXEC__V1__DATA__INIT;
+
+	d.fd = fd;
+	d.bytes.data = (uint8_t *)p;
+	d.bytes.len = n;
+	d.offset = s->off[fd];
+	f.msg_case = REXEC__V1__FRAME__MSG_DATA;
+	f.data = &d;
+	send_frame(s, &f);
+	s->off[fd] += (uint64_t)n;
+}
+
+/* A payload of the engine's stream (1: stdout, 2: stderr). */
+static void emit_ct(void *arg, int fd, const uint8_t *p, size_t n)
+{
+	struct session *s = arg;
+
+	if (ct_hold_start_error(s->ct, fd, p, n))
+		return;
+	send_data(s, fd == 2 ? REXEC__V1__FD__FD_STDERR : REXEC__V1__FD__FD_STDOUT, p, n);
+}
+
+static void on_ct_exit(void *arg, const struct ct_exit *ex);
+
+/* The engine's stream ended: the process is gone (or detached); ask how it ended. */
+static void ct_stream_closed(struct session *s)
+{
+	close_handle(s, (uv_handle_t *)&s->out_h, &s->out_open);
+	send_eof(s, REXEC__V1__FD__FD_STDOUT);
+	send_eof(s, REXEC__V1__FD__FD_STDERR);
+	set_state(s, SESS_DRAINING);
+	ct_stream_ended(s->ct, on_ct_exit);
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
@@ -298,18 +367,12 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 							  : REXEC__V1__FD__FD_STDOUT;
 
 	if (n > 0) {
-		wire_frame f = REXEC__V1__FRAME__INIT;
-		Rexec__V1__Data d = REXEC__V1__DATA__INIT;
-		d.fd = fd;
-		d.bytes.data = (uint8_t *)buf->base;
-		d.bytes.len = (size_t)n;
-		d.offset = s->off[fd];
-		f.msg_case = REXEC__V1__FRAME__MSG_DATA;
-		f.data = &d;
-		send_frame(s, &f);
-		s->off[fd] += (uint64_t)n;
+		if (s->ct != NULL)
+			ct_demux(s->ct, (const uint8_t *)buf->base, (size_t)n, emit_ct, s);
+		else
+			send_data(s, fd, (const uint8_t *)buf->base, (size_t)n);
 		s->window -= n;
-		if (s->window <= 0)
+		if (s->window <= 0 && s->conn != NULL)
 			stop_reading(s);
 		return;
 	}
@@ -318,6 +381,11 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	/* EOF; on a PTY master, EIO once every slave fd is closed. */
 	if (n != UV_EOF && n != UV_EIO)
 		log_warn("session %u: read: %s", s->stream, uv_strerror((int)n));
+	if (s->ct != NULL) {
+		s->reading = 0;
+		ct_stream_closed(s);
+		return;
+	}
 	if (fd == REXEC__V1__FD__FD_STDERR) {
 		close_handle(s, (uv_handle_t *)&s->err_h, &s->err_open);
 	} else if (s->tty) {
@@ -332,10 +400,39 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	check_drained(s);
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+	free(req);
+}
+
+/* Stdin EOF on an engine stream: a half-close without a TTY (the engine closes the process's
+ * stdin); with one, the EOF character typed, as for a host PTY in canonical mode. */
+static void close_ct_stdin(struct session *s)
+{
+	uv_shutdown_t *req;
+
+	if (!s->out_open)
+		return;
+	if (s->tty) {
+		char c[2] = { 4, 4 };
+		uv_buf_t b = uv_buf_init(c, s->last_in == '\n' || s->last_in == 0 ? 1 : 2);
+		if (uv_try_write((uv_stream_t *)&s->out_h, &b, 1) < 0)
+			log_warn("session %u: cannot type EOF", s->stream);
+		return;
+	}
+	if ((req = malloc(sizeof(*req))) != NULL &&
+	    uv_shutdown(req, (uv_stream_t *)&s->out_h, on_shutdown) < 0)
+		free(req);
+}
+
 static void close_stdin(struct session *s)
 {
 	struct termios tio;
 
+	if (s->ct != NULL) {
+		close_ct_stdin(s);
+		return;
+	}
 	if (!s->tty) {
 		close_handle(s, (uv_handle_t *)&s->in_h, &s->in_open);
 		return;
@@ -365,8 +462,9 @@ static void on_in_written(uv_write_t *req, int status)
 
 static void write_stdin(struct session *s, const ProtobufCBinaryData *b)
 {
-	uv_stream_t *dst = s->tty ? (uv_stream_t *)&s->out_h : (uv_stream_t *)&s->in_h;
-	int open = s->tty ? s->out_open : s->in_open;
+	int to_out = s->tty || s->ct != NULL;
+	uv_stream_t *dst = to_out ? (uv_stream_t *)&s->out_h : (uv_stream_t *)&s->in_h;
+	int open = to_out ? s->out_open : s->in_open;
 	ProtobufCBinaryData rest;
 	struct in_write *w;
 	uv_buf_t buf;
@@ -417,6 +515,10 @@ static void do_signal(struct session *s, const char *name)
 		log_warn("session %u: unknown signal %s", s->stream, name);
 		return;
 	}
+	if (s->ct != NULL) {
+		ct_signal(s->ct, sig);
+		return;
+	}
 	/* With a PTY the signal goes where ^C would: the terminal's foreground job. */
 	if (s->tty && s->out_open && (fg = tcgetpgrp(s->sp.master)) > 0) {
 		if (kill(-fg, sig) == 0)
@@ -462,7 +564,9 @@ void session_frame(struct agent *a, struct conn *c, const wire_frame *f)
 		start_reading(s);
 		return;
 	case REXEC__V1__FRAME__MSG_RESIZE:
-		if (s->tty && s->out_open) {
+		if (s->ct != NULL) {
+			ct_resize(s->ct, f->resize->size->rows, f->resize->size->cols);
+		} else if (s->tty && s->out_open) {
 			struct winsize ws = { .ws_row = (unsigned short)f->resize->size->rows,
 					      .ws_col = (unsigned short)f->resize->size->cols,
 					      .ws_xpixel = (unsigned short)f->resize->size->xpixel,
@@ -478,10 +582,9 @@ void session_frame(struct agent *a, struct conn *c, const wire_frame *f)
 	case REXEC__V1__FRAME__MSG_ERROR:
 		/* The client abandons the stream: hang up as a closed terminal would. */
 		log_info("session %u: client cancelled: %s", s->stream, f->error->message);
-		signal_group(s, SIGHUP);
-		start_timer(s, TIMER_KILL, KILL_AFTER_MS, 0);
 		s->conn = NULL;
 		stop_reading(s);
+		hang_up(s);
 		return;
 	default:
 		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
@@ -617,9 +720,140 @@ static void send_opened(struct session *s)
 	snprintf(id, sizeof(id), "%d-%u", (int)s->sp.pid, s->stream);
 	o.session_id = id;
 	o.pid = (uint32_t)s->sp.pid;
+	o.tty = s->tty;
 	f.msg_case = REXEC__V1__FRAME__MSG_OPENED;
 	f.opened = &o;
 	send_frame(s, &f);
+}
+
+static void send_exit(struct session *s, int code, int sig, const char *reason)
+{
+	wire_frame f = REXEC__V1__FRAME__INIT;
+	Rexec__V1__Exit e = REXEC__V1__EXIT__INIT;
+	const char *name = sig > 0 ? signame_from_number(sig) : NULL;
+
+	e.code = code;
+	e.signal = (char *)(name ? name : "");
+	e.reason = (char *)reason;
+	f.msg_case = REXEC__V1__FRAME__MSG_EXIT;
+	f.exit = &e;
+	send_frame(s, &f);
+}
+
+/* How a container session's stream ended. */
+static void on_ct_exit(void *arg, const struct ct_exit *ex)
+{
+	struct session *s = arg;
+
+	if (ex->error) {
+		if (s->conn != NULL)
+			conn_send_error(s->conn, s->stream, (Rexec__V1__ErrorCode)ex->error, "%s",
+					ex->reason);
+	} else
+		send_exit(s, ex->code, ex->signal, ex->reason);
+	log_info("session %u (%s) ended: code %d%s%s", s->stream, s->cmd, ex->code,
+		 ex->reason[0] ? ", " : "", ex->reason);
+	destroy(s);
+}
+
+/* The engine has started the process (or answered at once, or failed). */
+static void on_ct_started(void *arg, struct ct_started *st)
+{
+	struct session *s = arg;
+	int ret;
+
+	if (st->error) {
+		log_info("session %u: %s", s->stream, st->message);
+		if (s->conn != NULL)
+			conn_send_error(s->conn, s->stream, (Rexec__V1__ErrorCode)st->error, "%s",
+					st->message);
+		destroy(s);
+		return;
+	}
+	snprintf(s->cmd, sizeof(s->cmd), "%s", st->what && st->what[0] ? st->what : "list");
+	s->sp.pid = st->pid;
+	s->tty = st->fd >= 0 && st->tty;
+	set_state(s, SESS_RUNNING);
+	send_opened(s);
+	if (st->fd < 0) {
+		/* Answered at once (ps, a detached exec or run). */
+		if (buf_size(&st->text) > 0)
+			send_data(s, REXEC__V1__FD__FD_STDOUT, buf_peek(&st->text),
+				  buf_size(&st->text));
+		send_eof(s, REXEC__V1__FD__FD_STDOUT);
+		send_eof(s, REXEC__V1__FD__FD_STDERR);
+		send_exit(s, 0, 0, "");
+		destroy(s);
+		return;
+	}
+	if ((ret = open_pipe(s, &s->out_h, st->fd, &s->out_open)) < 0) {
+		log_error("session %u: %s", s->stream, uv_strerror(ret));
+		send_exit(s, 255, 0, "agent: cannot read the engine's stream");
+		destroy(s);
+		return;
+	}
+	log_info("session %u: %s@%s: %s (pid %d, %s)", s->stream, conn_peer_name(s->conn),
+		 conn_peer_addr(s->conn), s->cmd, (int)s->sp.pid, s->tty ? "tty" : "no tty");
+	if (buf_size(&st->text) > 0) {
+		s->window -= (int64_t)buf_size(&st->text);
+		ct_demux(s->ct, buf_peek(&st->text), buf_size(&st->text), emit_ct, s);
+	}
+	if (s->lost_starting) {
+		s->conn = NULL;
+		hang_up(s);
+		return;
+	}
+	start_reading(s);
+}
+
+/* A session in a container: the engine backend does the start on the thread pool. */
+static void open_container(struct agent *a, struct conn *c, const wire_frame *f)
+{
+	const Rexec__V1__Open *o = f->open;
+	struct session *s;
+
+	if (o->kind == REXEC__V1__KIND__KIND_RESUME) {
+		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
+				"this agent does not resume sessions");
+		return;
+	}
+	if (o->kind != REXEC__V1__KIND__KIND_LIST &&
+	    ((o->target->type == REXEC__V1__TARGET_TYPE__TARGET_SERVICE &&
+	      !o->target->service[0]) ||
+	     (o->target->type == REXEC__V1__TARGET_TYPE__TARGET_CONTAINER &&
+	      !o->target->container[0]))) {
+		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
+				"open: the target names no service or container");
+		return;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
+				"out of memory");
+		return;
+	}
+	s->agent = a;
+	s->conn = c;
+	s->stream = f->stream;
+	s->state = SESS_STARTING;
+	s->sp.pid = 0;
+	s->sp.master = s->sp.in = s->sp.out = s->sp.err = s->sp.errpipe = -1;
+	s->window = f->open->initial_window ? f->open->initial_window : WIRE_WINDOW_DEFAULT;
+	snprintf(s->cmd, sizeof(s->cmd), "%s",
+		 f->open->target->service[0] ? f->open->target->service
+					     : f->open->target->container);
+	snprintf(s->user, sizeof(s->user), "%s", f->open->user);
+	s->ct = ct_start(a->loop, &a->engine, f->open, on_ct_started, s);
+	if (s->ct == NULL) {
+		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
+				"out of memory");
+		free(s);
+		return;
+	}
+	uv_timer_init(a->loop, &s->timer);
+	s->timer.data = s;
+	s->handles = 1;
+	s->next = a->sessions;
+	a->sessions = s;
 }
 
 void session_open(struct agent *a, struct conn *c, const wire_frame *f)
@@ -637,14 +871,13 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 				"stream %u cannot be opened", f->stream);
 		return;
 	}
-	if (o->kind != REXEC__V1__KIND__KIND_EXEC) {
-		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
-				"this agent serves exec sessions only");
+	if (o->target->type != REXEC__V1__TARGET_TYPE__TARGET_HOST) {
+		open_container(a, c, f);
 		return;
 	}
-	if (o->target->type != REXEC__V1__TARGET_TYPE__TARGET_HOST) {
+	if (o->kind != REXEC__V1__KIND__KIND_EXEC) {
 		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
-				"this agent has no container backend configured; use --host");
+				"only exec runs on the host itself; name a service or container");
 		return;
 	}
 	if (resolve_user(o->user, &pw, pwbuf, sizeof(pwbuf)) < 0) {
@@ -717,7 +950,7 @@ int session_reaped(struct agent *a, pid_t pid, int status)
 	struct session *s;
 
 	for (s = a->sessions; s != NULL; s = s->next)
-		if (s->sp.pid == pid && s->state == SESS_RUNNING)
+		if (s->ct == NULL && s->sp.pid == pid && s->state == SESS_RUNNING)
 			break;
 	if (s == NULL)
 		return 0;
@@ -743,11 +976,18 @@ void session_conn_lost(struct agent *a, struct conn *c)
 			continue;
 		s->conn = NULL;
 		stop_reading(s);
+		if (s->state == SESS_STARTING) {
+			s->lost_starting = 1;
+			continue;
+		}
 		if (s->state == SESS_DRAINING) {
-			signal_group(s, SIGHUP);
+			if (s->ct == NULL)
+				signal_group(s, SIGHUP);
 			destroy(s);
 			continue;
 		}
+		/* A container stream is read (and dropped) meanwhile: its end is the exit. */
+		start_reading(s);
 		log_info("session %u (pid %d): client gone, grace %u ms", s->stream, (int)s->sp.pid,
 			 a->grace_ms);
 		start_timer(s, TIMER_GRACE, a->grace_ms, 0);
@@ -760,7 +1000,8 @@ void session_end_all(struct agent *a)
 
 	for (s = a->sessions; s != NULL; s = next) {
 		next = s->next;
-		signal_group(s, SIGHUP);
+		if (s->state == SESS_RUNNING)
+			signal_group(s, SIGHUP);
 		if (s->conn)
 			conn_send_error(s->conn, s->stream,
 					REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,

@@ -17,7 +17,9 @@
 	X(TIMEOUT, -4010, "timed out")                          \
 	X(NOT_FOUND, -4011, "not found")                        \
 	X(DENIED, -4012, "not allowed")                         \
-	X(YAML, -4013, "YAML syntax error")
+	X(YAML, -4013, "YAML syntax error")                     \
+	X(UNAVAILABLE, -4014, "service unavailable")            \
+	X(ENGINE, -4015, "container engine error")
 
 enum {
 #define REXEC_ERR_ENUM(name, val, msg) REXEC_E##name = (val),

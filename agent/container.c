@@ -1,0 +1,1430 @@
+/* container.c: exec, attach, run and list through the Docker Engine API (see container.h).
+ * Everything that talks to the engine runs in a job on libuv's thread pool; the job's result
+ * is applied on the loop. */
+#include "agent/container.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/yconf.h"
+#include "proto/error.h"
+#include "proto/log.h"
+
+#define LABEL_PROJECT  "com.docker.compose.project"
+#define LABEL_SERVICE  "com.docker.compose.service"
+#define LABEL_NUMBER   "com.docker.compose.container-number"
+#define LABEL_ONEOFF   "com.docker.compose.oneoff"
+#define LABEL_FILES    "com.docker.compose.project.config_files"
+#define LABEL_WORKDIR  "com.docker.compose.project.working_dir"
+#define EXIT_POLL_MS   5000 /* how long an ended exec may still show as running */
+#define DETACH_POLL_MS 500  /* an attach stream that ended while the container still runs */
+#define MAX_TREE       4096 /* processes signalled when a vanished client's exec is ended */
+#define ID_MAX         72
+#define NAME_MAX_      256
+
+enum ct_kind { CT_EXEC, CT_ATTACH, CT_RUN, CT_LIST };
+
+/* The Open, copied: the frame is gone by the time a job runs. */
+struct ct_req {
+	enum ct_kind kind;
+	int by_container; /* target CONTAINER: NAME is a container name or id */
+	char *project, *service, *container;
+	unsigned index;
+	char **argv;
+	size_t n_argv;
+	char **env; /* "K=V" */
+	size_t n_env;
+	char *user, *workdir;
+	int tty, stdin_open;
+	unsigned rows, cols;
+	char **opt_keys, **opt_vals; /* verb options */
+	size_t n_opts;
+};
+
+struct ct {
+	uv_loop_t *loop;
+	struct engine engine;
+	struct ct_req req;
+	void *arg; /* the session; NULL once released */
+	ct_started_fn started;
+	ct_exit_fn exited;
+	int jobs;
+	/* What the start found. */
+	char cid[ID_MAX];      /* container id */
+	char cname[NAME_MAX_]; /* container name */
+	char exec_id[ID_MAX];  /* exec sessions */
+	pid_t pid;             /* exec process, or container main process */
+	int tty;
+	int rm; /* run --rm */
+	char what[NAME_MAX_ + 64];
+	/* Multiplexed stream state: the header being read, then the payload left. */
+	uint8_t hdr[8];
+	size_t hdr_len;
+	size_t left;
+	int fd_now;
+	/* An exec that failed to start says so on its stream: kept for the exit reason. */
+	int first_output_seen;
+	char start_error[WIRE_TEXT_MAX];
+};
+
+enum job_type { JOB_START, JOB_EXIT, JOB_RESIZE };
+
+struct job {
+	uv_work_t work;
+	struct ct *ct;
+	enum job_type type;
+	struct ct_started st;
+	struct ct_exit ex;
+	unsigned rows, cols;
+};
+
+static const char *opt(const struct ct_req *r, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_opts; i++)
+		if (strcmp(r->opt_keys[i], key) == 0)
+			return r->opt_vals[i];
+	return NULL;
+}
+
+static int opt_on(const struct ct_req *r, const char *key)
+{
+	const char *v = opt(r, key);
+
+	return v != NULL && strcmp(v, "0") != 0 && strcmp(v, "false") != 0;
+}
+
+static void strv_free(char **v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void req_free(struct ct_req *r)
+{
+	free(r->project);
+	free(r->service);
+	free(r->container);
+	strv_free(r->argv, r->n_argv);
+	strv_free(r->env, r->n_env);
+	free(r->user);
+	free(r->workdir);
+	strv_free(r->opt_keys, r->n_opts);
+	strv_free(r->opt_vals, r->n_opts);
+}
+
+static int req_copy(struct ct_req *r, const Rexec__V1__Open *o)
+{
+	size_t i;
+
+	switch (o->kind) {
+	case REXEC__V1__KIND__KIND_ATTACH:
+		r->kind = CT_ATTACH;
+		break;
+	case REXEC__V1__KIND__KIND_RUN:
+		r->kind = CT_RUN;
+		break;
+	case REXEC__V1__KIND__KIND_LIST:
+		r->kind = CT_LIST;
+		break;
+	default:
+		r->kind = CT_EXEC;
+		break;
+	}
+	r->by_container = o->target->type == REXEC__V1__TARGET_TYPE__TARGET_CONTAINER;
+	r->index = o->target->index;
+	r->tty = o->tty;
+	r->stdin_open = o->stdin_open;
+	if (o->size != NULL) {
+		r->rows = o->size->rows;
+		r->cols = o->size->cols;
+	}
+	r->project = strdup(o->target->project);
+	r->service = strdup(o->target->service);
+	r->container = strdup(o->target->container);
+	r->user = strdup(o->user);
+	r->workdir = strdup(o->workdir);
+	r->argv = calloc(o->n_argv + 1, sizeof(char *));
+	r->env = calloc(o->n_env + 1, sizeof(char *));
+	r->opt_keys = calloc(o->n_options + 1, sizeof(char *));
+	r->opt_vals = calloc(o->n_options + 1, sizeof(char *));
+	if (!r->project || !r->service || !r->container || !r->user || !r->workdir || !r->argv ||
+	    !r->env || !r->opt_keys || !r->opt_vals)
+		return -ENOMEM;
+	for (i = 0; i < o->n_argv; i++, r->n_argv++)
+		if ((r->argv[i] = strndup((const char *)o->argv[i].data, o->argv[i].len)) == NULL)
+			return -ENOMEM;
+	for (i = 0; i < o->n_env; i++, r->n_env++)
+		if (asprintf(&r->env[i], "%s=%s", o->env[i]->name, o->env[i]->value) < 0)
+			return -ENOMEM;
+	for (i = 0; i < o->n_options; i++, r->n_opts++) {
+		r->opt_keys[i] = strdup(o->options[i]->key);
+		r->opt_vals[i] = strdup(o->options[i]->value);
+		if (r->opt_keys[i] == NULL || r->opt_vals[i] == NULL) {
+			r->n_opts++;
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Small engine helpers (thread pool side) */
+
+static void fail(struct ct_started *st, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fail(struct ct_started *st, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	st->error = code;
+	va_start(ap, fmt);
+	vsnprintf(st->message, sizeof(st->message), fmt, ap);
+	va_end(ap);
+}
+
+/* An engine call whose failure ends the start: the reason goes to ST. Returns 0 on a 2xx. */
+static int call(struct ct *ct, struct ct_started *st, const char *method, const char *path,
+		const cJSON *body, struct engine_reply *r)
+{
+	int ret = engine_call(&ct->engine, method, path, body, r);
+
+	if (ret < 0) {
+		fail(st,
+		     ret == REXEC_EUNAVAILABLE ? REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE
+					       : REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
+		     "%s", r->err);
+		return -1;
+	}
+	if (r->status / 100 != 2) {
+		fail(st,
+		     r->status == 404 ? REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND
+				      : REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
+		     "%s", r->err);
+		return -1;
+	}
+	return 0;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static cJSON *str_array(char *const *v, size_t n)
+{
+	cJSON *a = cJSON_CreateArray();
+	size_t i;
+
+	for (i = 0; a != NULL && i < n; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
+	return a;
+}
+
+/* The name without the leading '/' the engine lists names with. */
+static const char *first_name(const cJSON *c)
+{
+	const cJSON *names = cJSON_GetObjectItemCaseSensitive(c, "Names");
+	const cJSON *n = cJSON_GetArrayItem(names, 0);
+	const char *s = cJSON_IsString(n) ? n->valuestring : "";
+
+	return s[0] == '/' ? s + 1 : s;
+}
+
+static const char *list_label(const cJSON *c, const char *name)
+{
+	return engine_str(cJSON_GetObjectItemCaseSensitive(c, "Labels"), name);
+}
+
+/* GET /containers/json (all states) with a label filter, or every compose container. */
+static int list_compose(struct ct *ct, struct ct_started *st, const char *service,
+			struct engine_reply *r)
+{
+	char filter[512], esc[1536], path[1700];
+
+	if (service != NULL && service[0])
+		snprintf(filter, sizeof(filter), "{\"label\":[\"" LABEL_SERVICE "=%s\"]}", service);
+	else
+		snprintf(filter, sizeof(filter), "{\"label\":[\"" LABEL_PROJECT "\"]}");
+	snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s",
+		 engine_query_escape(filter, esc, sizeof(esc)));
+	if (call(ct, st, "GET", path, NULL, r) < 0)
+		return -1;
+	if (!cJSON_IsArray(r->json)) {
+		fail(st, REXEC__V1__ERROR_CODE__ERROR_INTERNAL, "container engine: bad list");
+		return -1;
+	}
+	return 0;
+}
+
+/* Whether the ", "-separated LIST holds WORD. */
+static int has_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+	const char *p;
+
+	for (p = list; (p = strstr(p, word)) != NULL; p += n)
+		if ((p == list || p[-1] == ' ') && (p[n] == 0 || p[n] == ','))
+			return 1;
+	return 0;
+}
+
+/* Picks the container of REQ's service: not a one-off, in REQ's project (which must be given
+ * when several projects have the service), replica REQ->index or the lowest-numbered one;
+ * running unless ANY_STATE (run only needs the definition). Copies id and name into CT. */
+static int pick_service(struct ct *ct, struct ct_started *st, int any_state)
+{
+	const struct ct_req *q = &ct->req;
+	struct engine_reply r;
+	const cJSON *c, *best = NULL, *stopped = NULL;
+	char projects[512] = "";
+	int n_projects = 0, best_n = 0, best_running = 0;
+
+	if (list_compose(ct, st, q->service, &r) < 0)
+		goto out;
+	cJSON_ArrayForEach(c, r.json)
+	{
+		const char *proj = list_label(c, LABEL_PROJECT);
+		int num = atoi(list_label(c, LABEL_NUMBER));
+		int running = strcmp(engine_str(c, "State"), "running") == 0;
+
+		if (strcmp(list_label(c, LABEL_ONEOFF), "True") == 0)
+			continue;
+		if (q->project[0] && strcmp(proj, q->project) != 0)
+			continue;
+		if (!has_word(projects, proj) &&
+		    strlen(projects) + strlen(proj) + 3 < sizeof(projects)) {
+			strcat(projects, projects[0] ? ", " : "");
+			strcat(projects, proj);
+			n_projects++;
+		}
+		if (q->index && (unsigned)num != q->index)
+			continue;
+		if (!running && !any_state) {
+			stopped = c;
+			continue;
+		}
+		/* Prefer running, then the lowest number. */
+		if (best == NULL || (running && !best_running) ||
+		    (running == best_running && num < best_n)) {
+			best = c;
+			best_n = num;
+			best_running = running;
+		}
+	}
+	if (n_projects > 1) {
+		fail(st, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
+		     "service %s is in several compose projects (%s): name one with --project",
+		     q->service, projects);
+		goto out;
+	}
+	if (best == NULL && stopped != NULL) {
+		fail(st, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
+		     "container %s of service %s is not running (%s): start it first "
+		     "(docker compose up -d %s)",
+		     first_name(stopped), q->service, engine_str(stopped, "State"), q->service);
+		goto out;
+	}
+	if (best == NULL) {
+		if (q->index)
+			fail(st, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
+			     "service %s has no replica %u here", q->service, q->index);
+		else
+			fail(st, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
+			     "no container of service %s%s%s here (rexec ps lists what runs)",
+			     q->service, q->project[0] ? " in project " : "", q->project);
+		goto out;
+	}
+	snprintf(ct->cid, sizeof(ct->cid), "%s", engine_str(best, "Id"));
+	snprintf(ct->cname, sizeof(ct->cname), "%s", first_name(best));
+	engine_reply_free(&r);
+	return 0;
+out:
+	engine_reply_free(&r);
+	return -1;
+}
+
+/* GET /containers/ID/json into R. */
+static int inspect(struct ct *ct, struct ct_started *st, const char *id, struct engine_reply *r)
+{
+	char esc[512], path[600];
+
+	snprintf(path, sizeof(path), "/containers/%s/json",
+		 engine_query_escape(id, esc, sizeof(esc)));
+	if (call(ct, st, "GET", path, NULL, r) < 0) {
+		if (st->error == REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND)
+			fail(st, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
+			     "no container %s here (rexec ps lists what runs)", id);
+		return -1;
+	}
+	return 0;
+}
+
+/* The target container for exec and attach: by name/id, or by service. It must run. */
+static int find_running(struct ct *ct, struct ct_started *st, struct engine_reply *r)
+{
+	const cJSON *state;
+
+	if (!ct->req.by_container && pick_service(ct, st, 0) < 0)
+		return -1;
+	if (inspect(ct, st, ct->req.by_container ? ct->req.container : ct->cid, r) < 0)
+		return -1;
+	snprintf(ct->cid, sizeof(ct->cid), "%s", engine_str(r->json, "Id"));
+	snprintf(ct->cname, sizeof(ct->cname), "%s",
+		 engine_str(r->json, "Name")[0] == '/' ? engine_str(r->json, "Name") + 1
+						       : engine_str(r->json, "Name"));
+	state = cJSON_GetObjectItemCaseSensitive(r->json, "State");
+	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(state, "Running"))) {
+		fail(st, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
+		     "container %s is not running (%s): start it first", ct->cname,
+		     engine_str(state, "Status"));
+		engine_reply_free(r);
+		return -1;
+	}
+	ct->pid = (pid_t)engine_num(state, "Pid", 0);
+	return 0;
+}
+
+/* Hijacks METHOD PATH; the stream goes to ST. */
+static int hijack(struct ct *ct, struct ct_started *st, const char *path, const cJSON *body,
+		  struct buf *early)
+{
+	struct engine_reply r;
+	char rest[ENGINE_REST_MAX];
+	size_t nrest;
+	int fd, ret;
+
+	ret = engine_hijack(&ct->engine, "POST", path, body, &fd, rest, sizeof(rest), &nrest, &r);
+	if (ret < 0 || fd < 0) {
+		if (ret < 0)
+			fail(st,
+			     ret == REXEC_EUNAVAILABLE ? REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE
+						       : REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
+			     "%s", r.err);
+		else
+			fail(st,
+			     r.status == 404 ? REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND
+					     : REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
+			     "%s", r.err);
+		engine_reply_free(&r);
+		return -1;
+	}
+	engine_reply_free(&r);
+	if (nrest > 0 && buf_append(early, rest, nrest) < 0) {
+		close(fd);
+		fail(st, REXEC__V1__ERROR_CODE__ERROR_INTERNAL, "out of memory");
+		return -1;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	st->fd = fd;
+	return 0;
+}
+
+static void resize_now(struct ct *ct, unsigned rows, unsigned cols)
+{
+	struct engine_reply r;
+	char path[256];
+
+	if (rows == 0 || cols == 0)
+		return;
+	if (ct->exec_id[0])
+		snprintf(path, sizeof(path), "/exec/%s/resize?h=%u&w=%u", ct->exec_id, rows, cols);
+	else
+		snprintf(path, sizeof(path), "/containers/%s/resize?h=%u&w=%u", ct->cid, rows,
+			 cols);
+	if (engine_call(&ct->engine, "POST", path, NULL, &r) < 0 || r.status / 100 != 2)
+		log_debug("resize %s: %s", ct->what, r.err);
+	engine_reply_free(&r);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * exec */
+
+static void start_exec(struct ct *ct, struct ct_started *st)
+{
+	const struct ct_req *q = &ct->req;
+	struct engine_reply r;
+	cJSON *body = NULL;
+	char path[256];
+	int detach = opt_on(q, "detach");
+	int i;
+
+	if (find_running(ct, st, &r) < 0)
+		return;
+	engine_reply_free(&r);
+	body = cJSON_CreateObject();
+	cJSON_AddBoolToObject(body, "AttachStdin", q->stdin_open && !detach);
+	cJSON_AddBoolToObject(body, "AttachStdout", !detach);
+	cJSON_AddBoolToObject(body, "AttachStderr", !detach);
+	cJSON_AddBoolToObject(body, "Tty", q->tty);
+	cJSON_AddBoolToObject(body, "Privileged", opt_on(q, "privileged"));
+	if (q->n_argv > 0) {
+		cJSON_AddItemToObject(body, "Cmd", str_array(q->argv, q->n_argv));
+	} else {
+		char *sh[] = { "sh" };
+		cJSON_AddItemToObject(body, "Cmd", str_array(sh, 1));
+	}
+	if (q->n_env > 0)
+		cJSON_AddItemToObject(body, "Env", str_array(q->env, q->n_env));
+	if (q->user[0])
+		cJSON_AddStringToObject(body, "User", q->user);
+	if (q->workdir[0])
+		cJSON_AddStringToObject(body, "WorkingDir", q->workdir);
+	if (q->tty && !opt(q, "detach-keys"))
+		cJSON_AddStringToObject(body, "DetachKeys", "");
+	snprintf(path, sizeof(path), "/containers/%s/exec", ct->cid);
+	if (call(ct, st, "POST", path, body, &r) < 0)
+		goto out;
+	snprintf(ct->exec_id, sizeof(ct->exec_id), "%s", engine_str(r.json, "Id"));
+	engine_reply_free(&r);
+	snprintf(ct->what, sizeof(ct->what), "exec %.12s in %s", ct->exec_id, ct->cname);
+	cJSON_Delete(body);
+	body = cJSON_CreateObject();
+	cJSON_AddBoolToObject(body, "Detach", detach);
+	cJSON_AddBoolToObject(body, "Tty", q->tty);
+	snprintf(path, sizeof(path), "/exec/%s/start", ct->exec_id);
+	if (detach) {
+		if (call(ct, st, "POST", path, body, &r) == 0)
+			engine_reply_free(&r);
+		goto out;
+	}
+	if (hijack(ct, st, path, body, &st->text) < 0)
+		goto out;
+	ct->tty = q->tty;
+	st->tty = q->tty;
+	if (q->tty)
+		resize_now(ct, q->rows, q->cols);
+	/* The exec's host pid: it exists once the engine has started it. */
+	snprintf(path, sizeof(path), "/exec/%s/json", ct->exec_id);
+	for (i = 0; i < 400; i++) {
+		const cJSON *code;
+		if (engine_call(&ct->engine, "GET", path, NULL, &r) < 0)
+			break;
+		ct->pid = (pid_t)engine_num(r.json, "Pid", 0);
+		code = cJSON_GetObjectItemCaseSensitive(r.json, "ExitCode");
+		engine_reply_free(&r);
+		if (ct->pid > 0 || cJSON_IsNumber(code))
+			break;
+		sleep_ms(5);
+	}
+out:
+	cJSON_Delete(body);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * attach */
+
+static void start_attach(struct ct *ct, struct ct_started *st)
+{
+	const struct ct_req *q = &ct->req;
+	struct engine_reply r;
+	const cJSON *cfg;
+	char path[512], esc[128];
+	const char *keys = opt(q, "detach-keys");
+
+	if (find_running(ct, st, &r) < 0)
+		return;
+	cfg = cJSON_GetObjectItemCaseSensitive(r.json, "Config");
+	ct->tty = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "Tty"));
+	engine_reply_free(&r);
+	snprintf(ct->what, sizeof(ct->what), "attach to %s", ct->cname);
+	snprintf(path, sizeof(path),
+		 "/containers/%s/attach?stream=1&stdin=%d&stdout=1&stderr=1&detachKeys=%s", ct->cid,
+		 q->stdin_open,
+		 engine_query_escape(keys && keys[0] ? keys : "ctrl-p,ctrl-q", esc, sizeof(esc)));
+	if (hijack(ct, st, path, NULL, &st->text) < 0)
+		return;
+	st->tty = ct->tty;
+	if (ct->tty)
+		resize_now(ct, q->rows, q->cols);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * run: the compose recipe */
+
+/* Appends "K=V" VALUE to array A, replacing an entry with the same K. */
+static void env_set(cJSON *a, const char *kv)
+{
+	size_t klen = strcspn(kv, "=");
+	int i, n = cJSON_GetArraySize(a);
+
+	for (i = 0; i < n; i++) {
+		const cJSON *it = cJSON_GetArrayItem(a, i);
+		if (cJSON_IsString(it) && strncmp(it->valuestring, kv, klen) == 0 &&
+		    (it->valuestring[klen] == '=' || it->valuestring[klen] == 0)) {
+			cJSON_ReplaceItemInArray(a, i, cJSON_CreateString(kv));
+			return;
+		}
+	}
+	cJSON_AddItemToArray(a, cJSON_CreateString(kv));
+}
+
+/* Calls FN for each line of the newline-separated option KEY. */
+static void each_line(const struct ct_req *q, const char *key, void (*fn)(cJSON *, const char *),
+		      cJSON *into)
+{
+	const char *v = opt(q, key), *nl;
+	char line[1024];
+
+	while (v != NULL && *v) {
+		nl = strchr(v, '\n');
+		snprintf(line, sizeof(line), "%.*s", (int)(nl ? (size_t)(nl - v) : strlen(v)), v);
+		if (line[0])
+			fn(into, line);
+		v = nl ? nl + 1 : NULL;
+	}
+}
+
+static void label_set(cJSON *labels, const char *kv)
+{
+	size_t klen = strcspn(kv, "=");
+	char key[512];
+
+	snprintf(key, sizeof(key), "%.*s", (int)klen, kv);
+	cJSON_DeleteItemFromObjectCaseSensitive(labels, key);
+	cJSON_AddStringToObject(labels, key, kv[klen] ? kv + klen + 1 : "");
+}
+
+static void bind_add(cJSON *binds, const char *v)
+{
+	cJSON_AddItemToArray(binds, cJSON_CreateString(v));
+}
+
+/* "[IP:]HOST:CONTAINER[/PROTO]" or "CONTAINER" into PortBindings and ExposedPorts. */
+static void port_add(cJSON *hostcfg, const char *spec)
+{
+	cJSON *pb = cJSON_GetObjectItemCaseSensitive(hostcfg, "PortBindings"), *list, *b;
+	char buf[256], *parts[3], *p, key[64];
+	int n = 0;
+
+	snprintf(buf, sizeof(buf), "%s", spec);
+	for (p = strtok(buf, ":"); p && n < 3; p = strtok(NULL, ":"))
+		parts[n++] = p;
+	if (n == 0)
+		return;
+	snprintf(key, sizeof(key), "%s%s", parts[n - 1], strchr(parts[n - 1], '/') ? "" : "/tcp");
+	if ((list = cJSON_GetObjectItemCaseSensitive(pb, key)) == NULL)
+		cJSON_AddItemToObject(pb, key, list = cJSON_CreateArray());
+	b = cJSON_CreateObject();
+	cJSON_AddStringToObject(b, "HostIp", n == 3 ? parts[0] : "");
+	cJSON_AddStringToObject(b, "HostPort", n >= 2 ? parts[n - 2] : "");
+	cJSON_AddItemToArray(list, b);
+}
+
+/* A one-off name as compose v2 makes it: PROJECT-SERVICE-run-<12 hex>. */
+static void oneoff_name(const struct ct_req *q, const char *project, char *out, size_t len)
+{
+	unsigned char rnd[6];
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || read(fd, rnd, sizeof(rnd)) != (ssize_t)sizeof(rnd)) {
+		unsigned long t = (unsigned long)time(NULL) ^ (unsigned long)getpid();
+		memcpy(rnd, &t, sizeof(rnd));
+	}
+	if (fd >= 0)
+		close(fd);
+	snprintf(out, len, "%s-%s-run-%02x%02x%02x%02x%02x%02x", project, q->service, rnd[0],
+		 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+}
+
+/* The services SERVICE depends on, from the project's compose files (the agent runs on the
+ * host the project was brought up from, so the files the labels name are readable). */
+static void depends_on(const cJSON *tmpl, const char *service, char deps[][128], int *n, int max)
+{
+	char files[2048], *f, *save = NULL;
+	const char *dir = engine_label(tmpl, LABEL_WORKDIR);
+
+	*n = 0;
+	snprintf(files, sizeof(files), "%s", engine_label(tmpl, LABEL_FILES));
+	for (f = strtok_r(files, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
+		char path[4096], err[256];
+		struct yconf *y = NULL;
+		const struct yconf_node *svc, *dep;
+		size_t i;
+
+		if (f[0] == '/')
+			snprintf(path, sizeof(path), "%s", f);
+		else
+			snprintf(path, sizeof(path), "%s/%s", dir, f);
+		if (yconf_load_file(path, &y, err, sizeof(err)) < 0) {
+			log_warn("run %s: cannot read %s for depends_on: %s", service, path, err);
+			continue;
+		}
+		svc = yconf_lookup(yconf_lookup(yconf_root(y), "services"), service);
+		dep = yconf_lookup(svc, "depends_on");
+		for (i = 0; dep != NULL && i < yconf_len(dep) && *n < max; i++) {
+			const struct yconf_node *d = yconf_kind(dep) == YCONF_SEQ
+							     ? yconf_item(dep, i)
+							     : yconf_key(dep, i);
+			if (yconf_scalar(d))
+				snprintf(deps[(*n)++], 128, "%s", yconf_scalar(d));
+		}
+		yconf_free(y);
+	}
+}
+
+/* Starts the stopped containers of the services the one-off depends on. */
+static int start_deps(struct ct *ct, struct ct_started *st, const cJSON *tmpl)
+{
+	char deps[16][128];
+	const char *project = engine_label(tmpl, LABEL_PROJECT);
+	int n, i;
+
+	depends_on(tmpl, ct->req.service, deps, &n, 16);
+	for (i = 0; i < n; i++) {
+		struct engine_reply r;
+		const cJSON *c;
+		int found = 0;
+
+		if (list_compose(ct, st, deps[i], &r) < 0)
+			return -1;
+		cJSON_ArrayForEach(c, r.json)
+		{
+			char path[256];
+			struct engine_reply r2;
+			if (strcmp(list_label(c, LABEL_PROJECT), project) != 0 ||
+			    strcmp(list_label(c, LABEL_ONEOFF), "True") == 0)
+				continue;
+			found = 1;
+			if (strcmp(engine_str(c, "State"), "running") == 0)
+				continue;
+			log_info("run %s: starting %s (depends_on)", ct->req.service,
+				 first_name(c));
+			snprintf(path, sizeof(path), "/containers/%s/start", engine_str(c, "Id"));
+			if (call(ct, st, "POST", path, NULL, &r2) < 0) {
+				engine_reply_free(&r);
+				return -1;
+			}
+			engine_reply_free(&r2);
+		}
+		engine_reply_free(&r);
+		if (!found)
+			log_warn("run %s: dependency %s has no container here; not started",
+				 ct->req.service, deps[i]);
+	}
+	return 0;
+}
+
+/* The create body for the one-off: the template container's definition, overridden. */
+static cJSON *run_body(struct ct *ct, const cJSON *tmpl, const char *project)
+{
+	const struct ct_req *q = &ct->req;
+	const cJSON *tcfg = cJSON_GetObjectItemCaseSensitive(tmpl, "Config");
+	const cJSON *thost = cJSON_GetObjectItemCaseSensitive(tmpl, "HostConfig");
+	const cJSON *nets = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(tmpl, "NetworkSettings"), "Networks");
+	cJSON *body = cJSON_CreateObject(), *env, *labels, *host, *netcfg, *eps, *binds;
+	const char *entry = opt(q, "entrypoint");
+	const cJSON *net;
+	size_t i;
+
+	cJSON_AddStringToObject(body, "Image", engine_str(tcfg, "Image"));
+	env = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(tcfg, "Env"), 1);
+	if (!cJSON_IsArray(env)) {
+		cJSON_Delete(env);
+		env = cJSON_CreateArray();
+	}
+	for (i = 0; i < q->n_env; i++)
+		env_set(env, q->env[i]);
+	cJSON_AddItemToObject(body, "Env", env);
+	cJSON_AddStringToObject(body, "WorkingDir",
+				q->workdir[0] ? q->workdir : engine_str(tcfg, "WorkingDir"));
+	cJSON_AddStringToObject(body, "User", q->user[0] ? q->user : engine_str(tcfg, "User"));
+	if (entry != NULL) {
+		/* compose splits --entrypoint like a shell word list; words by spaces here. */
+		cJSON *a = cJSON_CreateArray();
+		char buf[1024], *w, *save = NULL;
+		snprintf(buf, sizeof(buf), "%s", entry);
+		for (w = strtok_r(buf, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
+			cJSON_AddItemToArray(a, cJSON_CreateString(w));
+		cJSON_AddItemToObject(body, "Entrypoint", a);
+	} else if (cJSON_GetObjectItemCaseSensitive(tcfg, "Entrypoint")) {
+		cJSON_AddItemToObject(
+			body, "Entrypoint",
+			cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(tcfg, "Entrypoint"), 1));
+	}
+	if (q->n_argv > 0)
+		cJSON_AddItemToObject(body, "Cmd", str_array(q->argv, q->n_argv));
+	else if (entry == NULL && cJSON_GetObjectItemCaseSensitive(tcfg, "Cmd"))
+		cJSON_AddItemToObject(
+			body, "Cmd",
+			cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(tcfg, "Cmd"), 1));
+	cJSON_AddBoolToObject(body, "Tty", q->tty);
+	cJSON_AddBoolToObject(body, "OpenStdin", q->stdin_open);
+	cJSON_AddBoolToObject(body, "StdinOnce", q->stdin_open);
+	cJSON_AddBoolToObject(body, "AttachStdin", q->stdin_open);
+	cJSON_AddBoolToObject(body, "AttachStdout", 1);
+	cJSON_AddBoolToObject(body, "AttachStderr", 1);
+	if (cJSON_GetObjectItemCaseSensitive(tcfg, "ExposedPorts"))
+		cJSON_AddItemToObject(
+			body, "ExposedPorts",
+			cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(tcfg, "ExposedPorts"), 1));
+	/* Labels: the service's, minus its replica number, plus oneoff and -l. */
+	labels = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(tcfg, "Labels"), 1);
+	if (!cJSON_IsObject(labels)) {
+		cJSON_Delete(labels);
+		labels = cJSON_CreateObject();
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(labels, LABEL_NUMBER);
+	label_set(labels, LABEL_ONEOFF "=True");
+	label_set(labels, LABEL_PROJECT "=");
+	cJSON_ReplaceItemInObjectCaseSensitive(labels, LABEL_PROJECT, cJSON_CreateString(project));
+	cJSON_DeleteItemFromObjectCaseSensitive(labels, LABEL_SERVICE);
+	cJSON_AddStringToObject(labels, LABEL_SERVICE, q->service);
+	each_line(q, "label", label_set, labels);
+	cJSON_AddItemToObject(body, "Labels", labels);
+	/* HostConfig: the service's (mounts, network mode, capabilities...), but no published
+	 * ports unless asked, no restart policy, never auto-removed (the exit code is read
+	 * first). */
+	host = cJSON_Duplicate(thost, 1);
+	if (!cJSON_IsObject(host)) {
+		cJSON_Delete(host);
+		host = cJSON_CreateObject();
+	}
+	if (!opt_on(q, "service-ports")) {
+		cJSON_DeleteItemFromObjectCaseSensitive(host, "PortBindings");
+		cJSON_AddItemToObject(host, "PortBindings", cJSON_CreateObject());
+	} else if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(host, "PortBindings"))) {
+		cJSON_DeleteItemFromObjectCaseSensitive(host, "PortBindings");
+		cJSON_AddItemToObject(host, "PortBindings", cJSON_CreateObject());
+	}
+	each_line(q, "publish", port_add, host);
+	cJSON_DeleteItemFromObjectCaseSensitive(host, "RestartPolicy");
+	cJSON_AddItemToObject(host, "RestartPolicy", cJSON_CreateObject());
+	cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(host, "RestartPolicy"), "Name",
+				"no");
+	cJSON_DeleteItemFromObjectCaseSensitive(host, "AutoRemove");
+	binds = cJSON_GetObjectItemCaseSensitive(host, "Binds");
+	if (!cJSON_IsArray(binds)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(host, "Binds");
+		cJSON_AddItemToObject(host, "Binds", binds = cJSON_CreateArray());
+	}
+	each_line(q, "volume", bind_add, binds);
+	cJSON_AddItemToObject(body, "HostConfig", host);
+	/* Networks: the ones the service's container is on; its alias only with
+	 * --use-aliases. The first goes in the create; the engine takes one there. */
+	netcfg = cJSON_AddObjectToObject(body, "NetworkingConfig");
+	eps = cJSON_AddObjectToObject(netcfg, "EndpointsConfig");
+	cJSON_ArrayForEach(net, nets)
+	{
+		cJSON *ep = cJSON_AddObjectToObject(eps, net->string);
+		if (opt_on(q, "use-aliases")) {
+			cJSON *al = cJSON_AddArrayToObject(ep, "Aliases");
+			cJSON_AddItemToArray(al, cJSON_CreateString(q->service));
+		}
+		break;
+	}
+	return body;
+}
+
+/* Connects the one-off to the service's other networks. */
+static int connect_networks(struct ct *ct, struct ct_started *st, const cJSON *tmpl)
+{
+	const cJSON *nets = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(tmpl, "NetworkSettings"), "Networks");
+	const cJSON *net;
+	int first = 1;
+
+	cJSON_ArrayForEach(net, nets)
+	{
+		cJSON *body;
+		struct engine_reply r;
+		char esc[512], path[600];
+		int ret;
+
+		if (first) {
+			first = 0;
+			continue;
+		}
+		body = cJSON_CreateObject();
+		cJSON_AddStringToObject(body, "Container", ct->cid);
+		if (opt_on(&ct->req, "use-aliases")) {
+			cJSON *al = cJSON_AddArrayToObject(
+				cJSON_AddObjectToObject(body, "EndpointConfig"), "Aliases");
+			cJSON_AddItemToArray(al, cJSON_CreateString(ct->req.service));
+		}
+		snprintf(path, sizeof(path), "/networks/%s/connect",
+			 engine_query_escape(net->string, esc, sizeof(esc)));
+		ret = call(ct, st, "POST", path, body, &r);
+		cJSON_Delete(body);
+		engine_reply_free(&r);
+		if (ret < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void remove_container(struct ct *ct)
+{
+	struct engine_reply r;
+	char path[256];
+
+	snprintf(path, sizeof(path), "/containers/%s?v=1&force=1", ct->cid);
+	if (engine_call(&ct->engine, "DELETE", path, NULL, &r) < 0 || r.status / 100 != 2)
+		log_warn("cannot remove %s: %s", ct->cname, r.err);
+	engine_reply_free(&r);
+}
+
+/* POST /containers/create; a missing image is pulled once (quietly with --quiet-pull). */
+static int create(struct ct *ct, struct ct_started *st, const cJSON *body, const char *image)
+{
+	struct engine_reply r;
+	char esc[1024], path[1200];
+	int pulled = 0;
+
+	for (;;) {
+		snprintf(path, sizeof(path), "/containers/create?name=%s",
+			 engine_query_escape(ct->cname, esc, sizeof(esc)));
+		if (call(ct, st, "POST", path, body, &r) == 0)
+			break;
+		engine_reply_free(&r);
+		if (st->error != REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND || pulled)
+			return -1;
+		/* 404 on create: the image is missing. */
+		if (!opt_on(&ct->req, "quiet-pull"))
+			log_info("run %s: pulling %s", ct->req.service, image);
+		snprintf(path, sizeof(path), "/images/create?fromImage=%s",
+			 engine_query_escape(image, esc, sizeof(esc)));
+		if (call(ct, st, "POST", path, NULL, &r) < 0) {
+			fail(st, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
+			     "image %s is missing here and could not be pulled: %s", image,
+			     st->message);
+			return -1;
+		}
+		engine_reply_free(&r);
+		pulled = 1;
+		st->error = 0;
+	}
+	snprintf(ct->cid, sizeof(ct->cid), "%s", engine_str(r.json, "Id"));
+	engine_reply_free(&r);
+	return 0;
+}
+
+static void start_run(struct ct *ct, struct ct_started *st)
+{
+	const struct ct_req *q = &ct->req;
+	struct engine_reply tr, r;
+	cJSON *body = NULL;
+	char project[256], path[512];
+	const char *name = opt(q, "name");
+	int detach = opt_on(q, "detach");
+
+	/* The service's definition, from one of its containers on this host. */
+	if (pick_service(ct, st, 1) < 0)
+		return;
+	if (inspect(ct, st, ct->cid, &tr) < 0)
+		return;
+	snprintf(project, sizeof(project), "%s", engine_label(tr.json, LABEL_PROJECT));
+	if (!opt_on(q, "no-deps") && start_deps(ct, st, tr.json) < 0)
+		goto out;
+	if (name != NULL && name[0])
+		snprintf(ct->cname, sizeof(ct->cname), "%s", name);
+	else
+		oneoff_name(q, project, ct->cname, sizeof(ct->cname));
+	body = run_body(ct, tr.json, project);
+	if (create(ct, st, body,
+		   engine_str(cJSON_GetObjectItemCaseSensitive(tr.json, "Config"), "Image")) < 0)
+		goto out;
+	ct->rm = opt_on(q, "rm");
+	ct->tty = q->tty;
+	snprintf(ct->what, sizeof(ct->what), "run %s", ct->cname);
+	if (connect_networks(ct, st, tr.json) < 0)
+		goto fail_remove;
+	if (!detach) {
+		/* Attach first, as the docker CLI does: no output is lost at the start. */
+		snprintf(path, sizeof(path),
+			 "/containers/%s/attach?stream=1&stdin=%d&stdout=1&stderr=1", ct->cid,
+			 q->stdin_open);
+		if (hijack(ct, st, path, NULL, &st->text) < 0)
+			goto fail_remove;
+		st->tty = q->tty;
+	}
+	snprintf(path, sizeof(path), "/containers/%s/start", ct->cid);
+	if (call(ct, st, "POST", path, NULL, &r) < 0) {
+		if (st->fd >= 0) {
+			close(st->fd);
+			st->fd = -1;
+		}
+		/* A start failure is the command's: compose run reports it so. */
+		if (strstr(st->message, "not found") || strstr(st->message, "no such file"))
+			st->error = REXEC__V1__ERROR_CODE__ERROR_NO_COMMAND;
+		else
+			st->error = REXEC__V1__ERROR_CODE__ERROR_START_FAILED;
+		goto fail_remove;
+	}
+	engine_reply_free(&r);
+	if (detach) {
+		buf_append(&st->text, ct->cname, strlen(ct->cname));
+		buf_append(&st->text, "\n", 1);
+		goto out;
+	}
+	if (q->tty)
+		resize_now(ct, q->rows, q->cols);
+	if (inspect(ct, st, ct->cid, &r) == 0) {
+		ct->pid = (pid_t)engine_num(cJSON_GetObjectItemCaseSensitive(r.json, "State"),
+					    "Pid", 0);
+		engine_reply_free(&r);
+	}
+	st->error = 0;
+	goto out;
+fail_remove:
+	remove_container(ct);
+out:
+	cJSON_Delete(body);
+	engine_reply_free(&tr);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * list: one JSON object per line, per compose container */
+
+static void start_list(struct ct *ct, struct ct_started *st)
+{
+	struct engine_reply r;
+	const cJSON *c;
+
+	if (list_compose(ct, st, ct->req.service, &r) < 0)
+		return;
+	cJSON_ArrayForEach(c, r.json)
+	{
+		cJSON *o = cJSON_CreateObject();
+		char *line;
+
+		if (ct->req.project[0] && strcmp(list_label(c, LABEL_PROJECT), ct->req.project))
+			continue;
+		cJSON_AddStringToObject(o, "project", list_label(c, LABEL_PROJECT));
+		cJSON_AddStringToObject(o, "service", list_label(c, LABEL_SERVICE));
+		cJSON_AddNumberToObject(o, "number", atoi(list_label(c, LABEL_NUMBER)));
+		cJSON_AddStringToObject(o, "name", first_name(c));
+		cJSON_AddStringToObject(o, "id", engine_str(c, "Id"));
+		cJSON_AddStringToObject(o, "state", engine_str(c, "State"));
+		cJSON_AddStringToObject(o, "status", engine_str(c, "Status"));
+		cJSON_AddBoolToObject(o, "oneoff",
+				      strcmp(list_label(c, LABEL_ONEOFF), "True") == 0);
+		cJSON_AddStringToObject(o, "image", engine_str(c, "Image"));
+		line = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+		if (line == NULL || buf_append(&st->text, line, strlen(line)) < 0 ||
+		    buf_append(&st->text, "\n", 1) < 0) {
+			free(line);
+			fail(st, REXEC__V1__ERROR_CODE__ERROR_INTERNAL, "out of memory");
+			break;
+		}
+		free(line);
+	}
+	engine_reply_free(&r);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The end of a stream */
+
+/* The engine's start failure as the user should read it, and what it means. */
+static void start_error(struct ct *ct, struct ct_exit *ex)
+{
+	static const char *noise[] = { "OCI runtime exec failed: ", "exec failed: ",
+				       "unable to start container process: " };
+	const char *t = ct->start_error;
+	char *end;
+	size_t i;
+
+	for (i = 0; i < sizeof(noise) / sizeof(noise[0]); i++)
+		if (strncmp(t, noise[i], strlen(noise[i])) == 0)
+			t += strlen(noise[i]);
+	snprintf(ex->reason, sizeof(ex->reason), "%s: %s", ct->cname, t);
+	if ((end = strstr(ex->reason, ": unknown")) != NULL && end[9] == 0)
+		*end = 0;
+	if (strncmp(t, "unable to find user", 19) == 0) {
+		ex->error = REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND;
+		ex->code = 125;
+	} else if (strstr(t, "not found") || strstr(t, "no such file")) {
+		ex->error = REXEC__V1__ERROR_CODE__ERROR_NO_COMMAND;
+		ex->code = 127;
+	} else {
+		ex->error = REXEC__V1__ERROR_CODE__ERROR_START_FAILED;
+		ex->code = 126;
+	}
+}
+
+static void exit_exec(struct ct *ct, struct ct_exit *ex)
+{
+	struct engine_reply r;
+	char path[256];
+	int waited;
+
+	snprintf(path, sizeof(path), "/exec/%s/json", ct->exec_id);
+	for (waited = 0; waited < EXIT_POLL_MS; waited += 5) {
+		const cJSON *code;
+		if (engine_call(&ct->engine, "GET", path, NULL, &r) < 0) {
+			snprintf(ex->reason, sizeof(ex->reason), "%s", r.err);
+			ex->code = 255;
+			return;
+		}
+		code = cJSON_GetObjectItemCaseSensitive(r.json, "ExitCode");
+		if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r.json, "Running")) &&
+		    cJSON_IsNumber(code)) {
+			ex->code = code->valueint;
+			engine_reply_free(&r);
+			break;
+		}
+		engine_reply_free(&r);
+		sleep_ms(5);
+	}
+	if (waited >= EXIT_POLL_MS) {
+		ex->code = 255;
+		snprintf(ex->reason, sizeof(ex->reason), "the engine never reported the exit");
+		return;
+	}
+	if (ct->start_error[0] && ex->code >= 126)
+		start_error(ct, ex);
+	else if (ex->code > 128 && ex->code < 128 + 65) {
+		/* The engine reports a signal death as 128+N, like a shell. */
+		ex->signal = ex->code - 128;
+	}
+}
+
+static void exit_container(struct ct *ct, struct ct_exit *ex)
+{
+	struct engine_reply r;
+	char path[256];
+	const cJSON *state;
+	int waited;
+
+	snprintf(path, sizeof(path), "/containers/%s/json", ct->cid);
+	for (waited = 0;; waited += 10) {
+		if (engine_call(&ct->engine, "GET", path, NULL, &r) < 0 || r.status != 200) {
+			snprintf(ex->reason, sizeof(ex->reason), "%s", r.err);
+			engine_reply_free(&r);
+			ex->code = 255;
+			return;
+		}
+		state = cJSON_GetObjectItemCaseSensitive(r.json, "State");
+		if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(state, "Running")))
+			break;
+		engine_reply_free(&r);
+		if (ct->req.kind == CT_ATTACH && waited >= DETACH_POLL_MS) {
+			/* Still running: the stream ended by the detach keys. */
+			snprintf(ex->reason, sizeof(ex->reason), "detached from %s", ct->cname);
+			ex->code = 0;
+			return;
+		}
+		if (ct->req.kind == CT_RUN) {
+			/* Block until it stops. */
+			snprintf(path, sizeof(path), "/containers/%s/wait", ct->cid);
+			if (engine_call(&ct->engine, "POST", path, NULL, &r) == 0 &&
+			    r.status == 200) {
+				ex->code = (int)engine_num(r.json, "StatusCode", 255);
+				engine_reply_free(&r);
+				goto done;
+			}
+			engine_reply_free(&r);
+			snprintf(path, sizeof(path), "/containers/%s/json", ct->cid);
+		}
+		sleep_ms(10);
+	}
+	ex->code = (int)engine_num(state, "ExitCode", 255);
+	engine_reply_free(&r);
+done:
+	if (ex->code > 128 && ex->code < 128 + 65)
+		ex->signal = ex->code - 128;
+	if (ct->rm)
+		remove_container(ct);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Jobs */
+
+static void job_work(uv_work_t *w)
+{
+	struct job *j = w->data;
+	struct ct *ct = j->ct;
+
+	switch (j->type) {
+	case JOB_START:
+		switch (ct->req.kind) {
+		case CT_EXEC:
+			start_exec(ct, &j->st);
+			break;
+		case CT_ATTACH:
+			start_attach(ct, &j->st);
+			break;
+		case CT_RUN:
+			start_run(ct, &j->st);
+			break;
+		case CT_LIST:
+			start_list(ct, &j->st);
+			break;
+		}
+		if (j->st.error && j->st.fd >= 0) {
+			close(j->st.fd);
+			j->st.fd = -1;
+		}
+		j->st.pid = ct->pid;
+		j->st.what = ct->what;
+		return;
+	case JOB_EXIT:
+		if (ct->req.kind == CT_EXEC)
+			exit_exec(ct, &j->ex);
+		else
+			exit_container(ct, &j->ex);
+		return;
+	case JOB_RESIZE:
+		resize_now(ct, j->rows, j->cols);
+		return;
+	}
+}
+
+static void ct_free(struct ct *ct)
+{
+	req_free(&ct->req);
+	free(ct);
+}
+
+static void job_done(uv_work_t *w, int status)
+{
+	struct job *j = w->data;
+	struct ct *ct = j->ct;
+
+	/* This job still counts while the callback runs: a session that ends in it (and
+	 * releases the ct) must not free it under us. */
+	if (ct->arg != NULL) {
+		if (j->type == JOB_START)
+			ct->started(ct->arg, &j->st);
+		else if (j->type == JOB_EXIT)
+			ct->exited(ct->arg, &j->ex);
+	} else if (j->type == JOB_START && j->st.fd >= 0) {
+		close(j->st.fd);
+	}
+	buf_free(&j->st.text);
+	free(j);
+	if (--ct->jobs == 0 && ct->arg == NULL)
+		ct_free(ct);
+}
+
+static int queue(struct ct *ct, enum job_type type, unsigned rows, unsigned cols)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return -ENOMEM;
+	j->ct = ct;
+	j->type = type;
+	j->rows = rows;
+	j->cols = cols;
+	j->st.fd = -1;
+	j->work.data = j;
+	ct->jobs++;
+	if (uv_queue_work(ct->loop, &j->work, job_work, job_done) < 0) {
+		ct->jobs--;
+		free(j);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+struct ct *ct_start(uv_loop_t *loop, const struct engine *e, const Rexec__V1__Open *o,
+		    ct_started_fn started, void *arg)
+{
+	struct ct *ct = calloc(1, sizeof(*ct));
+
+	if (ct == NULL)
+		return NULL;
+	ct->loop = loop;
+	ct->engine = *e;
+	ct->started = started;
+	ct->arg = arg;
+	if (req_copy(&ct->req, o) < 0 || queue(ct, JOB_START, 0, 0) < 0) {
+		ct_free(ct);
+		return NULL;
+	}
+	return ct;
+}
+
+void ct_stream_ended(struct ct *ct, ct_exit_fn done)
+{
+	ct->exited = done;
+	if (queue(ct, JOB_EXIT, 0, 0) < 0) {
+		struct ct_exit ex = { .code = 255 };
+		snprintf(ex.reason, sizeof(ex.reason), "out of memory");
+		done(ct->arg, &ex);
+	}
+}
+
+void ct_resize(struct ct *ct, unsigned rows, unsigned cols)
+{
+	if (ct->tty)
+		queue(ct, JOB_RESIZE, rows, cols);
+}
+
+size_t ct_demux(struct ct *ct, const uint8_t *p, size_t n,
+		void (*emit)(void *arg, int fd, const uint8_t *p, size_t n), void *arg)
+{
+	size_t payload = 0;
+
+	if (ct->tty) {
+		emit(arg, 1, p, n);
+		return n;
+	}
+	while (n > 0) {
+		if (ct->left == 0) {
+			size_t take = 8 - ct->hdr_len < n ? 8 - ct->hdr_len : n;
+			memcpy(ct->hdr + ct->hdr_len, p, take);
+			ct->hdr_len += take;
+			p += take;
+			n -= take;
+			if (ct->hdr_len < 8)
+				break;
+			ct->hdr_len = 0;
+			ct->fd_now = ct->hdr[0] == 2 ? 2 : 1;
+			ct->left = (size_t)ct->hdr[4] << 24 | (size_t)ct->hdr[5] << 16 |
+				   (size_t)ct->hdr[6] << 8 | ct->hdr[7];
+			continue;
+		}
+		size_t take = ct->left < n ? ct->left : n;
+		emit(arg, ct->fd_now, p, take);
+		payload += take;
+		ct->left -= take;
+		p += take;
+		n -= take;
+	}
+	return payload;
+}
+
+int ct_hold_start_error(struct ct *ct, int fd, const uint8_t *p, size_t n)
+{
+	static const char *prefixes[] = { "OCI runtime exec failed", "unable to find user" };
+	size_t len, i;
+
+	if (ct->first_output_seen || ct->req.kind != CT_EXEC)
+		return 0;
+	ct->first_output_seen = 1;
+	(void)fd;
+	for (i = 0; i < 2; i++)
+		if (n >= strlen(prefixes[i]) && memcmp(p, prefixes[i], strlen(prefixes[i])) == 0)
+			break;
+	if (i == 2)
+		return 0;
+	len = n < sizeof(ct->start_error) - 1 ? n : sizeof(ct->start_error) - 1;
+	memcpy(ct->start_error, p, len);
+	ct->start_error[len] = 0;
+	ct->start_error[strcspn(ct->start_error, "\r\n")] = 0;
+	return 1;
+}
+
+/* Reads the children of PID (all its threads') into OUT from N on. */
+static int add_children(pid_t pid, pid_t *out, int n, int max)
+{
+	char path[64];
+	DIR *d;
+	struct dirent *de;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return n;
+	while ((de = readdir(d)) != NULL && n < max) {
+		char cpath[128], buf[4096], *s, *end;
+		FILE *f;
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", (int)pid, de->d_name);
+		if ((f = fopen(cpath, "re")) == NULL)
+			continue;
+		if (fgets(buf, sizeof(buf), f) != NULL) {
+			for (s = buf; n < max; s = end) {
+				long c = strtol(s, &end, 10);
+				if (end == s)
+					break;
+				out[n++] = (pid_t)c;
+			}
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+/* The foreground process group of PID's terminal (field 8 of /proc/PID/stat), or 0. */
+static pid_t tty_foreground(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	FILE *f;
+	long tpgid = 0;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL) {
+		/* ") S ppid pgrp session tty_nr tpgid" */
+		for (i = 0; i < 6 && p != NULL; i++)
+			p = strchr(p + 1, ' ');
+		if (p != NULL)
+			tpgid = strtol(p + 1, NULL, 10);
+	}
+	fclose(f);
+	return tpgid > 0 ? (pid_t)tpgid : 0;
+}
+
+void ct_signal(struct ct *ct, int sig)
+{
+	pid_t fg;
+
+	if (ct->pid <= 0)
+		return;
+	if (ct->req.kind == CT_ATTACH && !opt_on(&ct->req, "sig-proxy") &&
+	    opt(&ct->req, "sig-proxy") != NULL)
+		return;
+	if (ct->req.kind == CT_EXEC && ct->tty && (fg = tty_foreground(ct->pid)) > 0 &&
+	    kill(-fg, sig) == 0)
+		return;
+	if (ct->req.kind == CT_EXEC && getpgid(ct->pid) == ct->pid && kill(-ct->pid, sig) == 0)
+		return;
+	if (kill(ct->pid, sig) < 0 && errno != ESRCH)
+		log_warn("%s: kill(%d, %d): %s", ct->what, (int)ct->pid, sig, strerror(errno));
+}
+
+int ct_hangup(struct ct *ct, int sig)
+{
+	pid_t tree[MAX_TREE];
+	int n = 0, i;
+
+	if (ct->pid <= 0 || ct->req.kind == CT_ATTACH || ct->req.kind == CT_LIST)
+		return 0;
+	if (ct->req.kind == CT_RUN) {
+		kill(ct->pid, sig);
+		return 1;
+	}
+	/* The exec and every descendant, walked breadth first from the exec's pid. */
+	tree[n++] = ct->pid;
+	for (i = 0; i < n && n < MAX_TREE; i++)
+		n = add_children(tree[i], tree, n, MAX_TREE);
+	for (i = 0; i < n; i++)
+		kill(tree[i], sig);
+	return 1;
+}
+
+void ct_release(struct ct *ct)
+{
+	if (ct == NULL)
+		return;
+	ct->arg = NULL;
+	if (ct->jobs == 0)
+		ct_free(ct);
+}

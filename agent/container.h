@@ -1,0 +1,77 @@
+/* container.h: the engine backend of a session: compose resolution by labels, then exec (a new
+ * process in a running container), attach (its main process), run (a one-off container by the
+ * compose recipe) or list, all through the Docker Engine API.
+ *
+ * Engine calls block, so each step runs on libuv's thread pool and reports back on the loop.
+ * A struct ct outlives its session while one of its jobs is in flight: ct_release() detaches
+ * it and the last job frees it. Docker has no API to signal an exec, so the agent learns the
+ * exec's host pid from its inspect and signals it (and, when the client is gone, its whole
+ * process tree) itself. */
+#ifndef REXEC_AGENT_CONTAINER_H
+#define REXEC_AGENT_CONTAINER_H
+
+#include <sys/types.h>
+#include <uv.h>
+
+#include "agent/engine.h"
+#include "proto/buf.h"
+#include "proto/wire.h"
+
+struct ct;
+
+/* What a start produced. */
+struct ct_started {
+	int error; /* 0, or a Rexec__V1__ErrorCode (then MESSAGE says why) */
+	char message[WIRE_TEXT_MAX];
+	int fd;    /* the process's stream (non-blocking, close-on-exec), or -1: answered at once */
+	int tty;   /* the stream is raw; else multiplexed (8-byte headers) */
+	pid_t pid; /* the process on the host (0 when unknown) */
+	const char *what; /* "exec 3f2a1b in shop_web_1" etc., for logs */
+	struct buf text;  /* answered at once: stdout (ps lines, a run -d container name) */
+};
+
+/* What an ended stream means. */
+struct ct_exit {
+	int code;
+	int signal; /* killed by this signal (code is then 128 + signal) */
+	int error;  /* the command never started: a Rexec__V1__ErrorCode (CODE is 125, 126, 127) */
+	char reason[WIRE_TEXT_MAX];
+};
+
+typedef void (*ct_started_fn)(void *arg, struct ct_started *st);
+typedef void (*ct_exit_fn)(void *arg, const struct ct_exit *ex);
+
+/* Starts the engine side of the Open O (any kind; target SERVICE or CONTAINER) on LOOP, with
+ * the stream's initial terminal size taken from O. STARTED is called on the loop with ARG
+ * once, unless ct_release() came first. Returns NULL only when out of memory. */
+struct ct *ct_start(uv_loop_t *loop, const struct engine *e, const Rexec__V1__Open *o,
+		    ct_started_fn started, void *arg);
+
+/* The stream ended: finds out how (exec inspect, container wait, detach) and calls DONE. For
+ * `run --rm`, removes the container first. */
+void ct_stream_ended(struct ct *ct, ct_exit_fn done);
+
+/* Splits multiplexed stream bytes into stdout (fd 1) and stderr (fd 2) payloads, passed to
+ * EMIT in order. Raw (tty) streams pass through as stdout. Returns the payload byte count. */
+size_t ct_demux(struct ct *ct, const uint8_t *p, size_t n,
+		void (*emit)(void *arg, int fd, const uint8_t *p, size_t n), void *arg);
+
+/* Holds back the engine's "cannot start" text (so that it becomes the exit reason) when the
+ * first output of an exec is that text. Returns 1 if P..N was held back. */
+int ct_hold_start_error(struct ct *ct, int fd, const uint8_t *p, size_t n);
+
+void ct_resize(struct ct *ct, unsigned rows, unsigned cols);
+
+/* A Signal frame: to the exec's foreground job (tty) or process, or the container's main
+ * process (attach with sig-proxy, run). */
+void ct_signal(struct ct *ct, int sig);
+
+/* The client is gone or gave up: SIG to everything the session started (the exec's process
+ * tree, the one-off container); attach sessions just detach. Returns 1 if something was
+ * signalled, 0 if the session can simply end. */
+int ct_hangup(struct ct *ct, int sig);
+
+/* Forgets the session: no more callbacks; the ct is freed now or when its last job ends. */
+void ct_release(struct ct *ct);
+
+#endif
