@@ -367,11 +367,15 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 							  : REXEC__V1__FD__FD_STDOUT;
 
 	if (n > 0) {
+		/* The window counts what the client receives: payload, not the engine's
+		 * multiplexing headers. */
 		if (s->ct != NULL)
-			ct_demux(s->ct, (const uint8_t *)buf->base, (size_t)n, emit_ct, s);
+			s->window -= (int64_t)ct_demux(s->ct, (const uint8_t *)buf->base, (size_t)n,
+						       emit_ct, s);
 		else
 			send_data(s, fd, (const uint8_t *)buf->base, (size_t)n);
-		s->window -= n;
+		if (s->ct == NULL)
+			s->window -= n;
 		if (s->window <= 0 && s->conn != NULL)
 			stop_reading(s);
 		return;
@@ -795,8 +799,8 @@ static void on_ct_started(void *arg, struct ct_started *st)
 	log_info("session %u: %s@%s: %s (pid %d, %s)", s->stream, conn_peer_name(s->conn),
 		 conn_peer_addr(s->conn), s->cmd, (int)s->sp.pid, s->tty ? "tty" : "no tty");
 	if (buf_size(&st->text) > 0) {
-		s->window -= (int64_t)buf_size(&st->text);
-		ct_demux(s->ct, buf_peek(&st->text), buf_size(&st->text), emit_ct, s);
+		s->window -= (int64_t)ct_demux(s->ct, buf_peek(&st->text), buf_size(&st->text),
+					       emit_ct, s);
 	}
 	if (s->lost_starting) {
 		s->conn = NULL;
@@ -922,6 +926,7 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 	s->agent = a;
 	s->conn = c;
 	s->stream = f->stream;
+	s->state = SESS_RUNNING;
 	s->tty = o->tty;
 	s->window = o->initial_window ? o->initial_window : WIRE_WINDOW_DEFAULT;
 	snprintf(s->cmd, sizeof(s->cmd), "%s", o->n_argv ? argv[0] : file);
