@@ -105,28 +105,17 @@ static int opt_on(const struct ct_req *r, const char *key)
 	return v != NULL && strcmp(v, "0") != 0 && strcmp(v, "false") != 0;
 }
 
-static void strv_free(char **v, size_t n)
-{
-	size_t i;
-
-	if (v == NULL)
-		return;
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 static void req_free(struct ct_req *r)
 {
 	free(r->project);
 	free(r->service);
 	free(r->container);
-	strv_free(r->argv, r->n_argv);
-	strv_free(r->env, r->n_env);
+	yconf_strings_free(r->argv, r->n_argv);
+	yconf_strings_free(r->env, r->n_env);
 	free(r->user);
 	free(r->workdir);
-	strv_free(r->opt_keys, r->n_opts);
-	strv_free(r->opt_vals, r->n_opts);
+	yconf_strings_free(r->opt_keys, r->n_opts);
+	yconf_strings_free(r->opt_vals, r->n_opts);
 }
 
 static int req_copy(struct ct_req *r, const Rexec__V1__Open *o)

@@ -230,39 +230,23 @@ static int read_response(int fd, int hijack, struct engine_reply *r, char *rest,
 	return ret;
 }
 
-int engine_call(const struct engine *e, const char *method, const char *path, const cJSON *body,
-		struct engine_reply *r)
+/* One request on a connection of its own. With HIJACK, a 101 answer leaves the connection
+ * open in *FD_OUT for the stream. */
+static int exchange(const struct engine *e, const char *method, const char *path, const cJSON *body,
+		    int hijack, int *fd_out, char *rest, size_t restcap, size_t *nrest,
+		    struct engine_reply *r)
 {
 	int fd, ret;
 
 	memset(r, 0, sizeof(*r));
 	if ((fd = connect_engine(e, r)) < 0)
 		return fd;
-	ret = send_request(fd, method, path, body, 0);
+	ret = send_request(fd, method, path, body, hijack);
 	if (ret < 0)
 		snprintf(r->err, sizeof(r->err), "container engine: %s", strerror(-ret));
 	else
-		ret = read_response(fd, 0, r, NULL, 0, NULL);
-	close(fd);
-	return ret;
-}
-
-int engine_hijack(const struct engine *e, const char *method, const char *path, const cJSON *body,
-		  int *fd_out, char *rest, size_t restcap, size_t *nrest, struct engine_reply *r)
-{
-	int fd, ret;
-
-	memset(r, 0, sizeof(*r));
-	*fd_out = -1;
-	*nrest = 0;
-	if ((fd = connect_engine(e, r)) < 0)
-		return fd;
-	ret = send_request(fd, method, path, body, 1);
-	if (ret < 0)
-		snprintf(r->err, sizeof(r->err), "container engine: %s", strerror(-ret));
-	else
-		ret = read_response(fd, 1, r, rest, restcap, nrest);
-	if (ret == 0 && r->status == 101) {
+		ret = read_response(fd, hijack, r, rest, restcap, nrest);
+	if (hijack && ret == 0 && r->status == 101) {
 		struct timeval tv = { 0 };
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -271,6 +255,20 @@ int engine_hijack(const struct engine *e, const char *method, const char *path, 
 	}
 	close(fd);
 	return ret;
+}
+
+int engine_call(const struct engine *e, const char *method, const char *path, const cJSON *body,
+		struct engine_reply *r)
+{
+	return exchange(e, method, path, body, 0, NULL, NULL, 0, NULL, r);
+}
+
+int engine_hijack(const struct engine *e, const char *method, const char *path, const cJSON *body,
+		  int *fd_out, char *rest, size_t restcap, size_t *nrest, struct engine_reply *r)
+{
+	*fd_out = -1;
+	*nrest = 0;
+	return exchange(e, method, path, body, 1, fd_out, rest, restcap, nrest, r);
 }
 
 char *engine_query_escape(const char *s, char *out, size_t outlen)
