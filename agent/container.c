@@ -20,17 +20,18 @@
 #include "proto/error.h"
 #include "proto/log.h"
 
-#define LABEL_PROJECT  "com.docker.compose.project"
-#define LABEL_SERVICE  "com.docker.compose.service"
-#define LABEL_NUMBER   "com.docker.compose.container-number"
-#define LABEL_ONEOFF   "com.docker.compose.oneoff"
-#define LABEL_FILES    "com.docker.compose.project.config_files"
-#define LABEL_WORKDIR  "com.docker.compose.project.working_dir"
-#define EXIT_POLL_MS   5000 /* how long an ended exec may still show as running */
-#define DETACH_POLL_MS 500  /* an attach stream that ended while the container still runs */
-#define MAX_TREE       4096 /* processes signalled when a vanished client's exec is ended */
-#define ID_MAX         72
-#define NAME_MAX_      256
+#define LABEL_PROJECT       "com.docker.compose.project"
+#define LABEL_SERVICE       "com.docker.compose.service"
+#define LABEL_NUMBER        "com.docker.compose.container-number"
+#define LABEL_ONEOFF        "com.docker.compose.oneoff"
+#define LABEL_FILES         "com.docker.compose.project.config_files"
+#define LABEL_WORKDIR       "com.docker.compose.project.working_dir"
+#define EXIT_POLL_MS        5000 /* how long an ended exec may still show as running */
+#define DETACH_POLL_MS      500  /* an attach stream that ended while the container still runs */
+#define MAX_TREE            4096 /* processes signalled when a vanished client's exec is ended */
+#define ID_MAX              72
+#define MAX_PENDING_SIGNALS 8
+#define NAME_MAX_           256
 
 enum ct_kind { CT_EXEC, CT_ATTACH, CT_RUN, CT_LIST };
 
@@ -64,6 +65,10 @@ struct ct {
 	char cname[NAME_MAX_]; /* container name */
 	char exec_id[ID_MAX];  /* exec sessions */
 	pid_t pid;             /* exec process, or container main process */
+	int pid_known;         /* exec: the engine has said (pid may be 0: it never ran) */
+	int pending[MAX_PENDING_SIGNALS]; /* exec: signals that came before the pid */
+	int n_pending;
+	int pending_hangup; /* exec: the client went away before the pid was known */
 	int tty;
 	int rm; /* run --rm */
 	char what[NAME_MAX_ + 64];
@@ -77,7 +82,7 @@ struct ct {
 	char start_error[WIRE_TEXT_MAX];
 };
 
-enum job_type { JOB_START, JOB_EXIT, JOB_RESIZE };
+enum job_type { JOB_START, JOB_EXIT, JOB_RESIZE, JOB_PID };
 
 struct job {
 	uv_work_t work;
@@ -86,6 +91,7 @@ struct job {
 	struct ct_started st;
 	struct ct_exit ex;
 	unsigned rows, cols;
+	pid_t pid;
 };
 
 static const char *opt(const struct ct_req *r, const char *key)
@@ -455,7 +461,6 @@ static void start_exec(struct ct *ct, struct ct_started *st)
 	cJSON *body = NULL;
 	char path[256];
 	int detach = opt_on(q, "detach");
-	int i;
 
 	if (find_running(ct, st, &r) < 0)
 		return;
@@ -502,19 +507,8 @@ static void start_exec(struct ct *ct, struct ct_started *st)
 	st->tty = q->tty;
 	if (q->tty)
 		resize_now(ct, q->rows, q->cols);
-	/* The exec's host pid: it exists once the engine has started it. */
-	snprintf(path, sizeof(path), "/exec/%s/json", ct->exec_id);
-	for (i = 0; i < 400; i++) {
-		const cJSON *code;
-		if (engine_call(&ct->engine, "GET", path, NULL, &r) < 0)
-			break;
-		ct->pid = (pid_t)engine_num(r.json, "Pid", 0);
-		code = cJSON_GetObjectItemCaseSensitive(r.json, "ExitCode");
-		engine_reply_free(&r);
-		if (ct->pid > 0 || cJSON_IsNumber(code))
-			break;
-		sleep_ms(5);
-	}
+	/* The exec's host pid follows in a job of its own (JOB_PID): the engine reports it
+	 * ~90 ms after the start, and the session need not wait for it. */
 out:
 	cJSON_Delete(body);
 }
@@ -654,7 +648,7 @@ static void depends_on(const cJSON *tmpl, const char *service, char deps[][128],
 			snprintf(path, sizeof(path), "%s", f);
 		else
 			snprintf(path, sizeof(path), "%s/%s", dir, f);
-		if (yconf_load_file(path, &y, err, sizeof(err)) < 0) {
+		if (yconf_load_file_aliases(path, &y, err, sizeof(err)) < 0) {
 			log_warn("run %s: cannot read %s for depends_on: %s", service, path, err);
 			continue;
 		}
@@ -1137,6 +1131,43 @@ done:
 		remove_container(ct);
 }
 
+/* The exec's host pid, once the engine reports it; 0 if it ended without (a start
+ * failure) or the engine does not say within EXIT_POLL_MS. */
+static pid_t exec_pid(struct ct *ct)
+{
+	struct engine_reply r;
+	char path[256];
+	pid_t pid = 0;
+	int waited, ended;
+
+	snprintf(path, sizeof(path), "/exec/%s/json", ct->exec_id);
+	for (waited = 0; waited < EXIT_POLL_MS; waited += 5) {
+		if (engine_call(&ct->engine, "GET", path, NULL, &r) < 0)
+			break;
+		pid = (pid_t)engine_num(r.json, "Pid", 0);
+		ended = !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r.json, "Running")) &&
+			cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(r.json, "ExitCode"));
+		engine_reply_free(&r);
+		if (pid > 0 || ended)
+			break;
+		sleep_ms(5);
+	}
+	return pid;
+}
+
+static void pid_learnt(struct ct *ct, pid_t pid)
+{
+	int i;
+
+	ct->pid = pid;
+	ct->pid_known = 1;
+	for (i = 0; i < ct->n_pending; i++)
+		ct_signal(ct, ct->pending[i]);
+	ct->n_pending = 0;
+	if (ct->pending_hangup)
+		ct_hangup(ct, ct->pending_hangup);
+}
+
 /* ---------------------------------------------------------------------------------------
  * Jobs */
 
@@ -1177,6 +1208,9 @@ static void job_work(uv_work_t *w)
 	case JOB_RESIZE:
 		resize_now(ct, j->rows, j->cols);
 		return;
+	case JOB_PID:
+		j->pid = exec_pid(ct);
+		return;
 	}
 }
 
@@ -1186,6 +1220,8 @@ static void ct_free(struct ct *ct)
 	free(ct);
 }
 
+static int queue(struct ct *ct, enum job_type type, unsigned rows, unsigned cols);
+
 static void job_done(uv_work_t *w, int status)
 {
 	struct job *j = w->data;
@@ -1193,6 +1229,10 @@ static void job_done(uv_work_t *w, int status)
 
 	/* This job still counts while the callback runs: a session that ends in it (and
 	 * releases the ct) must not free it under us. */
+	if (j->type == JOB_PID)
+		pid_learnt(ct, j->pid); /* also for a released ct: a hangup may wait for it */
+	if (j->type == JOB_START && j->st.error == 0 && j->st.fd >= 0 && ct->req.kind == CT_EXEC)
+		queue(ct, JOB_PID, 0, 0);
 	if (ct->arg != NULL) {
 		if (j->type == JOB_START)
 			ct->started(ct->arg, &j->st);
@@ -1375,6 +1415,11 @@ void ct_signal(struct ct *ct, int sig)
 {
 	pid_t fg;
 
+	if (ct->req.kind == CT_EXEC && !ct->pid_known) {
+		if (ct->n_pending < MAX_PENDING_SIGNALS)
+			ct->pending[ct->n_pending++] = sig;
+		return;
+	}
 	if (ct->pid <= 0)
 		return;
 	if (ct->req.kind == CT_ATTACH && !opt_on(&ct->req, "sig-proxy") &&
@@ -1394,6 +1439,10 @@ int ct_hangup(struct ct *ct, int sig)
 	pid_t tree[MAX_TREE];
 	int n = 0, i;
 
+	if (ct->req.kind == CT_EXEC && !ct->pid_known) {
+		ct->pending_hangup = sig;
+		return 1;
+	}
 	if (ct->pid <= 0 || ct->req.kind == CT_ATTACH || ct->req.kind == CT_LIST)
 		return 0;
 	if (ct->req.kind == CT_RUN) {

@@ -796,8 +796,8 @@ static void on_ct_started(void *arg, struct ct_started *st)
 		destroy(s);
 		return;
 	}
-	log_info("session %u: %s@%s: %s (pid %d, %s)", s->stream, conn_peer_name(s->conn),
-		 conn_peer_addr(s->conn), s->cmd, (int)s->sp.pid, s->tty ? "tty" : "no tty");
+	log_info("session %u: %s@%s: %s (%s)", s->stream, s->conn ? conn_peer_name(s->conn) : "-",
+		 s->conn ? conn_peer_addr(s->conn) : "gone", s->cmd, s->tty ? "tty" : "no tty");
 	if (buf_size(&st->text) > 0) {
 		s->window -= (int64_t)ct_demux(s->ct, buf_peek(&st->text), buf_size(&st->text),
 					       emit_ct, s);

@@ -1,6 +1,8 @@
 /* cli.c: parsing of the exec command line. */
 #include "client/cli.h"
 
+#include "client/fleet_cli.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,7 @@ void cli_usage(void *stream)
 		"exit status: the remote command's; 128+N when killed by signal N; 126/127 when "
 		"it\n"
 		"could not start; 125 when the agent refused; 255 when rexec itself failed.\n");
+	fleet_usage(stream);
 }
 
 static int need_value(int argc, char **argv, int *i, const char *opt, const char **out)
@@ -73,12 +76,97 @@ static int add_env(struct cli_exec *e, const char *kv)
 	return 0;
 }
 
+/* Appends V to the newline-separated list *L. */
+static int add_line(char **l, const char *v)
+{
+	char *n;
+
+	if (asprintf(&n, "%s%s%s", *l ? *l : "", *l ? "\n" : "", v) < 0)
+		return -1;
+	free(*l);
+	*l = n;
+	return 0;
+}
+
+/* The container options (exec, run, attach). Returns 1 when ARGV[*I] was one, 0 when not,
+ * -1 after a usage error. */
+static int parse_container_opt(int argc, char **argv, int *i, struct cli_exec *e)
+{
+	const char *a = argv[*i], *v;
+	int run = e->verb == CLI_RUN, attach = e->verb == CLI_ATTACH;
+
+	if (is_opt(a, NULL, "--project"))
+		return need_value(argc, argv, i, "--project", &e->project) < 0 ? -1 : 1;
+	if (is_opt(a, NULL, "--container"))
+		return need_value(argc, argv, i, "--container", &e->container) < 0 ? -1 : 1;
+	if (is_opt(a, NULL, "--index")) {
+		char *end;
+		if (need_value(argc, argv, i, "--index", &v) < 0)
+			return -1;
+		e->index = (unsigned)strtoul(v, &end, 10);
+		if (*end || e->index == 0) {
+			fprintf(stderr, "rexec: --index wants a replica number (1, 2, ...)\n");
+			return -1;
+		}
+		return 1;
+	}
+	if (!attach && (strcmp(a, "-d") == 0 || strcmp(a, "--detach") == 0))
+		return e->detach = 1;
+	if (!run && !attach && strcmp(a, "--privileged") == 0)
+		return e->privileged = 1;
+	if (attach && strcmp(a, "--no-stdin") == 0)
+		return e->no_stdin = 1;
+	if (attach && is_opt(a, NULL, "--sig-proxy")) {
+		e->sig_proxy = strcmp(a, "--sig-proxy=false") == 0 ? 0 : 1;
+		return 1;
+	}
+	if (attach && is_opt(a, NULL, "--detach-keys"))
+		return need_value(argc, argv, i, "--detach-keys", &e->detach_keys) < 0 ? -1 : 1;
+	if (!run)
+		return 0;
+	if (strcmp(a, "--rm") == 0)
+		return e->rm = 1;
+	if (strcmp(a, "--no-deps") == 0)
+		return e->no_deps = 1;
+	if (strcmp(a, "--service-ports") == 0)
+		return e->service_ports = 1;
+	if (strcmp(a, "--use-aliases") == 0)
+		return e->use_aliases = 1;
+	if (strcmp(a, "--quiet-pull") == 0)
+		return e->quiet_pull = 1;
+	if (strcmp(a, "-i") == 0 || strcmp(a, "--interactive") == 0)
+		return 1; /* stdin is kept open whenever there is one, as in compose v2 */
+	if (is_opt(a, NULL, "--entrypoint"))
+		return need_value(argc, argv, i, "--entrypoint", &e->entrypoint) < 0 ? -1 : 1;
+	if (is_opt(a, NULL, "--name"))
+		return need_value(argc, argv, i, "--name", &e->name) < 0 ? -1 : 1;
+	if (is_opt(a, "-l", "--label"))
+		return need_value(argc, argv, i, a[1] == 'l' ? "-l" : "--label", &v) < 0 ||
+				       add_line(&e->labels, v) < 0
+			       ? -1
+			       : 1;
+	if (is_opt(a, "-p", "--publish"))
+		return need_value(argc, argv, i, a[1] == 'p' ? "-p" : "--publish", &v) < 0 ||
+				       add_line(&e->publish, v) < 0
+			       ? -1
+			       : 1;
+	if (is_opt(a, "-v", "--volume"))
+		return need_value(argc, argv, i, a[1] == 'v' ? "-v" : "--volume", &v) < 0 ||
+				       add_line(&e->volumes, v) < 0
+			       ? -1
+			       : 1;
+	return 0;
+}
+
 int cli_parse_exec(int argc, char **argv, struct cli_exec *e)
 {
 	const char *val;
-	int i;
+	enum cli_verb verb = e->verb;
+	int i, r;
 
 	memset(e, 0, sizeof(*e));
+	e->verb = verb;
+	e->sig_proxy = 1;
 	for (i = 0; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--") == 0) {
@@ -90,7 +178,7 @@ int cli_parse_exec(int argc, char **argv, struct cli_exec *e)
 				e->host = a;
 				continue;
 			}
-			if (!e->on_host && e->service == NULL) {
+			if (!e->on_host && e->service == NULL && e->container == NULL) {
 				e->service = a;
 				continue;
 			}
@@ -102,7 +190,8 @@ int cli_parse_exec(int argc, char **argv, struct cli_exec *e)
 			e->tty = CLI_TTY_FORCE;
 		} else if (strcmp(a, "-T") == 0 || strcmp(a, "--no-tty") == 0) {
 			e->tty = CLI_TTY_NONE;
-		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+		} else if ((e->verb != CLI_RUN && strcmp(a, "-v") == 0) ||
+			   strcmp(a, "--verbose") == 0) {
 			e->verbose++;
 		} else if (is_opt(a, NULL, "--config")) {
 			if (need_value(argc, argv, &i, "--config", &e->config) < 0)
@@ -118,6 +207,13 @@ int cli_parse_exec(int argc, char **argv, struct cli_exec *e)
 		} else if (is_opt(a, "-w", "--workdir")) {
 			if (need_value(argc, argv, &i, a[1] == 'w' ? "-w" : "--workdir",
 				       &e->workdir) < 0)
+				return 2;
+		} else if ((r = parse_container_opt(argc, argv, &i, e)) != 0) {
+			if (r < 0)
+				return 2;
+		} else if (fleet_is_opt(a)) {
+			/* fleet options */
+			if (fleet_parse_opt(argc, argv, &i, e) < 0)
 				return 2;
 		} else {
 			fprintf(stderr, "rexec: unknown option %s\n", a);
@@ -143,4 +239,8 @@ void cli_exec_free(struct cli_exec *e)
 	free(e->env);
 	e->env = NULL;
 	e->n_env = 0;
+	free(e->labels);
+	free(e->publish);
+	free(e->volumes);
+	e->labels = e->publish = e->volumes = NULL;
 }

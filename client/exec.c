@@ -15,6 +15,8 @@
 #include <uv.h>
 
 #include "client/config.h"
+#include "client/ps.h"
+#include "proto/buf.h"
 #include "proto/conn.h"
 #include "proto/error.h"
 #include "proto/log.h"
@@ -47,6 +49,7 @@ struct exec {
 	int exit_code;
 	int done; /* Exit or Error seen */
 	int opened;
+	struct buf list; /* ps: the agent's JSON lines */
 	/* stdin */
 	int in_kind; /* 0: none, 1: stream, 2: file (uv_fs_read) */
 	union {
@@ -393,6 +396,24 @@ static int error_exit_code(Rexec__V1__ErrorCode code)
 	}
 }
 
+static void enter_raw(struct exec *x)
+{
+	struct termios t;
+
+	if (!x->tty || x->in_kind != 1 || uv_guess_handle(STDIN_FILENO) != UV_TTY || x->done ||
+	    x->raw)
+		return;
+	if (uv_tty_set_mode(&x->in.tty, UV_TTY_MODE_RAW) != 0)
+		return;
+	x->raw = 1;
+	/* libuv's raw mode keeps output processing (ONLCR): the remote PTY already turned its
+	 * newlines into CR LF, so turn ours off, as ssh does. */
+	if (tcgetattr(STDIN_FILENO, &t) == 0) {
+		t.c_oflag &= ~(tcflag_t)OPOST;
+		tcsetattr(STDIN_FILENO, TCSADRAIN, &t);
+	}
+}
+
 static void on_frame(struct conn *c, wire_frame *f, void *arg)
 {
 	struct exec *x = arg;
@@ -402,6 +423,10 @@ static void on_frame(struct conn *c, wire_frame *f, void *arg)
 	switch (f->msg_case) {
 	case REXEC__V1__FRAME__MSG_OPENED:
 		x->opened = 1;
+		if (x->cli->verb == CLI_ATTACH) {
+			x->tty = x->tty && f->opened->tty;
+			enter_raw(x);
+		}
 		if (x->cli->verbose)
 			fprintf(stderr, "rexec: session %s open (remote pid %u)\n",
 				f->opened->session_id, f->opened->pid);
@@ -410,7 +435,10 @@ static void on_frame(struct conn *c, wire_frame *f, void *arg)
 	case REXEC__V1__FRAME__MSG_DATA:
 		if (f->data->fd == REXEC__V1__FD__FD_STDERR)
 			out_write(x, &x->err, f->data->bytes.data, f->data->bytes.len);
-		else if (f->data->fd == REXEC__V1__FD__FD_STDOUT)
+		else if (f->data->fd == REXEC__V1__FD__FD_STDOUT && x->cli->verb == CLI_PS) {
+			if (buf_append(&x->list, f->data->bytes.data, f->data->bytes.len) == 0)
+				send_credit(x, f->data->bytes.len);
+		} else if (f->data->fd == REXEC__V1__FD__FD_STDOUT)
 			out_write(x, &x->out, f->data->bytes.data, f->data->bytes.len);
 		return;
 	case REXEC__V1__FRAME__MSG_CREDIT:
@@ -420,6 +448,13 @@ static void on_frame(struct conn *c, wire_frame *f, void *arg)
 	case REXEC__V1__FRAME__MSG_EOF:
 		return;
 	case REXEC__V1__FRAME__MSG_EXIT:
+		if (x->cli->verb == CLI_PS && f->exit->code == 0) {
+			struct ps_table t = { 0 };
+			ps_table_add(&t, x->host, (const char *)buf_peek(&x->list),
+				     buf_size(&x->list));
+			ps_table_print(&t, stdout, 0);
+			ps_table_free(&t);
+		}
 		if (f->exit->reason[0])
 			fprintf(stderr, "rexec: %s: %s%s", x->host, f->exit->reason,
 				x->raw ? "\r\n" : "\n");
@@ -435,6 +470,65 @@ static void on_frame(struct conn *c, wire_frame *f, void *arg)
 	}
 }
 
+Rexec__V1__Kind exec_open_kind(const struct cli_exec *cli)
+{
+	switch (cli->verb) {
+	case CLI_RUN:
+		return REXEC__V1__KIND__KIND_RUN;
+	case CLI_ATTACH:
+		return REXEC__V1__KIND__KIND_ATTACH;
+	case CLI_PS:
+		return REXEC__V1__KIND__KIND_LIST;
+	default:
+		return REXEC__V1__KIND__KIND_EXEC;
+	}
+}
+
+size_t exec_open_options(const struct cli_exec *cli, Rexec__V1__Open__OptionsEntry *o,
+			 Rexec__V1__Open__OptionsEntry **p)
+{
+	size_t n = 0;
+
+#define OPT(k, v)                                            \
+	do {                                                 \
+		rexec__v1__open__options_entry__init(&o[n]); \
+		o[n].key = (char *)(k);                      \
+		o[n].value = (char *)(v);                    \
+		p[n] = &o[n];                                \
+		n++;                                         \
+	} while (0)
+	if (cli->detach)
+		OPT("detach", "1");
+	if (cli->privileged)
+		OPT("privileged", "1");
+	if (cli->rm)
+		OPT("rm", "1");
+	if (cli->no_deps)
+		OPT("no-deps", "1");
+	if (cli->service_ports)
+		OPT("service-ports", "1");
+	if (cli->use_aliases)
+		OPT("use-aliases", "1");
+	if (cli->quiet_pull)
+		OPT("quiet-pull", "1");
+	if (cli->entrypoint)
+		OPT("entrypoint", cli->entrypoint);
+	if (cli->name)
+		OPT("name", cli->name);
+	if (cli->labels)
+		OPT("label", cli->labels);
+	if (cli->publish)
+		OPT("publish", cli->publish);
+	if (cli->volumes)
+		OPT("volume", cli->volumes);
+	if (cli->detach_keys)
+		OPT("detach-keys", cli->detach_keys);
+	if (cli->verb == CLI_ATTACH)
+		OPT("sig-proxy", cli->sig_proxy ? "1" : "0");
+#undef OPT
+	return n;
+}
+
 static void send_open(struct exec *x)
 {
 	const struct cli_exec *cli = x->cli;
@@ -443,6 +537,7 @@ static void send_open(struct exec *x)
 	Rexec__V1__Target t = REXEC__V1__TARGET__INIT;
 	Rexec__V1__WinSize ws = REXEC__V1__WIN_SIZE__INIT;
 	ProtobufCBinaryData *argv = NULL;
+	Rexec__V1__Open__OptionsEntry opts[EXEC_MAX_OPTIONS], *optp[EXEC_MAX_OPTIONS];
 	Rexec__V1__EnvVar *env = NULL, **envp = NULL;
 	const char *term = getenv("TERM");
 	size_t i;
@@ -467,11 +562,17 @@ static void send_open(struct exec *x)
 		env[i].value = eq + 1;
 		envp[i] = &env[i];
 	}
-	t.type = cli->on_host ? REXEC__V1__TARGET_TYPE__TARGET_HOST
-			      : REXEC__V1__TARGET_TYPE__TARGET_SERVICE;
+	t.type = cli->on_host     ? REXEC__V1__TARGET_TYPE__TARGET_HOST
+		 : cli->container ? REXEC__V1__TARGET_TYPE__TARGET_CONTAINER
+				  : REXEC__V1__TARGET_TYPE__TARGET_SERVICE;
 	t.service = (char *)(cli->service ? cli->service : "");
-	o.kind = REXEC__V1__KIND__KIND_EXEC;
+	t.project = (char *)(cli->project ? cli->project : "");
+	t.container = (char *)(cli->container ? cli->container : "");
+	t.index = cli->index;
+	o.kind = exec_open_kind(cli);
 	o.target = &t;
+	o.n_options = exec_open_options(cli, opts, optp);
+	o.options = optp;
 	o.n_argv = cli->n_cmd;
 	o.argv = argv;
 	o.n_env = cli->n_env;
@@ -484,7 +585,7 @@ static void send_open(struct exec *x)
 		get_winsize(&ws);
 		o.size = &ws;
 	}
-	o.stdin_open = x->in_kind != 0;
+	o.stdin_open = x->in_kind != 0 && !cli->no_stdin;
 	o.initial_window = WIRE_WINDOW_DEFAULT;
 	f.msg_case = REXEC__V1__FRAME__MSG_OPEN;
 	f.open = &o;
@@ -530,8 +631,9 @@ static void on_signal(uv_signal_t *h, int sig)
 	wire_frame f = REXEC__V1__FRAME__INIT;
 	Rexec__V1__Signal s = REXEC__V1__SIGNAL__INIT;
 
-	if (!x->opened) {
-		/* Nothing runs remotely yet: behave as if the signal were not caught. */
+	if (!x->opened || (x->cli->verb == CLI_ATTACH && !x->cli->sig_proxy)) {
+		/* Nothing runs remotely yet, or attach --sig-proxy=false: behave as if the
+		 * signal were not caught (an attach only detaches when we go). */
 		finish(x, 128 + sig);
 		return;
 	}
@@ -631,9 +733,22 @@ int exec_run(const struct cli_exec *cli)
 		fprintf(stderr, "rexec: %s: no such host in %s\n", cli->host, cfg->path);
 		goto out;
 	}
-	if (!cli->on_host && cli->service == NULL) {
-		fprintf(stderr, "rexec: name a service after %s, or --host for the host itself\n",
+	if (!cli->on_host && cli->service == NULL && cli->container == NULL &&
+	    cli->verb != CLI_PS) {
+		fprintf(stderr,
+			"rexec: name a service after %s (or --container NAME), or --host for the "
+			"host itself\n",
 			cli->host);
+		ret = 2;
+		goto out;
+	}
+	if (cli->verb == CLI_ATTACH && cli->n_cmd > 0) {
+		fprintf(stderr, "rexec: attach takes no command (%s ...): use exec\n", cli->cmd[0]);
+		ret = 2;
+		goto out;
+	}
+	if (cli->on_host && cli->verb != CLI_EXEC) {
+		fprintf(stderr, "rexec: --host only runs commands on the host; name a service\n");
 		ret = 2;
 		goto out;
 	}
@@ -660,9 +775,11 @@ int exec_run(const struct cli_exec *cli)
 	x->host = cli->host;
 	x->at_line_start = 1;
 	x->in_window = WIRE_WINDOW_DEFAULT;
-	x->tty = cli->tty == CLI_TTY_FORCE ||
-		 (cli->tty == CLI_TTY_AUTO && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO));
-	stdin_init(x);
+	x->tty = cli->verb != CLI_PS &&
+		 (cli->tty == CLI_TTY_FORCE ||
+		  (cli->tty == CLI_TTY_AUTO && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)));
+	if (cli->verb != CLI_PS)
+		stdin_init(x);
 	out_init(x, &x->out, STDOUT_FILENO);
 	out_init(x, &x->err, STDERR_FILENO);
 	for (i = 0; i < N_FORWARDED; i++) {
@@ -686,19 +803,10 @@ int exec_run(const struct cli_exec *cli)
 		fprintf(stderr, "rexec: %s: cannot connect\n", cli->host);
 		finish(x, 255);
 	}
-	/* Raw mode only once everything that can fail before the session has been tried. */
-	if (x->tty && x->in_kind == 1 && uv_guess_handle(STDIN_FILENO) == UV_TTY && !x->done) {
-		if (uv_tty_set_mode(&x->in.tty, UV_TTY_MODE_RAW) == 0) {
-			struct termios t;
-			x->raw = 1;
-			/* libuv's raw mode keeps output processing (ONLCR): the remote PTY already
-			 * turned its newlines into CR LF, so turn ours off, as ssh does. */
-			if (tcgetattr(STDIN_FILENO, &t) == 0) {
-				t.c_oflag &= ~(tcflag_t)OPOST;
-				tcsetattr(STDIN_FILENO, TCSADRAIN, &t);
-			}
-		}
-	}
+	/* Raw mode only once everything that can fail before the session has been tried; an
+	 * attach learns from Opened whether the container has a terminal. */
+	if (cli->verb != CLI_ATTACH)
+		enter_raw(x);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (x->raw)
 		uv_tty_reset_mode();
@@ -716,6 +824,8 @@ int exec_run(const struct cli_exec *cli)
 		free(w);
 	}
 out:
+	if (x != NULL)
+		buf_free(&x->list);
 	free(x);
 	tls_config_free(tls);
 	client_config_free(cfg);

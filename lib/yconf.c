@@ -38,8 +38,16 @@ struct yconf {
 };
 
 /* The parse in progress: the open maps and sequences, innermost last. */
+#define YCONF_MAX_ANCHORS 256
+
 struct builder {
 	struct yconf *y;
+	int aliases; /* *name refers to the node anchored &name (else an error) */
+	struct {
+		char *name;
+		struct yconf_node *node;
+	} anchors[YCONF_MAX_ANCHORS];
+	size_t n_anchors;
 	struct yconf_node *stack[YCONF_MAX_DEPTH];
 	size_t depth;
 	int docs;
@@ -246,6 +254,51 @@ static int check_unique(struct builder *b, const struct yconf_node *map)
 	return ret;
 }
 
+/* Remembers N under the anchor (&name) of its event, if it has one. */
+static int anchor(struct builder *b, const yaml_event_t *ev, struct yconf_node *n)
+{
+	const yaml_char_t *name = ev->type == YAML_SCALAR_EVENT ? ev->data.scalar.anchor
+				  : ev->type == YAML_SEQUENCE_START_EVENT
+					  ? ev->data.sequence_start.anchor
+					  : ev->data.mapping_start.anchor;
+
+	if (name == NULL)
+		return 0;
+	if (b->n_anchors == YCONF_MAX_ANCHORS) {
+		put(b->err, b->errlen, "%s:%u: more than %d anchors", b->y->name, n->line,
+		    YCONF_MAX_ANCHORS);
+		return REXEC_ECONFIG;
+	}
+	if ((b->anchors[b->n_anchors].name = strdup((const char *)name)) == NULL) {
+		put(b->err, b->errlen, "%s: out of memory", b->y->name);
+		return -ENOMEM;
+	}
+	b->anchors[b->n_anchors++].node = n;
+	return 0;
+}
+
+/* *NAME: the anchored node again, shared rather than copied (the tree is read-only), so a
+ * file of nested aliases cannot blow up. An alias inside its own anchor is refused. */
+static int alias(struct builder *b, const char *name, unsigned line)
+{
+	size_t i, d;
+
+	for (i = b->n_anchors; i-- > 0;) {
+		if (strcmp(b->anchors[i].name, name) != 0)
+			continue;
+		for (d = 0; d < b->depth; d++) {
+			if (b->stack[d] == b->anchors[i].node) {
+				put(b->err, b->errlen, "%s:%u: alias *%s inside its own anchor",
+				    b->y->name, line, name);
+				return REXEC_ECONFIG;
+			}
+		}
+		return attach(b, b->anchors[i].node);
+	}
+	put(b->err, b->errlen, "%s:%u: unknown alias *%s", b->y->name, line, name);
+	return REXEC_ECONFIG;
+}
+
 /* Adds the node of one parser event to the tree. */
 static int on_event(struct builder *b, const yaml_event_t *ev)
 {
@@ -262,14 +315,19 @@ static int on_event(struct builder *b, const yaml_event_t *ev)
 		}
 		return 0;
 	case YAML_ALIAS_EVENT:
-		put(b->err, b->errlen, "%s:%u: aliases (*%s) are not supported", b->y->name, line,
-		    (const char *)ev->data.alias.anchor);
-		return REXEC_ECONFIG;
+		if (!b->aliases) {
+			put(b->err, b->errlen, "%s:%u: aliases (*%s) are not supported", b->y->name,
+			    line, (const char *)ev->data.alias.anchor);
+			return REXEC_ECONFIG;
+		}
+		return alias(b, (const char *)ev->data.alias.anchor, line);
 	case YAML_SCALAR_EVENT:
 	case YAML_SEQUENCE_START_EVENT:
 	case YAML_MAPPING_START_EVENT:
 		n = node_new(b, ev, &ret);
 		if (n == NULL)
+			return ret;
+		if (b->aliases && (ret = anchor(b, ev, n)) != 0)
 			return ret;
 		ret = attach(b, n);
 		if (ret != 0 || n->kind == YCONF_SCALAR)
@@ -311,9 +369,11 @@ static int syntax_error(struct builder *b, const yaml_parser_t *p)
 }
 
 /* Parses LEN bytes at TEXT into Y's tree. */
-static int parse(struct yconf *y, const char *text, size_t len, char *err, size_t errlen)
+static int parse(struct yconf *y, const char *text, size_t len, int aliases, char *err,
+		 size_t errlen)
 {
-	struct builder b = { .y = y, .err = err, .errlen = errlen };
+	struct builder b = { .y = y, .err = err, .errlen = errlen, .aliases = aliases };
+	size_t i;
 	yaml_parser_t parser;
 	yaml_event_t ev;
 	int ret = 0, done = 0;
@@ -333,6 +393,8 @@ static int parse(struct yconf *y, const char *text, size_t len, char *err, size_
 		yaml_event_delete(&ev);
 	}
 	yaml_parser_delete(&parser);
+	for (i = 0; i < b.n_anchors; i++)
+		free(b.anchors[i].name);
 	return ret;
 }
 
@@ -352,7 +414,7 @@ int yconf_load_string(const char *text, size_t len, const char *name, struct yco
 		ret = yconf_errorf(y, NULL, err, errlen, "larger than %u bytes", YCONF_MAX_BYTES);
 		goto out;
 	}
-	ret = parse(y, text, len, err, errlen);
+	ret = parse(y, text, len, 0, err, errlen);
 	if (ret == 0) {
 		*out = y;
 		y = NULL;
@@ -437,7 +499,7 @@ out:
 	return ret;
 }
 
-int yconf_load_file(const char *path, struct yconf **out, char *err, size_t errlen)
+static int load_file(const char *path, int aliases, struct yconf **out, char *err, size_t errlen)
 {
 	struct yconf *y = NULL;
 	char *text = NULL;
@@ -461,7 +523,7 @@ int yconf_load_file(const char *path, struct yconf **out, char *err, size_t errl
 		put(err, errlen, "%s: cannot tell its directory: %s", path, strerror(-ret));
 		goto out;
 	}
-	ret = parse(y, text, len, err, errlen);
+	ret = parse(y, text, len, aliases, err, errlen);
 	if (ret == 0) {
 		*out = y;
 		y = NULL;
@@ -470,6 +532,16 @@ out:
 	yconf_free(y);
 	free(text);
 	return ret;
+}
+
+int yconf_load_file(const char *path, struct yconf **out, char *err, size_t errlen)
+{
+	return load_file(path, 0, out, err, errlen);
+}
+
+int yconf_load_file_aliases(const char *path, struct yconf **out, char *err, size_t errlen)
+{
+	return load_file(path, 1, out, err, errlen);
 }
 
 const char *yconf_name(const struct yconf *y)

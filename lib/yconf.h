@@ -4,7 +4,8 @@
  * lists, durations and booleans, every failure reported as "FILE:LINE: message".
  *
  * Limits: files up to YCONF_MAX_BYTES, nesting up to YCONF_MAX_DEPTH, at most YCONF_MAX_NODES
- * nodes. Map keys are scalars and unique. Aliases (*name) are refused; anchors are ignored.
+ * nodes. Map keys are scalars and unique. Aliases (*name) are refused, anchors ignored (but
+ * see yconf_load_file_aliases()).
  * One document per file. Tags are ignored: every scalar is its text. */
 #ifndef REXEC_YCONF_H
 #define REXEC_YCONF_H
@@ -33,6 +34,10 @@ enum yconf_kind {
  * REXEC_EYAML for a syntax error ("PATH:LINE: problem"), REXEC_ECONFIG for a document that
  * breaks the limits above, -ENOMEM. */
 int yconf_load_file(const char *path, struct yconf **out, char *err, size_t errlen);
+
+/* As yconf_load_file(), for files rexec reads but does not own (compose files): an alias
+ * (*name) is the node anchored &name, shared, not copied; merge keys (<<) stay plain keys. */
+int yconf_load_file_aliases(const char *path, struct yconf **out, char *err, size_t errlen);
 
 /* As yconf_load_file(), from the LEN bytes at TEXT. NAME (may be NULL: "<string>") stands
  * for the file in messages; relative paths resolve against the current directory. */

@@ -183,6 +183,43 @@ static void test_yconf_file_errors(void **state)
 	assert_int_equal(yconf_load_file(t->dir, &y, err, sizeof(err)), -EISDIR);
 }
 
+/* Compose files use anchors: the alias variant shares the anchored node; a self-reference
+ * and an unknown alias are refused; the plain loader still refuses aliases. */
+static void test_yconf_aliases(void **state)
+{
+	struct tmp *t = *state;
+	const char *path = write_file(t, "compose.yaml",
+				      "x-cmd: &cmd [sh, -c, true]\n"
+				      "services:\n"
+				      "  api: { command: *cmd, depends_on: [db] }\n"
+				      "  db: { command: *cmd }\n");
+	struct yconf *y = NULL;
+	const struct yconf_node *svcs, *cmd;
+	char err[256];
+
+	assert_int_equal(yconf_load_file_aliases(path, &y, err, sizeof(err)), 0);
+	svcs = yconf_lookup(yconf_root(y), "services");
+	cmd = yconf_lookup(yconf_lookup(svcs, "db"), "command");
+	assert_int_equal(yconf_kind(cmd), YCONF_SEQ);
+	assert_int_equal(yconf_len(cmd), 3);
+	assert_string_equal(yconf_scalar(yconf_item(cmd, 1)), "-c");
+	assert_ptr_equal(cmd, yconf_lookup(yconf_lookup(svcs, "api"), "command"));
+	assert_string_equal(
+		yconf_scalar(yconf_item(yconf_lookup(yconf_lookup(svcs, "api"), "depends_on"), 0)),
+		"db");
+	yconf_free(y);
+
+	assert_int_equal(yconf_load_file(path, &y, err, sizeof(err)), REXEC_ECONFIG);
+	assert_non_null(strstr(err, "aliases"));
+	path = write_file(t, "self.yaml", "a: &a\n  b: *a\n");
+	assert_int_equal(yconf_load_file_aliases(path, &y, err, sizeof(err)), REXEC_ECONFIG);
+	assert_non_null(strstr(err, "inside its own anchor"));
+	path = write_file(t, "unknown.yaml", "a: *nope\n");
+	assert_int_equal(yconf_load_file_aliases(path, &y, err, sizeof(err)), REXEC_ECONFIG);
+	assert_non_null(strstr(err, "unknown alias"));
+	assert_null(y);
+}
+
 static void test_yconf_durations(void **state)
 {
 	static const struct {
@@ -611,6 +648,7 @@ int main(void)
 		cmocka_unit_test(test_yconf_tree_and_lines),
 		cmocka_unit_test(test_yconf_refusals),
 		cmocka_unit_test_setup_teardown(test_yconf_file_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_yconf_aliases, setup, teardown),
 		cmocka_unit_test(test_yconf_durations),
 		cmocka_unit_test(test_yconf_bools),
 		cmocka_unit_test_setup_teardown(test_yconf_resolve, setup, teardown),
