@@ -1,0 +1,350 @@
+#!/usr/bin/python3
+"""rexec into a container vs `docker exec` vs `ssh host docker exec`, on this machine, in one
+run (a benchmark, not a test: it prints figures and asserts nothing about speed).
+
+Median wall time of N runs each (interleaved, after one warm-up each; a new connection every
+run), all against the same container (replica 1 of compose service `web`, project `shop`):
+
+  rexec dev web true                       client -> TLS -> agent -> Engine API exec
+  docker exec shop_web_1 true              Debian's docker CLI straight on the engine socket
+  ssh 127.0.0.1 docker exec shop_web_1 true  what people do today
+  rexec dev --host true                    reference: the same client/agent, no engine at all
+  Engine API exec, in process              reference: exec create + start (hijacked) + inspect
+                                           from this Python process on the socket: the floor of
+                                           any engine-path implementation
+
+It starts its own processes and stops only those, by pid: a Docker Engine in a temp dir with
+the busybox image and compose project `shop` (tests/e2e/docker_env.py, the same setup as the
+end-to-end tests), a `rexec-agent --dev --engine unix://D/sock`, and an sshd from Debian's
+openssh-server on a free loopback port with a generated host key, key-only auth for root (the
+ssh user needs the engine socket, which only root may use here; the key lives in the run's
+temp dir and nowhere else), no PAM.
+Run as root:  /usr/bin/python3 tests/bench/container_bench.py [--runs 20] [--no-ssh]
+              [--no-rexec] (the engine, docker exec and ssh parts alone) [--agent-arg=-v]
+"""
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(TOP / "tests/e2e"))
+sys.path.insert(0, str(TOP / "tests/bench"))
+
+import docker_env  # noqa: E402
+from exec_bench import drain, free_port, run, stop, wait_line, wait_no_children  # noqa: E402
+
+READY_TIMEOUT = 30.0
+CONTAINER = "shop_web_1"
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+class EngineApi:
+    """A minimal Engine API client (one connection per request, like the CLI)."""
+
+    def __init__(self, sock, version):
+        self.sock = str(sock)
+        self.version = version
+
+    def _send(self, method, path, body=None, upgrade=False):
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(60)
+        s.connect(self.sock)
+        data = json.dumps(body).encode() if body is not None else b""
+        head = (f"{method} /v{self.version}{path} HTTP/1.1\r\nHost: docker\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n")
+        if upgrade:
+            head += "Connection: Upgrade\r\nUpgrade: tcp\r\n"
+        s.sendall(head.encode() + b"\r\n" + data)
+        return s
+
+    def request(self, method, path, body=None):
+        s = self._send(method, path, body)
+        buf = b""
+        with s:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+                head, sep, rest = buf.partition(b"\r\n\r\n")
+                if sep:
+                    lower = head.lower()
+                    if b"transfer-encoding: chunked" in lower:
+                        if rest.endswith(b"0\r\n\r\n"):
+                            break
+                    else:
+                        n = [int(l.split(b":")[1]) for l in lower.split(b"\r\n")
+                             if l.startswith(b"content-length:")]
+                        if not n or len(rest) >= n[0]:
+                            break
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        if b"transfer-encoding: chunked" in head.lower():
+            body, rest2 = b"", rest
+            while rest2:
+                size, _, rest2 = rest2.partition(b"\r\n")
+                size = int(size, 16)
+                if size == 0:
+                    break
+                body, rest2 = body + rest2[:size], rest2[size + 2:]
+            rest = body
+        status = int(head.split(b" ")[1])
+        return status, json.loads(rest) if rest.strip() else None
+
+    def exec_true(self, container):
+        """exec create + start (attached, no TTY) + read to EOF + inspect: exit code."""
+        st, created = self.request("POST", f"/containers/{container}/exec",
+                                   {"Cmd": ["true"], "AttachStdout": True, "AttachStderr": True})
+        if st != 201:
+            raise SystemExit(f"container_bench: exec create: {st} {created}")
+        s = self._send("POST", f"/exec/{created['Id']}/start", {"Detach": False, "Tty": False},
+                       upgrade=True)
+        with s:
+            while s.recv(65536):
+                pass
+        st, info = self.request("GET", f"/exec/{created['Id']}/json")
+        if info["ExitCode"] != 0:
+            raise SystemExit(f"container_bench: exec exit {info['ExitCode']}")
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.bin_dir = pathlib.Path(args.bin_dir).resolve()
+        self.rexec = str(self.bin_dir / "rexec")
+        self.agent_bin = str(self.bin_dir / "rexec-agent")
+        self.tmp = pathlib.Path(tempfile.mkdtemp(prefix="rexec-cbench-"))
+        self.engine = None
+        self.agent = None
+        self.sshd = None
+        self.created_privsep = False
+
+    # --- setup -------------------------------------------------------------------------------
+
+    def start_engine(self):
+        log("container_bench: starting dockerd, importing the image, compose up shop")
+        self.engine = docker_env.DockerEnv()
+        self.engine.start()
+        self.engine.build_image()
+        self.engine.up("shop")
+        if not self.engine.running(CONTAINER):
+            raise SystemExit(f"container_bench: {CONTAINER} not running")
+        self.api = EngineApi(self.engine.sock, self.engine.api_version)
+        self.docker_env = dict(self.engine.env)
+        log(f"container_bench: engine API {self.engine.api_version} on {self.engine.host}")
+
+    def start_agent(self):
+        sd = self.tmp / "agent"
+        sd.mkdir()
+        self.agent = subprocess.Popen(
+            [self.agent_bin, "--dev", "--state-dir", str(sd), "--listen", "127.0.0.1:0",
+             "--engine", self.engine.host] + self.args.agent_arg,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=open(self.tmp / "agent.log", "wb"))
+        lines = wait_line(self.agent.stdout, lambda l: l.startswith("rexec-agent: listening on "),
+                          READY_TIMEOUT, "agent listening line")
+        drain(self.agent.stdout)
+        self.rexec_env = dict(os.environ, REXEC_CONFIG=str(sd / "client.conf"))
+        log(f"container_bench: agent pid {self.agent.pid}: {lines[-1]}")
+
+    def start_sshd(self):
+        if not os.path.exists("/usr/sbin/sshd"):
+            log("container_bench: installing openssh-server")
+            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+            if run(["apt-get", "install", "-y", "-q", "openssh-server"], env=env,
+                   stdout=subprocess.DEVNULL).returncode != 0:
+                run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL)
+                run(["apt-get", "install", "-y", "-q", "openssh-server"], env=env, check=True,
+                    stdout=subprocess.DEVNULL)
+        ssh_dir = self.tmp / "ssh"
+        ssh_dir.mkdir()
+        for name in ("host_key", "client_key"):
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ssh_dir / name)],
+                check=True)
+        auth = ssh_dir / "authorized_keys"
+        shutil.copy(ssh_dir / "client_key.pub", auth)
+        if not os.path.isdir("/run/sshd"):
+            os.makedirs("/run/sshd", mode=0o755)
+            self.created_privsep = True
+        self.ssh_port = free_port()
+        conf = ssh_dir / "sshd_config"
+        conf.write_text("\n".join([
+            f"Port {self.ssh_port}", "ListenAddress 127.0.0.1",
+            f"HostKey {ssh_dir / 'host_key'}", f"PidFile {ssh_dir / 'sshd.pid'}",
+            f"AuthorizedKeysFile {auth}", "AllowUsers root",
+            "PermitRootLogin prohibit-password", "StrictModes no", "UsePAM no",
+            "PubkeyAuthentication yes", "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no", "GSSAPIAuthentication no",
+            "KerberosAuthentication no", "UseDNS no", "PrintMotd no", "PrintLastLog no",
+            "X11Forwarding no", "LogLevel INFO", ""]))
+        self.sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(conf)],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        wait_line(self.sshd.stderr,
+                  lambda l: f"Server listening on 127.0.0.1 port {self.ssh_port}" in l,
+                  READY_TIMEOUT, "sshd listening line")
+        drain(self.sshd.stderr)
+        known = ssh_dir / "known_hosts"
+        host_pub = (ssh_dir / "host_key.pub").read_text().split()
+        known.write_text(f"[127.0.0.1]:{self.ssh_port} {host_pub[0]} {host_pub[1]}\n")
+        self.ssh = ["ssh", "-F", "/dev/null", "-T", "-i", str(ssh_dir / "client_key"),
+                    "-p", str(self.ssh_port), "-l", "root",
+                    "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+                    "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes",
+                    "-o", "GSSAPIAuthentication=no", "-o", "ControlMaster=no",
+                    "-o", "ControlPath=none", "-o", "Compression=no", "127.0.0.1"]
+        log(f"container_bench: sshd pid {self.sshd.pid} on 127.0.0.1:{self.ssh_port} (root)")
+
+    # --- measurements ------------------------------------------------------------------------
+
+    def time_cmd(self, argv, env=None):
+        t0 = time.perf_counter()
+        r = run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, timeout=120)
+        dt = time.perf_counter() - t0
+        if r.returncode != 0:
+            raise SystemExit(f"container_bench: {argv} exited {r.returncode}: {r.stderr!r}"
+                             f"{self.agent_state()}")
+        return dt
+
+    def agent_state(self):
+        if self.agent is None:
+            return ""
+        status = "running" if self.agent.poll() is None else f"exited {self.agent.returncode}"
+        try:
+            tail = (self.tmp / "agent.log").read_text(errors="replace").splitlines()[-15:]
+        except OSError:
+            tail = []
+        return f"\nagent (pid {self.agent.pid}) {status}; its log tail:\n" + "\n".join(tail)
+
+    def time_fn(self, fn):
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+    def cases(self):
+        docker_exec = [docker_env.DOCKER, "exec", CONTAINER, "true"]
+        c = {}
+        if not self.args.no_rexec:
+            c["rexec dev web true"] = lambda: self.time_cmd(
+                [self.rexec, "dev", "web", "true"], self.rexec_env)
+        c["docker exec <c> true"] = lambda: self.time_cmd(docker_exec, self.docker_env)
+        if not self.args.no_ssh:
+            remote = f"DOCKER_HOST={self.engine.host} {' '.join(docker_exec)}"
+            c["ssh 127.0.0.1 docker exec <c> true"] = lambda: self.time_cmd(self.ssh + [remote])
+        if not self.args.no_rexec:
+            c["rexec dev --host true (no engine)"] = lambda: self.time_cmd(
+                [self.rexec, "dev", "--host", "true"], self.rexec_env)
+        c["Engine API exec, in process (floor)"] = lambda: self.time_fn(
+            lambda: self.api.exec_true(CONTAINER))
+        return c
+
+    def measure(self):
+        cases = self.cases()
+        for name, fn in cases.items():  # warm-up (page cache, image layers), and a check
+            log(f"container_bench: warm-up: {name}")
+            fn()
+        times = {name: [] for name in cases}
+        for i in range(self.args.runs):
+            for name, fn in cases.items():
+                times[name].append(fn())
+        return times
+
+    def main(self):
+        build = "?"
+        if not self.args.no_rexec:
+            v = run([self.rexec, "--version"], capture_output=True, text=True, timeout=30)
+            build = next((l for l in v.stdout.splitlines() if l.startswith("build:")),
+                         v.stdout.strip().splitlines()[0] if v.stdout.strip() else "?")
+        self.start_engine()
+        if not self.args.no_rexec:
+            self.start_agent()
+        if not self.args.no_ssh:
+            self.start_sshd()
+        ssh_version = run(["ssh", "-V"], capture_output=True, text=True, timeout=30).stderr.strip()
+        dv = self.engine.docker("version", "--format", "{{.Server.Version}}").stdout.strip()
+        print(f"machine: {os.cpu_count()} cores, {os.uname().release}; rexec {build};"
+              f" docker engine {dv} (API {self.engine.api_version}); {ssh_version}")
+        log(f"container_bench: {self.args.runs} runs of each case, interleaved")
+        times = self.measure()
+        med = {k: statistics.median(v) for k, v in times.items()}
+        print(f"\ncold `true` in container {CONTAINER}, median of {self.args.runs}"
+              " (new connection / new process each run):")
+        width = max(len(k) for k in med)
+        for name, dt in med.items():
+            v = times[name]
+            print(f"  {name:<{width}}  {dt * 1000:8.1f} ms   (min {min(v) * 1000:.1f},"
+                  f" max {max(v) * 1000:.1f})")
+        rx = med.get("rexec dev web true")
+        if rx:
+            print()
+            for other in ("docker exec <c> true", "ssh 127.0.0.1 docker exec <c> true",
+                          "Engine API exec, in process (floor)"):
+                if other in med:
+                    print(f"  ratio rexec / {other:<36} {rx / med[other]:6.2f}")
+            host = med.get("rexec dev --host true (no engine)")
+            floor = med["Engine API exec, in process (floor)"]
+            if host:
+                print(f"\n  where the time goes (medians): the engine's own exec work (create,"
+                      f" start, runc exec, inspect) {floor * 1000:.1f} ms; rexec adds"
+                      f" {(rx - floor) * 1000:.1f} ms above it, of which a whole host-path"
+                      f" session (client start, TLS, agent spawn) is {host * 1000:.1f} ms")
+
+    def cleanup(self):
+        if self.sshd is not None:
+            wait_no_children(self.sshd)
+        stop(self.sshd, "sshd")
+        stop(self.agent, "rexec-agent")
+        if self.engine is not None:
+            self.engine.cleanup()
+        if self.created_privsep:
+            try:
+                os.rmdir("/run/sshd")
+            except OSError:
+                pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bin-dir", default=os.environ.get("REXEC_BIN_DIR", str(TOP / "zig-out/bin")))
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--no-ssh", action="store_true", help="leave out the ssh case")
+    ap.add_argument("--agent-arg", action="append", default=[],
+                    help="an extra argument for rexec-agent (repeatable, e.g. -v)")
+    ap.add_argument("--no-rexec", action="store_true",
+                    help="leave out the rexec cases (checks the engine, docker and ssh parts)")
+    return ap.parse_args()
+
+
+def main():
+    args = parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("container_bench: run as root (it starts dockerd and sshd)")
+    bench = Bench(args)
+    import signal
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        if not args.no_rexec:
+            for b in (bench.rexec, bench.agent_bin):
+                if not os.path.isfile(b):
+                    raise SystemExit(f"container_bench: {b} missing: run packaging/zig build")
+        bench.main()
+    except docker_env.DockerEnvError as e:
+        raise SystemExit(f"container_bench: {e}")
+    finally:
+        bench.cleanup()
+
+
+if __name__ == "__main__":
+    main()
