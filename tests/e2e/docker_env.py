@@ -103,7 +103,10 @@ class DockerEnv:
             if not os.path.exists(tool):
                 raise DockerEnvError(f"{tool} missing: install docker.io docker-compose"
                                      " busybox-static (tests/run-e2e does)")
+        # Compose networks come from a pool of its own (256 /24s in 10.213/16), so an engine
+        # left over from an earlier run (its bridges stay) cannot exhaust docker's default pools.
         argv = [DOCKERD, "--iptables=false", "--ip6tables=false", "--bridge=none",
+                "--default-address-pool", "base=10.213.0.0/16,size=24",
                 "--data-root", str(self.dir / "data"), "--exec-root", str(self.dir / "exec"),
                 "--pidfile", str(self.dir / "pid"), "--host", self.host]
         with open(self.log_path, "wb") as log:
@@ -137,7 +140,14 @@ class DockerEnv:
             self.proc.wait(timeout=ENGINE_STOP_TIMEOUT)
 
     def cleanup(self):
-        """Stop the engine, then remove its directory (container layers included)."""
+        """Take the projects down (their networks' bridges would outlive the engine), stop
+        the engine, then remove its directory (container layers included)."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                self.down_all()
+                self.docker("network", "prune", "-f", check=False)
+            except (OSError, subprocess.SubprocessError, DockerEnvError):
+                pass
         self.stop()
         # Leftover mounts under data/ (a killed engine) would make rmtree fail: unmount first.
         try:
