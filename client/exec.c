@@ -380,7 +380,7 @@ static void stdin_init(struct exec *x)
 
 /* ---- session frames ---- */
 
-static int error_exit_code(Rexec__V1__ErrorCode code)
+int exec_error_exit_code(Rexec__V1__ErrorCode code)
 {
 	switch (code) {
 	case REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND:
@@ -463,7 +463,7 @@ static void on_frame(struct conn *c, wire_frame *f, void *arg)
 	case REXEC__V1__FRAME__MSG_ERROR:
 		fprintf(stderr, "rexec: %s: %s%s", x->host, f->error->message,
 			x->raw ? "\r\n" : "\n");
-		finish(x, error_exit_code(f->error->code));
+		finish(x, exec_error_exit_code(f->error->code));
 		return;
 	default:
 		return;

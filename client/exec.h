@@ -7,6 +7,10 @@
 #include "client/cli.h"
 #include "proto/wire.h"
 
+/* The exit code an agent's Error of CODE stands for: 125 refused, 126 could not start, 127
+ * command not found, 255 anything else (rexec's own failure). */
+int exec_error_exit_code(Rexec__V1__ErrorCode code);
+
 /* The most verb options one Open carries (exec_open_options()). */
 #define EXEC_MAX_OPTIONS 20
 

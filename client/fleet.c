@@ -177,23 +177,6 @@ static void finish(struct host *h, enum fleet_result res, int code, const char *
 	check_end(f);
 }
 
-/* The agent's refusal as a single session's exit code would be. */
-static int error_exit_code(Rexec__V1__ErrorCode code)
-{
-	switch (code) {
-	case REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND:
-	case REXEC__V1__ERROR_CODE__ERROR_DENIED:
-	case REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE:
-		return 125;
-	case REXEC__V1__ERROR_CODE__ERROR_START_FAILED:
-		return 126;
-	case REXEC__V1__ERROR_CODE__ERROR_NO_COMMAND:
-		return 127;
-	default:
-		return 255;
-	}
-}
-
 /* Ends H's remote command (the agent hangs up its process group, then kills it) and gives
  * H result RES. */
 static void cancel_host(struct host *h, enum fleet_result res, const char *why)
@@ -311,7 +294,7 @@ static void on_exec_frame(struct host *h, wire_frame *fr)
 		finish(h, code == 0 ? FLEET_OK : FLEET_FAILED, code, NULL);
 		return;
 	case REXEC__V1__FRAME__MSG_ERROR:
-		finish(h, FLEET_FAILED, error_exit_code(fr->error->code), "refused: %s",
+		finish(h, FLEET_FAILED, exec_error_exit_code(fr->error->code), "refused: %s",
 		       fr->error->message);
 		return;
 	default:
@@ -410,7 +393,7 @@ static void on_list_frame(struct host *h, wire_frame *fr)
 			finish(h, FLEET_SKIPPED, -1, "no %s there (%s)",
 			       f->service[0] ? f->service : "containers", fr->error->message);
 		else
-			finish(h, FLEET_FAILED, error_exit_code(fr->error->code),
+			finish(h, FLEET_FAILED, exec_error_exit_code(fr->error->code),
 			       "cannot list services: %s", fr->error->message);
 		return;
 	default:
