@@ -89,7 +89,7 @@ def _is_zombie(pid):
 
 def pids_with_arg(arg, prefix=False):
     """Live (non-zombie) pids on this host whose argv holds ARG as one exact word (PREFIX: a
-    word that starts with ARG)."""
+    word that starts with ARG), rexec clients left out."""
     want = arg.encode() if isinstance(arg, str) else arg
     me = os.getpid()
     found = []
@@ -97,6 +97,9 @@ def pids_with_arg(arg, prefix=False):
         if not name.isdigit() or int(name) == me:
             continue
         words = _cmdline(name)
+        # The client's own argv carries the marker too; a marker finds the remote process.
+        if words and os.path.basename(words[0]) == b"rexec":
+            continue
         hit = any(w.startswith(want) for w in words) if prefix else want in words
         if hit and not _is_zombie(name):
             found.append(int(name))
