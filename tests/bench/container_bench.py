@@ -26,12 +26,10 @@ import argparse
 import json
 import os
 import pathlib
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 TOP = pathlib.Path(__file__).resolve().parents[2]
@@ -39,7 +37,8 @@ sys.path.insert(0, str(TOP / "tests/e2e"))
 sys.path.insert(0, str(TOP / "tests/bench"))
 
 import docker_env  # noqa: E402
-from exec_bench import drain, free_port, run, stop, wait_line, wait_no_children  # noqa: E402
+import exec_bench  # noqa: E402
+from exec_bench import run  # noqa: E402
 
 READY_TIMEOUT = 30.0
 CONTAINER = "shop_web_1"
@@ -117,17 +116,19 @@ class EngineApi:
             raise SystemExit(f"container_bench: exec exit {info['ExitCode']}")
 
 
-class Bench:
+class Bench(exec_bench.Bench):
+    """exec_bench's agent and sshd set-up, with the engine in front: the agent gets --engine
+    and the ssh login is root (the engine socket is root's only)."""
+    ssh_user = "root"
+    name = "container_bench"
+
     def __init__(self, args):
-        self.args = args
-        self.bin_dir = pathlib.Path(args.bin_dir).resolve()
-        self.rexec = str(self.bin_dir / "rexec")
-        self.agent_bin = str(self.bin_dir / "rexec-agent")
-        self.tmp = pathlib.Path(tempfile.mkdtemp(prefix="rexec-cbench-"))
+        super().__init__(args)
         self.engine = None
-        self.agent = None
-        self.sshd = None
-        self.created_privsep = False
+
+    @property
+    def agent_args(self):
+        return ["--engine", self.engine.host] + self.args.agent_arg
 
     # --- setup -------------------------------------------------------------------------------
 
@@ -142,68 +143,6 @@ class Bench:
         self.api = EngineApi(self.engine.sock, self.engine.api_version)
         self.docker_env = dict(self.engine.env)
         log(f"container_bench: engine API {self.engine.api_version} on {self.engine.host}")
-
-    def start_agent(self):
-        sd = self.tmp / "agent"
-        sd.mkdir()
-        self.agent = subprocess.Popen(
-            [self.agent_bin, "--dev", "--state-dir", str(sd), "--listen", "127.0.0.1:0",
-             "--engine", self.engine.host] + self.args.agent_arg,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=open(self.tmp / "agent.log", "wb"))
-        lines = wait_line(self.agent.stdout, lambda l: l.startswith("rexec-agent: listening on "),
-                          READY_TIMEOUT, "agent listening line")
-        drain(self.agent.stdout)
-        self.rexec_env = dict(os.environ, REXEC_CONFIG=str(sd / "client.conf"))
-        log(f"container_bench: agent pid {self.agent.pid}: {lines[-1]}")
-
-    def start_sshd(self):
-        if not os.path.exists("/usr/sbin/sshd"):
-            log("container_bench: installing openssh-server")
-            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-            if run(["apt-get", "install", "-y", "-q", "openssh-server"], env=env,
-                   stdout=subprocess.DEVNULL).returncode != 0:
-                run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL)
-                run(["apt-get", "install", "-y", "-q", "openssh-server"], env=env, check=True,
-                    stdout=subprocess.DEVNULL)
-        ssh_dir = self.tmp / "ssh"
-        ssh_dir.mkdir()
-        for name in ("host_key", "client_key"):
-            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ssh_dir / name)],
-                check=True)
-        auth = ssh_dir / "authorized_keys"
-        shutil.copy(ssh_dir / "client_key.pub", auth)
-        if not os.path.isdir("/run/sshd"):
-            os.makedirs("/run/sshd", mode=0o755)
-            self.created_privsep = True
-        self.ssh_port = free_port()
-        conf = ssh_dir / "sshd_config"
-        conf.write_text("\n".join([
-            f"Port {self.ssh_port}", "ListenAddress 127.0.0.1",
-            f"HostKey {ssh_dir / 'host_key'}", f"PidFile {ssh_dir / 'sshd.pid'}",
-            f"AuthorizedKeysFile {auth}", "AllowUsers root",
-            "PermitRootLogin prohibit-password", "StrictModes no", "UsePAM no",
-            "PubkeyAuthentication yes", "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no", "GSSAPIAuthentication no",
-            "KerberosAuthentication no", "UseDNS no", "PrintMotd no", "PrintLastLog no",
-            "X11Forwarding no", "LogLevel INFO", ""]))
-        self.sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(conf)],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        wait_line(self.sshd.stderr,
-                  lambda l: f"Server listening on 127.0.0.1 port {self.ssh_port}" in l,
-                  READY_TIMEOUT, "sshd listening line")
-        drain(self.sshd.stderr)
-        known = ssh_dir / "known_hosts"
-        host_pub = (ssh_dir / "host_key.pub").read_text().split()
-        known.write_text(f"[127.0.0.1]:{self.ssh_port} {host_pub[0]} {host_pub[1]}\n")
-        self.ssh = ["ssh", "-F", "/dev/null", "-T", "-i", str(ssh_dir / "client_key"),
-                    "-p", str(self.ssh_port), "-l", "root",
-                    "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-                    "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes",
-                    "-o", "GSSAPIAuthentication=no", "-o", "ControlMaster=no",
-                    "-o", "ControlPath=none", "-o", "Compression=no", "127.0.0.1"]
-        log(f"container_bench: sshd pid {self.sshd.pid} on 127.0.0.1:{self.ssh_port} (root)")
 
     # --- measurements ------------------------------------------------------------------------
 
@@ -301,18 +240,9 @@ class Bench:
                       f" session (client start, TLS, agent spawn) is {host * 1000:.1f} ms")
 
     def cleanup(self):
-        if self.sshd is not None:
-            wait_no_children(self.sshd)
-        stop(self.sshd, "sshd")
-        stop(self.agent, "rexec-agent")
         if self.engine is not None:
             self.engine.cleanup()
-        if self.created_privsep:
-            try:
-                os.rmdir("/run/sshd")
-            except OSError:
-                pass
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        super().cleanup()
 
 
 def parse_args():

@@ -145,23 +145,30 @@ class Bench:
 
     # --- setup ---------------------------------------------------------------------------
 
+    # Subclasses (container_bench) set these: the agent's extra flags, the ssh login (root
+    # needs no account of its own) and the log prefix.
+    agent_args = ()
+    ssh_user = BENCH_USER
+    name = "exec_bench"
+
     def start_agent(self):
         sd = self.tmp / "agent"
         sd.mkdir()
         self.agent = subprocess.Popen(
-            [self.agent_bin, "--dev", "--state-dir", str(sd), "--listen", "127.0.0.1:0"],
+            [self.agent_bin, "--dev", "--state-dir", str(sd), "--listen", "127.0.0.1:0"]
+            + list(self.agent_args),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=open(self.tmp / "agent.log", "wb"))
         lines = wait_line(self.agent.stdout, lambda l: l.startswith("rexec-agent: listening on "),
                           READY_TIMEOUT, "agent listening line")
         drain(self.agent.stdout)
         self.rexec_env = dict(os.environ, REXEC_CONFIG=str(sd / "client.conf"))
-        log(f"exec_bench: agent pid {self.agent.pid}: {lines[-1]}")
+        log(f"{self.name}: agent pid {self.agent.pid}: {lines[-1]}")
 
     def ensure_openssh_server(self):
         if os.path.exists("/usr/sbin/sshd"):
             return
-        log("exec_bench: installing openssh-server")
+        log(f"{self.name}: installing openssh-server")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         r = run(["apt-get", "install", "-y", "-q", "openssh-server"], env=env,
                 stdout=subprocess.DEVNULL)
@@ -185,7 +192,8 @@ class Bench:
 
     def start_sshd(self):
         self.ensure_openssh_server()
-        self.ensure_user()
+        if self.ssh_user != "root":
+            self.ensure_user()
         ssh_dir = self.tmp / "ssh"
         ssh_dir.mkdir()
         os.chmod(self.tmp, 0o711)  # the session user must reach authorized_keys
@@ -207,7 +215,8 @@ class Bench:
             f"HostKey {ssh_dir / 'host_key'}",
             f"PidFile {ssh_dir / 'sshd.pid'}",
             f"AuthorizedKeysFile {auth}",
-            f"AllowUsers {BENCH_USER}",
+            f"AllowUsers {self.ssh_user}",
+            "PermitRootLogin prohibit-password",
             "StrictModes no",
             "UsePAM no",
             "PubkeyAuthentication yes",
@@ -233,13 +242,13 @@ class Bench:
         host_pub = (ssh_dir / "host_key.pub").read_text().split()
         known.write_text(f"[127.0.0.1]:{self.ssh_port} {host_pub[0]} {host_pub[1]}\n")
         self.ssh = ["ssh", "-F", "/dev/null", "-T", "-i", str(ssh_dir / "client_key"),
-                    "-p", str(self.ssh_port), "-l", BENCH_USER,
+                    "-p", str(self.ssh_port), "-l", self.ssh_user,
                     "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
                     "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes",
                     "-o", "GSSAPIAuthentication=no", "-o", "ControlMaster=no",
                     "-o", "ControlPath=none", "-o", "Compression=no", "127.0.0.1"]
-        log(f"exec_bench: sshd pid {self.sshd.pid} on 127.0.0.1:{self.ssh_port}"
-            f" (user {BENCH_USER}, shell /bin/sh)")
+        log(f"{self.name}: sshd pid {self.sshd.pid} on 127.0.0.1:{self.ssh_port}"
+            f" (user {self.ssh_user})")
 
     def check_both_work(self):
         r = run(self.ssh + ["true"], capture_output=True, timeout=60)
