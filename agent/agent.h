@@ -21,6 +21,14 @@ struct agent {
 	int n_listeners;
 	uv_signal_t sigchld, sigterm, sigint;
 	struct session *sessions; /* every live session, attached or not */
+	int exec_path;            /* enum agent_exec_path: how an exec into a container starts */
+	/* Children reaped before their session knew them (a direct exec that ended before its
+	 * start job reported back): pid and wait status, a small ring. */
+	struct {
+		pid_t pid;
+		int status;
+	} unclaimed[16];
+	unsigned n_unclaimed;
 	int stopping;
 };
 

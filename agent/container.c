@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/config.h"
+#include "agent/direct.h"
 #include "lib/yconf.h"
 #include "proto/error.h"
 #include "proto/log.h"
@@ -65,6 +67,7 @@ struct ct {
 	char cname[NAME_MAX_]; /* container name */
 	char exec_id[ID_MAX];  /* exec sessions */
 	pid_t pid;             /* exec process, or container main process */
+	int exec_path;         /* enum agent_exec_path */
 	int pid_known;         /* exec: the engine has said (pid may be 0: it never ran) */
 	int pending[MAX_PENDING_SIGNALS]; /* exec: signals that came before the pid */
 	int n_pending;
@@ -454,6 +457,58 @@ static void resize_now(struct ct *ct, unsigned rows, unsigned cols)
 /* ---------------------------------------------------------------------------------------
  * exec */
 
+/* The direct path (direct.c) for an exec into the container of INSPECT. Returns 0 when it
+ * started the process (ST->direct) or failed for good (ST->error); -1 to use the engine
+ * path, when the agent may choose (exec_path auto) and the context cannot be reproduced. */
+static int start_direct(struct ct *ct, struct ct_started *st, const cJSON *inspect)
+{
+	const struct ct_req *q = &ct->req;
+	pid_t init =
+		(pid_t)engine_num(cJSON_GetObjectItemCaseSensitive(inspect, "State"), "Pid", 0);
+	struct direct_ctx *dc = NULL;
+	struct spawn_req req;
+	char why[512] = "", *sh[] = { "sh", NULL };
+	int ret;
+
+	if (opt_on(q, "detach") || opt_on(q, "privileged"))
+		snprintf(why, sizeof(why), "-d and --privileged go through the engine");
+	else if (init <= 0)
+		snprintf(why, sizeof(why), "the engine reports no init pid");
+	else if ((ret = direct_prepare(&dc, init, inspect, q->user, q->workdir, q->env, q->n_env,
+				       q->tty, why, sizeof(why))) == 0) {
+		memset(&req, 0, sizeof(req));
+		req.argv = q->n_argv ? q->argv : sh;
+		req.tty = q->tty;
+		req.stdin_open = q->stdin_open;
+		req.ws.ws_row = (unsigned short)q->rows;
+		req.ws.ws_col = (unsigned short)q->cols;
+		ret = direct_spawn(dc, &req, &st->sp);
+		direct_free(dc);
+		if (ret < 0) {
+			fail(st, REXEC__V1__ERROR_CODE__ERROR_START_FAILED, "%s: direct exec: %s",
+			     ct->cname, strerror(-ret));
+			return 0;
+		}
+		st->direct = 1;
+		st->tty = q->tty;
+		ct->pid = st->sp.pid;
+		snprintf(ct->what, sizeof(ct->what), "direct exec in %s", ct->cname);
+		return 0;
+	}
+	if (ct->exec_path == AGENT_EXEC_PATH_DIRECT) {
+		/* A user the container does not know is the user's mistake, not the path's. */
+		fail(st,
+		     strncmp(why, "unable to find", 14) == 0
+			     ? REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND
+			     : REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
+		     "%s: %s%s", ct->cname,
+		     strncmp(why, "unable to find", 14) ? "no direct exec: " : "", why);
+		return 0;
+	}
+	log_info("exec in %s: engine path: %s", ct->cname, why);
+	return -1;
+}
+
 static void start_exec(struct ct *ct, struct ct_started *st)
 {
 	const struct ct_req *q = &ct->req;
@@ -464,7 +519,13 @@ static void start_exec(struct ct *ct, struct ct_started *st)
 
 	if (find_running(ct, st, &r) < 0)
 		return;
+	if (ct->exec_path != AGENT_EXEC_PATH_ENGINE && start_direct(ct, st, r.json) == 0) {
+		engine_reply_free(&r);
+		return;
+	}
 	engine_reply_free(&r);
+	if (st->error)
+		return;
 	body = cJSON_CreateObject();
 	cJSON_AddBoolToObject(body, "AttachStdin", q->stdin_open && !detach);
 	cJSON_AddBoolToObject(body, "AttachStdout", !detach);
@@ -1222,6 +1283,16 @@ static void ct_free(struct ct *ct)
 
 static int queue(struct ct *ct, enum job_type type, unsigned rows, unsigned cols);
 
+static void close_fds(struct spawn_result *sp)
+{
+	int *fds[] = { &sp->master, &sp->in, &sp->out, &sp->err, &sp->errpipe };
+	size_t i;
+
+	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+}
+
 static void job_done(uv_work_t *w, int status)
 {
 	struct job *j = w->data;
@@ -1231,7 +1302,8 @@ static void job_done(uv_work_t *w, int status)
 	 * releases the ct) must not free it under us. */
 	if (j->type == JOB_PID)
 		pid_learnt(ct, j->pid); /* also for a released ct: a hangup may wait for it */
-	if (j->type == JOB_START && j->st.error == 0 && j->st.fd >= 0 && ct->req.kind == CT_EXEC)
+	if (j->type == JOB_START && j->st.error == 0 && j->st.fd >= 0 && !j->st.direct &&
+	    ct->req.kind == CT_EXEC)
 		queue(ct, JOB_PID, 0, 0);
 	if (ct->arg != NULL) {
 		if (j->type == JOB_START)
@@ -1240,6 +1312,10 @@ static void job_done(uv_work_t *w, int status)
 			ct->exited(ct->arg, &j->ex);
 	} else if (j->type == JOB_START && j->st.fd >= 0) {
 		close(j->st.fd);
+	} else if (j->type == JOB_START && j->st.direct) {
+		/* Its session is gone already: nobody will relay it. */
+		kill(-j->st.sp.pid, SIGKILL);
+		close_fds(&j->st.sp);
 	}
 	buf_free(&j->st.text);
 	free(j);
@@ -1268,8 +1344,8 @@ static int queue(struct ct *ct, enum job_type type, unsigned rows, unsigned cols
 	return 0;
 }
 
-struct ct *ct_start(uv_loop_t *loop, const struct engine *e, const Rexec__V1__Open *o,
-		    ct_started_fn started, void *arg)
+struct ct *ct_start(uv_loop_t *loop, const struct engine *e, int exec_path,
+		    const Rexec__V1__Open *o, ct_started_fn started, void *arg)
 {
 	struct ct *ct = calloc(1, sizeof(*ct));
 
@@ -1277,6 +1353,7 @@ struct ct *ct_start(uv_loop_t *loop, const struct engine *e, const Rexec__V1__Op
 		return NULL;
 	ct->loop = loop;
 	ct->engine = *e;
+	ct->exec_path = exec_path;
 	ct->started = started;
 	ct->arg = arg;
 	if (req_copy(&ct->req, o) < 0 || queue(ct, JOB_START, 0, 0) < 0) {

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "agent/engine.h"
+#include "agent/spawn.h"
 #include "proto/buf.h"
 #include "proto/wire.h"
 
@@ -28,6 +29,8 @@ struct ct_started {
 	pid_t pid; /* the process on the host (0 when unknown) */
 	const char *what; /* "exec 3f2a1b in shop_web_1" etc., for logs */
 	struct buf text;  /* answered at once: stdout (ps lines, a run -d container name) */
+	int direct;       /* the direct path started it: SP is the agent's own child */
+	struct spawn_result sp;
 };
 
 /* What an ended stream means. */
@@ -42,10 +45,11 @@ typedef void (*ct_started_fn)(void *arg, struct ct_started *st);
 typedef void (*ct_exit_fn)(void *arg, const struct ct_exit *ex);
 
 /* Starts the engine side of the Open O (any kind; target SERVICE or CONTAINER) on LOOP, with
- * the stream's initial terminal size taken from O. STARTED is called on the loop with ARG
- * once, unless ct_release() came first. Returns NULL only when out of memory. */
-struct ct *ct_start(uv_loop_t *loop, const struct engine *e, const Rexec__V1__Open *o,
-		    ct_started_fn started, void *arg);
+ * the stream's initial terminal size taken from O. EXEC_PATH (enum agent_exec_path) says
+ * whether an exec may, must or must not take the direct path (direct.h). STARTED is called on the
+ * loop with ARG once, unless ct_release() came first. Returns NULL only when out of memory. */
+struct ct *ct_start(uv_loop_t *loop, const struct engine *e, int exec_path,
+		    const Rexec__V1__Open *o, ct_started_fn started, void *arg);
 
 /* The stream ended: finds out how (exec inspect, container wait, detach) and calls DONE. For
  * `run --rm`, removes the container first. */

@@ -49,8 +49,13 @@ static void on_sigchld(uv_signal_t *h, int sig)
 	int status;
 	pid_t pid;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		session_reaped(a, pid, status);
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (session_reaped(a, pid, status) || !(WIFEXITED(status) || WIFSIGNALED(status)))
+			continue;
+		a->unclaimed[a->n_unclaimed % 16].pid = pid;
+		a->unclaimed[a->n_unclaimed % 16].status = status;
+		a->n_unclaimed++;
+	}
 }
 
 static void on_stop_timer(uv_timer_t *t)
@@ -305,6 +310,7 @@ int main(int argc, char **argv)
 	uv_loop_init(&loop);
 	a.loop = &loop;
 	a.grace_ms = cfg.grace_ms;
+	a.exec_path = (int)cfg.exec_path;
 	a.keepalive_ms = cfg.keepalive_ms;
 	uv_signal_init(&loop, &a.sigchld);
 	uv_signal_init(&loop, &a.sigterm);

@@ -45,6 +45,7 @@ struct session {
 	int tty;
 	struct spawn_result sp; /* host sessions; a container session's pid is sp.pid */
 	struct ct *ct;          /* container sessions: out_h is the engine's stream */
+	const char *via;        /* "host", "engine" or "direct" */
 	int lost_starting;      /* the client went away while the engine was starting */
 	uv_pipe_t out_h;        /* stdout pipe, or the PTY master (read and write) */
 	uv_pipe_t err_h;
@@ -715,6 +716,17 @@ static int open_pipe(struct session *s, uv_pipe_t *h, int fd, int *open)
 	return 0;
 }
 
+/* The process's stdio as libuv handles: the PTY master, or its pipes. */
+static void setup_pipes(struct session *s)
+{
+	int ret;
+
+	if ((ret = open_pipe(s, &s->out_h, s->tty ? s->sp.master : s->sp.out, &s->out_open)) < 0 ||
+	    (ret = open_pipe(s, &s->err_h, s->sp.err, &s->err_open)) < 0 ||
+	    (ret = open_pipe(s, &s->in_h, s->sp.in, &s->in_open)) < 0)
+		log_error("session %u: %s", s->stream, uv_strerror(ret));
+}
+
 static void send_opened(struct session *s)
 {
 	wire_frame f = REXEC__V1__FRAME__INIT;
@@ -725,6 +737,7 @@ static void send_opened(struct session *s)
 	o.session_id = id;
 	o.pid = (uint32_t)s->sp.pid;
 	o.tty = s->tty;
+	o.via = (char *)(s->via ? s->via : "");
 	f.msg_case = REXEC__V1__FRAME__MSG_OPENED;
 	f.opened = &o;
 	send_frame(s, &f);
@@ -760,6 +773,41 @@ static void on_ct_exit(void *arg, const struct ct_exit *ex)
 	destroy(s);
 }
 
+static void setup_pipes(struct session *s);
+
+/* The direct path started the process as the agent's own child: from here on it is a session
+ * like a host one (pipes or PTY, group signals, reaped by SIGCHLD). */
+static void start_direct_session(struct session *s, struct ct_started *st)
+{
+	struct agent *a = s->agent;
+	unsigned i;
+
+	ct_release(s->ct);
+	s->ct = NULL;
+	s->sp = st->sp;
+	s->tty = st->tty;
+	s->via = "direct";
+	setup_pipes(s);
+	log_info("session %u: %s: %s (pid %d, %s)", s->stream,
+		 s->conn ? conn_peer_name(s->conn) : "(gone)", s->cmd, (int)s->sp.pid,
+		 s->tty ? "pty" : "pipes");
+	send_opened(s);
+	if (s->lost_starting) {
+		s->conn = NULL;
+		hang_up(s);
+	} else {
+		start_reading(s);
+	}
+	/* It may have ended before we knew it. */
+	for (i = 0; i < 16 && i < a->n_unclaimed; i++) {
+		if (a->unclaimed[i].pid == s->sp.pid) {
+			a->unclaimed[i].pid = 0;
+			session_reaped(a, s->sp.pid, a->unclaimed[i].status);
+			return;
+		}
+	}
+}
+
 /* The engine has started the process (or answered at once, or failed). */
 static void on_ct_started(void *arg, struct ct_started *st)
 {
@@ -778,6 +826,11 @@ static void on_ct_started(void *arg, struct ct_started *st)
 	s->sp.pid = st->pid;
 	s->tty = st->fd >= 0 && st->tty;
 	set_state(s, SESS_RUNNING);
+	if (st->direct) {
+		start_direct_session(s, st);
+		return;
+	}
+	s->via = "engine";
 	send_opened(s);
 	if (st->fd < 0) {
 		/* Answered at once (ps, a detached exec or run). */
@@ -846,7 +899,7 @@ static void open_container(struct agent *a, struct conn *c, const wire_frame *f)
 		 f->open->target->service[0] ? f->open->target->service
 					     : f->open->target->container);
 	snprintf(s->user, sizeof(s->user), "%s", f->open->user);
-	s->ct = ct_start(a->loop, &a->engine, f->open, on_ct_started, s);
+	s->ct = ct_start(a->loop, &a->engine, a->exec_path, f->open, on_ct_started, s);
 	if (s->ct == NULL) {
 		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
 				"out of memory");
@@ -936,10 +989,8 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 	s->handles = 1;
 	s->next = a->sessions;
 	a->sessions = s;
-	if ((ret = open_pipe(s, &s->out_h, s->tty ? s->sp.master : s->sp.out, &s->out_open)) < 0 ||
-	    (ret = open_pipe(s, &s->err_h, s->sp.err, &s->err_open)) < 0 ||
-	    (ret = open_pipe(s, &s->in_h, s->sp.in, &s->in_open)) < 0)
-		log_error("session %u: %s", s->stream, uv_strerror(ret));
+	s->via = "host";
+	setup_pipes(s);
 	log_info("session %u: %s@%s runs %s as %s (pid %d, %s)", s->stream, conn_peer_name(c),
 		 conn_peer_addr(c), s->cmd, s->user, (int)s->sp.pid, s->tty ? "pty" : "pipes");
 	send_opened(s);

@@ -15,7 +15,8 @@
 extern char **environ;
 
 enum stage {
-	STAGE_SETSID = 1,
+	STAGE_ENTER = 1,
+	STAGE_SETSID,
 	STAGE_TTY,
 	STAGE_STDIO,
 	STAGE_GROUPS,
@@ -24,8 +25,9 @@ enum stage {
 	STAGE_EXEC
 };
 
-static const char *stage_names[] = { "",          "setsid", "controlling tty", "stdio",
-				     "setgroups", "setuid", "chdir",           "exec" };
+static const char *stage_names[] = { "",      "enter the container", "setsid", "controlling tty",
+				     "stdio", "setgroups",           "setuid", "chdir",
+				     "exec" };
 
 static void close_fd(int *fd)
 {
@@ -59,6 +61,8 @@ static void child(const struct spawn_req *req, int errfd, int slave, int in, int
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 
+	if (req->enter != NULL && req->enter(req->hook_arg) < 0)
+		child_fail(errfd, STAGE_ENTER);
 	if (setsid() < 0)
 		child_fail(errfd, STAGE_SETSID);
 	if (req->tty) {
@@ -72,7 +76,10 @@ static void child(const struct spawn_req *req, int errfd, int slave, int in, int
 	/* dup2 clears close-on-exec on the copies; the originals close at exec. */
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 		child_fail(errfd, STAGE_STDIO);
-	if (getuid() == 0) {
+	if (req->creds != NULL) {
+		if (req->creds(req->hook_arg) < 0)
+			child_fail(errfd, STAGE_SETUID);
+	} else if (getuid() == 0) {
 		if (initgroups(req->user, req->gid) < 0 || setgid(req->gid) < 0)
 			child_fail(errfd, STAGE_GROUPS);
 		if (setuid(req->uid) < 0)
@@ -137,7 +144,16 @@ int spawn_start(const struct spawn_req *req, struct spawn_result *res)
 	res->master = res->in = res->out = res->err = res->errpipe = -1;
 	if (pipe2(ep, O_CLOEXEC) < 0)
 		return -errno;
-	if (req->tty) {
+	if (req->tty && req->pty_master > 0) {
+		/* Taken over: closed here like our own pair. */
+		master = req->pty_master;
+		slave = req->pty_slave;
+		if (req->ws.ws_row > 0 && req->ws.ws_col > 0 &&
+		    ioctl(master, TIOCSWINSZ, &req->ws) < 0) {
+			ret = -errno;
+			goto fail;
+		}
+	} else if (req->tty) {
 		if ((ret = open_pty(&req->ws, &master, &slave)) < 0)
 			goto fail;
 	} else if ((req->stdin_open && pipe2(ip, O_CLOEXEC) < 0) || pipe2(op, O_CLOEXEC) < 0 ||

@@ -19,6 +19,14 @@ struct spawn_req {
 	int tty;
 	struct winsize ws; /* initial size of the PTY */
 	int stdin_open;    /* 0: stdin is /dev/null */
+	/* The direct path into a container (direct.c): ENTER runs in the child first (cgroup,
+	 * namespaces, rlimits); CREDS replaces the user switch (groups, ids, capabilities,
+	 * no_new_privs, seccomp). Both are async-signal-safe, return 0 or -1 with errno. */
+	int pty_master, pty_slave; /* tty: a pair opened elsewhere (a container's devpts), or -1
+				    * each (0 each in a zeroed request also means "open one") */
+	int (*enter)(const void *arg);
+	int (*creds)(const void *arg);
+	const void *hook_arg;
 };
 
 /* What the parent keeps. Every fd is close-on-exec and non-blocking; -1 when absent. */

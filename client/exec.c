@@ -428,8 +428,9 @@ static void on_frame(struct conn *c, wire_frame *f, void *arg)
 			enter_raw(x);
 		}
 		if (x->cli->verbose)
-			fprintf(stderr, "rexec: session %s open (remote pid %u)\n",
-				f->opened->session_id, f->opened->pid);
+			fprintf(stderr, "rexec: session %s open (remote pid %u, via %s)\n",
+				f->opened->session_id, f->opened->pid,
+				f->opened->via[0] ? f->opened->via : "?");
 		start_stdin(x);
 		return;
 	case REXEC__V1__FRAME__MSG_DATA:

@@ -1,0 +1,765 @@
+/* direct.c: exec into a container without the engine (see direct.h). */
+#include "agent/direct.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+
+#include "agent/engine.h"
+#include "proto/log.h"
+
+#ifndef PTRACE_SECCOMP_GET_FILTER
+#define PTRACE_SECCOMP_GET_FILTER 0x420c
+#endif
+#ifndef SECCOMP_RET_USER_NOTIF
+#define SECCOMP_RET_USER_NOTIF 0x7fc00000U
+#endif
+
+#define MAX_NS       8
+#define MAX_FILTERS  16
+#define MAX_GROUPS   64
+#define MAX_CGROUPS  16
+#define STOP_WAIT_MS 1000 /* how long the init may take to stop for the seccomp dump */
+
+struct direct_ctx {
+	pid_t pid;
+	int pidfd;
+	int pidns; /* the init's pid namespace (for the fork only), or -1: the same as ours */
+	int ns[MAX_NS];
+	int n_ns;
+	int cgroups[MAX_CGROUPS]; /* the init's cgroup.procs files, opened for writing */
+	int n_cgroups;
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[MAX_GROUPS];
+	int n_groups;
+	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	int nnp;
+	struct sock_fprog filters[MAX_FILTERS]; /* oldest first */
+	int n_filters;
+	struct rlimit rl[RLIM_NLIMITS];
+	char **envp;
+	char *cwd;
+	char home[512];
+};
+
+static void why_set(char *why, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void why_set(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Reading the init's context */
+
+static int read_status(struct direct_ctx *c, int *seccomp_mode)
+{
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)c->pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -errno;
+	*seccomp_mode = 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned long long v;
+		if (sscanf(line, "CapInh: %llx", &v) == 1)
+			c->cap_inh = v;
+		else if (sscanf(line, "CapPrm: %llx", &v) == 1)
+			c->cap_prm = v;
+		else if (sscanf(line, "CapEff: %llx", &v) == 1)
+			c->cap_eff = v;
+		else if (sscanf(line, "CapBnd: %llx", &v) == 1)
+			c->cap_bnd = v;
+		else if (sscanf(line, "CapAmb: %llx", &v) == 1)
+			c->cap_amb = v;
+		else if (sscanf(line, "NoNewPrivs: %llu", &v) == 1)
+			c->nnp = v != 0;
+		else if (sscanf(line, "Seccomp: %llu", &v) == 1)
+			*seccomp_mode = (int)v;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* The init's rlimits from /proc/PID/limits (prlimit() on another process needs
+ * CAP_SYS_RESOURCE, reading does not). The kernel lists them in RLIMIT_* order, values at
+ * fixed columns. */
+static int read_limits(struct direct_ctx *c)
+{
+	char path[64], line[256];
+	FILE *f;
+	int r = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)c->pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -errno;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char soft[32], hard[32];
+		if (r++ < 0 || r > RLIM_NLIMITS)
+			continue; /* the header */
+		if (strlen(line) < 47 || sscanf(line + 26, "%31s %31s", soft, hard) != 2) {
+			fclose(f);
+			return -EINVAL;
+		}
+		c->rl[r - 1].rlim_cur =
+			strcmp(soft, "unlimited") == 0 ? RLIM_INFINITY : strtoull(soft, NULL, 10);
+		c->rl[r - 1].rlim_max =
+			strcmp(hard, "unlimited") == 0 ? RLIM_INFINITY : strtoull(hard, NULL, 10);
+	}
+	fclose(f);
+	return r == RLIM_NLIMITS ? 0 : -EINVAL;
+}
+
+/* The process state letter of /proc/PID/stat. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	char st = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL && p[1] == ' ')
+		st = p[2];
+	fclose(f);
+	return st;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* The init's seccomp filters, dumped with ptrace: seize, interrupt, read each, detach. The
+ * kernel lists the newest first; they are kept oldest first, the order to install them. */
+static int dump_filters(struct direct_ctx *c, char *why, size_t whylen)
+{
+	struct sock_filter *tmp[MAX_FILTERS];
+	int n = 0, i, waited, ret = 0;
+	char st = proc_state(c->pid);
+
+	if (st == 'T' || st == 't') {
+		why_set(why, whylen, "the container's init is stopped or frozen");
+		return -EBUSY;
+	}
+	if (ptrace(PTRACE_SEIZE, c->pid, 0, 0) < 0) {
+		why_set(why, whylen, "ptrace(SEIZE) of the init: %s", strerror(errno));
+		return -errno;
+	}
+	if (ptrace(PTRACE_INTERRUPT, c->pid, 0, 0) < 0) {
+		ret = -errno;
+		why_set(why, whylen, "ptrace(INTERRUPT) of the init: %s", strerror(errno));
+		goto detach;
+	}
+	for (waited = 0; proc_state(c->pid) != 't'; waited++) {
+		if (waited * 2 >= STOP_WAIT_MS) {
+			ret = -ETIMEDOUT;
+			why_set(why, whylen, "the init did not stop for the seccomp dump");
+			goto detach;
+		}
+		sleep_ms(2);
+	}
+	for (n = 0; n < MAX_FILTERS; n++) {
+		long len = ptrace(PTRACE_SECCOMP_GET_FILTER, c->pid, (void *)(long)n, NULL);
+		if (len < 0) {
+			if (errno != ENOENT) {
+				ret = -errno;
+				why_set(why, whylen, "reading the init's seccomp filter: %s",
+					strerror(errno));
+			}
+			break;
+		}
+		tmp[n] = calloc((size_t)len, sizeof(struct sock_filter));
+		if (tmp[n] == NULL ||
+		    ptrace(PTRACE_SECCOMP_GET_FILTER, c->pid, (void *)(long)n, tmp[n]) != len) {
+			free(tmp[n]);
+			ret = -EIO;
+			why_set(why, whylen, "reading the init's seccomp filter failed");
+			break;
+		}
+		c->filters[MAX_FILTERS - 1 - n].len = (unsigned short)len; /* reordered below */
+		c->filters[MAX_FILTERS - 1 - n].filter = tmp[n];
+	}
+detach:
+	ptrace(PTRACE_DETACH, c->pid, 0, 0);
+	/* Oldest first, from the front. */
+	for (i = 0; i < n; i++) {
+		c->filters[i] = c->filters[MAX_FILTERS - n + i];
+		if (MAX_FILTERS - n + i != i)
+			memset(&c->filters[MAX_FILTERS - n + i], 0, sizeof(c->filters[0]));
+	}
+	c->n_filters = n;
+	if (ret == 0 && n == MAX_FILTERS) {
+		why_set(why, whylen, "more than %d seccomp filters", MAX_FILTERS);
+		ret = -E2BIG;
+	}
+	/* A user-notify filter needs its listener, which lives in the engine's runtime. */
+	for (i = 0; ret == 0 && i < n; i++) {
+		unsigned k;
+		for (k = 0; k < c->filters[i].len; k++) {
+			const struct sock_filter *ins = &c->filters[i].filter[k];
+			if (ins->code == (BPF_RET | BPF_K) &&
+			    (ins->k & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_USER_NOTIF) {
+				why_set(why, whylen,
+					"the container uses a seccomp user-notify filter");
+				ret = -ENOTSUP;
+				break;
+			}
+		}
+	}
+	return ret;
+}
+
+/* Opens the init's namespaces that differ from ours. A different user namespace is refused
+ * (uid mapping is not done yet). */
+static int open_namespaces(struct direct_ctx *c, char *why, size_t whylen)
+{
+	/* The mount namespace last: after it, /proc and paths are the container's. */
+	static const char *names[] = { "cgroup", "ipc", "uts", "net", "time", "mnt" };
+	char path[64], mine[64];
+	struct stat a, b;
+	size_t i;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)c->pid);
+	if (stat(path, &a) == 0 && stat("/proc/self/ns/user", &b) == 0 && a.st_ino != b.st_ino) {
+		why_set(why, whylen, "the container has a user namespace of its own");
+		return -ENOTSUP;
+	}
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)c->pid, names[i]);
+		snprintf(mine, sizeof(mine), "/proc/self/ns/%s", names[i]);
+		if (stat(path, &a) < 0)
+			continue; /* a kernel without it */
+		if (stat(mine, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+			continue;
+		if ((c->ns[c->n_ns] = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+			why_set(why, whylen, "open %s: %s", path, strerror(errno));
+			return -errno;
+		}
+		c->n_ns++;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)c->pid);
+	if (stat(path, &a) == 0 && stat("/proc/self/ns/pid", &b) == 0 && a.st_ino != b.st_ino &&
+	    (c->pidns = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		why_set(why, whylen, "open %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* The init's cgroups: for each hierarchy of /proc/PID/cgroup, its cgroup.procs under the
+ * standard layout (/sys/fs/cgroup itself for a pure v2 host; per controller directories,
+ * "name=X" as X, and the v2 tree under unified/ on a hybrid one). A hierarchy that is not
+ * mounted there is left alone, as a process of ours would be. */
+static int open_cgroup(struct direct_ctx *c, char *why, size_t whylen)
+{
+	char path[64], line[4096], procs[4400];
+	int pure_v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)c->pid);
+	if ((f = fopen(path, "re")) == NULL) {
+		why_set(why, whylen, "open %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	while (fgets(line, sizeof(line), f) != NULL && c->n_cgroups < MAX_CGROUPS) {
+		char *ctrl = strchr(line, ':'), *cpath;
+		int fd;
+		if (ctrl == NULL || (cpath = strchr(++ctrl, ':')) == NULL)
+			continue;
+		*cpath++ = 0;
+		cpath[strcspn(cpath, "\n")] = 0;
+		if (ctrl[0] == 0)
+			snprintf(procs, sizeof(procs), "/sys/fs/cgroup%s%s/cgroup.procs",
+				 pure_v2 ? "" : "/unified", cpath);
+		else
+			snprintf(procs, sizeof(procs), "/sys/fs/cgroup/%s%s/cgroup.procs",
+				 strncmp(ctrl, "name=", 5) == 0 ? ctrl + 5 : ctrl, cpath);
+		if ((fd = open(procs, O_WRONLY | O_CLOEXEC)) < 0) {
+			if (errno == ENOENT)
+				continue;
+			why_set(why, whylen, "open %s: %s", procs, strerror(errno));
+			fclose(f);
+			return -errno;
+		}
+		c->cgroups[c->n_cgroups++] = fd;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* A file of the container's, read without ever leaving its root (RESOLVE_IN_ROOT: a symlink
+ * to /etc/shadow means the container's). At most LEN-1 bytes; returns the length or -errno. */
+static ssize_t read_in_root(pid_t pid, const char *rel, char *buf, size_t len)
+{
+	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT };
+	char rootpath[64];
+	int root, fd;
+	ssize_t n, got = 0;
+
+	snprintf(rootpath, sizeof(rootpath), "/proc/%d/root", (int)pid);
+	if ((root = open(rootpath, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -errno;
+	fd = (int)syscall(SYS_openat2, root, rel, &how, sizeof(how));
+	close(root);
+	if (fd < 0)
+		return -errno;
+	while ((size_t)got < len - 1 && (n = read(fd, buf + got, len - 1 - (size_t)got)) > 0)
+		got += n;
+	close(fd);
+	buf[got] = 0;
+	return got;
+}
+
+/* Field I (0-based) of a ':'-separated line into OUT. */
+static void field(const char *line, int i, char *out, size_t len)
+{
+	const char *p = line, *e;
+
+	while (i-- > 0 && (p = strchr(p, ':')) != NULL)
+		p++;
+	if (p == NULL) {
+		out[0] = 0;
+		return;
+	}
+	e = p + strcspn(p, ":\n");
+	snprintf(out, len, "%.*s", (int)(e - p), p);
+}
+
+static int is_number(const char *s)
+{
+	if (*s == 0)
+		return 0;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return 0;
+	return 1;
+}
+
+/* USER ("name", "uid", "name:group", "uid:gid") through the container's own /etc/passwd and
+ * /etc/group, as runc resolves it: the primary gid first, then every group that lists the
+ * user, then EXTRA (HostConfig.GroupAdd). */
+static int resolve_user(struct direct_ctx *c, const char *user, const cJSON *extra, char *why,
+			size_t whylen)
+{
+	static char passwd[1 << 16], group[1 << 16];
+	char name[256] = "", grp[256] = "", f0[256], f2[64], f3[64], f5[512];
+	const char *line, *colon = strchr(user, ':');
+	int found = 0;
+	const cJSON *g;
+
+	snprintf(name, sizeof(name), "%.*s", (int)(colon ? (size_t)(colon - user) : strlen(user)),
+		 user);
+	if (colon)
+		snprintf(grp, sizeof(grp), "%s", colon + 1);
+	if (name[0] == 0)
+		snprintf(name, sizeof(name), "0");
+	if (read_in_root(c->pid, "etc/passwd", passwd, sizeof(passwd)) < 0)
+		passwd[0] = 0;
+	for (line = passwd; *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : "") {
+		field(line, 0, f0, sizeof(f0));
+		field(line, 2, f2, sizeof(f2));
+		if (strcmp(f0, name) == 0 || (is_number(name) && strcmp(f2, name) == 0)) {
+			field(line, 3, f3, sizeof(f3));
+			field(line, 5, f5, sizeof(f5));
+			c->uid = (uid_t)strtoul(f2, NULL, 10);
+			c->gid = (gid_t)strtoul(f3, NULL, 10);
+			snprintf(c->home, sizeof(c->home), "%s", f5);
+			snprintf(name, sizeof(name), "%s", f0);
+			found = 1;
+			break;
+		}
+	}
+	if (!found) {
+		if (!is_number(name)) {
+			why_set(why, whylen,
+				"unable to find user %s: no matching entries in passwd file", name);
+			return -ENOENT;
+		}
+		c->uid = (uid_t)strtoul(name, NULL, 10);
+		c->gid = 0;
+		snprintf(c->home, sizeof(c->home), "/");
+	}
+	if (read_in_root(c->pid, "etc/group", group, sizeof(group)) < 0)
+		group[0] = 0;
+	if (grp[0]) {
+		int ok = is_number(grp);
+		for (line = group; !ok && *line;
+		     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : "") {
+			field(line, 0, f0, sizeof(f0));
+			if (strcmp(f0, grp) == 0) {
+				field(line, 2, f2, sizeof(f2));
+				snprintf(grp, sizeof(grp), "%s", f2);
+				ok = 1;
+			}
+		}
+		if (!ok) {
+			why_set(why, whylen, "unable to find group %s", grp);
+			return -ENOENT;
+		}
+		c->gid = (gid_t)strtoul(grp, NULL, 10);
+	}
+	c->groups[c->n_groups++] = c->gid;
+	for (line = group; *line && c->n_groups < MAX_GROUPS;
+	     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : "") {
+		char members[1024], *m, *save = NULL;
+		field(line, 3, members, sizeof(members));
+		field(line, 2, f2, sizeof(f2));
+		for (m = strtok_r(members, ",", &save); m; m = strtok_r(NULL, ",", &save)) {
+			gid_t id = (gid_t)strtoul(f2, NULL, 10);
+			if (strcmp(m, name) == 0 && id != c->gid && c->n_groups < MAX_GROUPS)
+				c->groups[c->n_groups++] = id;
+		}
+	}
+	cJSON_ArrayForEach(g, extra)
+	{
+		if (cJSON_IsString(g) && is_number(g->valuestring) && c->n_groups < MAX_GROUPS)
+			c->groups[c->n_groups++] = (gid_t)strtoul(g->valuestring, NULL, 10);
+	}
+	return 0;
+}
+
+/* Sets NAME=VALUE in the NULL-terminated *ENV (replacing NAME), growing it. */
+static int env_put(char ***env, size_t *n, const char *kv)
+{
+	size_t klen = strcspn(kv, "="), i;
+	char *copy = strdup(kv), **nv;
+
+	if (copy == NULL)
+		return -ENOMEM;
+	for (i = 0; i < *n; i++) {
+		if (strncmp((*env)[i], kv, klen) == 0 && (*env)[i][klen] == '=') {
+			free((*env)[i]);
+			(*env)[i] = copy;
+			return 0;
+		}
+	}
+	if ((nv = realloc(*env, (*n + 2) * sizeof(*nv))) == NULL) {
+		free(copy);
+		return -ENOMEM;
+	}
+	nv[(*n)++] = copy;
+	nv[*n] = NULL;
+	*env = nv;
+	return 0;
+}
+
+static int env_has(char **env, size_t n, const char *name)
+{
+	size_t i, len = strlen(name);
+
+	for (i = 0; i < n; i++)
+		if (strncmp(env[i], name, len) == 0 && env[i][len] == '=')
+			return 1;
+	return 0;
+}
+
+/* The environment docker exec gives: PATH (a default when the image has none), HOSTNAME, TERM
+ * with a TTY, the container's Config.Env, the exec's -e; HOME from the user's passwd entry
+ * when nothing set it (as runc does). */
+static int build_env(struct direct_ctx *c, const cJSON *cfg, char *const *env, size_t n_env,
+		     int tty)
+{
+	const cJSON *e;
+	char kv[600];
+	size_t n = 0, i;
+
+	c->envp = calloc(1, sizeof(char *));
+	if (c->envp == NULL)
+		return -ENOMEM;
+	snprintf(kv, sizeof(kv), "HOSTNAME=%s", engine_str(cfg, "Hostname"));
+	if (env_put(&c->envp, &n, kv) < 0)
+		return -ENOMEM;
+	if (tty && env_put(&c->envp, &n, "TERM=xterm") < 0)
+		return -ENOMEM;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(cfg, "Env"))
+	{
+		if (cJSON_IsString(e) && env_put(&c->envp, &n, e->valuestring) < 0)
+			return -ENOMEM;
+	}
+	if (!env_has(c->envp, n, "PATH") &&
+	    env_put(&c->envp, &n,
+		    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin") < 0)
+		return -ENOMEM;
+	for (i = 0; i < n_env; i++)
+		if (env_put(&c->envp, &n, env[i]) < 0)
+			return -ENOMEM;
+	if (!env_has(c->envp, n, "HOME")) {
+		snprintf(kv, sizeof(kv), "HOME=%s", c->home[0] ? c->home : "/");
+		if (env_put(&c->envp, &n, kv) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int direct_prepare(struct direct_ctx **out, pid_t pid, const cJSON *inspect, const char *user,
+		   const char *workdir, char *const *env, size_t n_env, int tty, char *why,
+		   size_t whylen)
+{
+	const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(inspect, "Config");
+	const cJSON *host = cJSON_GetObjectItemCaseSensitive(inspect, "HostConfig");
+	struct direct_ctx *c = calloc(1, sizeof(*c));
+	int seccomp_mode = 0, ret;
+	const char *u;
+
+	*out = NULL;
+	if (c == NULL)
+		return -ENOMEM;
+	c->pid = pid;
+	c->pidns = -1;
+	c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (c->pidfd < 0) {
+		ret = -errno;
+		why_set(why, whylen, "pidfd_open(%d): %s", (int)pid, strerror(errno));
+		goto fail;
+	}
+	if (access("/sys/kernel/security/lsm", R_OK) == 0) {
+		char lsm[256] = "";
+		FILE *f = fopen("/sys/kernel/security/lsm", "re");
+		if (f != NULL) {
+			if (fgets(lsm, sizeof(lsm), f) == NULL)
+				lsm[0] = 0;
+			fclose(f);
+		}
+		if (strstr(lsm, "apparmor") || strstr(lsm, "selinux")) {
+			ret = -ENOTSUP;
+			why_set(why, whylen, "an LSM (%s) is active; its label is not set yet",
+				lsm);
+			goto fail;
+		}
+	}
+	if ((ret = read_status(c, &seccomp_mode)) < 0) {
+		why_set(why, whylen, "reading the init's status: %s", strerror(-ret));
+		goto fail;
+	}
+	if ((ret = open_namespaces(c, why, whylen)) < 0 || (ret = open_cgroup(c, why, whylen)) < 0)
+		goto fail;
+	if ((ret = read_limits(c)) < 0) {
+		why_set(why, whylen, "reading the init's limits: %s", strerror(-ret));
+		goto fail;
+	}
+	if (seccomp_mode == 2 && (ret = dump_filters(c, why, whylen)) < 0)
+		goto fail;
+	u = user && user[0] ? user : engine_str(cfg, "User");
+	if ((ret = resolve_user(c, u, cJSON_GetObjectItemCaseSensitive(host, "GroupAdd"), why,
+				whylen)) < 0)
+		goto fail;
+	if ((ret = build_env(c, cfg, env, n_env, tty)) < 0) {
+		why_set(why, whylen, "out of memory");
+		goto fail;
+	}
+	c->cwd = strdup(workdir && workdir[0]              ? workdir
+			: engine_str(cfg, "WorkingDir")[0] ? engine_str(cfg, "WorkingDir")
+							   : "/");
+	if (c->cwd == NULL) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	/* The pid may have been reused while we read: the pidfd still names the init. */
+	if (syscall(SYS_pidfd_send_signal, c->pidfd, 0, NULL, 0) < 0) {
+		ret = -ESRCH;
+		why_set(why, whylen, "the container's init went away");
+		goto fail;
+	}
+	*out = c;
+	return 0;
+fail:
+	direct_free(c);
+	return ret;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * In the child (async-signal-safe only) */
+
+static int enter(const void *arg)
+{
+	const struct direct_ctx *c = arg;
+	int i;
+
+	/* Until exec, nothing in the container may open /proc/<us>/exe or ptrace us. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return -1;
+	for (i = 0; i < c->n_cgroups; i++)
+		if (write(c->cgroups[i], "0", 1) != 1)
+			return -1;
+	for (i = 0; i < c->n_ns; i++)
+		if (setns(c->ns[i], 0) < 0)
+			return -1;
+	for (i = 0; i < RLIM_NLIMITS; i++)
+		if (setrlimit(i, &c->rl[i]) < 0)
+			return -1;
+	return 0;
+}
+
+static int install_filters(const struct direct_ctx *c)
+{
+	int i;
+
+	for (i = 0; i < c->n_filters; i++)
+		if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &c->filters[i]) < 0)
+			return -1;
+	return 0;
+}
+
+static int creds(const void *arg)
+{
+	const struct direct_ctx *c = arg;
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+	int cap;
+
+	/* Without no_new_privs a filter needs CAP_SYS_ADMIN: install it while we have it. */
+	if (!c->nnp && install_filters(c) < 0)
+		return -1;
+	for (cap = 0; cap < 64; cap++)
+		if (!(c->cap_bnd & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
+		    errno != EINVAL)
+			return -1;
+	if (setgroups((size_t)c->n_groups, c->groups) < 0 || setgid(c->gid) < 0)
+		return -1;
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setuid(c->uid) < 0)
+		return -1;
+	data[0].effective = (uint32_t)c->cap_eff;
+	data[1].effective = (uint32_t)(c->cap_eff >> 32);
+	data[0].permitted = (uint32_t)c->cap_prm;
+	data[1].permitted = (uint32_t)(c->cap_prm >> 32);
+	data[0].inheritable = (uint32_t)c->cap_inh;
+	data[1].inheritable = (uint32_t)(c->cap_inh >> 32);
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		return -1;
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+		return -1;
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	for (cap = 0; cap < 64; cap++)
+		if ((c->cap_amb & (1ULL << cap)) &&
+		    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+			return -1;
+	if (c->nnp && (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || install_filters(c) < 0))
+		return -1;
+	return 0;
+}
+
+/* The PTY pair from the container's own devpts (as runc makes it), so that the process's
+ * terminal is /dev/pts/N inside the container. Opened through the container's root with
+ * RESOLVE_IN_ROOT: its /dev/pts cannot point us at the host's. */
+static int container_pty(struct direct_ctx *c, int *master, int *slave)
+{
+	struct open_how how = { .flags = O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK,
+				.resolve = RESOLVE_IN_ROOT };
+	char rootpath[64], pts[64];
+	int root, m, s, unlock = 0;
+	unsigned n;
+
+	snprintf(rootpath, sizeof(rootpath), "/proc/%d/root", (int)c->pid);
+	if ((root = open(rootpath, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -errno;
+	m = (int)syscall(SYS_openat2, root, "dev/pts/ptmx", &how, sizeof(how));
+	if (m < 0 || ioctl(m, TIOCSPTLCK, &unlock) < 0 || ioctl(m, TIOCGPTN, &n) < 0) {
+		int ret = -errno;
+		if (m >= 0)
+			close(m);
+		close(root);
+		return ret;
+	}
+	snprintf(pts, sizeof(pts), "dev/pts/%u", n);
+	how.flags = O_RDWR | O_NOCTTY | O_CLOEXEC;
+	s = (int)syscall(SYS_openat2, root, pts, &how, sizeof(how));
+	close(root);
+	if (s < 0) {
+		int ret = -errno;
+		close(m);
+		return ret;
+	}
+	*master = m;
+	*slave = s;
+	return 0;
+}
+
+int direct_spawn(struct direct_ctx *c, struct spawn_req *req, struct spawn_result *res)
+{
+	int own = -1, ret;
+
+	/* A container without a devpts of its own gets one of the host's. */
+	if (req->tty && container_pty(c, &req->pty_master, &req->pty_slave) < 0)
+		req->pty_master = req->pty_slave = 0;
+
+	req->envp = c->envp;
+	req->workdir = c->cwd;
+	req->fallback = NULL;
+	req->uid = c->uid;
+	req->gid = c->gid;
+	req->enter = enter;
+	req->creds = creds;
+	req->hook_arg = c;
+	/* setns(CLONE_NEWPID) moves only this thread's future children: the fork below lands
+	 * in the container's pid namespace; then this pool thread goes back to ours. */
+	if (c->pidns >= 0) {
+		if ((own = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)) < 0)
+			return -errno;
+		if (setns(c->pidns, CLONE_NEWPID) < 0) {
+			ret = -errno;
+			close(own);
+			return ret;
+		}
+	}
+	ret = spawn_start(req, res);
+	if (own >= 0) {
+		if (setns(own, CLONE_NEWPID) < 0)
+			log_error("direct: cannot return to the agent's pid namespace: %s",
+				  strerror(errno));
+		close(own);
+	}
+	return ret;
+}
+
+void direct_free(struct direct_ctx *c)
+{
+	int i;
+
+	if (c == NULL)
+		return;
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	if (c->pidns >= 0)
+		close(c->pidns);
+	for (i = 0; i < c->n_cgroups; i++)
+		close(c->cgroups[i]);
+	for (i = 0; i < c->n_ns; i++)
+		close(c->ns[i]);
+	for (i = 0; i < c->n_filters; i++)
+		free(c->filters[i].filter);
+	for (i = 0; c->envp != NULL && c->envp[i] != NULL; i++)
+		free(c->envp[i]);
+	free(c->envp);
+	free(c->cwd);
+	free(c);
+}
