@@ -1098,7 +1098,8 @@ static void start_error(struct ct *ct, struct ct_exit *ex)
 	if (strncmp(t, "unable to find user", 19) == 0) {
 		ex->error = REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND;
 		ex->code = 125;
-	} else if (strstr(t, "not found") || strstr(t, "no such file")) {
+	} else if (strstr(t, "chdir") == NULL &&
+		   (strstr(t, "not found") || strstr(t, "no such file"))) {
 		ex->error = REXEC__V1__ERROR_CODE__ERROR_NO_COMMAND;
 		ex->code = 127;
 	} else {

@@ -440,10 +440,28 @@ static int resolve_user(struct direct_ctx *c, const char *user, const cJSON *ext
 				c->groups[c->n_groups++] = id;
 		}
 	}
+	/* --group-add: numbers, or names of the container's /etc/group (as docker resolves
+	 * them into additionalGids). */
 	cJSON_ArrayForEach(g, extra)
 	{
-		if (cJSON_IsString(g) && is_number(g->valuestring) && c->n_groups < MAX_GROUPS)
+		if (!cJSON_IsString(g) || c->n_groups >= MAX_GROUPS)
+			continue;
+		if (is_number(g->valuestring)) {
 			c->groups[c->n_groups++] = (gid_t)strtoul(g->valuestring, NULL, 10);
+			continue;
+		}
+		for (line = group; *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : "") {
+			field(line, 0, f0, sizeof(f0));
+			if (strcmp(f0, g->valuestring) == 0) {
+				field(line, 2, f2, sizeof(f2));
+				c->groups[c->n_groups++] = (gid_t)strtoul(f2, NULL, 10);
+				break;
+			}
+		}
+		if (!*line) {
+			why_set(why, whylen, "unable to find group %s", g->valuestring);
+			return -ENOENT;
+		}
 	}
 	return 0;
 }
