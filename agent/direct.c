@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -237,6 +238,93 @@ detach:
 		}
 	}
 	return ret;
+}
+
+/* Dumped filters per init (pid and start time, so a reused pid misses): an exec does not
+ * stop the init each time. Shared by the pool's threads. */
+#define FILTER_CACHE 16
+
+static struct {
+	pid_t pid;
+	unsigned long long start;
+	int n;
+	struct sock_fprog f[MAX_FILTERS];
+} filter_cache[FILTER_CACHE];
+static unsigned filter_cache_next;
+static pthread_mutex_t filter_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Field 22 of /proc/PID/stat: the start time in clock ticks since boot. */
+static unsigned long long start_time(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long t = 0;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL) {
+		/* p[2] is field 3 (state); field 22 is 19 spaces further on. */
+		for (i = 0; i < 19 && p != NULL; i++)
+			p = strchr(p + 1, ' ');
+		if (p != NULL)
+			t = strtoull(p + 1, NULL, 10);
+	}
+	fclose(f);
+	return t;
+}
+
+/* Copies N filters from SRC to DST (each program its own allocation). */
+static int copy_filters(struct sock_fprog *dst, const struct sock_fprog *src, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		dst[i].len = src[i].len;
+		dst[i].filter = malloc(src[i].len * sizeof(struct sock_filter));
+		if (dst[i].filter == NULL) {
+			while (i-- > 0)
+				free(dst[i].filter);
+			return -ENOMEM;
+		}
+		memcpy(dst[i].filter, src[i].filter, src[i].len * sizeof(struct sock_filter));
+	}
+	return 0;
+}
+
+static int cached_filters(struct direct_ctx *c, char *why, size_t whylen)
+{
+	unsigned long long start = start_time(c->pid);
+	unsigned i;
+	int ret;
+
+	pthread_mutex_lock(&filter_cache_lock);
+	for (i = 0; i < FILTER_CACHE; i++) {
+		if (filter_cache[i].pid == c->pid && filter_cache[i].start == start && start) {
+			ret = copy_filters(c->filters, filter_cache[i].f, filter_cache[i].n);
+			if (ret == 0)
+				c->n_filters = filter_cache[i].n;
+			pthread_mutex_unlock(&filter_cache_lock);
+			return ret;
+		}
+	}
+	pthread_mutex_unlock(&filter_cache_lock);
+	if ((ret = dump_filters(c, why, whylen)) < 0)
+		return ret;
+	pthread_mutex_lock(&filter_cache_lock);
+	i = filter_cache_next++ % FILTER_CACHE;
+	while (filter_cache[i].n > 0)
+		free(filter_cache[i].f[--filter_cache[i].n].filter);
+	if (copy_filters(filter_cache[i].f, c->filters, c->n_filters) == 0) {
+		filter_cache[i].pid = c->pid;
+		filter_cache[i].start = start;
+		filter_cache[i].n = c->n_filters;
+	} else {
+		filter_cache[i].pid = 0;
+	}
+	pthread_mutex_unlock(&filter_cache_lock);
+	return 0;
 }
 
 /* Opens the init's namespaces that differ from ours. A different user namespace is refused
@@ -585,7 +673,7 @@ int direct_prepare(struct direct_ctx **out, pid_t pid, const cJSON *inspect, con
 		why_set(why, whylen, "reading the init's limits: %s", strerror(-ret));
 		goto fail;
 	}
-	if (seccomp_mode == 2 && (ret = dump_filters(c, why, whylen)) < 0)
+	if (seccomp_mode == 2 && (ret = cached_filters(c, why, whylen)) < 0)
 		goto fail;
 	u = user && user[0] ? user : engine_str(cfg, "User");
 	if ((ret = resolve_user(c, u, cJSON_GetObjectItemCaseSensitive(host, "GroupAdd"), why,

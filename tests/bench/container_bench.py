@@ -38,7 +38,7 @@ sys.path.insert(0, str(TOP / "tests/bench"))
 
 import docker_env  # noqa: E402
 import exec_bench  # noqa: E402
-from exec_bench import run  # noqa: E402
+from exec_bench import run, stop  # noqa: E402
 
 READY_TIMEOUT = 30.0
 CONTAINER = "shop_web_1"
@@ -177,7 +177,12 @@ class Bench(exec_bench.Bench):
         if not self.args.no_rexec:
             c["rexec dev web true"] = lambda: self.time_cmd(
                 [self.rexec, "dev", "web", "true"], self.rexec_env)
+            c["rexec dev web true (engine path)"] = lambda: self.time_cmd(
+                [self.rexec, "dev", "web", "true"], self.engine_path_env)
         c["docker exec <c> true"] = lambda: self.time_cmd(docker_exec, self.docker_env)
+        pid = self.engine.host_pid(CONTAINER)
+        c["nsenter -a -t PID true"] = lambda: self.time_cmd(["nsenter", "-a", "-t", str(pid),
+                                                             "true"])
         if not self.args.no_ssh:
             remote = f"DOCKER_HOST={self.engine.host} {' '.join(docker_exec)}"
             c["ssh 127.0.0.1 docker exec <c> true"] = lambda: self.time_cmd(self.ssh + [remote])
@@ -207,6 +212,9 @@ class Bench(exec_bench.Bench):
                          v.stdout.strip().splitlines()[0] if v.stdout.strip() else "?")
         self.start_engine()
         if not self.args.no_rexec:
+            # The default path (auto: direct) and one agent held to the engine path.
+            self.start_agent("agent-engine", ["--exec-path", "engine"])
+            self.engine_path_agent, self.engine_path_env = self.agent, self.rexec_env
             self.start_agent()
         if not self.args.no_ssh:
             self.start_sshd()
@@ -238,8 +246,60 @@ class Bench(exec_bench.Bench):
                       f" start, runc exec, inspect) {floor * 1000:.1f} ms; rexec adds"
                       f" {(rx - floor) * 1000:.1f} ms above it, of which a whole host-path"
                       f" session (client start, TLS, agent spawn) is {host * 1000:.1f} ms")
+        eng = med.get("rexec dev web true (engine path)")
+        ns = med.get("nsenter -a -t PID true")
+        if rx and eng and ns:
+            print(f"  direct path vs engine path: {rx * 1000:.1f} vs {eng * 1000:.1f} ms"
+                  f" ({eng / rx:.1f}x); direct minus nsenter -a: {(rx - ns) * 1000:.1f} ms")
+        mib = self.args.stream_size / (1 << 20)
+        log(f"container_bench: {mib:.0f} MiB of stdout, {self.args.stream_runs} runs each")
+        smed = self.streams()
+        print(f"\n`head -c {self.args.stream_size} /dev/zero` in {CONTAINER}, median of"
+              f" {self.args.stream_runs}:")
+        for name, dt in smed.items():
+            print(f"  {name:<32} {dt:8.2f} s  {mib / dt:9.0f} MiB/s")
+        d = smed.get("rexec -T dev web (direct)")
+        if d:
+            for other in smed:
+                if other != "rexec -T dev web (direct)":
+                    print(f"  speed direct / {other:<32} {smed[other] / d:6.2f}x")
+
+    def streams(self):
+        """SIZE bytes of stdout through each path, median of --stream-runs (seconds)."""
+        size = self.args.stream_size
+        cmd = ["sh", "-c", f"head -c {size} /dev/zero"]
+        docker_exec = [docker_env.DOCKER, "exec", CONTAINER] + cmd
+        cases = {}
+        if not self.args.no_rexec:
+            cases["rexec -T dev web (direct)"] = ([self.rexec, "-T", "dev", "web", "--"] + cmd,
+                                                  self.rexec_env)
+            cases["rexec -T dev web (engine path)"] = (
+                [self.rexec, "-T", "dev", "web", "--"] + cmd, self.engine_path_env)
+        cases["docker exec <c>"] = (docker_exec, self.docker_env)
+        if not self.args.no_ssh:
+            remote = f"DOCKER_HOST={self.engine.host} {docker_exec[0]} exec {CONTAINER}" \
+                     f" sh -c 'head -c {size} /dev/zero'"
+            cases["ssh 127.0.0.1 docker exec <c>"] = (self.ssh + [remote], None)
+        times = {k: [] for k in cases}
+        for _ in range(self.args.stream_runs):
+            for name, (argv, env) in cases.items():
+                t0 = time.perf_counter()
+                with subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE) as p:
+                    got = 0
+                    while True:
+                        chunk = p.stdout.read(1 << 20)
+                        if not chunk:
+                            break
+                        got += len(chunk)
+                if p.returncode != 0 or got != size:
+                    raise SystemExit(f"container_bench: {name}: exit {p.returncode},"
+                                     f" {got} of {size} bytes")
+                times[name].append(time.perf_counter() - t0)
+        return {k: statistics.median(v) for k, v in times.items()}
 
     def cleanup(self):
+        stop(getattr(self, "engine_path_agent", None), "rexec-agent (engine path)")
         if self.engine is not None:
             self.engine.cleanup()
         super().cleanup()
@@ -249,6 +309,8 @@ def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin-dir", default=os.environ.get("REXEC_BIN_DIR", str(TOP / "zig-out/bin")))
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--stream-size", type=int, default=1 << 30, help="bytes (default 1 GiB)")
+    ap.add_argument("--stream-runs", type=int, default=3)
     ap.add_argument("--no-ssh", action="store_true", help="leave out the ssh case")
     ap.add_argument("--agent-arg", action="append", default=[],
                     help="an extra argument for rexec-agent (repeatable, e.g. -v)")

@@ -151,14 +151,15 @@ class Bench:
     ssh_user = BENCH_USER
     name = "exec_bench"
 
-    def start_agent(self):
-        sd = self.tmp / "agent"
+    def start_agent(self, subdir="agent", extra=()):
+        """A --dev agent in tmp/SUBDIR (with EXTRA flags): self.agent and self.rexec_env."""
+        sd = self.tmp / subdir
         sd.mkdir()
         self.agent = subprocess.Popen(
             [self.agent_bin, "--dev", "--state-dir", str(sd), "--listen", "127.0.0.1:0"]
-            + list(self.agent_args),
+            + list(self.agent_args) + list(extra),
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=open(self.tmp / "agent.log", "wb"))
+            stderr=open(self.tmp / f"{subdir}.log", "wb"))
         lines = wait_line(self.agent.stdout, lambda l: l.startswith("rexec-agent: listening on "),
                           READY_TIMEOUT, "agent listening line")
         drain(self.agent.stdout)
