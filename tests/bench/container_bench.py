@@ -241,11 +241,14 @@ class Bench(exec_bench.Bench):
                     print(f"  ratio rexec / {other:<36} {rx / med[other]:6.2f}")
             host = med.get("rexec dev --host true (no engine)")
             floor = med["Engine API exec, in process (floor)"]
+            eng = med.get("rexec dev web true (engine path)", rx)
             if host:
                 print(f"\n  where the time goes (medians): the engine's own exec work (create,"
-                      f" start, runc exec, inspect) {floor * 1000:.1f} ms; rexec adds"
-                      f" {(rx - floor) * 1000:.1f} ms above it, of which a whole host-path"
-                      f" session (client start, TLS, agent spawn) is {host * 1000:.1f} ms")
+                      f" start, runc exec, inspect) {floor * 1000:.1f} ms; the engine path adds"
+                      f" {(eng - floor) * 1000:.1f} ms above it, of which a whole host-path"
+                      f" session (client start, TLS, agent spawn) is {host * 1000:.1f} ms;"
+                      f" the direct path skips the engine's exec: {rx * 1000:.1f} ms,"
+                      f" {(rx - host) * 1000:.1f} ms over a host session")
         eng = med.get("rexec dev web true (engine path)")
         ns = med.get("nsenter -a -t PID true")
         if rx and eng and ns:
