@@ -18,6 +18,7 @@
 
 #include "agent/config.h"
 #include "agent/direct.h"
+#include "agent/procfs.h"
 #include "lib/yconf.h"
 #include "proto/error.h"
 #include "proto/log.h"
@@ -1467,25 +1468,12 @@ static int add_children(pid_t pid, pid_t *out, int n, int max)
 	return n;
 }
 
-/* The foreground process group of PID's terminal (field 8 of /proc/PID/stat), or 0. */
+/* The foreground process group of PID's terminal (tpgid), or 0. */
 static pid_t tty_foreground(pid_t pid)
 {
-	char path[64], buf[1024], *p;
-	FILE *f;
-	long tpgid = 0;
-	int i;
+	char v[32];
+	long tpgid = procfs_stat_field(pid, 8, v, sizeof(v)) == 0 ? strtol(v, NULL, 10) : 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return 0;
-	if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL) {
-		/* ") S ppid pgrp session tty_nr tpgid" */
-		for (i = 0; i < 6 && p != NULL; i++)
-			p = strchr(p + 1, ' ');
-		if (p != NULL)
-			tpgid = strtol(p + 1, NULL, 10);
-	}
-	fclose(f);
 	return tpgid > 0 ? (pid_t)tpgid : 0;
 }
 

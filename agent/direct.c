@@ -26,6 +26,7 @@
 #include <linux/seccomp.h>
 
 #include "agent/engine.h"
+#include "agent/procfs.h"
 #include "proto/log.h"
 
 #ifndef PTRACE_SECCOMP_GET_FILTER
@@ -137,20 +138,12 @@ static int read_limits(struct direct_ctx *c)
 	return r == RLIM_NLIMITS ? 0 : -EINVAL;
 }
 
-/* The process state letter of /proc/PID/stat. */
+/* The process state letter of PID (0: unknown). */
 static char proc_state(pid_t pid)
 {
-	char path[64], buf[512], *p;
-	FILE *f;
-	char st = 0;
+	char v[8];
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return 0;
-	if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL && p[1] == ' ')
-		st = p[2];
-	fclose(f);
-	return st;
+	return procfs_stat_field(pid, 3, v, sizeof(v)) == 0 ? v[0] : 0;
 }
 
 static void sleep_ms(unsigned ms)
@@ -253,26 +246,12 @@ static struct {
 static unsigned filter_cache_next;
 static pthread_mutex_t filter_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Field 22 of /proc/PID/stat: the start time in clock ticks since boot. */
+/* The start time of PID in clock ticks since boot (0: unknown). */
 static unsigned long long start_time(pid_t pid)
 {
-	char path[64], buf[1024], *p;
-	unsigned long long t = 0;
-	FILE *f;
-	int i;
+	char v[32];
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return 0;
-	if (fgets(buf, sizeof(buf), f) != NULL && (p = strrchr(buf, ')')) != NULL) {
-		/* p[2] is field 3 (state); field 22 is 19 spaces further on. */
-		for (i = 0; i < 19 && p != NULL; i++)
-			p = strchr(p + 1, ' ');
-		if (p != NULL)
-			t = strtoull(p + 1, NULL, 10);
-	}
-	fclose(f);
-	return t;
+	return procfs_stat_field(pid, 22, v, sizeof(v)) == 0 ? strtoull(v, NULL, 10) : 0;
 }
 
 /* Copies N filters from SRC to DST (each program its own allocation). */

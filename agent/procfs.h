@@ -1,0 +1,14 @@
+/* procfs.h: reading fields of /proc/PID/stat, which direct exec and the engine backend both
+ * need (state, terminal foreground group, start time). */
+#ifndef REXEC_AGENT_PROCFS_H
+#define REXEC_AGENT_PROCFS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Field N (numbered as in proc(5): 3 state, 8 tpgid, 22 starttime; N >= 3) of
+ * /proc/PID/stat into OUT (OUTLEN bytes). The comm field may hold spaces and parentheses:
+ * fields are counted from its last ')'. Returns 0, or -errno (-EINVAL: no such field). */
+int procfs_stat_field(pid_t pid, int n, char *out, size_t outlen);
+
+#endif
