@@ -199,24 +199,31 @@ static void fail(struct ct_started *st, int code, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* What a failed engine request (RET from engine_call/engine_hijack, R its reply) means for the
+ * user: engine down, no such thing (404), the engine refused, or our own failure. */
+static void fail_request(struct ct_started *st, int ret, const struct engine_reply *r)
+{
+	Rexec__V1__ErrorCode code;
+
+	if (ret == REXEC_EUNAVAILABLE)
+		code = REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE;
+	else if (ret < 0)
+		code = REXEC__V1__ERROR_CODE__ERROR_INTERNAL;
+	else if (r->status == 404)
+		code = REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND;
+	else
+		code = REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE;
+	fail(st, code, "%s", r->err);
+}
+
 /* An engine call whose failure ends the start: the reason goes to ST. Returns 0 on a 2xx. */
 static int call(struct ct *ct, struct ct_started *st, const char *method, const char *path,
 		const cJSON *body, struct engine_reply *r)
 {
 	int ret = engine_call(&ct->engine, method, path, body, r);
 
-	if (ret < 0) {
-		fail(st,
-		     ret == REXEC_EUNAVAILABLE ? REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE
-					       : REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
-		     "%s", r->err);
-		return -1;
-	}
-	if (r->status / 100 != 2) {
-		fail(st,
-		     r->status == 404 ? REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND
-				      : REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
-		     "%s", r->err);
+	if (ret < 0 || r->status / 100 != 2) {
+		fail_request(st, ret, r);
 		return -1;
 	}
 	return 0;
@@ -414,16 +421,7 @@ static int hijack(struct ct *ct, struct ct_started *st, const char *path, const 
 
 	ret = engine_hijack(&ct->engine, "POST", path, body, &fd, rest, sizeof(rest), &nrest, &r);
 	if (ret < 0 || fd < 0) {
-		if (ret < 0)
-			fail(st,
-			     ret == REXEC_EUNAVAILABLE ? REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE
-						       : REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
-			     "%s", r.err);
-		else
-			fail(st,
-			     r.status == 404 ? REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND
-					     : REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
-			     "%s", r.err);
+		fail_request(st, ret, &r);
 		engine_reply_free(&r);
 		return -1;
 	}

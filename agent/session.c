@@ -206,31 +206,26 @@ static void hang_up(struct session *s)
 
 /* Sends Exit and ends the session. What still holds the output gets SIGHUP, as on a
  * terminal hangup. */
+static void send_exit(struct session *s, int code, int sig, int core, const char *reason);
+
 static void finish(struct session *s)
 {
-	wire_frame f = REXEC__V1__FRAME__INIT;
-	Rexec__V1__Exit e = REXEC__V1__EXIT__INIT;
 	char reason[WIRE_TEXT_MAX] = "";
 	const char *stage;
-	int err = spawn_start_error(&s->sp, &stage);
+	int err = spawn_start_error(&s->sp, &stage), code = 0, sig = 0;
 
 	if (err != 0) {
-		e.code = WIFEXITED(s->status) ? WEXITSTATUS(s->status) : 126;
+		code = WIFEXITED(s->status) ? WEXITSTATUS(s->status) : 126;
 		snprintf(reason, sizeof(reason), "%s %s: %s", stage, s->cmd, strerror(err));
 	} else if (WIFEXITED(s->status)) {
-		e.code = WEXITSTATUS(s->status);
+		code = WEXITSTATUS(s->status);
 	} else if (WIFSIGNALED(s->status)) {
-		const char *name = signame_from_number(WTERMSIG(s->status));
-		e.code = 128 + WTERMSIG(s->status);
-		e.signal = (char *)(name ? name : "");
-		e.core_dumped = WCOREDUMP(s->status) != 0;
+		sig = WTERMSIG(s->status);
+		code = 128 + sig;
 	}
-	e.reason = reason;
-	f.msg_case = REXEC__V1__FRAME__MSG_EXIT;
-	f.exit = &e;
-	send_frame(s, &f);
+	send_exit(s, code, sig, err == 0 && WIFSIGNALED(s->status) && WCOREDUMP(s->status), reason);
 	log_info("session %u (%s, pid %d) ended: code %d%s%s", s->stream, s->user, (int)s->sp.pid,
-		 e.code, reason[0] ? ", " : "", reason);
+		 code, reason[0] ? ", " : "", reason);
 	signal_group(s, SIGHUP);
 	destroy(s);
 }
@@ -743,13 +738,15 @@ static void send_opened(struct session *s)
 	send_frame(s, &f);
 }
 
-static void send_exit(struct session *s, int code, int sig, const char *reason)
+/* Exit: CODE, killed by SIG when > 0 (CORE: with a core dump), REASON for the user. */
+static void send_exit(struct session *s, int code, int sig, int core, const char *reason)
 {
 	wire_frame f = REXEC__V1__FRAME__INIT;
 	Rexec__V1__Exit e = REXEC__V1__EXIT__INIT;
 	const char *name = sig > 0 ? signame_from_number(sig) : NULL;
 
 	e.code = code;
+	e.core_dumped = core != 0;
 	e.signal = (char *)(name ? name : "");
 	e.reason = (char *)reason;
 	f.msg_case = REXEC__V1__FRAME__MSG_EXIT;
@@ -767,7 +764,7 @@ static void on_ct_exit(void *arg, const struct ct_exit *ex)
 			conn_send_error(s->conn, s->stream, (Rexec__V1__ErrorCode)ex->error, "%s",
 					ex->reason);
 	} else
-		send_exit(s, ex->code, ex->signal, ex->reason);
+		send_exit(s, ex->code, ex->signal, 0, ex->reason);
 	log_info("session %u (%s) ended: code %d%s%s", s->stream, s->cmd, ex->code,
 		 ex->reason[0] ? ", " : "", ex->reason);
 	destroy(s);
@@ -839,13 +836,13 @@ static void on_ct_started(void *arg, struct ct_started *st)
 				  buf_size(&st->text));
 		send_eof(s, REXEC__V1__FD__FD_STDOUT);
 		send_eof(s, REXEC__V1__FD__FD_STDERR);
-		send_exit(s, 0, 0, "");
+		send_exit(s, 0, 0, 0, "");
 		destroy(s);
 		return;
 	}
 	if ((ret = open_pipe(s, &s->out_h, st->fd, &s->out_open)) < 0) {
 		log_error("session %u: %s", s->stream, uv_strerror(ret));
-		send_exit(s, 255, 0, "agent: cannot read the engine's stream");
+		send_exit(s, 255, 0, 0, "agent: cannot read the engine's stream");
 		destroy(s);
 		return;
 	}
