@@ -17,6 +17,7 @@ Helpers (plain functions, imported by the tests: `from conftest import ...`)
   wait_present(arg) / wait_gone(arg, timeout)   poll until a process carries ARG / none does
   read_until(pipe, needle, timeout)             read a pipe until NEEDLE shows up
   vm_status_kib(pid, field)       a VmXXX figure from /proc/PID/status
+  send_until_seen / shell_ready / finish / wait_remote_size   driving a client on a PTY
 """
 import dataclasses
 import os
@@ -121,6 +122,47 @@ def wait_gone(arg, timeout):
         if time.monotonic() >= deadline:
             pytest.fail(f"process(es) {left} with argument {arg!r} still alive after {timeout:g}s")
         time.sleep(0.05)
+
+
+def send_until_seen(child, text, expected, timeout=30.0, attempt=3.0):
+    """Type TEXT into a pexpect CHILD until EXPECTED shows up, like a person who presses Enter
+    again when nothing happens: keys typed before the session is up may be dropped."""
+    import pexpect
+    deadline = time.monotonic() + timeout
+    while True:
+        child.send(text)
+        try:
+            child.expect_exact(expected, timeout=attempt)
+            return
+        except pexpect.TIMEOUT:
+            if time.monotonic() >= deadline:
+                pytest.fail(f"no {expected!r} after typing {text!r} for {timeout:g}s;"
+                            f" screen: {child.before[-300:]!r}")
+
+
+def shell_ready(child, tag="ready"):
+    """Sync with an interactive remote shell: its output of a computed word proves it reads us
+    (the echoed input shows `$((40+2))`, only the shell's output shows 42)."""
+    send_until_seen(child, f"echo {tag}-$((40+2))\r", f"{tag}-42")
+
+
+def finish(child):
+    """Wait for a pexpect CHILD to end; its exit code (128+N when killed by signal N)."""
+    import pexpect
+    child.expect(pexpect.EOF)
+    child.close()
+    return child.exitstatus if child.signalstatus is None else 128 + child.signalstatus
+
+
+def wait_remote_size(child, rows, cols, what):
+    """Ask the remote shell `stty size` until it reports ROWS COLS (a resize travels
+    asynchronously)."""
+    def remote_size():
+        child.send("stty size\r")
+        child.expect(r"(\d+) (\d+)\r\n")
+        return (int(child.match.group(1)), int(child.match.group(2))) == (rows, cols)
+
+    wait_for(remote_size, 20, f"`stty size` in {what} to show {rows} {cols}", interval=0.2)
 
 
 def vm_status_kib(pid, field):

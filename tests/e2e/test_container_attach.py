@@ -10,7 +10,8 @@ import pexpect
 import pytest
 
 from conftest import read_until, wait_for
-from test_containers import IDLE, finish, plain_container, rexec_error, shell_ready
+from conftest import finish, shell_ready
+from test_containers import IDLE, plain_container, rexec_error
 
 TICKER = ("trap 'echo got-TERM; exit 7' TERM; i=0; "
           "while :; do i=$((i+1)); echo tick $i; echo tock $i >&2; sleep 1; done")

@@ -11,7 +11,8 @@ import pytest
 
 from conftest import read_until, wait_for, wait_gone, wait_present
 from docker_env import free_port
-from test_containers import SH_IF_TTY, finish, rexec_error, shell_ready
+from conftest import finish, shell_ready, wait_remote_size
+from test_containers import SH_IF_TTY, rexec_error
 
 GONE_TIMEOUT = 30.0
 NAME_RE = re.compile(r"^(?P<project>[a-z0-9_-]+)-(?P<service>[a-z0-9_-]+)-run-[0-9a-f]{12}$")
@@ -279,12 +280,7 @@ def test_run_tty_on_a_terminal(engine_spawn):
     child.expect_exact("31 97")
     child.setwinsize(40, 120)
 
-    def remote_size():
-        child.send("stty size\r")
-        child.expect(r"(\d+) (\d+)\r\n")
-        return (int(child.match.group(1)), int(child.match.group(2))) == (40, 120)
-
-    wait_for(remote_size, 20, "`stty size` in the one-off to show 40 120", interval=0.2)
+    wait_remote_size(child, 40, 120, "the one-off")
     child.send("exit 6\r")
     assert finish(child) == 6
 

@@ -9,10 +9,10 @@ Waits are bounded (a broken build fails instead of hanging); no test asserts a d
 import os
 import signal
 
-import pexpect
 import pytest
 
-from conftest import Client, read_until, wait_for, wait_gone, wait_present
+from conftest import (Client, finish, read_until, shell_ready, wait_gone, wait_present,
+                      wait_remote_size)
 
 # Grace (1 s) + HUP->KILL escalation + engine round trips + scheduling slack: a hang guard.
 GONE_TIMEOUT = 30.0
@@ -54,32 +54,6 @@ def plain_container(engine, name, *cmd, tty=False, stdin=False):
 
 
 IDLE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
-
-
-def send_until_seen(child, text, expected, timeout=30.0, attempt=3.0):
-    """Type TEXT until EXPECTED shows up (keys typed before the session is up may be lost)."""
-    import time
-    deadline = time.monotonic() + timeout
-    while True:
-        child.send(text)
-        try:
-            child.expect_exact(expected, timeout=attempt)
-            return
-        except pexpect.TIMEOUT:
-            if time.monotonic() >= deadline:
-                pytest.fail(f"no {expected!r} after typing {text!r} for {timeout:g}s;"
-                            f" screen: {child.before[-300:]!r}")
-
-
-def shell_ready(child, tag="ready"):
-    """The shell's output of a computed word proves it reads us (the echo shows `$((40+2))`)."""
-    send_until_seen(child, f"echo {tag}-$((40+2))\r", f"{tag}-42")
-
-
-def finish(child):
-    child.expect(pexpect.EOF)
-    child.close()
-    return child.exitstatus if child.signalstatus is None else 128 + child.signalstatus
 
 
 # --- basics through pipes ------------------------------------------------------------------------
@@ -468,12 +442,7 @@ def test_stty_size_follows_a_resize(engine_spawn):
     shell_ready(child)
     child.setwinsize(50, 132)
 
-    def remote_size():
-        child.send("stty size\r")
-        child.expect(r"(\d+) (\d+)\r\n")
-        return (int(child.match.group(1)), int(child.match.group(2))) == (50, 132)
-
-    wait_for(remote_size, 20, "`stty size` in the container to show 50 132", interval=0.2)
+    wait_remote_size(child, 50, 132, "the container")
     child.send("exit\r")
     assert finish(child) == 0
 

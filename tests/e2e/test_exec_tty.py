@@ -4,12 +4,12 @@ exit codes, the `~.` escape, and the local terminal restored afterwards."""
 import os
 import pwd
 import shlex
-import time
 
 import pexpect
 import pytest
 
-from conftest import wait_for, wait_gone, wait_present
+from conftest import (finish, send_until_seen, shell_ready, wait_for, wait_gone, wait_present,
+                      wait_remote_size)
 
 TIMEOUT = 30  # pexpect's per-expect bound: a hang guard, not a speed claim
 
@@ -45,33 +45,6 @@ def spawn(client):
             child.close(force=True)
 
 
-def send_until_seen(child, text, expected, timeout=30.0, attempt=3.0):
-    """Type TEXT until EXPECTED shows up, like a person who presses Enter again when nothing
-    happens: keys typed before the client is up may be dropped, a client is free to do that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        child.send(text)
-        try:
-            child.expect_exact(expected, timeout=attempt)
-            return
-        except pexpect.TIMEOUT:
-            if time.monotonic() >= deadline:
-                pytest.fail(f"no {expected!r} after typing {text!r} for {timeout:g}s;"
-                            f" screen: {child.before[-300:]!r}")
-
-
-def shell_ready(child, tag="ready"):
-    """Sync with an interactive remote shell: its output of a computed word proves it reads us
-    (the echoed input shows `$((40+2))`, only the shell's output shows 42)."""
-    send_until_seen(child, f"echo {tag}-$((40+2))\r", f"{tag}-42")
-
-
-def finish(child):
-    child.expect(pexpect.EOF)
-    child.close()
-    return child.exitstatus if child.signalstatus is None else 128 + child.signalstatus
-
-
 # --- size --------------------------------------------------------------------------------------
 
 
@@ -86,12 +59,7 @@ def test_stty_size_follows_a_resize(spawn):
     shell_ready(child)
     child.setwinsize(50, 132)
 
-    def remote_size():
-        child.send("stty size\r")
-        child.expect(r"(\d+) (\d+)\r\n")
-        return (int(child.match.group(1)), int(child.match.group(2))) == (50, 132)
-
-    wait_for(remote_size, 20, "the remote `stty size` to show 50 132", interval=0.2)
+    wait_remote_size(child, 50, 132, "the remote shell")
     child.send("exit\r")
     assert finish(child) == 0
 
