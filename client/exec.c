@@ -471,22 +471,8 @@ static void on_frame(struct conn *c, wire_frame *f, void *arg)
 	}
 }
 
-Rexec__V1__Kind exec_open_kind(const struct cli_exec *cli)
-{
-	switch (cli->verb) {
-	case CLI_RUN:
-		return REXEC__V1__KIND__KIND_RUN;
-	case CLI_ATTACH:
-		return REXEC__V1__KIND__KIND_ATTACH;
-	case CLI_PS:
-		return REXEC__V1__KIND__KIND_LIST;
-	default:
-		return REXEC__V1__KIND__KIND_EXEC;
-	}
-}
-
-size_t exec_open_options(const struct cli_exec *cli, Rexec__V1__Open__OptionsEntry *o,
-			 Rexec__V1__Open__OptionsEntry **p)
+static size_t open_options(const struct cli_exec *cli, Rexec__V1__Open__OptionsEntry *o,
+			   Rexec__V1__Open__OptionsEntry **p)
 {
 	size_t n = 0;
 
@@ -530,73 +516,111 @@ size_t exec_open_options(const struct cli_exec *cli, Rexec__V1__Open__OptionsEnt
 	return n;
 }
 
+static Rexec__V1__Kind open_kind(const struct cli_exec *cli)
+{
+	switch (cli->verb) {
+	case CLI_RUN:
+		return REXEC__V1__KIND__KIND_RUN;
+	case CLI_ATTACH:
+		return REXEC__V1__KIND__KIND_ATTACH;
+	case CLI_PS:
+		return REXEC__V1__KIND__KIND_LIST;
+	default:
+		return REXEC__V1__KIND__KIND_EXEC;
+	}
+}
+
+int exec_open_build(struct exec_open *eo, const struct cli_exec *cli, char *const *cmd,
+		    size_t n_cmd)
+{
+	Rexec__V1__Open *o = &eo->open;
+	Rexec__V1__Target *t = &eo->target;
+	size_t i;
+
+	memset(eo, 0, sizeof(*eo));
+	rexec__v1__open__init(o);
+	rexec__v1__target__init(t);
+	eo->argv = calloc(n_cmd + 1, sizeof(*eo->argv));
+	eo->env = calloc(cli->n_env + 1, sizeof(*eo->env));
+	eo->envp = calloc(cli->n_env + 1, sizeof(*eo->envp));
+	if (eo->argv == NULL || eo->env == NULL || eo->envp == NULL)
+		goto oom;
+	for (i = 0; i < n_cmd; i++) {
+		eo->argv[i].data = (uint8_t *)cmd[i];
+		eo->argv[i].len = strlen(cmd[i]);
+	}
+	for (i = 0; i < cli->n_env; i++) {
+		const char *eq = strchr(cli->env[i], '=');
+		rexec__v1__env_var__init(&eo->env[i]);
+		eo->env[i].name = strndup(cli->env[i], (size_t)(eq - cli->env[i]));
+		eo->env[i].value = (char *)eq + 1;
+		eo->envp[i] = &eo->env[i];
+		if (eo->env[i].name == NULL)
+			goto oom;
+	}
+	t->type = cli->on_host     ? REXEC__V1__TARGET_TYPE__TARGET_HOST
+		  : cli->container ? REXEC__V1__TARGET_TYPE__TARGET_CONTAINER
+				   : REXEC__V1__TARGET_TYPE__TARGET_SERVICE;
+	t->service = (char *)(cli->service ? cli->service : "");
+	t->project = (char *)(cli->project ? cli->project : "");
+	t->container = (char *)(cli->container ? cli->container : "");
+	t->index = cli->index;
+	o->kind = open_kind(cli);
+	o->target = t;
+	o->n_options = open_options(cli, eo->opts, eo->optp);
+	o->options = eo->optp;
+	o->n_argv = n_cmd;
+	o->argv = eo->argv;
+	o->n_env = cli->n_env;
+	o->env = eo->envp;
+	o->user = (char *)(cli->user ? cli->user : "");
+	o->workdir = (char *)(cli->workdir ? cli->workdir : "");
+	o->term = "";
+	o->initial_window = WIRE_WINDOW_DEFAULT;
+	return 0;
+oom:
+	exec_open_free(eo);
+	return -ENOMEM;
+}
+
+void exec_open_free(struct exec_open *eo)
+{
+	size_t i;
+
+	for (i = 0; eo->env != NULL && i < eo->open.n_env; i++)
+		free(eo->env[i].name);
+	free(eo->argv);
+	free(eo->env);
+	free(eo->envp);
+	eo->argv = NULL;
+	eo->env = NULL;
+	eo->envp = NULL;
+}
+
 static void send_open(struct exec *x)
 {
 	const struct cli_exec *cli = x->cli;
 	wire_frame f = REXEC__V1__FRAME__INIT;
-	Rexec__V1__Open o = REXEC__V1__OPEN__INIT;
-	Rexec__V1__Target t = REXEC__V1__TARGET__INIT;
 	Rexec__V1__WinSize ws = REXEC__V1__WIN_SIZE__INIT;
-	ProtobufCBinaryData *argv = NULL;
-	Rexec__V1__Open__OptionsEntry opts[EXEC_MAX_OPTIONS], *optp[EXEC_MAX_OPTIONS];
-	Rexec__V1__EnvVar *env = NULL, **envp = NULL;
 	const char *term = getenv("TERM");
-	size_t i;
+	struct exec_open eo;
 
-	argv = calloc(cli->n_cmd + 1, sizeof(*argv));
-	env = calloc(cli->n_env + 1, sizeof(*env));
-	envp = calloc(cli->n_env + 1, sizeof(*envp));
-	if (argv == NULL || env == NULL || envp == NULL) {
+	if (exec_open_build(&eo, cli, cli->cmd, cli->n_cmd) < 0) {
 		fprintf(stderr, "rexec: out of memory\n");
 		finish(x, 255);
-		goto out;
+		return;
 	}
-	for (i = 0; i < cli->n_cmd; i++) {
-		argv[i].data = (uint8_t *)cli->cmd[i];
-		argv[i].len = strlen(cli->cmd[i]);
-	}
-	for (i = 0; i < cli->n_env; i++) {
-		char *eq = strchr(cli->env[i], '=');
-		rexec__v1__env_var__init(&env[i]);
-		*eq = 0; /* split in place; restored below */
-		env[i].name = cli->env[i];
-		env[i].value = eq + 1;
-		envp[i] = &env[i];
-	}
-	t.type = cli->on_host     ? REXEC__V1__TARGET_TYPE__TARGET_HOST
-		 : cli->container ? REXEC__V1__TARGET_TYPE__TARGET_CONTAINER
-				  : REXEC__V1__TARGET_TYPE__TARGET_SERVICE;
-	t.service = (char *)(cli->service ? cli->service : "");
-	t.project = (char *)(cli->project ? cli->project : "");
-	t.container = (char *)(cli->container ? cli->container : "");
-	t.index = cli->index;
-	o.kind = exec_open_kind(cli);
-	o.target = &t;
-	o.n_options = exec_open_options(cli, opts, optp);
-	o.options = optp;
-	o.n_argv = cli->n_cmd;
-	o.argv = argv;
-	o.n_env = cli->n_env;
-	o.env = envp;
-	o.user = (char *)(cli->user ? cli->user : "");
-	o.workdir = (char *)(cli->workdir ? cli->workdir : "");
-	o.tty = x->tty;
-	o.term = (char *)(x->tty && term ? term : "");
+	eo.open.tty = x->tty;
+	eo.open.term = (char *)(x->tty && term ? term : "");
 	if (x->tty) {
 		get_winsize(&ws);
-		o.size = &ws;
+		eo.open.size = &ws;
 	}
-	o.stdin_open = x->in_kind != 0 && !cli->no_stdin;
-	o.initial_window = WIRE_WINDOW_DEFAULT;
+	eo.open.stdin_open = x->in_kind != 0 && !cli->no_stdin;
 	f.msg_case = REXEC__V1__FRAME__MSG_OPEN;
-	f.open = &o;
+	f.open = &eo.open;
 	send_frame(x, &f);
-	for (i = 0; i < cli->n_env; i++)
-		env[i].name[strlen(env[i].name)] = '=';
-out:
-	free(argv);
-	free(env);
-	free(envp);
+	exec_open_free(&eo);
 }
 
 static void on_ready(struct conn *c, void *arg)

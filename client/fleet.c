@@ -209,65 +209,28 @@ static void on_credit(void *arg, size_t n)
 static void send_exec(struct host *h)
 {
 	struct fleet *f = h->f;
-	const struct cli_exec *cli = f->cli;
 	wire_frame fr = REXEC__V1__FRAME__INIT;
-	Rexec__V1__Open o = REXEC__V1__OPEN__INIT;
-	Rexec__V1__Target t = REXEC__V1__TARGET__INIT;
-	ProtobufCBinaryData *argv = calloc(f->n_cmd + 1, sizeof(*argv));
-	Rexec__V1__EnvVar *env = calloc(cli->n_env + 1, sizeof(*env));
-	Rexec__V1__EnvVar **envp = calloc(cli->n_env + 1, sizeof(*envp));
-	Rexec__V1__Open__OptionsEntry opts[EXEC_MAX_OPTIONS], *optp[EXEC_MAX_OPTIONS];
-	size_t i;
+	struct exec_open eo;
 
-	if (argv == NULL || env == NULL || envp == NULL) {
+	if (exec_open_build(&eo, f->cli, f->cmd, f->n_cmd) < 0) {
 		finish(h, FLEET_FAILED, 255, "out of memory");
-		goto out;
+		return;
 	}
-	for (i = 0; i < f->n_cmd; i++) {
-		argv[i].data = (uint8_t *)f->cmd[i];
-		argv[i].len = strlen(f->cmd[i]);
+	/* The service word may have come from the HOST position (a bare service); none with
+	 * --host. */
+	eo.target.type = f->service ? REXEC__V1__TARGET_TYPE__TARGET_SERVICE
+				    : REXEC__V1__TARGET_TYPE__TARGET_HOST;
+	eo.target.service = (char *)(f->service ? f->service : "");
+	if (f->service == NULL) {
+		eo.target.project = "";
+		eo.target.index = 0;
 	}
-	for (i = 0; i < cli->n_env; i++) {
-		char *eq = strchr(cli->env[i], '=');
-		rexec__v1__env_var__init(&env[i]);
-		env[i].name = strndup(cli->env[i], (size_t)(eq - cli->env[i]));
-		env[i].value = eq + 1;
-		envp[i] = &env[i];
-		if (env[i].name == NULL) {
-			finish(h, FLEET_FAILED, 255, "out of memory");
-			goto out;
-		}
-	}
-	t.type = f->service ? REXEC__V1__TARGET_TYPE__TARGET_SERVICE
-			    : REXEC__V1__TARGET_TYPE__TARGET_HOST;
-	t.service = (char *)(f->service ? f->service : "");
-	if (f->service != NULL) {
-		t.project = (char *)(cli->project ? cli->project : "");
-		t.index = cli->index;
-	}
-	o.kind = exec_open_kind(cli);
-	o.n_options = exec_open_options(cli, opts, optp);
-	o.options = optp;
-	o.target = &t;
-	o.n_argv = f->n_cmd;
-	o.argv = argv;
-	o.n_env = cli->n_env;
-	o.env = envp;
-	o.user = (char *)(cli->user ? cli->user : "");
-	o.workdir = (char *)(cli->workdir ? cli->workdir : "");
-	o.term = "";
-	o.initial_window = WIRE_WINDOW_DEFAULT;
 	fr.msg_case = REXEC__V1__FRAME__MSG_OPEN;
-	fr.open = &o;
+	fr.open = &eo.open;
 	set_state(h, HOST_RUNNING);
 	send_frame(h, STREAM_EXEC, &fr);
 	h->exec_sent = 1;
-out:
-	for (i = 0; env != NULL && i < cli->n_env; i++)
-		free(env[i].name);
-	free(argv);
-	free(env);
-	free(envp);
+	exec_open_free(&eo);
 }
 
 static void on_exec_frame(struct host *h, wire_frame *fr)
