@@ -75,7 +75,11 @@ def test_live_session_outlasts_the_grace_period(client):
 
 
 def test_background_holder_of_output_gets_hup_after_main_exits(client, marker):
-    r = client.run("dev", "--host", "--", "sh", "-c", f"sleep {marker} & echo done", timeout=20)
+    # "done" only once the background job is the marked sleep (not yet the forked shell), so
+    # that the wait below has something to wait for.
+    script = (f"sleep {marker} & until [ \"$(cat /proc/$!/comm)\" = sleep ]; do sleep 0.01; done; "
+              "echo done")
+    r = client.run("dev", "--host", "--", "sh", "-c", script, timeout=20)
     assert (r.returncode, r.stdout) == (0, b"done\n"), r.stderr
     wait_gone(marker, GONE_TIMEOUT)
 
@@ -85,6 +89,9 @@ def test_frozen_client_session_is_ended(client, marker):
     p = client.popen("-T", "dev", "--host", "--", "sh", "-c", f"echo up; exec sleep {marker}")
     try:
         read_until(p.stdout, b"up\n", timeout=30)
+        # "up" comes before the exec: wait for the marked sleep itself, else the wait below
+        # could find nothing to wait for and end at once (seen on a loaded CI machine).
+        wait_present(marker)
         os.kill(p.pid, signal.SIGSTOP)
         wait_gone(marker, FROZEN_TIMEOUT)
         os.kill(p.pid, signal.SIGCONT)
