@@ -105,8 +105,10 @@ class DockerEnv:
                                      " busybox-static (tests/run-e2e does)")
         # Compose networks come from a pool of its own (256 /24s in 10.213/16), so an engine
         # left over from an earlier run (its bridges stay) cannot exhaust docker's default pools.
+        # REXEC_TEST_ADDRESS_POOL gives a second engine run at the same time a pool of its own.
+        pool = os.environ.get("REXEC_TEST_ADDRESS_POOL", "10.213.0.0/16")
         argv = [DOCKERD, "--iptables=false", "--ip6tables=false", "--bridge=none",
-                "--default-address-pool", "base=10.213.0.0/16,size=24",
+                "--default-address-pool", f"base={pool},size=24",
                 "--data-root", str(self.dir / "data"), "--exec-root", str(self.dir / "exec"),
                 "--pidfile", str(self.dir / "pid"), "--host", self.host]
         with open(self.log_path, "wb") as log:
