@@ -109,16 +109,16 @@ static int read_status(struct direct_ctx *c, int *seccomp_mode)
 	return 0;
 }
 
-/* The init's rlimits from /proc/PID/limits (prlimit() on another process needs
+/* The rlimits of process PID from /proc/PID/limits (prlimit() on another process needs
  * CAP_SYS_RESOURCE, reading does not). The kernel lists them in RLIMIT_* order, values at
  * fixed columns. */
-static int read_limits(struct direct_ctx *c)
+static int read_limits(struct direct_ctx *c, pid_t pid)
 {
 	char path[64], line[256];
 	FILE *f;
 	int r = -1;
 
-	snprintf(path, sizeof(path), "/proc/%d/limits", (int)c->pid);
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
 	if ((f = fopen(path, "re")) == NULL)
 		return -errno;
 	while (fgets(line, sizeof(line), f) != NULL) {
@@ -136,6 +136,220 @@ static int read_limits(struct direct_ctx *c)
 	}
 	fclose(f);
 	return r == RLIM_NLIMITS ? 0 : -EINVAL;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The container's OCI spec (config.json in its bundle)
+ *
+ * The engine's exec starts from the process of the spec the container was created with and
+ * overrides only argv, env, cwd, the terminal and (with -u) the user: an init that dropped
+ * its own capabilities, lowered its limits or set no_new_privs does not pass that on. So the
+ * spec is preferred to what /proc says of the init. It is found through the init's parent:
+ * containerd's runtime shim runs in the bundle directory, which is named after the container
+ * (.../moby/<id>); the name is checked, so a recycled parent pid cannot hand us another
+ * directory. Without it (another runtime), the init's own context is used. */
+
+#define SPEC_MAX (4 << 20)
+
+/* Capability names of the spec ("CAP_" + these), by number. */
+static const char *const cap_names[] = {
+	"CHOWN",
+	"DAC_OVERRIDE",
+	"DAC_READ_SEARCH",
+	"FOWNER",
+	"FSETID",
+	"KILL",
+	"SETGID",
+	"SETUID",
+	"SETPCAP",
+	"LINUX_IMMUTABLE",
+	"NET_BIND_SERVICE",
+	"NET_BROADCAST",
+	"NET_ADMIN",
+	"NET_RAW",
+	"IPC_LOCK",
+	"IPC_OWNER",
+	"SYS_MODULE",
+	"SYS_RAWIO",
+	"SYS_CHROOT",
+	"SYS_PTRACE",
+	"SYS_PACCT",
+	"SYS_ADMIN",
+	"SYS_BOOT",
+	"SYS_NICE",
+	"SYS_RESOURCE",
+	"SYS_TIME",
+	"SYS_TTY_CONFIG",
+	"MKNOD",
+	"LEASE",
+	"AUDIT_WRITE",
+	"AUDIT_CONTROL",
+	"SETFCAP",
+	"MAC_OVERRIDE",
+	"MAC_ADMIN",
+	"SYSLOG",
+	"WAKE_ALARM",
+	"BLOCK_SUSPEND",
+	"AUDIT_READ",
+	"PERFMON",
+	"BPF",
+	"CHECKPOINT_RESTORE",
+};
+
+static const struct {
+	const char *name;
+	int resource;
+} rlimit_names[] = {
+	{ "RLIMIT_CPU", RLIMIT_CPU },           { "RLIMIT_FSIZE", RLIMIT_FSIZE },
+	{ "RLIMIT_DATA", RLIMIT_DATA },         { "RLIMIT_STACK", RLIMIT_STACK },
+	{ "RLIMIT_CORE", RLIMIT_CORE },         { "RLIMIT_RSS", RLIMIT_RSS },
+	{ "RLIMIT_NPROC", RLIMIT_NPROC },       { "RLIMIT_NOFILE", RLIMIT_NOFILE },
+	{ "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK },   { "RLIMIT_AS", RLIMIT_AS },
+	{ "RLIMIT_LOCKS", RLIMIT_LOCKS },       { "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING },
+	{ "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE }, { "RLIMIT_NICE", RLIMIT_NICE },
+	{ "RLIMIT_RTPRIO", RLIMIT_RTPRIO },     { "RLIMIT_RTTIME", RLIMIT_RTTIME },
+};
+
+/* The spec of container ID (whose init is C->pid), parsed; NULL when it cannot be found.
+ * *RUNTIME is the pid of the shim it was found through. */
+static cJSON *read_spec(const struct direct_ctx *c, const char *id, pid_t *runtime)
+{
+	char v[32], path[64], dir[4096];
+	const char *base;
+	cJSON *spec = NULL;
+	char *text = NULL;
+	ssize_t n, got = 0;
+	int dfd = -1, fd = -1;
+	pid_t ppid;
+
+	if (id == NULL || id[0] == 0 || procfs_stat_field(c->pid, 4, v, sizeof(v)) < 0)
+		return NULL;
+	ppid = (pid_t)strtol(v, NULL, 10);
+	snprintf(path, sizeof(path), "/proc/%d/cwd", (int)ppid);
+	if (ppid <= 1 || (dfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return NULL;
+	/* The name of the directory we hold open (not of a path looked up again). */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", dfd);
+	if ((n = readlink(path, dir, sizeof(dir) - 1)) <= 0)
+		goto out;
+	dir[n] = 0;
+	base = strrchr(dir, '/');
+	if (base == NULL || strcmp(base + 1, id) != 0)
+		goto out;
+	if ((fd = openat(dfd, "config.json", O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    (text = malloc(SPEC_MAX)) == NULL)
+		goto out;
+	while (got < SPEC_MAX - 1 && (n = read(fd, text + got, SPEC_MAX - 1 - (size_t)got)) > 0)
+		got += n;
+	text[got] = 0;
+	if ((spec = cJSON_Parse(text)) != NULL)
+		*runtime = ppid;
+out:
+	free(text);
+	if (fd >= 0)
+		close(fd);
+	close(dfd);
+	return spec;
+}
+
+/* A capability set of the spec (an array of names) as a mask; -1: a name we do not know
+ * (the set cannot be reproduced). */
+static int spec_caps(const cJSON *set, uint64_t *mask, char *why, size_t whylen)
+{
+	const cJSON *e;
+	size_t i;
+
+	*mask = 0;
+	cJSON_ArrayForEach(e, set)
+	{
+		for (i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++)
+			if (cJSON_IsString(e) && strncmp(e->valuestring, "CAP_", 4) == 0 &&
+			    strcmp(e->valuestring + 4, cap_names[i]) == 0)
+				break;
+		if (i == sizeof(cap_names) / sizeof(cap_names[0])) {
+			why_set(why, whylen, "the spec names an unknown capability %s",
+				cJSON_IsString(e) ? e->valuestring : "(not a string)");
+			return -1;
+		}
+		*mask |= 1ULL << i;
+	}
+	return 0;
+}
+
+static rlim_t spec_rlim(const cJSON *v)
+{
+	/* 2^64-1 (unlimited) does not survive the trip through a double. */
+	return !cJSON_IsNumber(v) || v->valuedouble >= 18446744073709549568.0
+		       ? RLIM_INFINITY
+		       : (rlim_t)v->valuedouble;
+}
+
+/* Capabilities, no_new_privs and rlimits from the spec's process; the rlimits it does not
+ * set are the runtime's own (RUNTIME, the shim: `runc exec` inherits them from it). */
+static int apply_spec(struct direct_ctx *c, const cJSON *spec, pid_t runtime, char *why,
+		      size_t whylen)
+{
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(spec, "process");
+	const cJSON *caps = cJSON_GetObjectItemCaseSensitive(p, "capabilities"), *r;
+	size_t i;
+	int ret;
+
+	if (spec_caps(cJSON_GetObjectItemCaseSensitive(caps, "bounding"), &c->cap_bnd, why,
+		      whylen) < 0 ||
+	    spec_caps(cJSON_GetObjectItemCaseSensitive(caps, "effective"), &c->cap_eff, why,
+		      whylen) < 0 ||
+	    spec_caps(cJSON_GetObjectItemCaseSensitive(caps, "permitted"), &c->cap_prm, why,
+		      whylen) < 0 ||
+	    spec_caps(cJSON_GetObjectItemCaseSensitive(caps, "inheritable"), &c->cap_inh, why,
+		      whylen) < 0 ||
+	    spec_caps(cJSON_GetObjectItemCaseSensitive(caps, "ambient"), &c->cap_amb, why, whylen) <
+		    0)
+		return -ENOTSUP;
+	c->nnp = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "noNewPrivileges"));
+	if ((ret = read_limits(c, runtime)) < 0) {
+		why_set(why, whylen, "reading the runtime's limits: %s", strerror(-ret));
+		return ret;
+	}
+	cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(p, "rlimits"))
+	{
+		const char *type = engine_str(r, "type");
+		for (i = 0; i < sizeof(rlimit_names) / sizeof(rlimit_names[0]); i++)
+			if (strcmp(type, rlimit_names[i].name) == 0)
+				break;
+		if (i == sizeof(rlimit_names) / sizeof(rlimit_names[0])) {
+			why_set(why, whylen, "the spec sets an unknown rlimit %s", type);
+			return -ENOTSUP;
+		}
+		c->rl[rlimit_names[i].resource].rlim_cur =
+			spec_rlim(cJSON_GetObjectItemCaseSensitive(r, "soft"));
+		c->rl[rlimit_names[i].resource].rlim_max =
+			spec_rlim(cJSON_GetObjectItemCaseSensitive(r, "hard"));
+	}
+	return 0;
+}
+
+/* Without -u the exec runs as the spec's user (resolved when the container was created):
+ * uid, gid and additional gids as they are there. Returns -1 if the spec has none. */
+static int spec_user(struct direct_ctx *c, const cJSON *spec)
+{
+	const cJSON *u = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(spec, "process"), "user");
+	const cJSON *uid = cJSON_GetObjectItemCaseSensitive(u, "uid");
+	const cJSON *gid = cJSON_GetObjectItemCaseSensitive(u, "gid");
+	const cJSON *g;
+
+	if (!cJSON_IsNumber(uid) || !cJSON_IsNumber(gid) || uid->valuedouble < 0 ||
+	    gid->valuedouble < 0)
+		return -1;
+	c->uid = (uid_t)uid->valuedouble;
+	c->gid = (gid_t)gid->valuedouble;
+	c->n_groups = 0;
+	cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(u, "additionalGids"))
+	{
+		if (c->n_groups < MAX_GROUPS && cJSON_IsNumber(g) && g->valuedouble >= 0)
+			c->groups[c->n_groups++] = (gid_t)g->valuedouble;
+	}
+	return 0;
 }
 
 /* The process state letter of PID (0: unknown). */
@@ -432,13 +646,12 @@ static int is_number(const char *s)
 	return 1;
 }
 
-/* USER ("name", "uid", "name:group", "uid:gid") through the container's own /etc/passwd and
- * /etc/group, as runc resolves it: the primary gid first, then every group that lists the
- * user, then EXTRA (HostConfig.GroupAdd). */
-static int resolve_user(struct direct_ctx *c, const char *user, const cJSON *extra, char *why,
-			size_t whylen)
+#define USER_FILE_MAX (1 << 16) /* of /etc/passwd, /etc/group read */
+
+/* resolve_user() with PASSWD and GROUP as buffers of USER_FILE_MAX bytes. */
+static int resolve_user_in(struct direct_ctx *c, const char *user, const cJSON *extra, char *passwd,
+			   char *group, char *why, size_t whylen)
 {
-	static char passwd[1 << 16], group[1 << 16];
 	char name[256] = "", grp[256] = "", f0[256], f2[64], f3[64], f5[512];
 	const char *line, *colon = strchr(user, ':');
 	int found = 0;
@@ -450,7 +663,7 @@ static int resolve_user(struct direct_ctx *c, const char *user, const cJSON *ext
 		snprintf(grp, sizeof(grp), "%s", colon + 1);
 	if (name[0] == 0)
 		snprintf(name, sizeof(name), "0");
-	if (read_in_root(c->pid, "etc/passwd", passwd, sizeof(passwd)) < 0)
+	if (read_in_root(c->pid, "etc/passwd", passwd, USER_FILE_MAX) < 0)
 		passwd[0] = 0;
 	for (line = passwd; *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : "") {
 		field(line, 0, f0, sizeof(f0));
@@ -476,7 +689,7 @@ static int resolve_user(struct direct_ctx *c, const char *user, const cJSON *ext
 		c->gid = 0;
 		snprintf(c->home, sizeof(c->home), "/");
 	}
-	if (read_in_root(c->pid, "etc/group", group, sizeof(group)) < 0)
+	if (read_in_root(c->pid, "etc/group", group, USER_FILE_MAX) < 0)
 		group[0] = 0;
 	if (grp[0]) {
 		int ok = is_number(grp);
@@ -531,6 +744,24 @@ static int resolve_user(struct direct_ctx *c, const char *user, const cJSON *ext
 		}
 	}
 	return 0;
+}
+
+/* USER ("name", "uid", "name:group", "uid:gid") through the container's own /etc/passwd and
+ * /etc/group, as runc resolves it: the primary gid first, then every group that lists the
+ * user, then EXTRA (HostConfig.GroupAdd). */
+static int resolve_user(struct direct_ctx *c, const char *user, const cJSON *extra, char *why,
+			size_t whylen)
+{
+	char *files = malloc(2 * USER_FILE_MAX);
+	int ret;
+
+	if (files == NULL) {
+		why_set(why, whylen, "out of memory");
+		return -ENOMEM;
+	}
+	ret = resolve_user_in(c, user, extra, files, files + USER_FILE_MAX, why, whylen);
+	free(files);
+	return ret;
 }
 
 /* Sets NAME=VALUE in the NULL-terminated *ENV (replacing NAME), growing it. */
@@ -614,6 +845,9 @@ int direct_prepare(struct direct_ctx **out, pid_t pid, const cJSON *inspect, con
 	const cJSON *host = cJSON_GetObjectItemCaseSensitive(inspect, "HostConfig");
 	struct direct_ctx *c = calloc(1, sizeof(*c));
 	int seccomp_mode = 0, ret;
+	cJSON *spec = NULL;
+	pid_t runtime = 0;
+	char uid[16];
 	const char *u;
 
 	*out = NULL;
@@ -648,16 +882,31 @@ int direct_prepare(struct direct_ctx **out, pid_t pid, const cJSON *inspect, con
 	}
 	if ((ret = open_namespaces(c, why, whylen)) < 0 || (ret = open_cgroup(c, why, whylen)) < 0)
 		goto fail;
-	if ((ret = read_limits(c)) < 0) {
+	spec = read_spec(c, engine_str(inspect, "Id"), &runtime);
+	if (spec != NULL) {
+		if ((ret = apply_spec(c, spec, runtime, why, whylen)) < 0)
+			goto fail;
+	} else if ((ret = read_limits(c, c->pid)) < 0) {
 		why_set(why, whylen, "reading the init's limits: %s", strerror(-ret));
 		goto fail;
 	}
+	log_debug("direct: init %d: capabilities, no_new_privs and rlimits from %s", (int)pid,
+		  spec ? "the container's spec" : "the init itself (no spec found)");
 	if (seccomp_mode == 2 && (ret = cached_filters(c, why, whylen)) < 0)
 		goto fail;
-	u = user && user[0] ? user : engine_str(cfg, "User");
-	if ((ret = resolve_user(c, u, cJSON_GetObjectItemCaseSensitive(host, "GroupAdd"), why,
-				whylen)) < 0)
-		goto fail;
+	if (!(user && user[0]) && spec != NULL && spec_user(c, spec) == 0) {
+		/* The spec's ids; the uid's passwd entry, if any, only gives HOME. */
+		snprintf(uid, sizeof(uid), "%u", (unsigned)c->uid);
+		c->n_groups = 0;
+		if ((ret = resolve_user(c, uid, NULL, why, whylen)) < 0)
+			goto fail;
+		spec_user(c, spec);
+	} else {
+		u = user && user[0] ? user : engine_str(cfg, "User");
+		if ((ret = resolve_user(c, u, cJSON_GetObjectItemCaseSensitive(host, "GroupAdd"),
+					why, whylen)) < 0)
+			goto fail;
+	}
 	if ((ret = build_env(c, cfg, env, n_env, tty)) < 0) {
 		why_set(why, whylen, "out of memory");
 		goto fail;
@@ -675,9 +924,11 @@ int direct_prepare(struct direct_ctx **out, pid_t pid, const cJSON *inspect, con
 		why_set(why, whylen, "the container's init went away");
 		goto fail;
 	}
+	cJSON_Delete(spec);
 	*out = c;
 	return 0;
 fail:
+	cJSON_Delete(spec);
 	direct_free(c);
 	return ret;
 }

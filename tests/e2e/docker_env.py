@@ -40,7 +40,8 @@ SCALE = {"shop": {"web": 2}}
 APPLETS = """sh ash ls cat echo sleep id stty env pwd true false ps kill mkdir hostname grep
     egrep wc head tail tr printf touch test [ [[ sed awk cut sort uniq cp mv rm rmdir ln chmod
     chown readlink realpath basename dirname date seq timeout tty whoami uname xargs tee yes dd
-    od hexdump stat mktemp nproc sync which expr setsid usleep cmp diff find md5sum""".split()
+    od hexdump stat mktemp nproc sync which expr setsid usleep cmp diff find md5sum su
+    setpriv""".split()
 
 ENGINE_READY_TIMEOUT = 90.0
 ENGINE_STOP_TIMEOUT = 30.0

@@ -5,8 +5,10 @@ with `--exec-path engine` (the Docker Engine's exec API: the reference), one wit
 `--exec-path direct` (the agent joins the container's namespaces and cgroup itself). Every test
 runs the same thing through both, in the same container, and compares what the process sees.
 
-Containers: one per configuration in CONFIGS (`docker run -d --network none ... sh` idling),
-created on first use by a module fixture and removed (`docker rm -f`) at its end.
+Containers: one per configuration in CONFIGS (`docker run -d --network none ... sh` idling, or
+the init of INITS), created on first use by a module fixture and removed (`docker rm -f`) at its
+end. The engine's exec starts from the container's OCI spec (config.json), not from what its init
+has become: one init drops its own privileges to show that the direct path does the same.
 
 What "the same" means, and every place where it does not:
   - The probe (PROBE) prints, section by section, what the exec'd process itself (`$$`, the
@@ -37,6 +39,7 @@ import http.client
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import uuid
@@ -70,6 +73,16 @@ CONFIGS = {
     # no seccomp filter at all: the unshare probe must then succeed through both paths (this is
     # what shows that the seccomp section can tell a missing filter from a present one)
     "seccomp-unconfined": ["--security-opt", "seccomp=unconfined"],
+    # an init that changes its own context once running (see INITS)
+    "init-dropped-privileges": [],
+}
+# Inits other than IDLE. This one lowers its nofile limit, sets no_new_privs and becomes user
+# app (losing its capabilities) after the runtime started it, as entrypoints that drop
+# privileges (gosu, su-exec) do. `docker exec` starts from the container's spec, not from the
+# init: the direct path must read the spec (config.json) too, not /proc/<init>.
+INITS = {
+    "init-dropped-privileges": ["sh", "-c", "ulimit -n 777; exec setpriv --nnp su -s /bin/sh app"
+                                " -c " + shlex.quote(IDLE[2])],
 }
 # No --privileged container: on this machine the engine itself cannot create one (runc: "unable
 # to apply caps: operation not permitted", the host's bounding set lacks capabilities).
@@ -91,6 +104,8 @@ ANCHORS = {
     "ulimit-nofile": [("limits", "2345")],
     "workdir-env": [("cwd", "/tmp\n"), ("env", "FOO=bar\n")],
     "seccomp-unconfined": [("status", "Seccomp:\t0"), ("unshare_user", "unshare rc=0")],
+    "init-dropped-privileges": [("id", "uid=0(root) gid=0(root)"), ("status", "NoNewPrivs:\t0"),
+                                ("status", "CapEff:\t00000000a80425fb")],
 }
 
 
@@ -106,7 +121,7 @@ class Containers:
         if config not in self.made:
             name = f"rexec-direct-{config}-{self.tag}"
             self.env.docker("run", "-d", "--name", name, "--network", "none",
-                            *CONFIGS[config], IMAGE, *IDLE)
+                            *CONFIGS[config], IMAGE, *INITS.get(config, IDLE))
             self.made[config] = name
         return self.made[config]
 
@@ -290,9 +305,36 @@ def test_direct_exec_context_equals_engine_exec(clients, containers, docker_engi
         "\n".join(diffs)
 
 
+def _status(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
+
+
+def test_direct_exec_takes_the_spec_not_what_the_init_made_of_itself(clients, containers,
+                                                                      docker_engine):
+    # The init really did change itself (else the comparison in the test above proves
+    # nothing for this container) ...
+    name = containers("init-dropped-privileges")
+    init = docker_engine.host_pid(name)
+    st = _status(init)
+    assert (st["Uid"].split()[0], st["NoNewPrivs"], st["CapEff"]) == \
+        ("1000", "1", "0000000000000000"), st
+    with open(f"/proc/{init}/limits") as f:
+        assert nofile(f.read()) == ("777", "777")
+    # ... and the exec, through both paths, has none of it.
+    res = run_both(clients, name, cmd=["sh", "-c", "id -u; grep -E '^(NoNewPrivs|CapEff):' "
+                                       "/proc/self/status; ulimit -n"])
+    for path, r in res.items():
+        assert r.returncode == 0, (path, r.stderr)
+        assert r.stdout.decode().split("\n")[:3] == \
+            ["0", "CapEff:\t00000000a80425fb", "NoNewPrivs:\t0"], (path, r.stdout)
+        assert r.stdout.split(b"\n")[3] != b"777", (path, r.stdout)
+
+
 @pytest.mark.parametrize("config", ["default", "ulimit-nofile", "user-1000"])
 def test_direct_exec_rlimits_are_the_inits(clients, containers, docker_engine, config):
-    """The direct path's limits are the container init's (/proc/PID/limits on the host)."""
+    """The direct path's limits are those of the container's spec over the runtime's own
+    (which the init inherited too): for an init that left them alone, its /proc/PID/limits."""
     name = containers(config)
     with open(f"/proc/{docker_engine.host_pid(name)}/limits") as f:
         init_limits = f.read()
