@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -96,10 +97,14 @@ static void child(const struct spawn_req *req, int errfd, int slave, int in, int
 			child_fail(errfd, STAGE_CHDIR);
 	}
 	/* Nothing of the agent's may leak: close every fd above stderr except the error pipe
-	 * (close-on-exec already covers most; this is the belt to those braces). */
-	for (fd = 3; fd < 1024; fd++)
-		if (fd != errfd)
-			close(fd);
+	 * (close-on-exec already covers most; this is the belt to those braces). close_range
+	 * (Linux 5.9) does it in two calls, where a loop costs a thousand; older kernels loop. */
+	if ((errfd > 3 && syscall(SYS_close_range, 3U, (unsigned)errfd - 1, 0U) < 0) ||
+	    syscall(SYS_close_range, (unsigned)errfd + 1, ~0U, 0U) < 0) {
+		for (fd = 3; fd < 1024; fd++)
+			if (fd != errfd)
+				close(fd);
+	}
 	/* execvpe() searches the agent's PATH, not the new environment's: switch first. */
 	environ = (char **)req->envp;
 	execvp(req->file ? req->file : req->argv[0], req->argv);
