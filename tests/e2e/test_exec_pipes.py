@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import read_until
+from conftest import read_until, wait_present
 
 BLOB_SIZE = 64 * 1024 * 1024
 
@@ -309,3 +309,16 @@ def test_output_written_just_before_exit_is_not_lost(client):
     r = client.run("dev", "--host", "--", "head", "-c", str(3 * 1024 * 1024 + 7), "/dev/zero")
     assert r.returncode == 0, r.stderr
     assert len(r.stdout) == 3 * 1024 * 1024 + 7
+
+
+@pytest.mark.parametrize("tty", ["-T", "-t"])
+def test_remote_process_holds_only_its_stdio(client, marker, tty):
+    # Nothing of the agent's (sockets, the engine's, other sessions' pipes) leaks into a
+    # session: the process has fds 0, 1 and 2 and no other.
+    p = client.popen(tty, "dev", "--host", "--", "sleep", marker)
+    try:
+        (pid,) = wait_present(marker)
+        assert sorted(os.listdir(f"/proc/{pid}/fd"), key=int) == ["0", "1", "2"]
+    finally:
+        p.kill()
+        p.wait(timeout=10)
