@@ -45,7 +45,8 @@
 struct direct_ctx {
 	pid_t pid;
 	int pidfd;
-	int pidns; /* the init's pid namespace (for the fork only), or -1: the same as ours */
+	int pidns;  /* the init's pid namespace (for the fork only), or -1: the same as ours */
+	int userns; /* the init's user namespace, joined last, or -1: the same as ours */
 	int ns[MAX_NS];
 	int n_ns;
 	int cgroups[MAX_CGROUPS]; /* the init's cgroup.procs files, opened for writing */
@@ -520,8 +521,9 @@ static int cached_filters(struct direct_ctx *c, char *why, size_t whylen)
 	return 0;
 }
 
-/* Opens the init's namespaces that differ from ours. A different user namespace is refused
- * (uid mapping is not done yet). */
+/* Opens the init's namespaces that differ from ours. A user namespace of its own (docker's
+ * userns-remap) is joined last, once everything that needs the host's root is done: from
+ * then on the ids the process takes are the container's, mapped by its uid_map/gid_map. */
 static int open_namespaces(struct direct_ctx *c, char *why, size_t whylen)
 {
 	/* The mount namespace last: after it, /proc and paths are the container's. */
@@ -531,9 +533,10 @@ static int open_namespaces(struct direct_ctx *c, char *why, size_t whylen)
 	size_t i;
 
 	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)c->pid);
-	if (stat(path, &a) == 0 && stat("/proc/self/ns/user", &b) == 0 && a.st_ino != b.st_ino) {
-		why_set(why, whylen, "the container has a user namespace of its own");
-		return -ENOTSUP;
+	if (stat(path, &a) == 0 && stat("/proc/self/ns/user", &b) == 0 && a.st_ino != b.st_ino &&
+	    (c->userns = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		why_set(why, whylen, "open %s: %s", path, strerror(errno));
+		return -errno;
 	}
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)c->pid, names[i]);
@@ -855,6 +858,7 @@ int direct_prepare(struct direct_ctx **out, pid_t pid, const cJSON *inspect, con
 		return -ENOMEM;
 	c->pid = pid;
 	c->pidns = -1;
+	c->userns = -1;
 	c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (c->pidfd < 0) {
 		ret = -errno;
@@ -950,9 +954,14 @@ static int enter(const void *arg)
 	for (i = 0; i < c->n_ns; i++)
 		if (setns(c->ns[i], 0) < 0)
 			return -1;
+	/* Raising a hard limit needs CAP_SYS_RESOURCE in the host's user namespace. */
 	for (i = 0; i < RLIM_NLIMITS; i++)
 		if (setrlimit(i, &c->rl[i]) < 0)
 			return -1;
+	/* All capabilities inside it, none outside: the rest (seccomp, groups, ids, capability
+	 * sets) is done as the container's root. */
+	if (c->userns >= 0 && setns(c->userns, CLONE_NEWUSER) < 0)
+		return -1;
 	return 0;
 }
 
@@ -1087,6 +1096,8 @@ void direct_free(struct direct_ctx *c)
 		close(c->pidfd);
 	if (c->pidns >= 0)
 		close(c->pidns);
+	if (c->userns >= 0)
+		close(c->userns);
 	for (i = 0; i < c->n_cgroups; i++)
 		close(c->cgroups[i]);
 	for (i = 0; i < c->n_ns; i++)

@@ -69,13 +69,18 @@ def free_port():
 
 
 class DockerEnv:
-    def __init__(self, base=None, api_port=None):
+    def __init__(self, base=None, api_port=None, userns_remap=False, pool=None):
         # Unix socket paths must stay short (< 108 bytes): a temp dir right under /tmp.
         self.dir = pathlib.Path(base) if base else pathlib.Path(
             tempfile.mkdtemp(prefix="rxd", dir="/tmp"))
         self.sock = self.dir / "sock"
         self.host = f"unix://{self.sock}"
         self.log_path = self.dir / "dockerd.log"
+        # userns-remap: containers in a user namespace of their own (root is the host's
+        # 100000, dockerd's `dockremap` range, which dockerd adds to /etc/passwd and
+        # /etc/subuid itself on first use)
+        self.userns_remap = userns_remap
+        self.pool = pool
         self.proc = None
         self.api_port = api_port or free_port()
         self.env = dict(os.environ)
@@ -107,11 +112,15 @@ class DockerEnv:
         # Compose networks come from a pool of its own (256 /24s in 10.213/16), so an engine
         # left over from an earlier run (its bridges stay) cannot exhaust docker's default pools.
         # REXEC_TEST_ADDRESS_POOL gives a second engine run at the same time a pool of its own.
-        pool = os.environ.get("REXEC_TEST_ADDRESS_POOL", "10.213.0.0/16")
+        pool = self.pool or os.environ.get("REXEC_TEST_ADDRESS_POOL", "10.213.0.0/16")
         argv = [DOCKERD, "--iptables=false", "--ip6tables=false", "--bridge=none",
                 "--default-address-pool", f"base={pool},size=24",
                 "--data-root", str(self.dir / "data"), "--exec-root", str(self.dir / "exec"),
                 "--pidfile", str(self.dir / "pid"), "--host", self.host]
+        if self.userns_remap:
+            argv.append("--userns-remap=default")
+            # the remapped root must be able to reach its layers under the data root
+            os.chmod(self.dir, 0o755)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, cwd=self.dir,
