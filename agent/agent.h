@@ -7,6 +7,7 @@
 #include "agent/engine.h"
 #include "proto/conn.h"
 
+struct audit;
 struct session;
 
 #define AGENT_MAX_LISTENERS 8
@@ -19,9 +20,10 @@ struct agent {
 	unsigned keepalive_ms; /* ping period; a peer silent for 3x is dead */
 	uv_tcp_t listeners[AGENT_MAX_LISTENERS];
 	int n_listeners;
-	uv_signal_t sigchld, sigterm, sigint;
+	uv_signal_t sigchld, sigterm, sigint, sighup;
 	struct session *sessions; /* every live session, attached or not */
 	int exec_path;            /* enum agent_exec_path: how an exec into a container starts */
+	struct audit *audit;      /* the audit log (audit.h); NULL: none */
 	/* Children reaped before their session knew them (a direct exec that ended before its
 	 * start job reported back): pid and wait status, a small ring. */
 	struct {

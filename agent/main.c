@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include "agent/agent.h"
+#include "agent/audit.h"
 #include "agent/config.h"
 #include "agent/dev.h"
 #include "agent/session.h"
@@ -39,6 +40,8 @@ static void usage(FILE *out)
 		"  --keepalive DURATION ping period; a peer silent 3 periods is dead (default 5s)\n"
 		"  --engine URL         the container engine's API socket (default\n"
 		"                       unix:///var/run/docker.sock; podman's works too)\n"
+		"  --audit-log FILE     append a JSON line per session start, end and refusal\n"
+		"                       (SIGHUP reopens it, for log rotation)\n"
 		"  -v, --verbose        more log (repeat for debug)\n"
 		"  --version, --help\n");
 }
@@ -74,6 +77,19 @@ static void on_sigterm(uv_signal_t *h, int sig)
 	uv_timer_start(&stop_timer, on_stop_timer, STOP_FLUSH_MS, 0);
 }
 
+/* Log rotation: the audit log is opened again under its name. */
+static void on_sighup(uv_signal_t *h, int sig)
+{
+	struct agent *a = h->data;
+	int ret;
+
+	if ((ret = audit_reopen(a->audit)) < 0)
+		log_warn("SIGHUP: cannot reopen the audit log: %s (still writing the old file)",
+			 rexec_strerror(ret));
+	else
+		log_info("SIGHUP: audit log reopened");
+}
+
 static int replace(char **dst, const char *src)
 {
 	char *copy = strdup(src);
@@ -96,6 +112,7 @@ enum {
 	OPT_KEEPALIVE,
 	OPT_ENGINE,
 	OPT_EXEC_PATH,
+	OPT_AUDIT_LOG,
 	OPT_VERSION,
 	OPT_HELP
 };
@@ -115,6 +132,7 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verb
 		{ "keepalive", required_argument, NULL, OPT_KEEPALIVE },
 		{ "engine", required_argument, NULL, OPT_ENGINE },
 		{ "exec-path", required_argument, NULL, OPT_EXEC_PATH },
+		{ "audit-log", required_argument, NULL, OPT_AUDIT_LOG },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, OPT_HELP },
@@ -169,6 +187,9 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verb
 			break;
 		case OPT_ENGINE:
 			ret = replace(&cfg->engine, optarg);
+			break;
+		case OPT_AUDIT_LOG:
+			ret = replace(&cfg->audit_log, optarg);
 			break;
 		case OPT_EXEC_PATH:
 			if (agent_config_exec_path_parse(optarg, &cfg->exec_path) < 0) {
@@ -305,8 +326,16 @@ int main(int argc, char **argv)
 		ret = 1;
 		goto out;
 	}
+	if (cfg.audit_log != NULL && (ret = audit_new(&a.audit, cfg.audit_log)) < 0) {
+		fprintf(stderr, "rexec-agent: audit log %s: %s\n", cfg.audit_log,
+			rexec_strerror(ret));
+		ret = 1;
+		goto out;
+	}
 
 	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit must fail an audit write (EFBIG), not end the agent. */
+	signal(SIGXFSZ, SIG_IGN);
 	uv_loop_init(&loop);
 	a.loop = &loop;
 	a.grace_ms = cfg.grace_ms;
@@ -315,10 +344,14 @@ int main(int argc, char **argv)
 	uv_signal_init(&loop, &a.sigchld);
 	uv_signal_init(&loop, &a.sigterm);
 	uv_signal_init(&loop, &a.sigint);
-	a.sigchld.data = a.sigterm.data = a.sigint.data = &a;
+	uv_signal_init(&loop, &a.sighup);
+	a.sigchld.data = a.sigterm.data = a.sigint.data = a.sighup.data = &a;
 	uv_signal_start(&a.sigchld, on_sigchld, SIGCHLD);
 	uv_signal_start(&a.sigterm, on_sigterm, SIGTERM);
 	uv_signal_start(&a.sigint, on_sigterm, SIGINT);
+	/* Without an audit log a SIGHUP still ends the agent, as it always did. */
+	if (a.audit != NULL)
+		uv_signal_start(&a.sighup, on_sighup, SIGHUP);
 
 	for (i = 0; i < cfg.n_listen; i++) {
 		if ((ret = agent_listen(&a, cfg.listen[i], bound, sizeof(bound))) < 0) {
@@ -342,6 +375,7 @@ int main(int argc, char **argv)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ret = 0;
 out:
+	audit_free(a.audit);
 	tls_config_free(a.tls);
 	agent_config_free(&cfg);
 	return ret < 0 ? 0 : ret;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "agent/audit.h"
 #include "agent/container.h"
 #include "agent/spawn.h"
 #include "proto/error.h"
@@ -63,7 +65,12 @@ struct session {
 	int idle_ticks;
 	uv_timer_t timer;
 	enum timer_mode timer_mode;
-	int handles; /* open libuv handles; freed when the last one closes */
+	int handles;         /* open libuv handles; freed when the last one closes */
+	cJSON *audit;        /* the audit log's description of it (audit.h); NULL: no audit log */
+	int audit_started;   /* its "start" record is written: destroy() writes the "end" */
+	uint64_t started_ns; /* uv_hrtime() at the start */
+	uint64_t bytes_in;   /* stdin bytes the process (or the engine's stream) took */
+	uint64_t bytes_out;  /* stdout and stderr bytes sent to the client */
 	uint8_t buf[WIRE_DATA_MAX];
 };
 
@@ -154,11 +161,21 @@ static void close_handle(struct session *s, uv_handle_t *h, int *open)
 		uv_close(h, on_handle_closed);
 }
 
-/* Tears the session down: no more frames, handles closed, memory freed at the last close. */
+/* Tears the session down: no more frames, its "end" in the audit log, handles closed, memory
+ * freed at the last close. */
 static void destroy(struct session *s)
 {
 	set_state(s, SESS_ENDING);
 	unlink_session(s);
+	if (s->audit_started) {
+		struct audit_end end = { .duration_ms = (uv_hrtime() - s->started_ns) / 1000000,
+					 .bytes_in = s->bytes_in,
+					 .bytes_out = s->bytes_out };
+		audit_ended(s->agent->audit, s->audit, &end);
+	}
+	cJSON_Delete(s->audit);
+	s->audit = NULL;
+	s->audit_started = 0;
 	ct_release(s->ct);
 	s->ct = NULL;
 	uv_timer_stop(&s->timer);
@@ -204,26 +221,51 @@ static void hang_up(struct session *s)
 	start_reading(s);
 }
 
+/* How the reaped process ended: its exit code (128+N when killed by signal N), with *SIG and
+ * *CORE, and a start failure in REASON (LEN bytes; "" when none). */
+static int exit_status(struct session *s, int *sig, int *core, char *reason, size_t len)
+{
+	const char *stage;
+	int err = spawn_start_error(&s->sp, &stage), code = 0;
+
+	*sig = *core = 0;
+	reason[0] = 0;
+	if (err != 0) {
+		code = WIFEXITED(s->status) ? WEXITSTATUS(s->status) : 126;
+		snprintf(reason, len, "%s %s: %s", stage, s->cmd, strerror(err));
+	} else if (WIFEXITED(s->status)) {
+		code = WEXITSTATUS(s->status);
+	} else if (WIFSIGNALED(s->status)) {
+		*sig = WTERMSIG(s->status);
+		*core = WCOREDUMP(s->status) != 0;
+		code = 128 + *sig;
+	}
+	return code;
+}
+
+/* The process was reaped with nobody to tell: its exit goes to the audit log only. */
+static void note_exit(struct session *s)
+{
+	char reason[WIRE_TEXT_MAX];
+	int sig, core, code;
+
+	if (s->audit == NULL)
+		return;
+	code = exit_status(s, &sig, &core, reason, sizeof(reason));
+	audit_exit(s->audit, code, sig, reason);
+}
+
 /* Sends Exit and ends the session. What still holds the output gets SIGHUP, as on a
  * terminal hangup. */
 static void send_exit(struct session *s, int code, int sig, int core, const char *reason);
 
 static void finish(struct session *s)
 {
-	char reason[WIRE_TEXT_MAX] = "";
-	const char *stage;
-	int err = spawn_start_error(&s->sp, &stage), code = 0, sig = 0;
+	char reason[WIRE_TEXT_MAX];
+	int sig, core, code = exit_status(s, &sig, &core, reason, sizeof(reason));
 
-	if (err != 0) {
-		code = WIFEXITED(s->status) ? WEXITSTATUS(s->status) : 126;
-		snprintf(reason, sizeof(reason), "%s %s: %s", stage, s->cmd, strerror(err));
-	} else if (WIFEXITED(s->status)) {
-		code = WEXITSTATUS(s->status);
-	} else if (WIFSIGNALED(s->status)) {
-		sig = WTERMSIG(s->status);
-		code = 128 + sig;
-	}
-	send_exit(s, code, sig, err == 0 && WIFSIGNALED(s->status) && WCOREDUMP(s->status), reason);
+	send_exit(s, code, sig, core, reason);
+	audit_exit(s->audit, code, sig, reason);
 	log_info("session %u (%s, pid %d) ended: code %d%s%s", s->stream, s->user, (int)s->sp.pid,
 		 code, reason[0] ? ", " : "", reason);
 	signal_group(s, SIGHUP);
@@ -263,10 +305,12 @@ static void on_timer(uv_timer_t *t)
 	case TIMER_GRACE:
 		log_info("session %u: client gone for the grace period: SIGHUP to %d", s->stream,
 			 (int)s->sp.pid);
+		audit_reason(s->audit, "client gone for the grace period: hung up");
 		hang_up(s);
 		return;
 	case TIMER_KILL:
 		log_info("session %u: SIGKILL to group %d", s->stream, (int)s->sp.pid);
+		audit_reason(s->audit, "client gone for the grace period: killed after SIGHUP");
 		signal_group(s, SIGKILL);
 		s->timer_mode = TIMER_NONE;
 		return;
@@ -330,6 +374,8 @@ static void send_data(struct session *s, Rexec__V1__Fd fd, const uint8_t *p, siz
 	d.offset = s->off[fd];
 	f.msg_case = REXEC__V1__FRAME__MSG_DATA;
 	f.data = &d;
+	if (s->conn != NULL)
+		s->bytes_out += (uint64_t)n;
 	send_frame(s, &f);
 	s->off[fd] += (uint64_t)n;
 }
@@ -452,6 +498,8 @@ static void on_in_written(uv_write_t *req, int status)
 	struct session *s = w->s;
 
 	s->in_queued -= w->len;
+	if (status == 0)
+		s->bytes_in += w->len;
 	/* The bytes left our buffer: the client may send as many more. */
 	if (s->state != SESS_ENDING)
 		send_credit(s, w->len);
@@ -481,6 +529,7 @@ static void write_stdin(struct session *s, const ProtobufCBinaryData *b)
 		uv_buf_t now = uv_buf_init((char *)b->data, (unsigned int)b->len);
 		int done = uv_try_write(dst, &now, 1);
 		if (done > 0) {
+			s->bytes_in += (uint64_t)done;
 			send_credit(s, (size_t)done);
 			if ((size_t)done == b->len)
 				return;
@@ -582,6 +631,7 @@ void session_frame(struct agent *a, struct conn *c, const wire_frame *f)
 	case REXEC__V1__FRAME__MSG_ERROR:
 		/* The client abandons the stream: hang up as a closed terminal would. */
 		log_info("session %u: client cancelled: %s", s->stream, f->error->message);
+		audit_reason(s->audit, "client cancelled");
 		s->conn = NULL;
 		stop_reading(s);
 		hang_up(s);
@@ -722,6 +772,8 @@ static void setup_pipes(struct session *s)
 		log_error("session %u: %s", s->stream, uv_strerror(ret));
 }
 
+/* Opened: the process runs. This is the session's start for the audit log too, also when the
+ * client left while the engine was starting it. */
 static void send_opened(struct session *s)
 {
 	wire_frame f = REXEC__V1__FRAME__INIT;
@@ -736,6 +788,39 @@ static void send_opened(struct session *s)
 	f.msg_case = REXEC__V1__FRAME__MSG_OPENED;
 	f.opened = &o;
 	send_frame(s, &f);
+	if (s->audit != NULL) {
+		struct audit_start st = { .session = id,
+					  .user = s->user,
+					  .tty = s->tty,
+					  .pid = s->sp.pid,
+					  .via = o.via,
+					  /* container sessions: what the engine backend did */
+					  .detail = strcmp(o.via, "host") != 0 ? s->cmd : NULL };
+		audit_started(s->agent->audit, s->audit, &st);
+		s->audit_started = 1;
+		s->started_ns = uv_hrtime();
+	}
+}
+
+/* Refuses an Open on STREAM of C (NULL: the client is gone): an Error frame, and a "refused"
+ * record of DESC (the Open's description for the audit log, NULL without one). */
+static void refuse(struct agent *a, struct conn *c, uint32_t stream, const cJSON *desc,
+		   Rexec__V1__ErrorCode code, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
+static void refuse(struct agent *a, struct conn *c, uint32_t stream, const cJSON *desc,
+		   Rexec__V1__ErrorCode code, const char *fmt, ...)
+{
+	char msg[WIRE_TEXT_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c != NULL)
+		conn_send_error(c, stream, code, "%s", msg);
+	if (desc != NULL)
+		audit_refused(a->audit, desc, msg);
 }
 
 /* Exit: CODE, killed by SIG when > 0 (CORE: with a core dump), REASON for the user. */
@@ -765,6 +850,7 @@ static void on_ct_exit(void *arg, const struct ct_exit *ex)
 					ex->reason);
 	} else
 		send_exit(s, ex->code, ex->signal, 0, ex->reason);
+	audit_exit(s->audit, ex->code, ex->signal, ex->reason);
 	log_info("session %u (%s) ended: code %d%s%s", s->stream, s->cmd, ex->code,
 		 ex->reason[0] ? ", " : "", ex->reason);
 	destroy(s);
@@ -813,9 +899,8 @@ static void on_ct_started(void *arg, struct ct_started *st)
 
 	if (st->error) {
 		log_info("session %u: %s", s->stream, st->message);
-		if (s->conn != NULL)
-			conn_send_error(s->conn, s->stream, (Rexec__V1__ErrorCode)st->error, "%s",
-					st->message);
+		refuse(s->agent, s->conn, s->stream, s->audit, (Rexec__V1__ErrorCode)st->error,
+		       "%s", st->message);
 		destroy(s);
 		return;
 	}
@@ -837,12 +922,14 @@ static void on_ct_started(void *arg, struct ct_started *st)
 		send_eof(s, REXEC__V1__FD__FD_STDOUT);
 		send_eof(s, REXEC__V1__FD__FD_STDERR);
 		send_exit(s, 0, 0, 0, "");
+		audit_exit(s->audit, 0, 0, "");
 		destroy(s);
 		return;
 	}
 	if ((ret = open_pipe(s, &s->out_h, st->fd, &s->out_open)) < 0) {
 		log_error("session %u: %s", s->stream, uv_strerror(ret));
 		send_exit(s, 255, 0, 0, "agent: cannot read the engine's stream");
+		audit_exit(s->audit, 255, 0, "agent: cannot read the engine's stream");
 		destroy(s);
 		return;
 	}
@@ -860,30 +947,31 @@ static void on_ct_started(void *arg, struct ct_started *st)
 	start_reading(s);
 }
 
-/* A session in a container: the engine backend does the start on the thread pool. */
-static void open_container(struct agent *a, struct conn *c, const wire_frame *f)
+/* A session in a container: the engine backend does the start on the thread pool. DESC (the
+ * audit log's description of the Open; NULL without one) goes to the session. */
+static void open_container(struct agent *a, struct conn *c, const wire_frame *f, cJSON *desc)
 {
 	const Rexec__V1__Open *o = f->open;
-	struct session *s;
+	struct session *s = NULL;
 
 	if (o->kind == REXEC__V1__KIND__KIND_RESUME) {
-		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
-				"this agent does not resume sessions");
-		return;
+		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
+		       "this agent does not resume sessions");
+		goto fail;
 	}
 	if (o->kind != REXEC__V1__KIND__KIND_LIST &&
 	    ((o->target->type == REXEC__V1__TARGET_TYPE__TARGET_SERVICE &&
 	      !o->target->service[0]) ||
 	     (o->target->type == REXEC__V1__TARGET_TYPE__TARGET_CONTAINER &&
 	      !o->target->container[0]))) {
-		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
-				"open: the target names no service or container");
-		return;
+		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
+		       "open: the target names no service or container");
+		goto fail;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
-				"out of memory");
-		return;
+		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
+		       "out of memory");
+		goto fail;
 	}
 	s->agent = a;
 	s->conn = c;
@@ -898,16 +986,20 @@ static void open_container(struct agent *a, struct conn *c, const wire_frame *f)
 	snprintf(s->user, sizeof(s->user), "%s", f->open->user);
 	s->ct = ct_start(a->loop, &a->engine, a->exec_path, f->open, on_ct_started, s);
 	if (s->ct == NULL) {
-		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
-				"out of memory");
+		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
+		       "out of memory");
 		free(s);
-		return;
+		goto fail;
 	}
+	s->audit = desc;
 	uv_timer_init(a->loop, &s->timer);
 	s->timer.data = s;
 	s->handles = 1;
 	s->next = a->sessions;
 	a->sessions = s;
+	return;
+fail:
+	cJSON_Delete(desc);
 }
 
 void session_open(struct agent *a, struct conn *c, const wire_frame *f)
@@ -918,33 +1010,35 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 	char pwbuf[4096];
 	char **argv = NULL, **envp = NULL, *file = NULL;
 	struct session *s = NULL;
+	cJSON *desc = audit_describe(a->audit, o, conn_peer_name(c), conn_peer_addr(c));
 	int ret;
 
 	if (a->stopping || find(a, c, f->stream) != NULL || f->stream % 2 == 0) {
-		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
-				"stream %u cannot be opened", f->stream);
-		return;
+		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
+		       "stream %u cannot be opened", f->stream);
+		goto out;
 	}
 	if (o->target->type != REXEC__V1__TARGET_TYPE__TARGET_HOST) {
-		open_container(a, c, f);
+		open_container(a, c, f, desc);
 		return;
 	}
 	if (o->kind != REXEC__V1__KIND__KIND_EXEC) {
-		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
-				"only exec runs on the host itself; name a service or container");
-		return;
+		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
+		       "only exec runs on the host itself; name a service or container");
+		goto out;
 	}
 	if (resolve_user(o->user, &pw, pwbuf, sizeof(pwbuf)) < 0) {
-		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
-				"no such user on this host: %s", o->user);
-		return;
+		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
+		       "no such user on this host: %s", o->user);
+		goto out;
 	}
 	argv = build_argv(o, &pw, &file);
 	envp = build_env(o, &pw);
 	s = calloc(1, sizeof(*s));
 	if (argv == NULL || envp == NULL || s == NULL) {
-		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
-				"out of memory");
+		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
+		       "out of memory");
+		free(s);
 		goto out;
 	}
 
@@ -966,10 +1060,9 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 		req.ws.ws_ypixel = (unsigned short)o->size->ypixel;
 	}
 	if ((ret = spawn_start(&req, &s->sp)) < 0) {
-		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_START_FAILED,
-				"cannot start %s: %s", argv[0], strerror(-ret));
+		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_START_FAILED,
+		       "cannot start %s: %s", argv[0], strerror(-ret));
 		free(s);
-		s = NULL;
 		goto out;
 	}
 
@@ -981,6 +1074,8 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 	s->window = o->initial_window ? o->initial_window : WIRE_WINDOW_DEFAULT;
 	snprintf(s->cmd, sizeof(s->cmd), "%s", o->n_argv ? argv[0] : file);
 	snprintf(s->user, sizeof(s->user), "%s", pw.pw_name);
+	s->audit = desc;
+	desc = NULL;
 	uv_timer_init(a->loop, &s->timer);
 	s->timer.data = s;
 	s->handles = 1;
@@ -993,6 +1088,7 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 	send_opened(s);
 	start_reading(s);
 out:
+	cJSON_Delete(desc);
 	free(file);
 	free_strv(argv);
 	free_strv(envp);
@@ -1011,6 +1107,7 @@ int session_reaped(struct agent *a, pid_t pid, int status)
 	set_state(s, SESS_DRAINING);
 	if (s->conn == NULL) {
 		/* Nobody to report to: end what is left of the group. */
+		note_exit(s);
 		signal_group(s, SIGHUP);
 		destroy(s);
 		return 1;
@@ -1029,13 +1126,16 @@ void session_conn_lost(struct agent *a, struct conn *c)
 			continue;
 		s->conn = NULL;
 		stop_reading(s);
+		audit_reason(s->audit, "client gone");
 		if (s->state == SESS_STARTING) {
 			s->lost_starting = 1;
 			continue;
 		}
 		if (s->state == SESS_DRAINING) {
-			if (s->ct == NULL)
+			if (s->ct == NULL) {
+				note_exit(s);
 				signal_group(s, SIGHUP);
+			}
 			destroy(s);
 			continue;
 		}
@@ -1055,10 +1155,19 @@ void session_end_all(struct agent *a)
 		next = s->next;
 		if (s->state == SESS_RUNNING)
 			signal_group(s, SIGHUP);
-		if (s->conn)
-			conn_send_error(s->conn, s->stream,
-					REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
-					"the agent is shutting down");
+		else if (s->state == SESS_DRAINING && s->ct == NULL)
+			note_exit(s);
+		if (s->state == SESS_STARTING) {
+			refuse(a, s->conn, s->stream, s->audit,
+			       REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
+			       "the agent is shutting down");
+		} else {
+			audit_reason(s->audit, "the agent is shutting down");
+			if (s->conn)
+				conn_send_error(s->conn, s->stream,
+						REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
+						"the agent is shutting down");
+		}
 		destroy(s);
 	}
 }
