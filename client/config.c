@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
+#include <mbedtls/sha256.h>
+
 #include "lib/yconf.h"
 #include "proto/addr.h"
 #include "proto/error.h"
@@ -16,7 +20,7 @@
 
 static const char top_keys[] = "ca, cert, key, hosts, defaults";
 static const char host_keys[] = "address, groups, server_name, labels, ca, cert, key";
-static const char default_keys[] = "connect_timeout";
+static const char default_keys[] = "connect_timeout, tls_resume";
 
 /* The file being read and where its messages go. */
 struct ctx {
@@ -277,6 +281,9 @@ static int load_defaults(struct ctx *c, struct client_config *cfg, const struct 
 		if (strcmp(yconf_scalar(k), "connect_timeout") == 0)
 			ret = yconf_get_duration(c->y, yconf_value(map, i), "connect_timeout",
 						 &cfg->connect_timeout_ms, c->err, c->errlen);
+		else if (strcmp(yconf_scalar(k), "tls_resume") == 0)
+			ret = yconf_get_bool(c->y, yconf_value(map, i), "tls_resume",
+					     &cfg->tls_resume, c->err, c->errlen);
 		else
 			ret = yconf_errorf(c->y, k, c->err, c->errlen,
 					   "defaults: unknown key '%s' (known: %s)",
@@ -343,6 +350,7 @@ int client_config_load(const char *path, struct client_config **out, char *err, 
 		goto out;
 	}
 	cfg->connect_timeout_ms = CLIENT_DEFAULT_CONNECT_TIMEOUT_MS;
+	cfg->tls_resume = true;
 	ret = load_top(&c, cfg, yconf_root(y));
 	if (ret != 0)
 		goto out;
@@ -368,4 +376,64 @@ const char *client_config_default_path(char *buf, size_t len)
 	if (n < 0 || (size_t)n >= len)
 		return NULL;
 	return buf;
+}
+
+/* DIR and its parents (mode 0700 for those made here). */
+static int make_dirs(char *dir)
+{
+	char *p;
+
+	for (p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+			*p = '/';
+			return -errno;
+		}
+		*p = '/';
+	}
+	return mkdir(dir, 0700) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+const char *client_ticket_path(const struct client_config *cfg, const struct client_host *h,
+			       char *buf, size_t len)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	const char *parts[6] = { h->cert ? h->cert : cfg->cert,
+				 h->key ? h->key : cfg->key,
+				 h->ca ? h->ca : cfg->ca,
+				 h->host,
+				 h->server_name,
+				 NULL };
+	mbedtls_sha256_context sha;
+	unsigned char digest[32];
+	char dir[4096], port[8];
+	size_t i;
+	int n;
+
+	if (!cfg->tls_resume)
+		return NULL;
+	if (xdg != NULL && xdg[0] == '/')
+		n = snprintf(dir, sizeof(dir), "%s/rexec/tickets", xdg);
+	else if (home != NULL && home[0] != '\0')
+		n = snprintf(dir, sizeof(dir), "%s/.cache/rexec/tickets", home);
+	else
+		return NULL;
+	if (n < 0 || (size_t)n >= sizeof(dir) || make_dirs(dir) < 0)
+		return NULL;
+	snprintf(port, sizeof(port), "%u", h->port);
+	parts[5] = port;
+	mbedtls_sha256_init(&sha);
+	mbedtls_sha256_starts(&sha, 0);
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		const char *p = parts[i] ? parts[i] : "";
+		mbedtls_sha256_update(&sha, (const unsigned char *)p, strlen(p) + 1);
+	}
+	mbedtls_sha256_finish(&sha, digest);
+	mbedtls_sha256_free(&sha);
+	n = snprintf(buf, len, "%s/", dir);
+	for (i = 0; i < 16 && n > 0 && (size_t)n + 2 < len; i++)
+		n += snprintf(buf + n, len - (size_t)n, "%02x", digest[i]);
+	return i == 16 ? buf : NULL;
 }

@@ -9,12 +9,13 @@
  *       web-1: { address: 127.0.0.11:7600, groups: [prod, eu] }
  *       web-2: { address: "[::1]:7601", groups: [prod], server_name: web-2.example }
  *       dev: 127.0.0.1            # just an address; the port defaults to 7600
- *     defaults: { connect_timeout: 5s }
+ *     defaults: { connect_timeout: 5s, tls_resume: true }
  *
  * Unknown keys are errors naming the file, the line and the key. */
 #ifndef REXEC_CLIENT_CONFIG_H
 #define REXEC_CLIENT_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,7 @@ struct client_config {
 	char *path;            /* the file loaded */
 	char *ca, *cert, *key; /* absolute (or as given when absolute); NULL when absent */
 	unsigned connect_timeout_ms;
+	bool tls_resume;           /* keep session tickets and resume with them (default true) */
 	struct client_host *hosts; /* in file order, names unique */
 	size_t n_hosts;
 };
@@ -73,5 +75,13 @@ int client_config_parse_address(const char *addr, char **host, uint16_t *port);
  * $HOME/.config/rexec/config.yaml, written into BUF (LEN bytes). Returns BUF, or NULL when
  * there is no $HOME or the path does not fit. */
 const char *client_config_default_path(char *buf, size_t len);
+
+/* The file where the agent of H, reached with the certificate CFG and H give, leaves its
+ * session ticket: $XDG_CACHE_HOME/rexec/tickets (or $HOME/.cache/rexec/tickets, made mode
+ * 0700) and a name hashed from the certificate, key, CA, address and TLS name, so that a ticket
+ * is never offered with another identity or to another agent. Written into BUF (LEN bytes).
+ * NULL when tls_resume is off or there is no such directory to be had (then no resumption). */
+const char *client_ticket_path(const struct client_config *cfg, const struct client_host *h,
+			       char *buf, size_t len);
 
 #endif

@@ -628,8 +628,9 @@ static void on_ready(struct conn *c, void *arg)
 	struct exec *x = arg;
 
 	if (x->cli->verbose)
-		fprintf(stderr, "rexec: connected to %s (%s, agent %s)\n", x->host,
-			conn_peer_addr(c), conn_peer_name(c));
+		fprintf(stderr, "rexec: connected to %s (%s, agent %s, %s)\n", x->host,
+			conn_peer_addr(c), conn_peer_name(c),
+			conn_resumed(c) ? "TLS session resumed" : "full TLS handshake");
 	send_open(x);
 }
 
@@ -741,7 +742,7 @@ int exec_run(const struct cli_exec *cli)
 	struct conn_opts opts;
 	struct conn_cb cb = { on_ready, on_frame, on_close };
 	struct exec *x = NULL;
-	char path[4096], err[1024], software[64];
+	char path[4096], err[1024], software[64], ticket[4200];
 	const char *cfg_path = cli->config;
 	uv_loop_t loop;
 	int ret = 255, r;
@@ -824,6 +825,7 @@ int exec_run(const struct cli_exec *cli)
 	opts.software = software;
 	opts.keepalive_ms = 5000;
 	opts.handshake_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 10000;
+	opts.ticket_file = client_ticket_path(cfg, h, ticket, sizeof(ticket));
 	if (conn_connect(&x->conn, &loop, (struct sockaddr *)&ss, &opts, &cb, x) < 0) {
 		fprintf(stderr, "rexec: %s: cannot connect\n", cli->host);
 		finish(x, 255);

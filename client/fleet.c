@@ -439,6 +439,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	struct fleet *f = h->f;
 	struct conn_opts opts;
 	struct conn_cb cb = { on_ready, on_frame, on_close };
+	char ticket[4200];
 
 	if (h->state != HOST_RESOLVING) {
 		uv_freeaddrinfo(res); /* timed out or cancelled meanwhile */
@@ -456,6 +457,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	opts.software = f->software;
 	opts.keepalive_ms = KEEPALIVE_MS;
 	opts.handshake_ms = f->connect_timeout_ms;
+	opts.ticket_file = client_ticket_path(f->cfg, h->h, ticket, sizeof(ticket));
 	set_state(h, HOST_CONNECTING);
 	if (conn_connect(&h->conn, &f->loop, res->ai_addr, &opts, &cb, h) < 0) {
 		h->conn = NULL;

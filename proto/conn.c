@@ -3,10 +3,12 @@
 #include "proto/conn.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proto/error.h"
 #include "proto/log.h"
@@ -33,6 +35,7 @@ struct conn {
 	enum conn_state state;
 	struct conn_opts opts;
 	char *server_name;
+	char *ticket_file;
 	struct conn_cb cb;
 	void *arg;
 	struct tls_session *tls;
@@ -257,6 +260,76 @@ static void handle_frame(struct conn *c, wire_frame *f)
 }
 
 /* Plaintext out of TLS, frames out of the plaintext, until TLS has no full record left. */
+/* The ticket file (conn_opts.ticket_file): "RXT1", the length of the agent's CN and the CN
+ * (what the resumed handshake will not show again), then the serialised session. Mode 0600:
+ * whoever holds it can resume as the certificate's owner until the ticket expires (1 hour),
+ * like whoever holds the key. */
+#define TICKET_MAGIC "RXT1"
+#define TICKET_MAX   16384
+
+static void load_ticket(struct conn *c)
+{
+	uint8_t buf[TICKET_MAX];
+	char cn[256];
+	ssize_t n, got = 0;
+	int fd = open(c->ticket_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return;
+	while (got < (ssize_t)sizeof(buf) &&
+	       (n = read(fd, buf + got, sizeof(buf) - (size_t)got)) > 0)
+		got += n;
+	close(fd);
+	if (got < 5 || memcmp(buf, TICKET_MAGIC, 4) != 0 || got < 5 + buf[4] || buf[4] == 0)
+		return;
+	memcpy(cn, buf + 5, buf[4]);
+	cn[buf[4]] = 0;
+	if (tls_session_offer_ticket(c->tls, cn, buf + 5 + buf[4], (size_t)got - 5 - buf[4]) < 0)
+		log_debug("%s: the session ticket in %s is unusable", c->peer_addr, c->ticket_file);
+}
+
+/* Replaces the ticket file (a new file renamed over it: readers see the old or the new). */
+static void save_ticket(struct conn *c, const uint8_t *blob, size_t len)
+{
+	static unsigned seq;
+	const char *cn = tls_session_peer_cn(c->tls);
+	size_t cn_len = strlen(cn);
+	uint8_t head[5 + 255];
+	char tmp[4200];
+	int fd, ok;
+
+	if (cn_len == 0 || cn_len > 255 || 5 + cn_len + len > TICKET_MAX)
+		return;
+	memcpy(head, TICKET_MAGIC, 4);
+	head[4] = (uint8_t)cn_len;
+	memcpy(head + 5, cn, cn_len);
+	snprintf(tmp, sizeof(tmp), "%s.%d.%u", c->ticket_file, (int)getpid(), seq++);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		log_debug("%s: cannot keep the session ticket: %s: %s", c->peer_addr, tmp,
+			  strerror(errno));
+		return;
+	}
+	ok = write(fd, head, 5 + cn_len) == (ssize_t)(5 + cn_len) &&
+	     write(fd, blob, len) == (ssize_t)len;
+	ok = close(fd) == 0 && ok;
+	if (!ok || rename(tmp, c->ticket_file) < 0) {
+		log_debug("%s: cannot keep the session ticket in %s", c->peer_addr, c->ticket_file);
+		unlink(tmp);
+	}
+}
+
+static void keep_ticket(struct conn *c)
+{
+	uint8_t *blob;
+	size_t len;
+
+	if (c->ticket_file != NULL && tls_session_take_ticket(c->tls, &blob, &len)) {
+		save_ticket(c, blob, len);
+		free(blob);
+	}
+}
+
 static void pump(struct conn *c)
 {
 	for (;;) {
@@ -266,6 +339,7 @@ static void pump(struct conn *c)
 		if (c->state == CONN_CLOSING)
 			return;
 		n = tls_session_read(c->tls, c->plain, sizeof(c->plain));
+		keep_ticket(c);
 		if (n == 0)
 			return;
 		if (n < 0) {
@@ -388,6 +462,7 @@ static void on_handle_closed(uv_handle_t *h)
 	buf_free(&c->wbuf);
 	free(c->pack);
 	free(c->server_name);
+	free(c->ticket_file);
 	free(c);
 }
 
@@ -463,6 +538,10 @@ static struct conn *conn_alloc(uv_loop_t *loop, int server, const struct conn_op
 		close_handles(c);
 		return NULL;
 	}
+	c->opts.ticket_file = NULL;
+	if (!server && opts->ticket_file != NULL &&
+	    (c->ticket_file = strdup(opts->ticket_file)) != NULL)
+		load_ticket(c);
 	uv_timer_start(&c->timer, on_tick, TICK_MS, TICK_MS);
 	return c;
 }
@@ -550,6 +629,11 @@ int conn_connect(struct conn **out, uv_loop_t *loop, const struct sockaddr *addr
 	}
 	*out = c;
 	return 0;
+}
+
+int conn_resumed(const struct conn *c)
+{
+	return tls_session_resumed(c->tls);
 }
 
 const char *conn_peer_name(const struct conn *c)

@@ -19,6 +19,9 @@ struct conn_opts {
 	const char *software;    /* e.g. "rexec 0.1.0", sent in Hello */
 	unsigned keepalive_ms;   /* ping after this much silence; dead after 3x (0: never) */
 	unsigned handshake_ms;   /* TLS + Hello must be done within this (0: no limit) */
+	/* Client: where the agent's session ticket is kept between connections (NULL: none).
+	 * The connection offers the one it finds there and replaces it with each new one. */
+	const char *ticket_file;
 };
 
 struct conn_cb {
@@ -54,6 +57,9 @@ size_t conn_write_queue(const struct conn *c);
 /* Starts closing: queued frames are still flushed (bounded by a timer), then on_close runs
  * with ERR and WHY. Idempotent. */
 void conn_close(struct conn *c, int err, const char *why);
+
+/* 1 when the TLS handshake resumed an earlier session with a ticket. */
+int conn_resumed(const struct conn *c);
 
 /* The peer's certificate CN (the user, on the agent) and "ADDR:PORT", for logs. Borrowed. */
 const char *conn_peer_name(const struct conn *c);

@@ -1,6 +1,8 @@
 /* tls.h: TLS 1.3 with mutual X.509 authentication (mbedTLS), independent of any I/O: the
  * owner feeds ciphertext in and is called back with ciphertext to send, so the event loop
- * (libuv) never blocks on TLS. ALPN is "rexec/1" on both ends. */
+ * (libuv) never blocks on TLS. ALPN is "rexec/1" on both ends. A client can resume with a
+ * session ticket from an earlier connection (the certificates are then not exchanged again;
+ * the key exchange is). */
 #ifndef REXEC_TLS_H
 #define REXEC_TLS_H
 
@@ -47,6 +49,21 @@ void tls_session_close_notify(struct tls_session *s);
 
 /* The peer certificate's common name after the handshake ("" when unknown). Borrowed. */
 const char *tls_session_peer_cn(const struct tls_session *s);
+
+/* Client: offers TICKET (LEN bytes, from tls_session_take_ticket() of an earlier session with
+ * the same agent) for resumption, the agent's certificate CN having been PEER_CN. Call before
+ * the handshake. The agent may refuse it (restarted, expired): the handshake is then a full
+ * one. Returns 0, or REXEC_ETLS for a ticket that cannot be used (nothing is offered). */
+int tls_session_offer_ticket(struct tls_session *s, const char *peer_cn, const uint8_t *ticket,
+			     size_t len);
+
+/* Client: 1 with *OUT (malloc'd, LEN bytes) set when the agent has sent a new ticket since
+ * the last call, to keep for the next connection; 0 otherwise. */
+int tls_session_take_ticket(struct tls_session *s, uint8_t **out, size_t *len);
+
+/* 1 when the handshake resumed a session with a ticket (no certificates were exchanged;
+ * the peer's CN is the one the ticket vouches for). */
+int tls_session_resumed(const struct tls_session *s);
 
 /* The reason for the last failure, for logs and the user. Borrowed. */
 const char *tls_session_error(const struct tls_session *s);

@@ -281,6 +281,21 @@ def _stop(agent):
     return None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def ticket_cache(tmp_path_factory):
+    """Clients keep TLS session tickets under $XDG_CACHE_HOME/rexec/tickets: a directory of the
+    test run's own, not the home directory of whoever runs the tests. Every client started by
+    the tests inherits it (a test that looks at tickets sets its own)."""
+    cache = tmp_path_factory.mktemp("xdg-cache")
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    yield cache
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
+
+
 @pytest.fixture
 def start_agent(agent_bin, tmp_path_factory):
     """Factory for agents. dev=True: `--dev --state-dir DIR --listen 127.0.0.1:0 --grace 1s`
