@@ -5,7 +5,10 @@ run (a benchmark, not a test: it prints figures and asserts nothing about speed)
 Median wall time of N runs each (interleaved, after one warm-up each; a new connection every
 run), all against the same container (replica 1 of compose service `web`, project `shop`):
 
-  rexec dev web true                       client -> TLS -> agent -> Engine API exec
+  rexec dev web true                       client -> TLS -> agent -> direct exec (auto), the
+                                           connection resuming the TLS session of the last
+                                           one (a session ticket); also with a full handshake
+                                           every time, and through the Engine API's exec
   docker exec shop_web_1 true              Debian's docker CLI straight on the engine socket
   ssh 127.0.0.1 docker exec shop_web_1 true  what people do today
   rexec dev --host true                    reference: the same client/agent, no engine at all
@@ -177,6 +180,8 @@ class Bench(exec_bench.Bench):
         if not self.args.no_rexec:
             c["rexec dev web true"] = lambda: self.time_cmd(
                 [self.rexec, "dev", "web", "true"], self.rexec_env)
+            c["rexec dev web true (full TLS handshake)"] = lambda: self.time_cmd(
+                [self.rexec, "dev", "web", "true"], self.rexec_full_env)
             c["rexec dev web true (engine path)"] = lambda: self.time_cmd(
                 [self.rexec, "dev", "web", "true"], self.engine_path_env)
         c["docker exec <c> true"] = lambda: self.time_cmd(docker_exec, self.docker_env)

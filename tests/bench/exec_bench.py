@@ -163,7 +163,15 @@ class Bench:
         lines = wait_line(self.agent.stdout, lambda l: l.startswith("rexec-agent: listening on "),
                           READY_TIMEOUT, "agent listening line")
         drain(self.agent.stdout)
-        self.rexec_env = dict(os.environ, REXEC_CONFIG=str(sd / "client.conf"))
+        # TLS session tickets in the run's own cache (resumed connections, the default), and
+        # a second config next to the dev one that keeps none (every connection a full
+        # handshake): rexec_full_env.
+        cache = self.tmp / "xdg-cache"
+        self.rexec_env = dict(os.environ, REXEC_CONFIG=str(sd / "client.conf"),
+                              XDG_CACHE_HOME=str(cache))
+        full = sd / "client-full-handshake.conf"
+        full.write_text((sd / "client.conf").read_text() + "\ndefaults: { tls_resume: false }\n")
+        self.rexec_full_env = dict(self.rexec_env, REXEC_CONFIG=str(full))
         log(f"{self.name}: agent pid {self.agent.pid}: {lines[-1]}")
 
     def ensure_openssh_server(self):

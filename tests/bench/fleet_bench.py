@@ -67,7 +67,8 @@ class FleetBench(exec_bench.Bench):
         self.fleet = Fleet(self.rexec, self.agent_bin, self.tmp / "fleet", self.args.hosts)
         (self.tmp / "fleet").mkdir()
         self.fleet.start()
-        self.rexec_env = self.fleet.env()
+        # session tickets in the run's own cache: after the warm-up every connection resumes
+        self.rexec_env = dict(self.fleet.env(), XDG_CACHE_HOME=str(self.tmp / "xdg-cache"))
 
     def raise_max_startups(self):
         """exec_bench's sshd keeps OpenSSH's MaxStartups 10:30:100, which drops concurrent
