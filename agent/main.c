@@ -1,6 +1,7 @@
 /* main.c: rexec-agent's entry point: configuration (file, then flags), TLS, listeners, and
  * the one event loop. Only start-up errors exit the agent. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -285,6 +286,19 @@ static int setup_dev(struct agent_config *cfg)
 	return 0;
 }
 
+/* Fds 0-2 open (on /dev/null when they came closed): else the first socket, pipe or epoll
+ * fd would take their numbers, the log would be written into it, and a session's dup2()s
+ * onto 0-2 would clobber it. */
+static void ensure_stdio(void)
+{
+	int fd;
+
+	for (fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+		    open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY) < 0)
+			exit(1);
+}
+
 int main(int argc, char **argv)
 {
 	struct agent_config cfg;
@@ -294,6 +308,7 @@ int main(int argc, char **argv)
 	int verbose = 0, ret;
 	size_t i;
 
+	ensure_stdio();
 	agent_config_init(&cfg);
 	memset(&a, 0, sizeof(a));
 	ret = parse_args(argc, argv, &cfg, &verbose);

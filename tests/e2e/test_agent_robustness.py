@@ -251,6 +251,31 @@ def test_non_dev_agent_serves_with_certs_from_rexec_cli(rexec_bin, start_agent, 
     assert (r.returncode, r.stdout) == (0, b"ok\n"), r.stderr
 
 
+def test_agent_started_with_stdin_and_stderr_closed(agent_bin, rexec_bin, tmp_path):
+    # As from a careless init script: fds 0 and 2 closed. The agent puts /dev/null there
+    # before anything else takes the numbers; sessions get their own stdio all the same.
+    sd = tmp_path / "state"
+    sd.mkdir()
+
+    def close_stdin_stderr():
+        os.close(0)
+        os.close(2)
+
+    p = subprocess.Popen([agent_bin, "--dev", "--state-dir", str(sd), "--listen", "127.0.0.1:0",
+                          "-vv"], stdout=subprocess.PIPE, preexec_fn=close_stdin_stderr)
+    try:
+        read_until(p.stdout, b"listening on", 30)
+        assert [os.readlink(f"/proc/{p.pid}/fd/{fd}") for fd in (0, 2)] == ["/dev/null"] * 2
+        client = Client(rexec_bin, None, config=sd / "client.conf")
+        r = client.run("-T", "dev", "--host", "--", "sh", "-c", "cat; echo err >&2; exit 4",
+                       input=b"abc")
+        assert (r.returncode, r.stdout, r.stderr) == (4, b"abc", b"err\n")
+        assert p.poll() is None
+    finally:
+        p.terminate()
+        p.wait(timeout=30)
+
+
 # --- bad peers --------------------------------------------------------------------------------
 
 
