@@ -31,6 +31,7 @@ struct agent {
 		int status;
 	} unclaimed[16];
 	unsigned n_unclaimed;
+	unsigned long long n_opened; /* sessions opened so far: their ids' sequence numbers */
 	int stopping;
 };
 

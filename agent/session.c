@@ -780,7 +780,10 @@ static void send_opened(struct session *s)
 	Rexec__V1__Opened o = REXEC__V1__OPENED__INIT;
 	char id[32];
 
-	snprintf(id, sizeof(id), "%d-%u", (int)s->sp.pid, s->stream);
+	/* Unique for the agent's life (a pid and a stream number are not: two engine sessions
+	 * in one container on two connections share both), so that the audit log's start and
+	 * end records pair up. */
+	snprintf(id, sizeof(id), "%d-%llu", (int)s->sp.pid, ++s->agent->n_opened);
 	o.session_id = id;
 	o.pid = (uint32_t)s->sp.pid;
 	o.tty = s->tty;

@@ -100,7 +100,7 @@ def test_host_session_start_and_end(audited):
     assert start["user"] == me()
     assert start["tty"] is False and start["via"] == "host"
     assert isinstance(start["pid"], int) and start["pid"] > 0
-    assert start["session"] == f"{start['pid']}-1"
+    assert start["session"] == f"{start['pid']}-1"  # the agent's first session
     assert (end["exit"], end["bytes_in"], end["bytes_out"]) == (0, 0, 3), end
     assert "signal" not in end and "reason" not in end and "lost" not in end, end
     assert os.stat(log).st_mode & 0o777 == 0o600
@@ -285,6 +285,22 @@ def test_container_exit_code(audited, engine, path):
     assert r.returncode == 5, r.stderr
     start, end = wait_records(log, 2)
     assert start["via"] == path and end["exit"] == 5, (start, end)
+
+
+def test_concurrent_engine_sessions_in_one_container_pair_up(audited, engine):
+    # Both report the container's main process as pid and both are stream 1 of their
+    # connection: the ids must still differ, so that each end finds its start.
+    agent, client, log = audited("--engine", engine.host, "--exec-path", "engine")
+    procs = [client.popen("-T", "dev", "worker", "--", "sh", "-c", f"sleep 1; exit {code}")
+             for code in (6, 7)]
+    for p in procs:
+        p.communicate(timeout=60)
+    assert sorted(p.returncode for p in procs) == [6, 7]
+    recs = wait_records(log, 4)
+    starts = {r["session"]: r for r in recs if r["event"] == "start"}
+    ends = {r["session"]: r for r in recs if r["event"] == "end"}
+    assert len(starts) == 2 and starts.keys() == ends.keys(), recs
+    assert sorted(e["exit"] for e in ends.values()) == [6, 7]
 
 
 def test_unknown_service_is_refused(audited, engine):
