@@ -374,9 +374,22 @@ static void test_client_defaults(void **state)
 					    sizeof(err)),
 			 0);
 	assert_int_equal(cfg->connect_timeout_ms, CLIENT_DEFAULT_CONNECT_TIMEOUT_MS);
+	assert_true(cfg->tls_resume);
 	assert_int_equal(cfg->n_hosts, 0);
 	assert_null(cfg->ca);
 	client_config_free(cfg);
+
+	assert_int_equal(
+		client_config_load(write_file(t, "r.yaml", "defaults: { tls_resume: false }\n"),
+				   &cfg, err, sizeof(err)),
+		0);
+	assert_false(cfg->tls_resume);
+	client_config_free(cfg);
+	assert_int_equal(
+		client_config_load(write_file(t, "b.yaml", "defaults: { tls_resume: 3 }\n"), &cfg,
+				   err, sizeof(err)),
+		REXEC_ECONFIG);
+	assert_non_null(strstr(err, "tls_resume"));
 }
 
 static void test_client_addresses(void **state)
