@@ -448,6 +448,44 @@ detach:
 	return ret;
 }
 
+/* -ENOTSUP when the init runs under an LSM label the direct path would have to set (with
+ * attr/exec, not done yet): AppArmor or SELinux in the kernel's LSM list (securityfs, when
+ * mounted), or a label on the init itself (/proc/PID/attr/current: EINVAL without a module
+ * that labels processes, "unconfined" under AppArmor without a profile). */
+static int lsm_label(pid_t pid, char *why, size_t whylen)
+{
+	char path[64], buf[256] = "";
+	FILE *f = fopen("/sys/kernel/security/lsm", "re");
+	ssize_t n;
+	int fd;
+
+	if (f != NULL) {
+		if (fgets(buf, sizeof(buf), f) == NULL)
+			buf[0] = 0;
+		fclose(f);
+		buf[strcspn(buf, "\n")] = 0;
+		if (strstr(buf, "apparmor") || strstr(buf, "selinux")) {
+			why_set(why, whylen, "an LSM (%s) is active; its label is not set yet",
+				buf);
+			return -ENOTSUP;
+		}
+	}
+	snprintf(path, sizeof(path), "/proc/%d/attr/current", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	if (buf[0] == 0 || strcmp(buf, "unconfined") == 0)
+		return 0;
+	why_set(why, whylen,
+		"the container's init runs under the LSM label %s; its label is not set yet", buf);
+	return -ENOTSUP;
+}
+
 /* Dumped filters per init (pid and start time, so a reused pid misses): an exec does not
  * stop the init each time. Shared by the pool's threads. */
 #define FILTER_CACHE 16
@@ -865,21 +903,8 @@ int direct_prepare(struct direct_ctx **out, pid_t pid, const cJSON *inspect, con
 		why_set(why, whylen, "pidfd_open(%d): %s", (int)pid, strerror(errno));
 		goto fail;
 	}
-	if (access("/sys/kernel/security/lsm", R_OK) == 0) {
-		char lsm[256] = "";
-		FILE *f = fopen("/sys/kernel/security/lsm", "re");
-		if (f != NULL) {
-			if (fgets(lsm, sizeof(lsm), f) == NULL)
-				lsm[0] = 0;
-			fclose(f);
-		}
-		if (strstr(lsm, "apparmor") || strstr(lsm, "selinux")) {
-			ret = -ENOTSUP;
-			why_set(why, whylen, "an LSM (%s) is active; its label is not set yet",
-				lsm);
-			goto fail;
-		}
-	}
+	if ((ret = lsm_label(pid, why, whylen)) < 0)
+		goto fail;
 	if ((ret = read_status(c, &seccomp_mode)) < 0) {
 		why_set(why, whylen, "reading the init's status: %s", strerror(-ret));
 		goto fail;
