@@ -114,8 +114,18 @@ static int ticket_write(void *p, const mbedtls_ssl_session *session, unsigned ch
 		return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
 	note_peer(c->current);
 	cn_len = strlen(c->current->peer_cn);
-	if (cn_len == 0 || cn_len > 255 ||
-	    (size_t)(end - start) < TICKET_HEAD + TICKET_PLAIN + cn_len + TICKET_TAG)
+	if (cn_len == 0 || cn_len >= sizeof(c->current->peer_cn) - 1) {
+		/* No CN, or one that may have been cut: a ticket no parse accepts (an error here
+		 * would end the connection), so that the next handshake is a full one. */
+		if (end - start < 4)
+			return MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
+		memset(start, 0, 4);
+		start[0] = (unsigned char)~c->ticket_key_id[0];
+		*tlen = 4;
+		*lifetime = TICKET_LIFETIME;
+		return 0;
+	}
+	if ((size_t)(end - start) < TICKET_HEAD + TICKET_PLAIN + cn_len + TICKET_TAG)
 		return MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
 	ret = mbedtls_ssl_session_save(
 		session, plain + TICKET_PLAIN + cn_len,
