@@ -396,6 +396,12 @@ int exec_error_exit_code(Rexec__V1__ErrorCode code)
 	}
 }
 
+/* The end of a line of our own on stderr: in raw mode the terminal adds no carriage return. */
+static const char *eol(const struct exec *x)
+{
+	return x->raw ? "\r\n" : "\n";
+}
+
 static void enter_raw(struct exec *x)
 {
 	struct termios t;
@@ -428,9 +434,9 @@ static void on_frame(struct conn *c, wire_frame *f, void *arg)
 			enter_raw(x);
 		}
 		if (x->cli->verbose)
-			fprintf(stderr, "rexec: session %s open (remote pid %u, via %s)\n",
+			fprintf(stderr, "rexec: session %s open (remote pid %u, via %s)%s",
 				f->opened->session_id, f->opened->pid,
-				f->opened->via[0] ? f->opened->via : "?");
+				f->opened->via[0] ? f->opened->via : "?", eol(x));
 		start_stdin(x);
 		return;
 	case REXEC__V1__FRAME__MSG_DATA:
@@ -457,13 +463,11 @@ static void on_frame(struct conn *c, wire_frame *f, void *arg)
 			ps_table_free(&t);
 		}
 		if (f->exit->reason[0])
-			fprintf(stderr, "rexec: %s: %s%s", x->host, f->exit->reason,
-				x->raw ? "\r\n" : "\n");
+			fprintf(stderr, "rexec: %s: %s%s", x->host, f->exit->reason, eol(x));
 		finish(x, f->exit->code & 255);
 		return;
 	case REXEC__V1__FRAME__MSG_ERROR:
-		fprintf(stderr, "rexec: %s: %s%s", x->host, f->error->message,
-			x->raw ? "\r\n" : "\n");
+		fprintf(stderr, "rexec: %s: %s%s", x->host, f->error->message, eol(x));
 		finish(x, exec_error_exit_code(f->error->code));
 		return;
 	default:
@@ -628,9 +632,9 @@ static void on_ready(struct conn *c, void *arg)
 	struct exec *x = arg;
 
 	if (x->cli->verbose)
-		fprintf(stderr, "rexec: connected to %s (%s, agent %s, %s)\n", x->host,
+		fprintf(stderr, "rexec: connected to %s (%s, agent %s, %s)%s", x->host,
 			conn_peer_addr(c), conn_peer_name(c),
-			conn_resumed(c) ? "TLS session resumed" : "full TLS handshake");
+			conn_resumed(c) ? "TLS session resumed" : "full TLS handshake", eol(x));
 	send_open(x);
 }
 
@@ -643,9 +647,10 @@ static void on_close(struct conn *c, int err, const char *why, void *arg)
 		return;
 	if (x->opened)
 		fprintf(stderr, "%srexec: connection to %s lost: %s%s", x->raw ? "\r\n" : "",
-			x->host, why[0] ? why : rexec_strerror(err), x->raw ? "\r\n" : "\n");
+			x->host, why[0] ? why : rexec_strerror(err), eol(x));
 	else
-		fprintf(stderr, "rexec: %s: %s\n", x->host, why[0] ? why : rexec_strerror(err));
+		fprintf(stderr, "rexec: %s: %s%s", x->host, why[0] ? why : rexec_strerror(err),
+			eol(x));
 	finish(x, 255);
 }
 

@@ -259,3 +259,18 @@ def test_terminal_restored_after_lost_connection(spawn, client, marker):
     after = saved_modes(child, "end")
     assert after == before
     assert finish(child) == 0
+
+
+def test_own_messages_in_raw_mode_end_lines_with_cr_lf(spawn):
+    # The terminal is raw (no output processing) from before the connection on: rexec's own
+    # lines on stderr must bring the cursor back to column 0 themselves.
+    child = spawn("-v", "dev", "--host", "--", "sh", "-c", "exit 0")
+    child.expect(rb"rexec: connected to dev \([^)]*\)(\r?\n)")
+    assert child.match.group(1) == b"\r\n"
+    child.expect(rb"rexec: session \S+ open \([^)]*\)(\r?\n)")
+    assert child.match.group(1) == b"\r\n"
+    assert finish(child) == 0
+    child = spawn("-v", "-u", "no-such-user-here", "dev", "--host", "--", "true")
+    child.expect(rb"no such user on this host: no-such-user-here(\r?\n)")
+    assert child.match.group(1) == b"\r\n"
+    assert finish(child) == 125
