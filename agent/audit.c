@@ -412,6 +412,9 @@ void audit_ended(struct audit *au, const cJSON *desc, const struct audit_end *en
 		if (item != NULL && put(rec, last[i], item) < 0)
 			goto oom;
 	}
+	/* An engine exec's pid, learnt after its start record (which says null). */
+	if (end->pid > 0 && put(rec, "pid", cJSON_CreateNumber(end->pid)) < 0)
+		goto oom;
 	if (!add_uint(rec, "duration_ms", end->duration_ms) ||
 	    !add_uint(rec, "bytes_in", end->bytes_in) ||
 	    !add_uint(rec, "bytes_out", end->bytes_out))

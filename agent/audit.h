@@ -37,6 +37,7 @@ struct audit_start {
 
 /* What an "end" record adds besides the exit (audit_exit()). */
 struct audit_end {
+	pid_t pid;            /* the process's host pid learnt since the start record, or 0 */
 	uint64_t duration_ms; /* from the start record */
 	uint64_t bytes_in;    /* stdin bytes handed to the process */
 	uint64_t bytes_out;   /* stdout and stderr bytes sent to the client */

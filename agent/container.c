@@ -1257,7 +1257,8 @@ static void job_work(uv_work_t *w)
 			close(j->st.fd);
 			j->st.fd = -1;
 		}
-		j->st.pid = ct->pid;
+		/* An engine exec's own pid comes later (JOB_PID); ct->pid is the container's. */
+		j->st.pid = ct->req.kind == CT_EXEC && !j->st.direct ? 0 : ct->pid;
 		j->st.what = ct->what;
 		return;
 	case JOB_EXIT:
@@ -1520,6 +1521,11 @@ int ct_hangup(struct ct *ct, int sig)
 	for (i = 0; i < n; i++)
 		kill(tree[i], sig);
 	return 1;
+}
+
+pid_t ct_exec_pid(const struct ct *ct)
+{
+	return ct->req.kind == CT_EXEC && ct->pid_known ? ct->pid : 0;
 }
 
 void ct_release(struct ct *ct)

@@ -26,7 +26,8 @@ struct ct_started {
 	char message[WIRE_TEXT_MAX];
 	int fd;    /* the process's stream (non-blocking, close-on-exec), or -1: answered at once */
 	int tty;   /* the stream is raw; else multiplexed (8-byte headers) */
-	pid_t pid; /* the process on the host (0 when unknown) */
+	pid_t pid; /* the process on the host (0 when unknown: an engine exec's comes later, see
+		    * ct_exec_pid()) */
 	const char *what; /* "exec 3f2a1b in shop_web_1" etc., for logs */
 	struct buf text;  /* answered at once: stdout (ps lines, a run -d container name) */
 	int direct;       /* the direct path started it: SP is the agent's own child */
@@ -74,6 +75,10 @@ void ct_signal(struct ct *ct, int sig);
  * tree, the one-off container); attach sessions just detach. Returns 1 if something was
  * signalled, 0 if the session can simply end. */
 int ct_hangup(struct ct *ct, int sig);
+
+/* An engine exec's process on the host once the engine has said which it is (the container's
+ * main process is not it); 0 before that, or for other kinds. */
+pid_t ct_exec_pid(const struct ct *ct);
 
 /* Forgets the session: no more callbacks; the ct is freed now or when its last job ends. */
 void ct_release(struct ct *ct);

@@ -168,7 +168,8 @@ static void destroy(struct session *s)
 	set_state(s, SESS_ENDING);
 	unlink_session(s);
 	if (s->audit_started) {
-		struct audit_end end = { .duration_ms = (uv_hrtime() - s->started_ns) / 1000000,
+		struct audit_end end = { .pid = s->ct != NULL ? ct_exec_pid(s->ct) : 0,
+					 .duration_ms = (uv_hrtime() - s->started_ns) / 1000000,
 					 .bytes_in = s->bytes_in,
 					 .bytes_out = s->bytes_out };
 		audit_ended(s->agent->audit, s->audit, &end);

@@ -433,9 +433,12 @@ static void on_frame(struct conn *c, wire_frame *f, void *arg)
 			x->tty = x->tty && f->opened->tty;
 			enter_raw(x);
 		}
-		if (x->cli->verbose)
+		if (x->cli->verbose && f->opened->pid > 0)
 			fprintf(stderr, "rexec: session %s open (remote pid %u, via %s)%s",
 				f->opened->session_id, f->opened->pid,
+				f->opened->via[0] ? f->opened->via : "?", eol(x));
+		else if (x->cli->verbose)
+			fprintf(stderr, "rexec: session %s open (via %s)%s", f->opened->session_id,
 				f->opened->via[0] ? f->opened->via : "?", eol(x));
 		start_stdin(x);
 		return;

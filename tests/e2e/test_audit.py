@@ -68,6 +68,9 @@ def check_pair(start, end, who):
     assert start["who"] == who
     assert FROM_RE.fullmatch(start["from"]), start
     for k in SESSION_FIELDS:
+        if k == "pid" and start[k] is None:  # an engine exec's: learnt after the start
+            assert end[k] is None or end[k] > 0, end
+            continue
         assert end[k] == start[k], f"{k}: start {start[k]!r}, end {end[k]!r}"
     assert isinstance(end["duration_ms"], int) and end["duration_ms"] >= 0, end
 
@@ -275,6 +278,11 @@ def test_container_exec_says_its_path(audited, engine, path):
     assert engine.name_of("shop", "worker") in start["detail"], start
     if path == "direct":
         assert isinstance(start["pid"], int) and start["pid"] > 0, start
+    else:
+        # The engine says which pid its exec has only after the start; never the container's.
+        assert start["pid"] is None, start
+        assert end["pid"] is None or end["pid"] != engine.host_pid(
+            engine.name_of("shop", "worker")), end
     assert (end["exit"], end["bytes_in"], end["bytes_out"]) == (0, 5, 8), end
 
 
@@ -301,6 +309,11 @@ def test_concurrent_engine_sessions_in_one_container_pair_up(audited, engine):
     ends = {r["session"]: r for r in recs if r["event"] == "end"}
     assert len(starts) == 2 and starts.keys() == ends.keys(), recs
     assert sorted(e["exit"] for e in ends.values()) == [6, 7]
+    # Each ran a second: the engine named each exec's own process by its end.
+    main = engine.host_pid(engine.name_of("shop", "worker"))
+    pids = [e["pid"] for e in ends.values()]
+    assert all(isinstance(p, int) and p > 0 and p != main for p in pids), ends
+    assert pids[0] != pids[1], ends
 
 
 def test_unknown_service_is_refused(audited, engine):
