@@ -396,10 +396,26 @@ static int make_dirs(char *dir)
 	return mkdir(dir, 0700) < 0 && errno != EEXIST ? -errno : 0;
 }
 
+const char *client_cache_path(const char *name, int make, char *buf, size_t len)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	int n, m;
+
+	if (xdg != NULL && xdg[0] == '/')
+		n = snprintf(buf, len, "%s/rexec", xdg);
+	else if (home != NULL && home[0] == '/')
+		n = snprintf(buf, len, "%s/.cache/rexec", home);
+	else
+		return NULL;
+	if (n < 0 || (size_t)n >= len || (make && make_dirs(buf) < 0))
+		return NULL;
+	m = snprintf(buf + n, len - (size_t)n, "/%s", name);
+	return m < 0 || (size_t)m >= len - (size_t)n ? NULL : buf;
+}
+
 const char *client_ticket_path(const struct client_config *cfg, const struct client_host *h,
 			       char *buf, size_t len)
 {
-	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
 	const char *parts[6] = { h->cert ? h->cert : cfg->cert,
 				 h->key ? h->key : cfg->key,
 				 h->ca ? h->ca : cfg->ca,
@@ -412,15 +428,8 @@ const char *client_ticket_path(const struct client_config *cfg, const struct cli
 	size_t i;
 	int n;
 
-	if (!cfg->tls_resume)
-		return NULL;
-	if (xdg != NULL && xdg[0] == '/')
-		n = snprintf(dir, sizeof(dir), "%s/rexec/tickets", xdg);
-	else if (home != NULL && home[0] != '\0')
-		n = snprintf(dir, sizeof(dir), "%s/.cache/rexec/tickets", home);
-	else
-		return NULL;
-	if (n < 0 || (size_t)n >= sizeof(dir) || make_dirs(dir) < 0)
+	if (!cfg->tls_resume || client_cache_path("tickets", 1, dir, sizeof(dir)) == NULL ||
+	    (mkdir(dir, 0700) < 0 && errno != EEXIST))
 		return NULL;
 	snprintf(port, sizeof(port), "%u", h->port);
 	parts[5] = port;

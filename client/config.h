@@ -76,6 +76,11 @@ int client_config_parse_address(const char *addr, char **host, uint16_t *port);
  * there is no $HOME or the path does not fit. */
 const char *client_config_default_path(char *buf, size_t len);
 
+/* NAME in the client's cache directory, $XDG_CACHE_HOME/rexec (else $HOME/.cache/rexec),
+ * written into BUF (LEN bytes); MAKE: that directory and its parents are made first (mode
+ * 0700). NULL when there is no such place. */
+const char *client_cache_path(const char *name, int make, char *buf, size_t len);
+
 /* The file where the agent of H, reached with the certificate CFG and H give, leaves its
  * session ticket: $XDG_CACHE_HOME/rexec/tickets (or $HOME/.cache/rexec/tickets, made mode
  * 0700) and a name hashed from the certificate, key, CA, address and TLS name, so that a ticket

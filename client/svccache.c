@@ -6,36 +6,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "client/config.h"
 
 #define LINE_MAX_LEN 8192
 #define MAX_ENTRIES  64 /* older entries fall out beyond this */
 
-/* The cache file's path into BUF; 0, or -1 without a place for it. */
+/* The cache file's path into BUF: in the runtime directory (gone at logout), else in the
+ * client's cache directory; 0, or -1 without a place for it. */
 static int cache_path(char *buf, size_t len, int make_dirs)
 {
-	const char *run = getenv("XDG_RUNTIME_DIR"), *home = getenv("HOME");
+	const char *run = getenv("XDG_RUNTIME_DIR");
 	int n;
 
-	if (run != NULL && run[0] == '/')
+	if (run != NULL && run[0] == '/') {
 		n = snprintf(buf, len, "%s/rexec-services", run);
-	else if (home != NULL && home[0] == '/') {
-		if (make_dirs) {
-			n = snprintf(buf, len, "%s/.cache", home);
-			if (n < 0 || (size_t)n >= len)
-				return -1;
-			mkdir(buf, 0700);
-			n = snprintf(buf, len, "%s/.cache/rexec", home);
-			if (n < 0 || (size_t)n >= len)
-				return -1;
-			mkdir(buf, 0700);
-		}
-		n = snprintf(buf, len, "%s/.cache/rexec/services", home);
-	} else
-		return -1;
-	return n < 0 || (size_t)n >= len ? -1 : 0;
+		return n < 0 || (size_t)n >= len ? -1 : 0;
+	}
+	return client_cache_path("services", make_dirs, buf, len) != NULL ? 0 : -1;
 }
 
 /* Splits LINE into its four fields in place; 0, or -1 when it is malformed. */

@@ -1,6 +1,7 @@
 /* svccache.h: a short-lived cache of "which hosts run service S" answers, so that a burst of
  * `rexec web ...` commands asks the fleet once: $XDG_RUNTIME_DIR/rexec-services (else
- * ~/.cache/rexec/services), mode 0600, one line per (config file, service):
+ * "services" in the client's cache directory, see client_cache_path()), mode 0600, one line
+ * per (config file, service):
  *     EXPIRES<TAB>CONFIG<TAB>SERVICE<TAB>HOST,HOST...
  * Entries live SVCCACHE_TTL_S seconds. The cache is an optimisation only: any failure to
  * read or write it is silent. */
