@@ -16,9 +16,12 @@ Helpers (plain functions, imported by the tests: `from conftest import ...`)
   pids_with_arg(arg)              pids on this host whose argv contains ARG exactly
   wait_present(arg) / wait_gone(arg, timeout)   poll until a process carries ARG / none does
   read_until(pipe, needle, timeout)             read a pipe until NEEDLE shows up
+  ended(popen)                    `with ended(client.popen(...)) as p:` the process is killed
+                                  on the way out if it still runs (a failed wait, a timeout)
   vm_status_kib(pid, field)       a VmXXX figure from /proc/PID/status
   send_until_seen / shell_ready / finish / wait_remote_size   driving a client on a PTY
 """
+import contextlib
 import dataclasses
 import os
 import pathlib
@@ -400,6 +403,18 @@ def marker():
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+@contextlib.contextmanager
+def ended(p):
+    """Yields the Popen P; whatever happens in the block, P does not outlive it (killed and
+    reaped if it still runs), so that a failing test leaves no client behind."""
+    try:
+        yield p
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=10)
 
 
 def read_until(stream, needle, timeout):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import Client, read_until
+from conftest import Client, ended, read_until
 
 DROP_TIMEOUT = 30.0  # how long a bad connection may stay open before the test calls it a hang
 
@@ -439,14 +439,10 @@ def test_incompatible_major_version_gets_version_error(client):
 
 def test_agent_survives_client_killed_mid_output(client):
     p = client.popen("-T", "dev", "--host", "--", "head", "-c", "1G", "/dev/zero")
-    try:
+    with ended(p):
         read_until(p.stdout, b"\0" * 65536, timeout=30)
         p.kill()
         p.wait(timeout=10)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait(timeout=10)
     still_serving(client)
 
 

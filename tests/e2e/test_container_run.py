@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from conftest import read_until, wait_for, wait_gone, wait_present
+from conftest import ended, read_until, wait_for, wait_gone, wait_present
 from docker_env import free_port
 from conftest import finish, shell_ready, wait_remote_size
 from test_containers import SH_IF_TTY, rexec_error
@@ -289,14 +289,10 @@ def test_run_sigterm_to_the_client_reaches_a_trap(engine_client):
     p = engine_client.popen("run", "--rm", "-T", "dev", "worker", "--", "sh", "-c",
                             "trap 'echo got-TERM; exit 42' TERM; echo ready; "
                             "while :; do sleep 1; done")
-    try:
+    with ended(p):
         read_until(p.stdout, b"ready\n", 60)
         p.send_signal(signal.SIGTERM)
         stdout, stderr = p.communicate(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait(timeout=10)
     assert p.returncode == 42, (stdout, stderr)
     assert b"got-TERM" in stdout
 

@@ -11,7 +11,7 @@ import signal
 
 import pytest
 
-from conftest import (Client, finish, read_until, shell_ready, wait_gone, wait_present,
+from conftest import (Client, ended, finish, read_until, shell_ready, wait_gone, wait_present,
                       wait_remote_size)
 
 # Grace (1 s) + HUP->KILL escalation + engine round trips + scheduling slack: a hang guard.
@@ -331,14 +331,10 @@ TRAP = "trap 'echo got-{sig}; exit 42' {sig}; echo ready; while :; do sleep 1; d
 def test_signal_to_the_client_reaches_a_trap_in_the_container(engine_client, sig):
     # `docker exec` cannot do this: the engine has no API to signal an exec'd process.
     p = engine_client.popen("-T", "dev", "worker", "--", "sh", "-c", TRAP.format(sig=sig))
-    try:
+    with ended(p):
         read_until(p.stdout, b"ready\n", 30)
         p.send_signal(getattr(signal, "SIG" + sig))
         stdout, stderr = p.communicate(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait(timeout=10)
     assert p.returncode == 42, (stdout, stderr)
     assert f"got-{sig}".encode() in stdout
 
@@ -349,27 +345,19 @@ def test_signal_sent_at_once_after_start_is_not_lost(engine_client):
     p = engine_client.popen("-T", "dev", "worker", "--", "sh", "-c",
                             "trap 'echo got-TERM; exit 42' TERM; echo ready; "
                             "while :; do sleep 1; done")
-    try:
+    with ended(p):
         read_until(p.stdout, b"ready\n", 30)
         p.send_signal(signal.SIGTERM)
         stdout, stderr = p.communicate(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait(timeout=10)
     assert (p.returncode, stdout.endswith(b"got-TERM\n")) == (42, True), (stdout, stderr)
 
 
 def test_sigterm_to_the_client_ends_an_untrapping_process_with_143(engine_client, marker):
     p = engine_client.popen("-T", "dev", "worker", "--", "sleep", marker)
-    try:
+    with ended(p):
         wait_present(marker)
         p.send_signal(signal.SIGTERM)
         p.communicate(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait(timeout=10)
     assert p.returncode == 143
     wait_gone(marker, GONE_TIMEOUT)
 

@@ -46,7 +46,8 @@ import uuid
 
 import pytest
 
-from conftest import Client, pids_with_arg, read_until, wait_for, wait_gone, wait_present
+from conftest import (Client, ended, pids_with_arg, read_until, wait_for, wait_gone,
+                      wait_present)
 
 IMAGE = "rexec-busybox:test"
 IDLE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
@@ -556,15 +557,11 @@ TRAP = "trap 'echo got-{sig}; exit 42' {sig}; echo ready; while :; do sleep 1; d
 def test_direct_exec_signal_to_the_client_reaches_a_trap(clients, containers, path, sig):
     p = clients[path].popen("-T", "dev", "--container", containers("default"), "--", "sh", "-c",
                             TRAP.format(sig=sig))
-    try:
+    with ended(p):
         early = read_until(p.stdout, b"ready\n", 30)
         p.send_signal(getattr(signal, "SIG" + sig))
         stdout, stderr = p.communicate(timeout=30)
         stdout = early + stdout
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait(timeout=10)
     assert (p.returncode, stdout) == (42, f"ready\ngot-{sig}\n".encode()), stderr
 
 
@@ -573,14 +570,10 @@ def test_direct_exec_sigterm_ends_an_untrapping_process_with_143(clients, contai
                                                                   path):
     p = clients[path].popen("-T", "dev", "--container", containers("default"), "--",
                             "sleep", marker)
-    try:
+    with ended(p):
         wait_present(marker)
         p.send_signal(signal.SIGTERM)
         p.communicate(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait(timeout=10)
     assert p.returncode == 143
     wait_gone(marker, GONE_TIMEOUT)
 

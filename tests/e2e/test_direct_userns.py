@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from conftest import Client, read_until, wait_present
+from conftest import Client, ended, read_until, wait_present
 from test_direct_exec import IDLE, IMAGE, differences, probe, run_both
 
 PATHS = ("engine", "direct")
@@ -76,7 +76,7 @@ def test_direct_exec_process_is_the_mapped_uid_on_the_host(clients, remapped, ma
                                                           host_uid):
     p = clients["direct"].popen("-v", "-T", *opts, "dev", "--container", remapped["default"],
                                 "--", "sleep", marker)
-    try:
+    with ended(p):
         read_until(p.stderr, b"via direct", 30)
         (pid,) = wait_present(marker)
         with open(f"/proc/{pid}/status") as f:
@@ -84,9 +84,6 @@ def test_direct_exec_process_is_the_mapped_uid_on_the_host(clients, remapped, ma
         assert status["Uid"].split() == [host_uid] * 4, status["Uid"]
         # in the container's user namespace: its capabilities count there only
         assert os.readlink(f"/proc/{pid}/ns/user") != os.readlink("/proc/self/ns/user")
-    finally:
-        p.kill()
-        p.wait(timeout=10)
 
 
 def test_seccomp_still_applies_in_the_user_namespace(clients, remapped):

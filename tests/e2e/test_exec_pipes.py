@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import read_until, wait_present
+from conftest import ended, read_until, wait_present
 
 BLOB_SIZE = 64 * 1024 * 1024
 
@@ -87,14 +87,10 @@ def test_connection_refused_gives_255_and_one_line(client, tmp_path):
 
 def test_lost_connection_gives_255_not_success(client, marker):
     p = client.popen("dev", "--host", "--", "sh", "-c", f"echo started; exec sleep {marker}")
-    try:
+    with ended(p):
         read_until(p.stdout, b"started\n", timeout=30)
         client.agent.kill()  # the connection drops without an Exit frame
         out, err = p.communicate(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait(timeout=10)
     assert p.returncode == 255, err
     assert err.decode(errors="replace").strip().splitlines()[-1].startswith("rexec: "), err
 
@@ -263,14 +259,10 @@ def test_signal_to_client_reaches_remote_trap(client, sig):
     script = (f"ulimit -c 0; trap 'echo got {sig}; exit 3' {sig}; echo ready;"
               " while :; do sleep 0.1; done")
     p = client.popen("dev", "--host", "--", "sh", "-c", script, stdin=subprocess.DEVNULL)
-    try:
+    with ended(p):
         seen = read_until(p.stdout, b"ready\n", timeout=30)
         p.send_signal(getattr(signal, "SIG" + sig))
         out, err = p.communicate(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait(timeout=10)
     assert seen + out == f"ready\ngot {sig}\n".encode(), err
     assert p.returncode == 3, err
 
@@ -278,14 +270,10 @@ def test_signal_to_client_reaches_remote_trap(client, sig):
 def test_sigterm_to_client_ends_untrapped_remote_with_143(client, marker):
     p = client.popen("dev", "--host", "--", "sh", "-c", f"echo ready; exec sleep {marker}",
                      stdin=subprocess.DEVNULL)
-    try:
+    with ended(p):
         read_until(p.stdout, b"ready\n", timeout=30)
         p.send_signal(signal.SIGTERM)
         p.communicate(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait(timeout=10)
     assert p.returncode == 128 + signal.SIGTERM
 
 
@@ -315,10 +303,6 @@ def test_output_written_just_before_exit_is_not_lost(client):
 def test_remote_process_holds_only_its_stdio(client, marker, tty):
     # Nothing of the agent's (sockets, the engine's, other sessions' pipes) leaks into a
     # session: the process has fds 0, 1 and 2 and no other.
-    p = client.popen(tty, "dev", "--host", "--", "sleep", marker)
-    try:
+    with ended(client.popen(tty, "dev", "--host", "--", "sleep", marker)):
         (pid,) = wait_present(marker)
         assert sorted(os.listdir(f"/proc/{pid}/fd"), key=int) == ["0", "1", "2"]
-    finally:
-        p.kill()
-        p.wait(timeout=10)

@@ -7,7 +7,7 @@ import signal
 
 import pexpect
 
-from conftest import read_until, wait_gone, wait_present
+from conftest import ended, read_until, wait_gone, wait_present
 
 # Grace (1 s) + HUP->KILL escalation + scheduling slack. A bound for a hang, not a speed claim.
 GONE_TIMEOUT = 20.0
@@ -108,7 +108,7 @@ def test_frozen_client_session_is_ended(client, marker):
 def test_client_notices_frozen_agent(client, marker):
     # SIGSTOP the agent: keepalive makes the client give up with rexec's own failure (255).
     p = client.popen("-T", "dev", "--host", "--", "sh", "-c", f"echo up; exec sleep {marker}")
-    try:
+    with ended(p):
         read_until(p.stdout, b"up\n", timeout=30)
         os.kill(client.agent.pid, signal.SIGSTOP)
         try:
@@ -117,7 +117,3 @@ def test_client_notices_frozen_agent(client, marker):
             os.kill(client.agent.pid, signal.SIGCONT)
         assert p.returncode == 255, err
         assert b"rexec: " in err, err
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait(timeout=10)

@@ -5,7 +5,6 @@ and the agent still knows who the client is (the CN travels sealed in the ticket
 agent cannot open (restarted agent, damaged file) only costs a full handshake; `tls_resume:
 false` in the client's config turns all of it off."""
 import json
-import os
 import stat
 
 import pytest
