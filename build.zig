@@ -276,6 +276,10 @@ fn addMbedtls(
     lib.addIncludePath(b.path("packaging/deps"));
     lib.root_module.addCMacro("MBEDTLS_USER_CONFIG_FILE", "\"mbedtls_user_config.h\"");
     lib.addCSourceFiles(.{ .root = root.path(b, "library"), .files = &mbedtls_sources, .flags = &dep_flags });
+    // rexec's GCM (MBEDTLS_GCM_ALT on x86_64, see mbedtls_user_config.h): part of the library,
+    // so gcm.c's self test, the cipher layer, PSA and libssh all use it.
+    lib.addIncludePath(b.path("."));
+    lib.addCSourceFile(.{ .file = b.path("proto/gcm_alt.c"), .flags = &own_flags });
     return lib;
 }
 

@@ -3,3 +3,9 @@
  * the threading options change struct layouts. */
 #define MBEDTLS_THREADING_C       /* libssh's crypto backend needs mutexes */
 #define MBEDTLS_THREADING_PTHREAD
+
+/* rexec's AES-GCM (proto/gcm_alt.c): eight blocks at a time with AES-NI and PCLMULQDQ, where
+ * mbedTLS's gcm.c goes one block per call; the cipher of every TLS record. */
+#if defined(__x86_64__)
+#define MBEDTLS_GCM_ALT
+#endif
