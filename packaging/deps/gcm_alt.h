@@ -9,16 +9,16 @@
 
 typedef struct mbedtls_gcm_context {
 	mbedtls_cipher_context_t cipher; /* the block cipher in ECB mode (portable path) */
-	unsigned char rk[15][16];	 /* AES round keys (AES-NI path) */
-	unsigned char hpow[8][16];	 /* H^1..H^8, byte-reversed (PCLMULQDQ path) */
-	uint64_t h[2];			 /* H as two big-endian halves (portable GHASH) */
-	uint64_t len;			 /* bytes of text so far */
-	uint64_t add_len;		 /* bytes of additional data so far */
-	unsigned char base_ectr[16];	 /* E(K, Y0), for the tag */
-	unsigned char y[16];		 /* the counter block */
-	unsigned char buf[16];		 /* the GHASH state */
-	unsigned char mode;		 /* MBEDTLS_GCM_ENCRYPT or MBEDTLS_GCM_DECRYPT */
-	unsigned char nr;		 /* AES rounds on the AES-NI path; 0: portable */
+	unsigned char rk[15][16];        /* AES round keys (AES-NI path) */
+	unsigned char hpow[8][16];       /* H^1..H^8, byte-reversed (PCLMULQDQ path) */
+	uint64_t h[2];                   /* H as two big-endian halves (portable GHASH) */
+	uint64_t len;                    /* bytes of text so far */
+	uint64_t add_len;                /* bytes of additional data so far */
+	unsigned char base_ectr[16];     /* E(K, Y0), for the tag */
+	unsigned char y[16];             /* the counter block */
+	unsigned char buf[16];           /* the GHASH state */
+	unsigned char mode;              /* MBEDTLS_GCM_ENCRYPT or MBEDTLS_GCM_DECRYPT */
+	unsigned char nr;                /* AES rounds on the AES-NI path; 0: portable */
 } mbedtls_gcm_context;
 
 /* Tests: nonzero makes later mbedtls_gcm_setkey calls choose the portable path. */
