@@ -28,7 +28,10 @@ enum conn_state {
 static const char *state_names[] = { "connecting", "handshake", "hello", "ready", "closing" };
 
 struct conn {
-	uv_tcp_t tcp;
+	union {
+		uv_tcp_t tcp;   /* to or from an agent, under TLS */
+		uv_pipe_t pipe; /* a control master's unix socket: plain frames */
+	} io;
 	uv_timer_t timer;
 	uv_connect_t connect_req;
 	uv_shutdown_t shutdown_req;
@@ -103,7 +106,7 @@ static void flush(struct conn *c)
 	uv_buf_t buf;
 	int ret;
 
-	if (buf_size(&c->out) == 0 || c->writing || uv_is_closing((uv_handle_t *)&c->tcp))
+	if (buf_size(&c->out) == 0 || c->writing || uv_is_closing((uv_handle_t *)&c->io))
 		return;
 	t = c->wbuf; /* empty: no write in flight */
 	c->wbuf = c->out;
@@ -111,7 +114,7 @@ static void flush(struct conn *c)
 	buf = uv_buf_init((char *)buf_peek(&c->wbuf), (unsigned int)buf_size(&c->wbuf));
 	c->writing = 1;
 	c->write_req.data = c;
-	ret = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
+	ret = uv_write(&c->write_req, (uv_stream_t *)&c->io, &buf, 1, on_write);
 	if (ret < 0) {
 		c->writing = 0;
 		buf_consume(&c->wbuf, buf_size(&c->wbuf));
@@ -127,6 +130,15 @@ static int send_frame(struct conn *c, const wire_frame *f)
 
 	if ((ret = wire_pack(f, c->pack, &len)) < 0)
 		return ret;
+	if (c->tls == NULL) {
+		/* A control master's socket: frames as they are. */
+		if ((ret = buf_append(&c->out, c->pack, len)) < 0) {
+			conn_close(c, ret, "out of memory");
+			return ret;
+		}
+		flush(c);
+		return 0;
+	}
 	ret = tls_session_write(c->tls, c->pack, len);
 	if (ret < 0) {
 		conn_close(c, ret, tls_session_error(c->tls));
@@ -330,11 +342,38 @@ static void keep_ticket(struct conn *c)
 	}
 }
 
+/* Frames out of N bytes of plaintext at P. Returns -1 once the connection is closing. */
+static int frames_in(struct conn *c, const uint8_t *p, size_t n)
+{
+	wire_frame *f = NULL;
+	int ret;
+
+	if ((ret = wire_decoder_feed(&c->dec, p, n)) < 0) {
+		log_warn("%s: %s", c->peer_addr, rexec_strerror(ret));
+		conn_send_error(c, 0, REXEC__V1__ERROR_CODE__ERROR_LIMIT, "%s",
+				rexec_strerror(ret));
+		conn_close(c, ret, rexec_strerror(ret));
+		return -1;
+	}
+	while (c->state != CONN_CLOSING && (ret = wire_decoder_next(&c->dec, &f)) > 0) {
+		c->last_rx = uv_now(c->timer.loop);
+		handle_frame(c, f);
+		wire_decoder_release(&c->dec, f);
+		f = NULL;
+	}
+	if (ret < 0) {
+		log_warn("%s: undecodable frame: %s", c->peer_addr, rexec_strerror(ret));
+		conn_send_error(c, 0, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL, "undecodable frame");
+		conn_close(c, ret, "undecodable frame");
+		return -1;
+	}
+	return c->state == CONN_CLOSING ? -1 : 0;
+}
+
 static void pump(struct conn *c)
 {
 	for (;;) {
-		wire_frame *f = NULL;
-		int n, ret;
+		int n;
 
 		if (c->state == CONN_CLOSING)
 			return;
@@ -346,32 +385,21 @@ static void pump(struct conn *c)
 			conn_close(c, n == REXEC_ECLOSED ? 0 : n, tls_session_error(c->tls));
 			return;
 		}
-		if ((ret = wire_decoder_feed(&c->dec, c->plain, (size_t)n)) < 0) {
-			log_warn("%s: %s", c->peer_addr, rexec_strerror(ret));
-			conn_send_error(c, 0, REXEC__V1__ERROR_CODE__ERROR_LIMIT, "%s",
-					rexec_strerror(ret));
-			conn_close(c, ret, rexec_strerror(ret));
+		if (frames_in(c, c->plain, (size_t)n) < 0)
 			return;
-		}
-		while (c->state != CONN_CLOSING && (ret = wire_decoder_next(&c->dec, &f)) > 0) {
-			c->last_rx = uv_now(c->tcp.loop);
-			handle_frame(c, f);
-			wire_decoder_release(&c->dec, f);
-			f = NULL;
-		}
-		if (ret < 0) {
-			log_warn("%s: undecodable frame: %s", c->peer_addr, rexec_strerror(ret));
-			conn_send_error(c, 0, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
-					"undecodable frame");
-			conn_close(c, ret, "undecodable frame");
-			return;
-		}
 	}
 }
 
 static void step_handshake(struct conn *c)
 {
-	int ret = tls_session_handshake(c->tls);
+	int ret;
+
+	if (c->tls == NULL) {
+		set_state(c, CONN_HELLO);
+		send_hello(c);
+		return;
+	}
+	ret = tls_session_handshake(c->tls);
 
 	flush(c);
 	if (ret == 1)
@@ -407,6 +435,14 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	if (c->state == CONN_CLOSING)
 		return;
 	c->last_rx = uv_now(s->loop);
+	if (c->tls == NULL) {
+		/* A master's socket: its Hello only answers the run's first bytes, so that a peer
+		 * refused at once (not the master's user) hears nothing. */
+		if (c->state == CONN_HANDSHAKE)
+			step_handshake(c);
+		frames_in(c, (const uint8_t *)buf->base, (size_t)n);
+		return;
+	}
 	if ((ret = tls_session_feed(c->tls, (const uint8_t *)buf->base, (size_t)n)) < 0) {
 		conn_close(c, ret, "out of memory");
 		return;
@@ -456,7 +492,8 @@ static void on_handle_closed(uv_handle_t *h)
 		return;
 	if (c->cb.on_close)
 		c->cb.on_close(c, c->close_err, c->close_why, c->arg);
-	tls_session_free(c->tls);
+	if (c->tls != NULL)
+		tls_session_free(c->tls);
 	wire_decoder_close(&c->dec);
 	buf_free(&c->out);
 	buf_free(&c->wbuf);
@@ -468,8 +505,8 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void close_handles(struct conn *c)
 {
-	if (!uv_is_closing((uv_handle_t *)&c->tcp))
-		uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+	if (!uv_is_closing((uv_handle_t *)&c->io))
+		uv_close((uv_handle_t *)&c->io, on_handle_closed);
 	if (!uv_is_closing((uv_handle_t *)&c->timer))
 		uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
@@ -486,23 +523,24 @@ void conn_close(struct conn *c, int err, const char *why)
 	if (was == CONN_CLOSING)
 		return;
 	set_state(c, CONN_CLOSING);
-	c->closing_since = uv_now(c->tcp.loop);
+	c->closing_since = uv_now(c->timer.loop);
 	c->close_err = err;
 	snprintf(c->close_why, sizeof(c->close_why), "%s", why ? why : "");
-	uv_read_stop((uv_stream_t *)&c->tcp);
+	uv_read_stop((uv_stream_t *)&c->io);
 	if (was >= CONN_HELLO) {
-		tls_session_close_notify(c->tls);
+		if (c->tls != NULL)
+			tls_session_close_notify(c->tls);
 		flush(c);
 	}
 	c->shutdown_req.data = c;
 	if (was == CONN_CONNECTING ||
-	    uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
+	    uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->io, on_shutdown) < 0)
 		close_handles(c);
 }
 
 /* Common set-up of a new connection object and its two handles. */
-static struct conn *conn_alloc(uv_loop_t *loop, int server, const struct conn_opts *opts,
-			       const struct conn_cb *cb, void *arg)
+static struct conn *conn_alloc(uv_loop_t *loop, int server, int unix_socket,
+			       const struct conn_opts *opts, const struct conn_cb *cb, void *arg)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 
@@ -526,20 +564,23 @@ static struct conn *conn_alloc(uv_loop_t *loop, int server, const struct conn_op
 	c->cb = *cb;
 	c->arg = arg;
 	wire_decoder_init(&c->dec);
-	uv_tcp_init(loop, &c->tcp);
+	if (unix_socket)
+		uv_pipe_init(loop, &c->io.pipe, 0);
+	else
+		uv_tcp_init(loop, &c->io.tcp);
 	uv_timer_init(loop, &c->timer);
-	c->tcp.data = c->timer.data = c;
+	c->io.tcp.data = c->timer.data = c;
 	c->open_handles = 2;
 	c->started = c->last_rx = uv_now(loop);
-	snprintf(c->peer_addr, sizeof(c->peer_addr), "?");
-	if (tls_session_new(&c->tls, opts->tls, server ? NULL : c->server_name, on_tls_send, c) <
-	    0) {
+	snprintf(c->peer_addr, sizeof(c->peer_addr), unix_socket ? "control master" : "?");
+	if (opts->tls != NULL && tls_session_new(&c->tls, opts->tls, server ? NULL : c->server_name,
+						 on_tls_send, c) < 0) {
 		c->state = CONN_CLOSING;
 		close_handles(c);
 		return NULL;
 	}
 	c->opts.ticket_file = NULL;
-	if (!server && opts->ticket_file != NULL &&
+	if (!server && opts->tls != NULL && opts->ticket_file != NULL &&
 	    (c->ticket_file = strdup(opts->ticket_file)) != NULL)
 		load_ticket(c);
 	uv_timer_start(&c->timer, on_tick, TICK_MS, TICK_MS);
@@ -553,7 +594,7 @@ static void note_peer_addr(struct conn *c)
 	char host[48] = "?";
 	int port = 0;
 
-	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) < 0)
+	if (uv_tcp_getpeername(&c->io.tcp, (struct sockaddr *)&ss, &len) < 0)
 		return;
 	if (ss.ss_family == AF_INET) {
 		uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
@@ -569,20 +610,23 @@ static void note_peer_addr(struct conn *c)
 int conn_accept(struct conn **out, uv_stream_t *server, const struct conn_opts *opts,
 		const struct conn_cb *cb, void *arg)
 {
-	struct conn *c = conn_alloc(server->loop, 1, opts, cb, arg);
+	int unix_socket = server->type == UV_NAMED_PIPE;
+	struct conn *c = conn_alloc(server->loop, 1, unix_socket, opts, cb, arg);
 	int ret;
 
 	if (c == NULL)
 		return -ENOMEM;
-	if ((ret = uv_accept(server, (uv_stream_t *)&c->tcp)) < 0 ||
-	    (ret = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) < 0) {
+	if ((ret = uv_accept(server, (uv_stream_t *)&c->io)) < 0 ||
+	    (ret = uv_read_start((uv_stream_t *)&c->io, on_alloc, on_read)) < 0) {
 		conn_close(c, ret, uv_strerror(ret));
 		return ret;
 	}
-	uv_tcp_nodelay(&c->tcp, 1);
-	note_peer_addr(c);
-	set_state(c, CONN_HANDSHAKE);
 	*out = c;
+	if (!unix_socket) {
+		uv_tcp_nodelay(&c->io.tcp, 1);
+		note_peer_addr(c);
+	}
+	set_state(c, CONN_HANDSHAKE);
 	return 0;
 }
 
@@ -600,10 +644,12 @@ static void on_connect(uv_connect_t *req, int status)
 		close_handles(c);
 		return;
 	}
-	uv_tcp_nodelay(&c->tcp, 1);
-	note_peer_addr(c);
+	if (c->io.tcp.type == UV_TCP) {
+		uv_tcp_nodelay(&c->io.tcp, 1);
+		note_peer_addr(c);
+	}
 	set_state(c, CONN_HANDSHAKE);
-	if ((ret = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read)) < 0) {
+	if ((ret = uv_read_start((uv_stream_t *)&c->io, on_alloc, on_read)) < 0) {
 		conn_close(c, ret, uv_strerror(ret));
 		return;
 	}
@@ -613,13 +659,13 @@ static void on_connect(uv_connect_t *req, int status)
 int conn_connect(struct conn **out, uv_loop_t *loop, const struct sockaddr *addr,
 		 const struct conn_opts *opts, const struct conn_cb *cb, void *arg)
 {
-	struct conn *c = conn_alloc(loop, 0, opts, cb, arg);
+	struct conn *c = conn_alloc(loop, 0, 0, opts, cb, arg);
 	int ret;
 
 	if (c == NULL)
 		return -ENOMEM;
 	c->connect_req.data = c;
-	if ((ret = uv_tcp_connect(&c->connect_req, &c->tcp, addr, on_connect)) < 0) {
+	if ((ret = uv_tcp_connect(&c->connect_req, &c->io.tcp, addr, on_connect)) < 0) {
 		c->state = CONN_CLOSING;
 		c->close_err = ret;
 		snprintf(c->close_why, sizeof(c->close_why), "connect: %s", uv_strerror(ret));
@@ -631,14 +677,34 @@ int conn_connect(struct conn **out, uv_loop_t *loop, const struct sockaddr *addr
 	return 0;
 }
 
+int conn_connect_unix(struct conn **out, uv_loop_t *loop, const char *path,
+		      const struct conn_opts *opts, const struct conn_cb *cb, void *arg)
+{
+	struct conn *c = conn_alloc(loop, 0, 1, opts, cb, arg);
+
+	if (c == NULL)
+		return -ENOMEM;
+	c->connect_req.data = c;
+	uv_pipe_connect(&c->connect_req, &c->io.pipe, path, on_connect);
+	*out = c;
+	return 0;
+}
+
+int conn_fileno(const struct conn *c)
+{
+	uv_os_fd_t fd = -1;
+
+	return uv_fileno((const uv_handle_t *)&c->io, &fd) == 0 ? fd : -1;
+}
+
 int conn_resumed(const struct conn *c)
 {
-	return tls_session_resumed(c->tls);
+	return c->tls != NULL && tls_session_resumed(c->tls);
 }
 
 const char *conn_peer_name(const struct conn *c)
 {
-	return tls_session_peer_cn(c->tls);
+	return c->tls != NULL ? tls_session_peer_cn(c->tls) : "";
 }
 
 const char *conn_peer_addr(const struct conn *c)

@@ -34,7 +34,8 @@ struct conn_cb {
 	void (*on_close)(struct conn *c, int err, const char *why, void *arg);
 };
 
-/* Accepts a pending connection on SERVER. Returns 0 with *OUT set, or a negative code. The
+/* Accepts a pending connection on SERVER (TCP, or with OPTS->tls NULL a unix socket of a
+ * control master, plain frames). Returns 0 with *OUT set, or a negative code. The
  * connection frees itself after on_close. */
 int conn_accept(struct conn **out, uv_stream_t *server, const struct conn_opts *opts,
 		const struct conn_cb *cb, void *arg);
@@ -42,6 +43,11 @@ int conn_accept(struct conn **out, uv_stream_t *server, const struct conn_opts *
 /* Connects to ADDR. Connection failures arrive through on_close. */
 int conn_connect(struct conn **out, uv_loop_t *loop, const struct sockaddr *addr,
 		 const struct conn_opts *opts, const struct conn_cb *cb, void *arg);
+
+/* Connects to a control master's unix socket at PATH (client/mux.c): the same frames and
+ * Hello, without TLS (OPTS->tls must be NULL). Failures arrive through on_close. */
+int conn_connect_unix(struct conn **out, uv_loop_t *loop, const char *path,
+		      const struct conn_opts *opts, const struct conn_cb *cb, void *arg);
 
 /* Queues F (a session or control frame). Returns 0, REXEC_ECLOSED once closing, or another
  * negative code (the frame is dropped; the caller decides whether to close). */
@@ -57,6 +63,9 @@ size_t conn_write_queue(const struct conn *c);
 /* Starts closing: queued frames are still flushed (bounded by a timer), then on_close runs
  * with ERR and WHY. Idempotent. */
 void conn_close(struct conn *c, int err, const char *why);
+
+/* The socket's fd (-1 when there is none yet); for getsockopt, not for I/O. */
+int conn_fileno(const struct conn *c);
 
 /* 1 when the TLS handshake resumed an earlier session with a ticket. */
 int conn_resumed(const struct conn *c);
