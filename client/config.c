@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <mbedtls/sha256.h>
 
@@ -20,7 +21,7 @@
 
 static const char top_keys[] = "ca, cert, key, hosts, defaults";
 static const char host_keys[] = "address, groups, server_name, labels, ca, cert, key";
-static const char default_keys[] = "connect_timeout, tls_resume";
+static const char default_keys[] = "connect_timeout, tls_resume, control_persist";
 
 /* The file being read and where its messages go. */
 struct ctx {
@@ -281,6 +282,9 @@ static int load_defaults(struct ctx *c, struct client_config *cfg, const struct 
 		if (strcmp(yconf_scalar(k), "connect_timeout") == 0)
 			ret = yconf_get_duration(c->y, yconf_value(map, i), "connect_timeout",
 						 &cfg->connect_timeout_ms, c->err, c->errlen);
+		else if (strcmp(yconf_scalar(k), "control_persist") == 0)
+			ret = yconf_get_duration(c->y, yconf_value(map, i), "control_persist",
+						 &cfg->control_persist_ms, c->err, c->errlen);
 		else if (strcmp(yconf_scalar(k), "tls_resume") == 0)
 			ret = yconf_get_bool(c->y, yconf_value(map, i), "tls_resume",
 					     &cfg->tls_resume, c->err, c->errlen);
@@ -413,8 +417,9 @@ const char *client_cache_path(const char *name, int make, char *buf, size_t len)
 	return m < 0 || (size_t)m >= len - (size_t)n ? NULL : buf;
 }
 
-const char *client_ticket_path(const struct client_config *cfg, const struct client_host *h,
-			       char *buf, size_t len)
+/* A name for H's agent and the identity shown to it: 32 hex digits of a SHA-256 over the
+ * certificate, key, CA, address, TLS name and port, into HEX. */
+static void host_hash(const struct client_config *cfg, const struct client_host *h, char hex[33])
 {
 	const char *parts[6] = { h->cert ? h->cert : cfg->cert,
 				 h->key ? h->key : cfg->key,
@@ -424,13 +429,9 @@ const char *client_ticket_path(const struct client_config *cfg, const struct cli
 				 NULL };
 	mbedtls_sha256_context sha;
 	unsigned char digest[32];
-	char dir[4096], port[8];
+	char port[8];
 	size_t i;
-	int n;
 
-	if (!cfg->tls_resume || client_cache_path("tickets", 1, dir, sizeof(dir)) == NULL ||
-	    (mkdir(dir, 0700) < 0 && errno != EEXIST))
-		return NULL;
 	snprintf(port, sizeof(port), "%u", h->port);
 	parts[5] = port;
 	mbedtls_sha256_init(&sha);
@@ -441,8 +442,55 @@ const char *client_ticket_path(const struct client_config *cfg, const struct cli
 	}
 	mbedtls_sha256_finish(&sha, digest);
 	mbedtls_sha256_free(&sha);
-	n = snprintf(buf, len, "%s/", dir);
-	for (i = 0; i < 16 && n > 0 && (size_t)n + 2 < len; i++)
-		n += snprintf(buf + n, len - (size_t)n, "%02x", digest[i]);
-	return i == 16 ? buf : NULL;
+	for (i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+}
+
+const char *client_ticket_path(const struct client_config *cfg, const struct client_host *h,
+			       char *buf, size_t len)
+{
+	char dir[4096], hex[33];
+	int n;
+
+	if (!cfg->tls_resume || client_cache_path("tickets", 1, dir, sizeof(dir)) == NULL ||
+	    (mkdir(dir, 0700) < 0 && errno != EEXIST))
+		return NULL;
+	host_hash(cfg, h, hex);
+	n = snprintf(buf, len, "%s/%s", dir, hex);
+	return n > 0 && (size_t)n < len ? buf : NULL;
+}
+
+/* DIR/NAME into BUF when it fits a unix socket's address (sun_path, 108 bytes). */
+static const char *socket_path(const char *dir, const char *name, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/%s", dir, name);
+
+	return n > 0 && (size_t)n < len && n < 100 ? buf : NULL;
+}
+
+const char *client_mux_path(const struct client_config *cfg, const struct client_host *h, char *buf,
+			    size_t len)
+{
+	const char *rt = getenv("XDG_RUNTIME_DIR");
+	char dir[4096], hex[33];
+	struct stat st;
+
+	if (cfg->control_persist_ms == 0)
+		return NULL;
+	host_hash(cfg, h, hex);
+	/* Sockets belong in the runtime directory; else the cache directory; else, when that
+	 * path is too long for a socket, /tmp/rexec-UID as tmux does (ours alone, mode 0700). */
+	if (rt != NULL && rt[0] == '/' && strlen(rt) < 60) {
+		snprintf(dir, sizeof(dir), "%s/rexec/mux", rt);
+		if (make_dirs(dir) == 0 && socket_path(dir, hex, buf, len))
+			return buf;
+	}
+	if (client_cache_path("mux", 1, dir, sizeof(dir)) != NULL &&
+	    (mkdir(dir, 0700) == 0 || errno == EEXIST) && socket_path(dir, hex, buf, len))
+		return buf;
+	snprintf(dir, sizeof(dir), "/tmp/rexec-%u", (unsigned)getuid());
+	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) || lstat(dir, &st) < 0 ||
+	    !S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077) != 0)
+		return NULL;
+	return socket_path(dir, hex, buf, len);
 }

@@ -9,7 +9,7 @@
  *       web-1: { address: 127.0.0.11:7600, groups: [prod, eu] }
  *       web-2: { address: "[::1]:7601", groups: [prod], server_name: web-2.example }
  *       dev: 127.0.0.1            # just an address; the port defaults to 7600
- *     defaults: { connect_timeout: 5s, tls_resume: true }
+ *     defaults: { connect_timeout: 5s, tls_resume: true, control_persist: 10m }
  *
  * Unknown keys are errors naming the file, the line and the key. */
 #ifndef REXEC_CLIENT_CONFIG_H
@@ -47,8 +47,10 @@ struct client_config {
 	char *path;            /* the file loaded */
 	char *ca, *cert, *key; /* absolute (or as given when absolute); NULL when absent */
 	unsigned connect_timeout_ms;
-	bool tls_resume;           /* keep session tickets and resume with them (default true) */
-	struct client_host *hosts; /* in file order, names unique */
+	bool tls_resume;             /* keep session tickets and resume with them (default true) */
+	unsigned control_persist_ms; /* keep a control master this long after its last run (0: none)
+				      */
+	struct client_host *hosts;   /* in file order, names unique */
 	size_t n_hosts;
 };
 
@@ -88,5 +90,11 @@ const char *client_cache_path(const char *name, int make, char *buf, size_t len)
  * NULL when tls_resume is off or there is no such directory to be had (then no resumption). */
 const char *client_ticket_path(const struct client_config *cfg, const struct client_host *h,
 			       char *buf, size_t len);
+
+/* The control master's socket for H (client/mux.c): like the ticket, in the cache directory
+ * under mux/, named by the same hash. NULL when control_persist is off, or the path would
+ * not fit a unix socket's address. */
+const char *client_mux_path(const struct client_config *cfg, const struct client_host *h, char *buf,
+			    size_t len);
 
 #endif

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "client/config.h"
+#include "client/mux.h"
 #include "client/ps.h"
 #include "proto/buf.h"
 #include "proto/conn.h"
@@ -49,6 +50,7 @@ struct exec {
 	int exit_code;
 	int done; /* Exit or Error seen */
 	int opened;
+	int mux;         /* through a control master (client/mux.c), not a connection of our own */
 	struct buf list; /* ps: the agent's JSON lines */
 	/* stdin */
 	int in_kind; /* 0: none, 1: stream, 2: file (uv_fs_read) */
@@ -634,7 +636,10 @@ static void on_ready(struct conn *c, void *arg)
 {
 	struct exec *x = arg;
 
-	if (x->cli->verbose)
+	if (x->cli->verbose && x->mux)
+		fprintf(stderr, "rexec: connected to %s through its control master%s", x->host,
+			eol(x));
+	else if (x->cli->verbose)
 		fprintf(stderr, "rexec: connected to %s (%s, agent %s, %s)%s", x->host,
 			conn_peer_addr(c), conn_peer_name(c),
 			conn_resumed(c) ? "TLS session resumed" : "full TLS handshake", eol(x));
@@ -750,8 +755,9 @@ int exec_run(const struct cli_exec *cli)
 	struct conn_opts opts;
 	struct conn_cb cb = { on_ready, on_frame, on_close };
 	struct exec *x = NULL;
-	char path[4096], err[1024], software[64], ticket[4200];
-	const char *cfg_path = cli->config;
+	char path[4096], err[1024], software[64], ticket[4200], mux_path[128];
+	const char *cfg_path = cli->config, *mux;
+	unsigned timeout_ms;
 	uv_loop_t loop;
 	int ret = 255, r;
 	size_t i;
@@ -762,6 +768,7 @@ int exec_run(const struct cli_exec *cli)
 		fprintf(stderr, "rexec: %s\n", err);
 		return 255;
 	}
+	timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 10000;
 	h = client_config_find_host(cfg, cli->host);
 	if (h == NULL) {
 		fprintf(stderr, "rexec: %s: no such host in %s\n", cli->host, cfg->path);
@@ -786,8 +793,19 @@ int exec_run(const struct cli_exec *cli)
 		ret = 2;
 		goto out;
 	}
-	r = tls_config_new(&tls, 0, h->ca ? h->ca : cfg->ca, h->cert ? h->cert : cfg->cert,
-			   h->key ? h->key : cfg->key, err, sizeof(err));
+	/* A control master (control_persist) for this agent, started when there is none; if
+	 * that fails, this run connects by itself. */
+	mux = client_mux_path(cfg, h, mux_path, sizeof(mux_path));
+	if (mux != NULL &&
+	    mux_ensure(mux, cfg->path, cli->host, timeout_ms + 1000, err, sizeof(err)) < 0) {
+		if (cli->verbose)
+			fprintf(stderr, "rexec: %s; connecting directly\n", err);
+		mux = NULL;
+	}
+	r = mux != NULL ? 0
+			: tls_config_new(&tls, 0, h->ca ? h->ca : cfg->ca,
+					 h->cert ? h->cert : cfg->cert, h->key ? h->key : cfg->key,
+					 err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "rexec: %s: TLS set-up: %s\n", cli->host, err);
 		goto out;
@@ -795,7 +813,7 @@ int exec_run(const struct cli_exec *cli)
 
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_init(&loop);
-	if ((r = resolve(&loop, h, &ss)) < 0) {
+	if (mux == NULL && (r = resolve(&loop, h, &ss)) < 0) {
 		fprintf(stderr, "rexec: %s: cannot resolve %s: %s\n", cli->host, h->host,
 			uv_strerror(r));
 		uv_loop_close(&loop);
@@ -832,9 +850,16 @@ int exec_run(const struct cli_exec *cli)
 	opts.server_name = h->server_name;
 	opts.software = software;
 	opts.keepalive_ms = 5000;
-	opts.handshake_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 10000;
+	opts.handshake_ms = timeout_ms;
 	opts.ticket_file = client_ticket_path(cfg, h, ticket, sizeof(ticket));
-	if (conn_connect(&x->conn, &loop, (struct sockaddr *)&ss, &opts, &cb, x) < 0) {
+	x->mux = mux != NULL;
+	if (mux != NULL) {
+		opts.keepalive_ms = 0; /* the master keeps the agent connection alive */
+		r = conn_connect_unix(&x->conn, &loop, mux, &opts, &cb, x);
+	} else {
+		r = conn_connect(&x->conn, &loop, (struct sockaddr *)&ss, &opts, &cb, x);
+	}
+	if (r < 0) {
 		fprintf(stderr, "rexec: %s: cannot connect\n", cli->host);
 		finish(x, 255);
 	}

@@ -6,6 +6,7 @@
 #include "client/cmd_pki.h"
 #include "client/exec.h"
 #include "client/fleet.h"
+#include "client/mux.h"
 #include "proto/log.h"
 #include "proto/version.h"
 
@@ -29,6 +30,8 @@ int main(int argc, char **argv)
 		cli_usage(stdout);
 		return 0;
 	}
+	if (argc >= 2 && strcmp(argv[1], MUX_MASTER_ARG) == 0)
+		return mux_master_main(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "ca") == 0)
 		return cmd_ca(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "cert") == 0)

@@ -184,6 +184,8 @@ class Bench(exec_bench.Bench):
                 [self.rexec, "dev", "web", "true"], self.rexec_env)
             c["rexec dev web true (full TLS handshake)"] = lambda: self.time_cmd(
                 [self.rexec, "dev", "web", "true"], self.rexec_full_env)
+            c["rexec dev web true (control master)"] = lambda: self.time_cmd(
+                [self.rexec, "dev", "web", "true"], self.rexec_mux_env)
             c["rexec dev web true (engine path)"] = lambda: self.time_cmd(
                 [self.rexec, "dev", "web", "true"], self.engine_path_env)
         c["docker exec <c> true"] = lambda: self.time_cmd(docker_exec, self.docker_env)
@@ -267,6 +269,10 @@ class Bench(exec_bench.Bench):
         if rx and eng and ns:
             print(f"  direct path vs engine path: {rx * 1000:.1f} vs {eng * 1000:.1f} ms"
                   f" ({eng / rx:.1f}x); direct minus nsenter -a: {(rx - ns) * 1000:.1f} ms")
+        cm = med.get("rexec dev web true (control master)")
+        if cm and ns:
+            print(f"  direct path through a control master: {cm * 1000:.1f} ms, minus nsenter"
+                  f" -a: {(cm - ns) * 1000:.1f} ms")
         mib = self.args.stream_size / (1 << 20)
         log(f"container_bench: {mib:.0f} MiB of stdout, {self.args.stream_runs} runs each")
         smed = self.streams()

@@ -172,6 +172,12 @@ class Bench:
         full = sd / "client-full-handshake.conf"
         full.write_text((sd / "client.conf").read_text() + "\ndefaults: { tls_resume: false }\n")
         self.rexec_full_env = dict(self.rexec_env, REXEC_CONFIG=str(full))
+        # and one with a control master (control_persist): the runs after the first go
+        # through the master's connection, no TLS handshake of their own. The master leaves
+        # when the agent stops.
+        mux = sd / "client-control-master.conf"
+        mux.write_text((sd / "client.conf").read_text() + "\ndefaults: { control_persist: 10m }\n")
+        self.rexec_mux_env = dict(self.rexec_env, REXEC_CONFIG=str(mux))
         log(f"{self.name}: agent pid {self.agent.pid}: {lines[-1]}")
 
     def ensure_openssh_server(self):
