@@ -89,8 +89,9 @@ static int probe(const char *path)
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
 		return -1;
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	ret = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
 	close(fd);
 	return ret;
