@@ -746,6 +746,19 @@ static int resolve(uv_loop_t *loop, const struct client_host *h, struct sockaddr
 	return 0;
 }
 
+void exec_conn_opts(struct conn_opts *o, const struct client_config *cfg,
+		    const struct client_host *h, struct tls_config *tls, const char *software,
+		    char *ticket, size_t len)
+{
+	memset(o, 0, sizeof(*o));
+	o->tls = tls;
+	o->server_name = h->server_name;
+	o->software = software;
+	o->keepalive_ms = 5000;
+	o->handshake_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 10000;
+	o->ticket_file = client_ticket_path(cfg, h, ticket, len);
+}
+
 int exec_run(const struct cli_exec *cli)
 {
 	struct client_config *cfg = NULL;
@@ -845,13 +858,7 @@ int exec_run(const struct cli_exec *cli)
 		uv_signal_start(&x->winch, on_winch, SIGWINCH);
 
 	snprintf(software, sizeof(software), "rexec %s", version_string());
-	memset(&opts, 0, sizeof(opts));
-	opts.tls = tls;
-	opts.server_name = h->server_name;
-	opts.software = software;
-	opts.keepalive_ms = 5000;
-	opts.handshake_ms = timeout_ms;
-	opts.ticket_file = client_ticket_path(cfg, h, ticket, sizeof(ticket));
+	exec_conn_opts(&opts, cfg, h, tls, software, ticket, sizeof(ticket));
 	x->mux = mux != NULL;
 	if (mux != NULL) {
 		opts.keepalive_ms = 0; /* the master keeps the agent connection alive */

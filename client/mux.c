@@ -34,6 +34,7 @@
 #include <uv.h>
 
 #include "client/config.h"
+#include "client/exec.h"
 #include "proto/conn.h"
 #include "proto/error.h"
 #include "proto/signame.h"
@@ -539,13 +540,7 @@ int mux_master_main(int argc, char **argv)
 	uv_loop_init(&m.loop);
 	snprintf(m.software, sizeof(m.software), "rexec control master %s", version_string());
 	snprintf(agent_sw, sizeof(agent_sw), "rexec %s", version_string());
-	memset(&opts, 0, sizeof(opts));
-	opts.tls = tls;
-	opts.server_name = h->server_name;
-	opts.software = agent_sw;
-	opts.keepalive_ms = 5000;
-	opts.handshake_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 10000;
-	opts.ticket_file = client_ticket_path(cfg, h, ticket, sizeof(ticket));
+	exec_conn_opts(&opts, cfg, h, tls, agent_sw, ticket, sizeof(ticket));
 	if (conn_connect(&m.up, &m.loop, res->ai_addr, &opts, &cb, &m) < 0) {
 		tell_ready(&m, "out of memory");
 	} else {
