@@ -770,7 +770,6 @@ int exec_run(const struct cli_exec *cli)
 	struct exec *x = NULL;
 	char path[4096], err[1024], software[64], ticket[4200], mux_path[128];
 	const char *cfg_path = cli->config, *mux;
-	unsigned timeout_ms;
 	uv_loop_t loop;
 	int ret = 255, r;
 	size_t i;
@@ -781,7 +780,6 @@ int exec_run(const struct cli_exec *cli)
 		fprintf(stderr, "rexec: %s\n", err);
 		return 255;
 	}
-	timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 10000;
 	h = client_config_find_host(cfg, cli->host);
 	if (h == NULL) {
 		fprintf(stderr, "rexec: %s: no such host in %s\n", cli->host, cfg->path);
@@ -806,23 +804,24 @@ int exec_run(const struct cli_exec *cli)
 		ret = 2;
 		goto out;
 	}
+	snprintf(software, sizeof(software), "rexec %s", version_string());
+	exec_conn_opts(&opts, cfg, h, NULL, software, ticket, sizeof(ticket));
 	/* A control master (control_persist) for this agent, started when there is none; if
 	 * that fails, this run connects by itself. */
 	mux = client_mux_path(cfg, h, mux_path, sizeof(mux_path));
 	if (mux != NULL &&
-	    mux_ensure(mux, cfg->path, cli->host, timeout_ms + 1000, err, sizeof(err)) < 0) {
+	    mux_ensure(mux, cfg->path, cli->host, opts.handshake_ms + 1000, err, sizeof(err)) < 0) {
 		if (cli->verbose)
 			fprintf(stderr, "rexec: %s; connecting directly\n", err);
 		mux = NULL;
 	}
-	r = mux != NULL ? 0
-			: tls_config_new(&tls, 0, h->ca ? h->ca : cfg->ca,
-					 h->cert ? h->cert : cfg->cert, h->key ? h->key : cfg->key,
-					 err, sizeof(err));
-	if (r < 0) {
+	if (mux == NULL &&
+	    tls_config_new(&tls, 0, h->ca ? h->ca : cfg->ca, h->cert ? h->cert : cfg->cert,
+			   h->key ? h->key : cfg->key, err, sizeof(err)) < 0) {
 		fprintf(stderr, "rexec: %s: TLS set-up: %s\n", cli->host, err);
 		goto out;
 	}
+	opts.tls = tls;
 
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_init(&loop);
@@ -857,8 +856,6 @@ int exec_run(const struct cli_exec *cli)
 	if (x->tty)
 		uv_signal_start(&x->winch, on_winch, SIGWINCH);
 
-	snprintf(software, sizeof(software), "rexec %s", version_string());
-	exec_conn_opts(&opts, cfg, h, tls, software, ticket, sizeof(ticket));
 	x->mux = mux != NULL;
 	if (mux != NULL) {
 		opts.keepalive_ms = 0; /* the master keeps the agent connection alive */
