@@ -91,9 +91,9 @@ def _is_zombie(pid):
     return stat[stat.rindex(b")") + 2:][:1] == b"Z"
 
 
-def pids_with_arg(arg, prefix=False):
+def pids_with_arg(arg, prefix=False, rexec_too=False):
     """Live (non-zombie) pids on this host whose argv holds ARG as one exact word (PREFIX: a
-    word that starts with ARG), rexec clients left out."""
+    word that starts with ARG), rexec clients left out (REXEC_TOO: in)."""
     want = arg.encode() if isinstance(arg, str) else arg
     me = os.getpid()
     found = []
@@ -102,7 +102,7 @@ def pids_with_arg(arg, prefix=False):
             continue
         words = _cmdline(name)
         # The client's own argv carries the marker too; a marker finds the remote process.
-        if words and os.path.basename(words[0]) == b"rexec":
+        if words and os.path.basename(words[0]) == b"rexec" and not rexec_too:
             continue
         hit = any(w.startswith(want) for w in words) if prefix else want in words
         if hit and not _is_zombie(name):

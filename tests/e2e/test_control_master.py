@@ -11,7 +11,6 @@ import os
 import pathlib
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import tempfile
@@ -20,7 +19,7 @@ import time
 import pexpect
 import pytest
 
-from conftest import Client, ended, wait_for, wait_gone, wait_present
+from conftest import Client, ended, pids_with_arg, wait_for, wait_gone, wait_present
 
 TIMEOUT = 30  # pexpect's per-expect bound: a hang guard, not a speed claim
 
@@ -44,22 +43,9 @@ def mux_client(rexec_bin, agent, persist="30s"):
 
 
 def masters(client):
-    """Pids of the control masters started for CLIENT's config."""
-    want = str(client.config).encode()
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                words = f.read().split(b"\0")
-            with open(f"/proc/{name}/stat", "rb") as f:
-                state = f.read().rsplit(b")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if b"--control-master" in words and want in words and state != b"Z":
-            found.append(int(name))
-    return found
+    """Pids of the control masters started for CLIENT's config (`rexec --control-master
+    CONFIG HOST FD`; a run names its config through $REXEC_CONFIG, not in its argv)."""
+    return pids_with_arg(str(client.config), rexec_too=True)
 
 
 @pytest.fixture
