@@ -8,6 +8,7 @@
 #include "proto/conn.h"
 
 struct audit;
+struct ctcache;
 struct session;
 
 #define AGENT_MAX_LISTENERS 8
@@ -15,9 +16,10 @@ struct session;
 struct agent {
 	uv_loop_t *loop;
 	struct tls_config *tls;
-	struct engine engine;  /* the container engine's API socket */
-	unsigned grace_ms;     /* how long a session outlives its vanished client */
-	unsigned keepalive_ms; /* ping period; a peer silent for 3x is dead */
+	struct engine engine;    /* the container engine's API socket */
+	struct ctcache *ctcache; /* the containers found before (ctcache.h); NULL: none */
+	unsigned grace_ms;       /* how long a session outlives its vanished client */
+	unsigned keepalive_ms;   /* ping period; a peer silent for 3x is dead */
 	uv_tcp_t listeners[AGENT_MAX_LISTENERS];
 	int n_listeners;
 	uv_signal_t sigchld, sigterm, sigint, sighup;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "agent/config.h"
+#include "agent/ctcache.h"
 #include "agent/direct.h"
 #include "agent/procfs.h"
 #include "lib/yconf.h"
@@ -58,18 +59,20 @@ struct ct_req {
 struct ct {
 	uv_loop_t *loop;
 	struct engine engine;
+	struct ctcache *cache; /* NULL: every start asks the engine */
 	struct ct_req req;
 	void *arg; /* the session; NULL once released */
 	ct_started_fn started;
 	ct_exit_fn exited;
 	int jobs;
 	/* What the start found. */
-	char cid[ID_MAX];      /* container id */
-	char cname[NAME_MAX_]; /* container name */
-	char exec_id[ID_MAX];  /* exec sessions */
-	pid_t pid;             /* exec process, or container main process */
-	int exec_path;         /* enum agent_exec_path */
-	int pid_known;         /* exec: the engine has said (pid may be 0: it never ran) */
+	char cid[ID_MAX];              /* container id */
+	char cname[NAME_MAX_];         /* container name */
+	char exec_id[ID_MAX];          /* exec sessions */
+	pid_t pid;                     /* exec process, or container main process */
+	unsigned long long init_start; /* the container's init's start time, if known */
+	int exec_path;                 /* enum agent_exec_path */
+	int pid_known;                 /* exec: the engine has said (pid may be 0: it never ran) */
 	int pending[MAX_PENDING_SIGNALS]; /* exec: signals that came before the pid */
 	int n_pending;
 	int pending_hangup; /* exec: the client went away before the pid was known */
@@ -385,14 +388,50 @@ static int inspect(struct ct *ct, struct ct_started *st, const char *id, struct 
 	return 0;
 }
 
+/* What names the target in the answers ctcache keeps. */
+static void cache_key(const struct ct_req *q, char *out, size_t len)
+{
+	if (q->by_container)
+		snprintf(out, len, "c/%s", q->container);
+	else
+		snprintf(out, len, "s/%s/%s/%u", q->project, q->service, q->index);
+}
+
+/* The target's inspect from the cache, if one is kept and its init is the one that was
+ * found (a container that restarted or died keeps its answer only until its event comes). */
+static int cached(struct ct *ct, const char *key, struct engine_reply *r)
+{
+	const cJSON *state;
+	unsigned long long start;
+
+	memset(r, 0, sizeof(*r));
+	if (ct->cache == NULL || (r->json = ctcache_get(ct->cache, key, &start)) == NULL)
+		return -1;
+	state = cJSON_GetObjectItemCaseSensitive(r->json, "State");
+	ct->pid = (pid_t)engine_num(state, "Pid", 0);
+	if (ct->pid <= 0 || procfs_start_time(ct->pid) != start) {
+		ctcache_forget(ct->cache, key);
+		engine_reply_free(r);
+		return -1;
+	}
+	r->status = 200;
+	ct->init_start = start;
+	return 0;
+}
+
 /* The target container for exec and attach: by name/id, or by service. It must run. */
 static int find_running(struct ct *ct, struct ct_started *st, struct engine_reply *r)
 {
 	const cJSON *state;
+	unsigned long gen = ct->cache ? ctcache_begin(ct->cache) : 0;
+	char key[600];
+	int hit;
 
-	if (!ct->req.by_container && pick_service(ct, st, 0) < 0)
+	cache_key(&ct->req, key, sizeof(key));
+	hit = cached(ct, key, r) == 0;
+	if (!hit && !ct->req.by_container && pick_service(ct, st, 0) < 0)
 		return -1;
-	if (inspect(ct, st, ct->req.by_container ? ct->req.container : ct->cid, r) < 0)
+	if (!hit && inspect(ct, st, ct->req.by_container ? ct->req.container : ct->cid, r) < 0)
 		return -1;
 	snprintf(ct->cid, sizeof(ct->cid), "%s", engine_str(r->json, "Id"));
 	snprintf(ct->cname, sizeof(ct->cname), "%s",
@@ -407,6 +446,10 @@ static int find_running(struct ct *ct, struct ct_started *st, struct engine_repl
 		return -1;
 	}
 	ct->pid = (pid_t)engine_num(state, "Pid", 0);
+	if (!hit && gen && ct->pid > 0 && (ct->init_start = procfs_start_time(ct->pid)) != 0)
+		ctcache_put(ct->cache, gen, key, r->json, ct->init_start);
+	log_debug("%s: %s%s", key, ct->cname,
+		  hit ? " (as found before: no engine event since)" : "");
 	return 0;
 }
 
@@ -473,8 +516,8 @@ static int start_direct(struct ct *ct, struct ct_started *st, const cJSON *inspe
 		snprintf(why, sizeof(why), "-d and --privileged go through the engine");
 	else if (init <= 0)
 		snprintf(why, sizeof(why), "the engine reports no init pid");
-	else if ((ret = direct_prepare(&dc, init, inspect, q->user, q->workdir, q->env, q->n_env,
-				       q->tty, why, sizeof(why))) == 0) {
+	else if ((ret = direct_prepare(&dc, init, ct->init_start, inspect, q->user, q->workdir,
+				       q->env, q->n_env, q->tty, why, sizeof(why))) == 0) {
 		memset(&req, 0, sizeof(req));
 		req.argv = q->n_argv ? q->argv : sh;
 		req.tty = q->tty;
@@ -1345,7 +1388,7 @@ static int queue(struct ct *ct, enum job_type type, unsigned rows, unsigned cols
 	return 0;
 }
 
-struct ct *ct_start(uv_loop_t *loop, const struct engine *e, int exec_path,
+struct ct *ct_start(uv_loop_t *loop, const struct engine *e, struct ctcache *cache, int exec_path,
 		    const Rexec__V1__Open *o, ct_started_fn started, void *arg)
 {
 	struct ct *ct = calloc(1, sizeof(*ct));
@@ -1354,6 +1397,7 @@ struct ct *ct_start(uv_loop_t *loop, const struct engine *e, int exec_path,
 		return NULL;
 	ct->loop = loop;
 	ct->engine = *e;
+	ct->cache = cache;
 	ct->exec_path = exec_path;
 	ct->started = started;
 	ct->arg = arg;

@@ -19,6 +19,7 @@
 #include "proto/wire.h"
 
 struct ct;
+struct ctcache;
 
 /* What a start produced. */
 struct ct_started {
@@ -46,10 +47,11 @@ typedef void (*ct_started_fn)(void *arg, struct ct_started *st);
 typedef void (*ct_exit_fn)(void *arg, const struct ct_exit *ex);
 
 /* Starts the engine side of the Open O (any kind; target SERVICE or CONTAINER) on LOOP, with
- * the stream's initial terminal size taken from O. EXEC_PATH (enum agent_exec_path) says
+ * the stream's initial terminal size taken from O. An exec or attach reuses the target that
+ * CACHE (ctcache.h; may be NULL) kept from an earlier start. EXEC_PATH (enum agent_exec_path) says
  * whether an exec may, must or must not take the direct path (direct.h). STARTED is called on the
  * loop with ARG once, unless ct_release() came first. Returns NULL only when out of memory. */
-struct ct *ct_start(uv_loop_t *loop, const struct engine *e, int exec_path,
+struct ct *ct_start(uv_loop_t *loop, const struct engine *e, struct ctcache *cache, int exec_path,
 		    const Rexec__V1__Open *o, ct_started_fn started, void *arg);
 
 /* The stream ended: finds out how (exec inspect, container wait, detach) and calls DONE. For

@@ -499,14 +499,6 @@ static struct {
 static unsigned filter_cache_next;
 static pthread_mutex_t filter_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* The start time of PID in clock ticks since boot (0: unknown). */
-static unsigned long long start_time(pid_t pid)
-{
-	char v[32];
-
-	return procfs_stat_field(pid, 22, v, sizeof(v)) == 0 ? strtoull(v, NULL, 10) : 0;
-}
-
 /* Copies N filters from SRC to DST (each program its own allocation). */
 static int copy_filters(struct sock_fprog *dst, const struct sock_fprog *src, int n)
 {
@@ -527,7 +519,7 @@ static int copy_filters(struct sock_fprog *dst, const struct sock_fprog *src, in
 
 static int cached_filters(struct direct_ctx *c, char *why, size_t whylen)
 {
-	unsigned long long start = start_time(c->pid);
+	unsigned long long start = procfs_start_time(c->pid);
 	unsigned i;
 	int ret;
 
@@ -878,9 +870,9 @@ static int build_env(struct direct_ctx *c, const cJSON *cfg, char *const *env, s
 	return 0;
 }
 
-int direct_prepare(struct direct_ctx **out, pid_t pid, const cJSON *inspect, const char *user,
-		   const char *workdir, char *const *env, size_t n_env, int tty, char *why,
-		   size_t whylen)
+int direct_prepare(struct direct_ctx **out, pid_t pid, unsigned long long start,
+		   const cJSON *inspect, const char *user, const char *workdir, char *const *env,
+		   size_t n_env, int tty, char *why, size_t whylen)
 {
 	const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(inspect, "Config");
 	const cJSON *host = cJSON_GetObjectItemCaseSensitive(inspect, "HostConfig");
@@ -901,6 +893,12 @@ int direct_prepare(struct direct_ctx **out, pid_t pid, const cJSON *inspect, con
 	if (c->pidfd < 0) {
 		ret = -errno;
 		why_set(why, whylen, "pidfd_open(%d): %s", (int)pid, strerror(errno));
+		goto fail;
+	}
+	/* The pidfd names whatever has the pid now: the init it must be, when we know it. */
+	if (start != 0 && procfs_start_time(pid) != start) {
+		ret = -ESRCH;
+		why_set(why, whylen, "the container's init went away");
 		goto fail;
 	}
 	if ((ret = lsm_label(pid, why, whylen)) < 0)

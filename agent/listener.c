@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/ctcache.h"
 #include "agent/session.h"
 #include "proto/addr.h"
 #include "proto/error.h"
@@ -83,6 +84,8 @@ void agent_stop(struct agent *a)
 	if (a->stopping)
 		return;
 	a->stopping = 1;
+	ctcache_close(a->ctcache);
+	a->ctcache = NULL;
 	for (i = 0; i < a->n_listeners; i++)
 		uv_close((uv_handle_t *)&a->listeners[i], NULL);
 	session_end_all(a);

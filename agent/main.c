@@ -12,6 +12,7 @@
 #include "agent/agent.h"
 #include "agent/audit.h"
 #include "agent/config.h"
+#include "agent/ctcache.h"
 #include "agent/dev.h"
 #include "agent/session.h"
 #include "lib/yconf.h"
@@ -356,6 +357,7 @@ int main(int argc, char **argv)
 	a.grace_ms = cfg.grace_ms;
 	a.exec_path = (int)cfg.exec_path;
 	a.keepalive_ms = cfg.keepalive_ms;
+	a.ctcache = ctcache_new(&loop, &a.engine);
 	uv_signal_init(&loop, &a.sigchld);
 	uv_signal_init(&loop, &a.sigterm);
 	uv_signal_init(&loop, &a.sigint);

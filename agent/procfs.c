@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int procfs_stat_field(pid_t pid, int n, char *out, size_t outlen)
@@ -25,4 +26,11 @@ int procfs_stat_field(pid_t pid, int n, char *out, size_t outlen)
 	len = strcspn(p + 1, " \n");
 	snprintf(out, outlen, "%.*s", (int)len, p + 1);
 	return 0;
+}
+
+unsigned long long procfs_start_time(pid_t pid)
+{
+	char v[32];
+
+	return procfs_stat_field(pid, 22, v, sizeof(v)) == 0 ? strtoull(v, NULL, 10) : 0;
 }

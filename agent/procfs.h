@@ -11,4 +11,8 @@
  * fields are counted from its last ')'. Returns 0, or -errno (-EINVAL: no such field). */
 int procfs_stat_field(pid_t pid, int n, char *out, size_t outlen);
 
+/* The start time of PID in clock ticks since boot (field 22): with the pid, a name for one
+ * process that a reused pid does not share. 0: unknown. */
+unsigned long long procfs_start_time(pid_t pid);
+
 #endif
