@@ -56,6 +56,7 @@ struct direct_ctx {
 	gid_t groups[MAX_GROUPS];
 	int n_groups;
 	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	uint64_t cap_drop; /* what the child drops from the bounding set it has from us */
 	int nnp;
 	struct sock_fprog filters[MAX_FILTERS]; /* oldest first */
 	int n_filters;
@@ -877,7 +878,7 @@ int direct_prepare(struct direct_ctx **out, pid_t pid, unsigned long long start,
 	const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(inspect, "Config");
 	const cJSON *host = cJSON_GetObjectItemCaseSensitive(inspect, "HostConfig");
 	struct direct_ctx *c = calloc(1, sizeof(*c));
-	int seccomp_mode = 0, ret;
+	int seccomp_mode = 0, ret, i;
 	cJSON *spec = NULL;
 	pid_t runtime = 0;
 	char uid[16];
@@ -945,6 +946,13 @@ int direct_prepare(struct direct_ctx **out, pid_t pid, unsigned long long start,
 		ret = -ENOMEM;
 		goto fail;
 	}
+	/* Only what the child will have and must not (each call there may run the filter): our
+	 * bounding set, or every capability the kernel knows once a user namespace is joined
+	 * (setns gives a full set). */
+	for (i = 0; i < 64; i++)
+		if ((ret = prctl(PR_CAPBSET_READ, i, 0, 0, 0)) >= 0 &&
+		    (ret == 1 || c->userns >= 0) && !(c->cap_bnd & (1ULL << i)))
+			c->cap_drop |= 1ULL << i;
 	/* The pid may have been reused while we read: the pidfd still names the init. */
 	if (syscall(SYS_pidfd_send_signal, c->pidfd, 0, NULL, 0) < 0) {
 		ret = -ESRCH;
@@ -1009,8 +1017,7 @@ static int creds(const void *arg)
 	if (!c->nnp && install_filters(c) < 0)
 		return -1;
 	for (cap = 0; cap < 64; cap++)
-		if (!(c->cap_bnd & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
-		    errno != EINVAL)
+		if ((c->cap_drop & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
 			return -1;
 	if (setgroups((size_t)c->n_groups, c->groups) < 0 || setgid(c->gid) < 0)
 		return -1;

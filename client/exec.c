@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -53,10 +55,11 @@ struct exec {
 	int mux;         /* through a control master (client/mux.c), not a connection of our own */
 	struct buf list; /* ps: the agent's JSON lines */
 	/* stdin */
-	int in_kind; /* 0: none, 1: stream, 2: file (uv_fs_read) */
+	int in_kind; /* 0: none, 1: stream, 2: file (uv_fs_read), 3: file read on the loop */
 	union {
 		uv_pipe_t pipe;
 		uv_tty_t tty;
+		uv_idle_t idle;
 	} in;
 	uv_fs_t in_req;
 	int in_reading, in_eof, in_fs_busy;
@@ -300,6 +303,8 @@ static void stop_stdin(struct exec *x)
 {
 	if (x->in_reading && x->in_kind == 1)
 		uv_read_stop((uv_stream_t *)&x->in.pipe);
+	if (x->in_reading && x->in_kind == 3)
+		uv_idle_stop(&x->in.idle);
 	x->in_reading = 0;
 }
 
@@ -338,6 +343,29 @@ static void on_in_fs_read(uv_fs_t *req)
 	send_stdin_eof(x);
 }
 
+/* A regular file or /dev/null: one read per turn of the loop, on the loop. */
+static void on_in_idle(uv_idle_t *h)
+{
+	struct exec *x = h->data;
+	size_t n = sizeof(x->in_buf);
+	ssize_t got;
+
+	if (x->in_window < (int64_t)n)
+		n = (size_t)x->in_window;
+	got = read(STDIN_FILENO, x->in_buf, n);
+	if (got < 0 && errno == EINTR)
+		return;
+	if (got > 0) {
+		send_stdin(x, x->in_buf, (size_t)got);
+		if (!x->done && x->in_window <= 1)
+			stop_stdin(x);
+		return;
+	}
+	stop_stdin(x);
+	if (!x->done)
+		send_stdin_eof(x);
+}
+
 /* Reads stdin while the agent has room for it. */
 static void start_stdin(struct exec *x)
 {
@@ -346,6 +374,9 @@ static void start_stdin(struct exec *x)
 	if (x->in_kind == 1 && !x->in_reading) {
 		x->in_reading = 1;
 		uv_read_start((uv_stream_t *)&x->in.pipe, on_in_alloc, on_in_read);
+	} else if (x->in_kind == 3 && !x->in_reading) {
+		x->in_reading = 1;
+		uv_idle_start(&x->in.idle, on_in_idle);
 	} else if (x->in_kind == 2 && !x->in_fs_busy) {
 		size_t n = sizeof(x->in_buf);
 		uv_buf_t b;
@@ -362,6 +393,7 @@ static void start_stdin(struct exec *x)
 static void stdin_init(struct exec *x)
 {
 	uv_handle_type t = uv_guess_handle(STDIN_FILENO);
+	struct stat st;
 
 	x->in_kind = 0;
 	if (t == UV_TTY) {
@@ -373,11 +405,19 @@ static void stdin_init(struct exec *x)
 			x->in_kind = 1;
 		else
 			uv_close((uv_handle_t *)&x->in.pipe, NULL);
+	} else if (t == UV_FILE && fstat(STDIN_FILENO, &st) == 0 &&
+		   (S_ISREG(st.st_mode) || (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)))) {
+		/* A regular file or /dev/null never blocks a read for long: read on the loop,
+		 * without the thread pool (four threads started and joined for one EOF). */
+		uv_idle_init(x->loop, &x->in.idle);
+		x->in_kind = 3;
 	} else if (t == UV_FILE) {
 		x->in_kind = 2;
 	}
 	if (x->in_kind == 1)
 		x->in.pipe.data = x;
+	if (x->in_kind == 3)
+		x->in.idle.data = x;
 }
 
 /* ---- session frames ---- */
@@ -714,8 +754,8 @@ static void finish(struct exec *x, int code)
 		x->raw = 0;
 	}
 	stop_stdin(x);
-	if (x->in_kind == 1)
-		uv_close((uv_handle_t *)&x->in.pipe, NULL);
+	if (x->in_kind == 1 || x->in_kind == 3)
+		uv_close((uv_handle_t *)&x->in, NULL);
 	if (x->in_kind == 2 && x->in_fs_busy)
 		uv_cancel((uv_req_t *)&x->in_req);
 	x->in_kind = 0;
