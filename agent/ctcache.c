@@ -57,24 +57,13 @@ static void bump(struct ctcache *c, int live)
 	uv_mutex_unlock(&c->lock);
 }
 
-static void free_cache(struct ctcache *c)
-{
-	int i;
-
-	for (i = 0; i < SLOTS; i++)
-		cJSON_Delete(c->slots[i].inspect);
-	uv_mutex_destroy(&c->lock);
-	free(c);
-}
-
 static void on_handle_closed(uv_handle_t *h)
 {
 	struct ctcache *c = h->data;
 
 	if (h == (uv_handle_t *)&c->pipe)
 		c->pipe_open = 0;
-	if (--c->handles == 0 && c->closing)
-		free_cache(c);
+	c->handles--;
 }
 
 static void start_watch(struct ctcache *c);
@@ -228,6 +217,19 @@ void ctcache_close(struct ctcache *c)
 	uv_close((uv_handle_t *)&c->retry, on_handle_closed);
 	if (c->pipe_open && !uv_is_closing((uv_handle_t *)&c->pipe))
 		uv_close((uv_handle_t *)&c->pipe, on_handle_closed);
+}
+
+void ctcache_free(struct ctcache *c)
+{
+	int i;
+
+	/* Handles still open (a loop that never ran them down) would outlive it: leave it. */
+	if (c == NULL || c->handles > 0)
+		return;
+	for (i = 0; i < SLOTS; i++)
+		cJSON_Delete(c->slots[i].inspect);
+	uv_mutex_destroy(&c->lock);
+	free(c);
 }
 
 unsigned long ctcache_begin(struct ctcache *c)

@@ -27,8 +27,11 @@ struct ctcache;
 /* Starts watching E's events on LOOP (retrying while the engine cannot be reached). */
 struct ctcache *ctcache_new(uv_loop_t *loop, const struct engine *e);
 
-/* Stops watching; C is freed once its handles have closed (on the loop). */
+/* Stops watching (on the loop); lookups keep working and find nothing. */
 void ctcache_close(struct ctcache *c);
+
+/* Frees C once the loop has ended: no job on the thread pool may still use it. */
+void ctcache_free(struct ctcache *c);
 
 /* Thread pool side (any thread). */
 

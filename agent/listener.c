@@ -85,7 +85,6 @@ void agent_stop(struct agent *a)
 		return;
 	a->stopping = 1;
 	ctcache_close(a->ctcache);
-	a->ctcache = NULL;
 	for (i = 0; i < a->n_listeners; i++)
 		uv_close((uv_handle_t *)&a->listeners[i], NULL);
 	session_end_all(a);

@@ -392,6 +392,7 @@ int main(int argc, char **argv)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ret = 0;
 out:
+	ctcache_free(a.ctcache);
 	audit_free(a.audit);
 	tls_config_free(a.tls);
 	agent_config_free(&cfg);
