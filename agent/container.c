@@ -388,33 +388,33 @@ static int inspect(struct ct *ct, struct ct_started *st, const char *id, struct 
 	return 0;
 }
 
-/* What names the target in the answers ctcache keeps. */
-static void cache_key(const struct ct_req *q, char *out, size_t len)
+/* What names the target in the answers ctcache keeps; -1 when it does not fit (then the
+ * cache is not used: a cut key could name two targets). */
+static int cache_key(const struct ct_req *q, char *out, size_t len)
 {
-	if (q->by_container)
-		snprintf(out, len, "c/%s", q->container);
-	else
-		snprintf(out, len, "s/%s/%s/%u", q->project, q->service, q->index);
+	int n = q->by_container
+			? snprintf(out, len, "c/%s", q->container)
+			: snprintf(out, len, "s/%s/%s/%u", q->project, q->service, q->index);
+
+	return n >= 0 && (size_t)n < len ? 0 : -1;
 }
 
 /* The target's inspect from the cache, if one is kept and its init is the one that was
  * found (a container that restarted or died keeps its answer only until its event comes). */
 static int cached(struct ct *ct, const char *key, struct engine_reply *r)
 {
-	const cJSON *state;
 	unsigned long long start;
+	pid_t pid;
 
 	memset(r, 0, sizeof(*r));
-	if (ct->cache == NULL || (r->json = ctcache_get(ct->cache, key, &start)) == NULL)
+	if ((r->json = ctcache_get(ct->cache, key, &start)) == NULL)
 		return -1;
-	state = cJSON_GetObjectItemCaseSensitive(r->json, "State");
-	ct->pid = (pid_t)engine_num(state, "Pid", 0);
-	if (ct->pid <= 0 || procfs_start_time(ct->pid) != start) {
+	pid = (pid_t)engine_num(cJSON_GetObjectItemCaseSensitive(r->json, "State"), "Pid", 0);
+	if (pid <= 0 || procfs_start_time(pid) != start) {
 		ctcache_forget(ct->cache, key);
 		engine_reply_free(r);
 		return -1;
 	}
-	r->status = 200;
 	ct->init_start = start;
 	return 0;
 }
@@ -423,12 +423,11 @@ static int cached(struct ct *ct, const char *key, struct engine_reply *r)
 static int find_running(struct ct *ct, struct ct_started *st, struct engine_reply *r)
 {
 	const cJSON *state;
-	unsigned long gen = ct->cache ? ctcache_begin(ct->cache) : 0;
-	char key[600];
-	int hit;
+	char key[CTCACHE_KEY_MAX];
+	int use = ct->cache != NULL && cache_key(&ct->req, key, sizeof(key)) == 0;
+	unsigned long gen = use ? ctcache_begin(ct->cache) : 0;
+	int hit = use && cached(ct, key, r) == 0;
 
-	cache_key(&ct->req, key, sizeof(key));
-	hit = cached(ct, key, r) == 0;
 	if (!hit && !ct->req.by_container && pick_service(ct, st, 0) < 0)
 		return -1;
 	if (!hit && inspect(ct, st, ct->req.by_container ? ct->req.container : ct->cid, r) < 0)
@@ -448,8 +447,7 @@ static int find_running(struct ct *ct, struct ct_started *st, struct engine_repl
 	ct->pid = (pid_t)engine_num(state, "Pid", 0);
 	if (!hit && gen && ct->pid > 0 && (ct->init_start = procfs_start_time(ct->pid)) != 0)
 		ctcache_put(ct->cache, gen, key, r->json, ct->init_start);
-	log_debug("%s: %s%s", key, ct->cname,
-		  hit ? " (as found before: no engine event since)" : "");
+	log_debug("%s%s", ct->cname, hit ? ": as found before (no engine event since)" : "");
 	return 0;
 }
 

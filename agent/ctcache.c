@@ -8,7 +8,6 @@
 #include "proto/log.h"
 
 #define SLOTS     32
-#define KEY_MAX   320
 #define HEAD_MAX  4096
 #define RETRY_MS  2000
 #define READ_SIZE 4096
@@ -20,7 +19,7 @@
 	"\"destroy\",\"rename\",\"pause\",\"unpause\",\"update\"]}"
 
 struct slot {
-	char key[KEY_MAX];
+	char key[CTCACHE_KEY_MAX];
 	cJSON *inspect;
 	unsigned long long start;
 	unsigned long gen;
@@ -101,9 +100,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 /* Until the head is complete: its status decides whether this is an event stream. */
 static void read_head(struct ctcache *c, const char *p, size_t n)
 {
-	char *end;
 	int status = 0;
-	size_t body;
 
 	if (n > sizeof(c->head) - 1 - c->nhead) {
 		lost(c, "response head too long");
@@ -112,19 +109,17 @@ static void read_head(struct ctcache *c, const char *p, size_t n)
 	memcpy(c->head + c->nhead, p, n);
 	c->nhead += n;
 	c->head[c->nhead] = 0;
-	if ((end = strstr(c->head, "\r\n\r\n")) == NULL)
+	if (strstr(c->head, "\r\n\r\n") == NULL)
 		return;
 	if (sscanf(c->head, "HTTP/%*s %d", &status) != 1 || status != 200) {
 		lost(c, status ? "the engine refused GET /events" : "not an HTTP response");
 		return;
 	}
-	body = c->nhead - (size_t)(end + 4 - c->head);
 	c->streaming = 1;
 	log_debug("engine events: watching");
-	/* Answers found before now may predate an event we never saw. */
+	/* Answers found before now may predate an event we never saw; one that came with the
+	 * head is older than any answer begun from here. */
 	bump(c, 1);
-	if (body > 0)
-		bump(c, 1);
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
@@ -277,7 +272,8 @@ void ctcache_put(struct ctcache *c, unsigned long gen, const char *key, const cJ
 	cJSON *copy;
 	int i;
 
-	if (gen == 0 || strlen(key) >= KEY_MAX || (copy = cJSON_Duplicate(inspect, 1)) == NULL)
+	if (gen == 0 || strlen(key) >= CTCACHE_KEY_MAX ||
+	    (copy = cJSON_Duplicate(inspect, 1)) == NULL)
 		return;
 	uv_mutex_lock(&c->lock);
 	if (!c->live || gen != c->gen) {

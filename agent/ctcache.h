@@ -22,6 +22,8 @@
 
 #include "agent/engine.h"
 
+#define CTCACHE_KEY_MAX 320 /* a longer key is never kept */
+
 struct ctcache;
 
 /* Starts watching E's events on LOOP (retrying while the engine cannot be reached). */
