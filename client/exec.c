@@ -42,6 +42,14 @@ struct out {
 	} h;
 };
 
+/* Where stdin comes from and how it is read. */
+enum in_kind {
+	IN_NONE,
+	IN_STREAM, /* a pipe, socket or terminal: uv_read_start */
+	IN_POOL,   /* another file (a device that may block): uv_fs_read on the thread pool */
+	IN_LOOP,   /* a regular file or /dev/null: read() on the loop, in an idle handle */
+};
+
 struct exec {
 	uv_loop_t *loop;
 	const struct cli_exec *cli;
@@ -55,7 +63,7 @@ struct exec {
 	int mux;         /* through a control master (client/mux.c), not a connection of our own */
 	struct buf list; /* ps: the agent's JSON lines */
 	/* stdin */
-	int in_kind; /* 0: none, 1: stream, 2: file (uv_fs_read), 3: file read on the loop */
+	enum in_kind in_kind;
 	union {
 		uv_pipe_t pipe;
 		uv_tty_t tty;
@@ -301,9 +309,9 @@ static void on_in_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 
 static void stop_stdin(struct exec *x)
 {
-	if (x->in_reading && x->in_kind == 1)
+	if (x->in_reading && x->in_kind == IN_STREAM)
 		uv_read_stop((uv_stream_t *)&x->in.pipe);
-	if (x->in_reading && x->in_kind == 3)
+	if (x->in_reading && x->in_kind == IN_LOOP)
 		uv_idle_stop(&x->in.idle);
 	x->in_reading = 0;
 }
@@ -371,13 +379,13 @@ static void start_stdin(struct exec *x)
 {
 	if (x->done || x->in_eof || x->in_window <= 1 || !x->opened)
 		return;
-	if (x->in_kind == 1 && !x->in_reading) {
+	if (x->in_kind == IN_STREAM && !x->in_reading) {
 		x->in_reading = 1;
 		uv_read_start((uv_stream_t *)&x->in.pipe, on_in_alloc, on_in_read);
-	} else if (x->in_kind == 3 && !x->in_reading) {
+	} else if (x->in_kind == IN_LOOP && !x->in_reading) {
 		x->in_reading = 1;
 		uv_idle_start(&x->in.idle, on_in_idle);
-	} else if (x->in_kind == 2 && !x->in_fs_busy) {
+	} else if (x->in_kind == IN_POOL && !x->in_fs_busy) {
 		size_t n = sizeof(x->in_buf);
 		uv_buf_t b;
 		if (x->in_window < (int64_t)n)
@@ -395,14 +403,14 @@ static void stdin_init(struct exec *x)
 	uv_handle_type t = uv_guess_handle(STDIN_FILENO);
 	struct stat st;
 
-	x->in_kind = 0;
+	x->in_kind = IN_NONE;
 	if (t == UV_TTY) {
 		if (uv_tty_init(x->loop, &x->in.tty, STDIN_FILENO, 1) == 0)
-			x->in_kind = 1;
+			x->in_kind = IN_STREAM;
 	} else if (t == UV_NAMED_PIPE || t == UV_TCP) {
 		uv_pipe_init(x->loop, &x->in.pipe, 0);
 		if (uv_pipe_open(&x->in.pipe, STDIN_FILENO) == 0)
-			x->in_kind = 1;
+			x->in_kind = IN_STREAM;
 		else
 			uv_close((uv_handle_t *)&x->in.pipe, NULL);
 	} else if (t == UV_FILE && fstat(STDIN_FILENO, &st) == 0 &&
@@ -410,13 +418,13 @@ static void stdin_init(struct exec *x)
 		/* A regular file or /dev/null never blocks a read for long: read on the loop,
 		 * without the thread pool (four threads started and joined for one EOF). */
 		uv_idle_init(x->loop, &x->in.idle);
-		x->in_kind = 3;
+		x->in_kind = IN_LOOP;
 	} else if (t == UV_FILE) {
-		x->in_kind = 2;
+		x->in_kind = IN_POOL;
 	}
-	if (x->in_kind == 1)
+	if (x->in_kind == IN_STREAM)
 		x->in.pipe.data = x;
-	if (x->in_kind == 3)
+	if (x->in_kind == IN_LOOP)
 		x->in.idle.data = x;
 }
 
@@ -448,8 +456,8 @@ static void enter_raw(struct exec *x)
 {
 	struct termios t;
 
-	if (!x->tty || x->in_kind != 1 || uv_guess_handle(STDIN_FILENO) != UV_TTY || x->done ||
-	    x->raw)
+	if (!x->tty || x->in_kind != IN_STREAM || uv_guess_handle(STDIN_FILENO) != UV_TTY ||
+	    x->done || x->raw)
 		return;
 	if (uv_tty_set_mode(&x->in.tty, UV_TTY_MODE_RAW) != 0)
 		return;
@@ -665,7 +673,7 @@ static void send_open(struct exec *x)
 		get_winsize(&ws);
 		eo.open.size = &ws;
 	}
-	eo.open.stdin_open = x->in_kind != 0 && !cli->no_stdin;
+	eo.open.stdin_open = x->in_kind != IN_NONE && !cli->no_stdin;
 	f.msg_case = REXEC__V1__FRAME__MSG_OPEN;
 	f.open = &eo.open;
 	send_frame(x, &f);
@@ -754,11 +762,11 @@ static void finish(struct exec *x, int code)
 		x->raw = 0;
 	}
 	stop_stdin(x);
-	if (x->in_kind == 1 || x->in_kind == 3)
+	if (x->in_kind == IN_STREAM || x->in_kind == IN_LOOP)
 		uv_close((uv_handle_t *)&x->in, NULL);
-	if (x->in_kind == 2 && x->in_fs_busy)
+	if (x->in_kind == IN_POOL && x->in_fs_busy)
 		uv_cancel((uv_req_t *)&x->in_req);
-	x->in_kind = 0;
+	x->in_kind = IN_NONE;
 	for (i = 0; i < N_FORWARDED; i++)
 		uv_close((uv_handle_t *)&x->sigs[i], NULL);
 	uv_close((uv_handle_t *)&x->winch, NULL);
