@@ -949,10 +949,11 @@ int direct_prepare(struct direct_ctx **out, pid_t pid, unsigned long long start,
 	/* Only what the child will have and must not (each call there may run the filter): our
 	 * bounding set, or every capability the kernel knows once a user namespace is joined
 	 * (setns gives a full set). */
-	for (i = 0; i < 64; i++)
-		if ((ret = prctl(PR_CAPBSET_READ, i, 0, 0, 0)) >= 0 &&
-		    (ret == 1 || c->userns >= 0) && !(c->cap_bnd & (1ULL << i)))
+	for (i = 0; i < 64; i++) {
+		int have = prctl(PR_CAPBSET_READ, i, 0, 0, 0); /* -1: beyond the kernel's last */
+		if ((have == 1 || (have == 0 && c->userns >= 0)) && !(c->cap_bnd & (1ULL << i)))
 			c->cap_drop |= 1ULL << i;
+	}
 	/* The pid may have been reused while we read: the pidfd still names the init. */
 	if (syscall(SYS_pidfd_send_signal, c->pidfd, 0, NULL, 0) < 0) {
 		ret = -ESRCH;
