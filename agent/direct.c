@@ -49,6 +49,7 @@ struct direct_ctx {
 	int userns; /* the init's user namespace, joined last, or -1: the same as ours */
 	int ns[MAX_NS];
 	int n_ns;
+	int timens; /* a time namespace is among them: setns refuses it to a shared mm */
 	int cgroups[MAX_CGROUPS]; /* the init's cgroup.procs files, opened for writing */
 	int n_cgroups;
 	uid_t uid;
@@ -581,6 +582,8 @@ static int open_namespaces(struct direct_ctx *c, char *why, size_t whylen)
 			return -errno;
 		}
 		c->n_ns++;
+		if (strcmp(names[i], "time") == 0)
+			c->timens = 1;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)c->pid);
 	if (stat(path, &a) == 0 && stat("/proc/self/ns/pid", &b) == 0 && a.st_ino != b.st_ino &&
@@ -970,14 +973,17 @@ fail:
 }
 
 /* ---------------------------------------------------------------------------------------
- * In the child (async-signal-safe only) */
+ * In the child: async-signal-safe, and raw system calls where libc would act on every thread
+ * (musl's setrlimit, setgroups, setgid and setuid): the child may run in our memory until it
+ * execs (spawn.h), and there "every thread" would be the agent's. */
 
 static int enter(const void *arg)
 {
 	const struct direct_ctx *c = arg;
 	int i;
 
-	/* Until exec, nothing in the container may open /proc/<us>/exe or ptrace us. */
+	/* Until exec, nothing in the container may open /proc/<us>/exe or ptrace us (the agent
+	 * is non-dumpable already, and so are we: this is the belt to those braces). */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return -1;
 	for (i = 0; i < c->n_cgroups; i++)
@@ -988,7 +994,7 @@ static int enter(const void *arg)
 			return -1;
 	/* Raising a hard limit needs CAP_SYS_RESOURCE in the host's user namespace. */
 	for (i = 0; i < RLIM_NLIMITS; i++)
-		if (setrlimit(i, &c->rl[i]) < 0)
+		if (syscall(SYS_prlimit64, 0, i, &c->rl[i], NULL) < 0)
 			return -1;
 	/* All capabilities inside it, none outside: the rest (seccomp, groups, ids, capability
 	 * sets) is done as the container's root. */
@@ -1020,9 +1026,9 @@ static int creds(const void *arg)
 	for (cap = 0; cap < 64; cap++)
 		if ((c->cap_drop & (1ULL << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
 			return -1;
-	if (setgroups((size_t)c->n_groups, c->groups) < 0 || setgid(c->gid) < 0)
+	if (syscall(SYS_setgroups, c->n_groups, c->groups) < 0 || syscall(SYS_setgid, c->gid) < 0)
 		return -1;
-	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || setuid(c->uid) < 0)
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 || syscall(SYS_setuid, c->uid) < 0)
 		return -1;
 	data[0].effective = (uint32_t)c->cap_eff;
 	data[1].effective = (uint32_t)(c->cap_eff >> 32);
@@ -1096,6 +1102,7 @@ int direct_spawn(struct direct_ctx *c, struct spawn_req *req, struct spawn_resul
 	req->enter = enter;
 	req->creds = creds;
 	req->hook_arg = c;
+	req->own_mm = c->timens;
 	/* setns(CLONE_NEWPID) moves only this thread's future children: the fork below lands
 	 * in the container's pid namespace; then this pool thread goes back to ours. */
 	if (c->pidns >= 0) {

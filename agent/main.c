@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include "agent/agent.h"
@@ -337,6 +338,10 @@ int main(int argc, char **argv)
 		ret = 2;
 		goto out;
 	}
+	/* Non-dumpable, as ssh-agent makes itself: no core file, and no ptrace or /proc/PID/mem
+	 * short of CAP_SYS_PTRACE, shows the private key. A session's process starts as a copy of
+	 * us or in our memory (spawn.c) and so is non-dumpable from its first instruction. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (tls_config_new(&a.tls, 1, cfg.ca, cfg.cert, cfg.key, err, sizeof(err)) < 0) {
 		fprintf(stderr, "rexec-agent: TLS: %s\n", err);
 		ret = 1;

@@ -1,19 +1,20 @@
-/* spawn.c: fork + setsid + (PTY with TIOCSCTTY and initial winsize | pipes) + credentials +
- * exec, with start failures reported through a close-on-exec pipe. */
+/* spawn.c: vfork (or fork) + setsid + (PTY with TIOCSCTTY and initial winsize | pipes) +
+ * credentials + exec, with start failures reported through a close-on-exec pipe. */
 #include "agent/spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
-
-extern char **environ;
 
 enum stage {
 	STAGE_ENTER = 1,
@@ -46,30 +47,88 @@ static void child_fail(int errfd, enum stage stage)
 	_exit(stage == STAGE_EXEC && (msg[1] == ENOENT || msg[1] == ENOTDIR) ? 127 : 126);
 }
 
-/* In the child: everything after fork. Never returns. */
-static void child(const struct spawn_req *req, int errfd, int slave, int in, int out, int err)
+/* FILE (no '/') looked up in ENVP's PATH, as musl's execvpe() does but with the PATH of the
+ * environment the process gets, and without touching environ: the child may share our memory.
+ * Returns only on failure, with errno set (EACCES if some candidate was not executable). */
+static void exec_path(const char *file, char *const *argv, char *const *envp)
 {
-	struct sigaction sa;
-	sigset_t none;
-	int sig, fd;
+	const char *path = "/usr/local/bin:/bin:/usr/bin", *p, *z;
+	char buf[PATH_MAX + NAME_MAX + 2];
+	size_t k = strlen(file);
+	int seen_eacces = 0, i;
+
+	if (strchr(file, '/') != NULL || k == 0) {
+		if (k == 0)
+			errno = ENOENT;
+		else
+			syscall(SYS_execve, file, argv, envp);
+		return;
+	}
+	if (k > NAME_MAX) {
+		errno = ENAMETOOLONG;
+		return;
+	}
+	for (i = 0; envp[i] != NULL; i++)
+		if (strncmp(envp[i], "PATH=", 5) == 0)
+			path = envp[i] + 5;
+	for (p = path;; p = z + 1) {
+		z = strchrnul(p, ':');
+		if ((size_t)(z - p) < PATH_MAX) {
+			memcpy(buf, p, (size_t)(z - p));
+			buf[z - p] = '/';
+			memcpy(buf + (z - p) + (z > p), file, k + 1);
+			syscall(SYS_execve, buf, argv, envp);
+			if (errno == EACCES)
+				seen_eacces = 1;
+			else if (errno != ENOENT && errno != ENOTDIR)
+				return;
+		}
+		if (*z == 0)
+			break;
+	}
+	if (seen_eacces)
+		errno = EACCES;
+}
+
+struct child_args {
+	const struct spawn_req *req;
+	int errfd, slave, in, out, err;
+	const gid_t *groups; /* a host session as root: the user's groups */
+	int n_groups;        /* -1: no user switch */
+};
+
+/* In the child: everything after clone (or fork, with own_mm). Never returns. It runs in our
+ * memory until exec: raw system calls only, no libc state (locks, malloc, environ; musl's
+ * setuid(), setgroups() and setrlimit() would signal our threads), errno aside (the parent
+ * thread's, which waits). The hooks keep to that too. */
+static int child(void *arg)
+{
+	const struct child_args *a = arg;
+	const struct spawn_req *req = a->req;
+	struct { /* the kernel's struct sigaction */
+		void (*handler)(int);
+		unsigned long flags;
+		void (*restorer)(void);
+		uint64_t mask;
+	} dfl = { SIG_DFL, 0, NULL, 0 };
+	uint64_t none = 0;
+	int sig, fd, in = a->in, out = a->out, err = a->err, errfd = a->errfd;
 
 	/* Signal dispositions and mask back to defaults (the agent ignores SIGPIPE and blocks
-	 * everything across fork). */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	for (sig = 1; sig < NSIG; sig++)
-		sigaction(sig, &sa, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	 * everything across the start). */
+	for (sig = 1; sig < _NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
 
 	if (req->enter != NULL && req->enter(req->hook_arg) < 0)
 		child_fail(errfd, STAGE_ENTER);
 	if (setsid() < 0)
 		child_fail(errfd, STAGE_SETSID);
 	if (req->tty) {
-		if (ioctl(slave, TIOCSCTTY, 0) < 0)
+		if (ioctl(a->slave, TIOCSCTTY, 0) < 0)
 			child_fail(errfd, STAGE_TTY);
-		in = out = err = slave;
+		in = out = err = a->slave;
 	} else if (in < 0) {
 		if ((in = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
 			child_fail(errfd, STAGE_STDIO);
@@ -80,10 +139,11 @@ static void child(const struct spawn_req *req, int errfd, int slave, int in, int
 	if (req->creds != NULL) {
 		if (req->creds(req->hook_arg) < 0)
 			child_fail(errfd, STAGE_SETUID);
-	} else if (getuid() == 0) {
-		if (initgroups(req->user, req->gid) < 0 || setgid(req->gid) < 0)
+	} else if (a->n_groups >= 0) {
+		if (syscall(SYS_setgroups, a->n_groups, a->groups) < 0 ||
+		    syscall(SYS_setgid, req->gid) < 0)
 			child_fail(errfd, STAGE_GROUPS);
-		if (setuid(req->uid) < 0)
+		if (syscall(SYS_setuid, req->uid) < 0)
 			child_fail(errfd, STAGE_SETUID);
 	} else if (req->uid != getuid()) {
 		errno = EPERM;
@@ -105,10 +165,9 @@ static void child(const struct spawn_req *req, int errfd, int slave, int in, int
 			if (fd != errfd)
 				close(fd);
 	}
-	/* execvpe() searches the agent's PATH, not the new environment's: switch first. */
-	environ = (char **)req->envp;
-	execvp(req->file ? req->file : req->argv[0], req->argv);
+	exec_path(req->file ? req->file : req->argv[0], req->argv, req->envp);
 	child_fail(errfd, STAGE_EXEC);
+	return 0;
 }
 
 /* The PTY pair, the master non-blocking and close-on-exec, sized before the child runs. */
@@ -141,9 +200,13 @@ fail : {
 int spawn_start(const struct spawn_req *req, struct spawn_result *res)
 {
 	int ep[2] = { -1, -1 }, ip[2] = { -1, -1 }, op[2] = { -1, -1 }, xp[2] = { -1, -1 };
-	int master = -1, slave = -1, ret;
+	int master = -1, slave = -1, ret, n = 64;
+	struct child_args args;
 	sigset_t all, old;
+	gid_t some[64], *groups = some;
 	pid_t pid;
+	/* The child's stack: its frames, a path buffer and the hooks' locals. */
+	_Alignas(16) char stack[32768];
 
 	memset(res, 0, sizeof(*res));
 	res->master = res->in = res->out = res->err = res->errpipe = -1;
@@ -167,15 +230,40 @@ int spawn_start(const struct spawn_req *req, struct spawn_result *res)
 		goto fail;
 	}
 
+	/* A host session's user switch (as root): its groups, read here as initgroups() would,
+	 * since the child may not use stdio. */
+	args.n_groups = -1;
+	if (req->creds == NULL && getuid() == 0) {
+		if (getgrouplist(req->user, req->gid, groups, &n) < 0 &&
+		    (n <= 64 || (groups = malloc(sizeof(*groups) * (size_t)n)) == NULL ||
+		     getgrouplist(req->user, req->gid, groups, &n) < 0)) {
+			ret = groups == NULL ? -ENOMEM : -EIO;
+			goto fail;
+		}
+		args.groups = groups;
+		args.n_groups = n;
+	}
+	args.req = req;
+	args.errfd = ep[1];
+	args.slave = slave;
+	args.in = ip[0];
+	args.out = op[1];
+	args.err = xp[1];
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	pid = fork();
-	if (pid == 0)
-		child(req, ep[1], slave, ip[0], op[1], xp[1]);
+	if (!req->own_mm) {
+		/* As posix_spawn does: no copy of our page tables to make and then throw away at
+		 * exec (about 2 ms of a short session here); we wait until the child has exec'd. */
+		pid = clone(child, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+	} else if ((pid = fork()) == 0) {
+		child(&args);
+	}
 	ret = -errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0)
 		goto fail;
+	if (groups != some)
+		free(groups);
 
 	close_fd(&ep[1]);
 	close_fd(&slave);
@@ -191,6 +279,8 @@ int spawn_start(const struct spawn_req *req, struct spawn_result *res)
 	res->err = xp[0];
 	return 0;
 fail:
+	if (groups != some)
+		free(groups);
 	close_fd(&ep[0]);
 	close_fd(&ep[1]);
 	close_fd(&master);

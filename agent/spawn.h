@@ -1,4 +1,4 @@
-/* spawn.h: starting a session's process on the host: fork, a new session (setsid), a PTY
+/* spawn.h: starting a session's process on the host: vfork, a new session (setsid), a PTY
  * made its controlling terminal with the initial size set before exec (libuv's spawn does not
  * do this, and ^C would never arrive), or plain pipes; then the user's credentials and exec. */
 #ifndef REXEC_AGENT_SPAWN_H
@@ -27,6 +27,10 @@ struct spawn_req {
 	int (*enter)(const void *arg);
 	int (*creds)(const void *arg);
 	const void *hook_arg;
+	/* The child needs memory of its own from the start (fork), not ours until it execs
+	 * (CLONE_VM | CLONE_VFORK, the default): a time namespace to join, which setns refuses
+	 * to a process that shares its memory. */
+	int own_mm;
 };
 
 /* What the parent keeps. Every fd is close-on-exec and non-blocking; -1 when absent. */
