@@ -44,6 +44,7 @@
 
 struct direct_ctx {
 	pid_t pid;
+	unsigned long long start; /* the init's start time (procfs_start_time) */
 	int pidfd;
 	int pidns;  /* the init's pid namespace (for the fork only), or -1: the same as ours */
 	int userns; /* the init's user namespace, joined last, or -1: the same as ours */
@@ -115,7 +116,7 @@ static int read_status(struct direct_ctx *c, int *seccomp_mode)
 /* The rlimits of process PID from /proc/PID/limits (prlimit() on another process needs
  * CAP_SYS_RESOURCE, reading does not). The kernel lists them in RLIMIT_* order, values at
  * fixed columns. */
-static int read_limits(struct direct_ctx *c, pid_t pid)
+static int read_limits(struct rlimit *rl, pid_t pid)
 {
 	char path[64], line[256];
 	FILE *f;
@@ -132,9 +133,9 @@ static int read_limits(struct direct_ctx *c, pid_t pid)
 			fclose(f);
 			return -EINVAL;
 		}
-		c->rl[r - 1].rlim_cur =
+		rl[r - 1].rlim_cur =
 			strcmp(soft, "unlimited") == 0 ? RLIM_INFINITY : strtoull(soft, NULL, 10);
-		c->rl[r - 1].rlim_max =
+		rl[r - 1].rlim_max =
 			strcmp(hard, "unlimited") == 0 ? RLIM_INFINITY : strtoull(hard, NULL, 10);
 	}
 	fclose(f);
@@ -221,6 +222,8 @@ static cJSON *read_spec(const struct direct_ctx *c, const char *id, pid_t *runti
 	const char *base;
 	cJSON *spec = NULL;
 	char *text = NULL;
+	struct stat st;
+	size_t size;
 	ssize_t n, got = 0;
 	int dfd = -1, fd = -1;
 	pid_t ppid;
@@ -239,10 +242,14 @@ static cJSON *read_spec(const struct direct_ctx *c, const char *id, pid_t *runti
 	base = strrchr(dir, '/');
 	if (base == NULL || strcmp(base + 1, id) != 0)
 		goto out;
+	/* The file's size and a byte more (at most SPEC_MAX): no 4 MB buffer to map and unmap. */
 	if ((fd = openat(dfd, "config.json", O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-	    (text = malloc(SPEC_MAX)) == NULL)
+	    fstat(fd, &st) < 0)
 		goto out;
-	while (got < SPEC_MAX - 1 && (n = read(fd, text + got, SPEC_MAX - 1 - (size_t)got)) > 0)
+	size = st.st_size > 0 && st.st_size < SPEC_MAX - 1 ? (size_t)st.st_size + 2 : SPEC_MAX;
+	if ((text = malloc(size)) == NULL)
+		goto out;
+	while ((size_t)got < size - 1 && (n = read(fd, text + got, size - 1 - (size_t)got)) > 0)
 		got += n;
 	text[got] = 0;
 	if ((spec = cJSON_Parse(text)) != NULL)
@@ -287,29 +294,49 @@ static rlim_t spec_rlim(const cJSON *v)
 		       : (rlim_t)v->valuedouble;
 }
 
-/* Capabilities, no_new_privs and rlimits from the spec's process; the rlimits it does not
- * set are the runtime's own (RUNTIME, the shim: `runc exec` inherits them from it). */
-static int apply_spec(struct direct_ctx *c, const cJSON *spec, pid_t runtime, char *why,
-		      size_t whylen)
+/* What a direct exec takes from the spec. It is kept per init (pid and start time), like the
+ * init's seccomp filters: a running container's spec does not change, and reading and
+ * parsing its JSON again was a tenth of each direct exec here. */
+struct spec_sum {
+	pid_t pid;
+	unsigned long long start;
+	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	int nnp;
+	struct rlimit rl[RLIM_NLIMITS];
+	int has_user; /* the process's uid, gid and additional gids below */
+	uid_t uid;
+	gid_t gid;
+	gid_t groups[MAX_GROUPS];
+	int n_groups;
+};
+
+/* Capabilities, no_new_privs, rlimits and the user of the spec's process into SUM; the
+ * rlimits it does not set are the runtime's own (RUNTIME, the shim: `runc exec` inherits
+ * them from it). */
+static int summarize(struct spec_sum *sum, const cJSON *spec, pid_t runtime, char *why,
+		     size_t whylen)
 {
 	const cJSON *p = cJSON_GetObjectItemCaseSensitive(spec, "process");
-	const cJSON *caps = cJSON_GetObjectItemCaseSensitive(p, "capabilities"), *r;
+	const cJSON *caps = cJSON_GetObjectItemCaseSensitive(p, "capabilities"), *r, *g;
+	const cJSON *u = cJSON_GetObjectItemCaseSensitive(p, "user");
+	const cJSON *uid = cJSON_GetObjectItemCaseSensitive(u, "uid");
+	const cJSON *gid = cJSON_GetObjectItemCaseSensitive(u, "gid");
 	size_t i;
 	int ret;
 
-	if (spec_caps(cJSON_GetObjectItemCaseSensitive(caps, "bounding"), &c->cap_bnd, why,
+	if (spec_caps(cJSON_GetObjectItemCaseSensitive(caps, "bounding"), &sum->cap_bnd, why,
 		      whylen) < 0 ||
-	    spec_caps(cJSON_GetObjectItemCaseSensitive(caps, "effective"), &c->cap_eff, why,
+	    spec_caps(cJSON_GetObjectItemCaseSensitive(caps, "effective"), &sum->cap_eff, why,
 		      whylen) < 0 ||
-	    spec_caps(cJSON_GetObjectItemCaseSensitive(caps, "permitted"), &c->cap_prm, why,
+	    spec_caps(cJSON_GetObjectItemCaseSensitive(caps, "permitted"), &sum->cap_prm, why,
 		      whylen) < 0 ||
-	    spec_caps(cJSON_GetObjectItemCaseSensitive(caps, "inheritable"), &c->cap_inh, why,
+	    spec_caps(cJSON_GetObjectItemCaseSensitive(caps, "inheritable"), &sum->cap_inh, why,
 		      whylen) < 0 ||
-	    spec_caps(cJSON_GetObjectItemCaseSensitive(caps, "ambient"), &c->cap_amb, why, whylen) <
-		    0)
+	    spec_caps(cJSON_GetObjectItemCaseSensitive(caps, "ambient"), &sum->cap_amb, why,
+		      whylen) < 0)
 		return -ENOTSUP;
-	c->nnp = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "noNewPrivileges"));
-	if ((ret = read_limits(c, runtime)) < 0) {
+	sum->nnp = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "noNewPrivileges"));
+	if ((ret = read_limits(sum->rl, runtime)) < 0) {
 		why_set(why, whylen, "reading the runtime's limits: %s", strerror(-ret));
 		return ret;
 	}
@@ -323,36 +350,92 @@ static int apply_spec(struct direct_ctx *c, const cJSON *spec, pid_t runtime, ch
 			why_set(why, whylen, "the spec sets an unknown rlimit %s", type);
 			return -ENOTSUP;
 		}
-		c->rl[rlimit_names[i].resource].rlim_cur =
+		sum->rl[rlimit_names[i].resource].rlim_cur =
 			spec_rlim(cJSON_GetObjectItemCaseSensitive(r, "soft"));
-		c->rl[rlimit_names[i].resource].rlim_max =
+		sum->rl[rlimit_names[i].resource].rlim_max =
 			spec_rlim(cJSON_GetObjectItemCaseSensitive(r, "hard"));
+	}
+	/* The user as it was resolved when the container was created. */
+	sum->has_user = cJSON_IsNumber(uid) && cJSON_IsNumber(gid) && uid->valuedouble >= 0 &&
+			gid->valuedouble >= 0;
+	if (sum->has_user) {
+		sum->uid = (uid_t)uid->valuedouble;
+		sum->gid = (gid_t)gid->valuedouble;
+	}
+	sum->n_groups = 0;
+	cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(u, "additionalGids"))
+	{
+		if (sum->n_groups < MAX_GROUPS && cJSON_IsNumber(g) && g->valuedouble >= 0)
+			sum->groups[sum->n_groups++] = (gid_t)g->valuedouble;
 	}
 	return 0;
 }
 
-/* Without -u the exec runs as the spec's user (resolved when the container was created):
- * uid, gid and additional gids as they are there. Returns -1 if the spec has none. */
-static int spec_user(struct direct_ctx *c, const cJSON *spec)
+static void apply_spec(struct direct_ctx *c, const struct spec_sum *sum)
 {
-	const cJSON *u = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(spec, "process"), "user");
-	const cJSON *uid = cJSON_GetObjectItemCaseSensitive(u, "uid");
-	const cJSON *gid = cJSON_GetObjectItemCaseSensitive(u, "gid");
-	const cJSON *g;
+	c->cap_inh = sum->cap_inh;
+	c->cap_prm = sum->cap_prm;
+	c->cap_eff = sum->cap_eff;
+	c->cap_bnd = sum->cap_bnd;
+	c->cap_amb = sum->cap_amb;
+	c->nnp = sum->nnp;
+	memcpy(c->rl, sum->rl, sizeof(c->rl));
+}
 
-	if (!cJSON_IsNumber(uid) || !cJSON_IsNumber(gid) || uid->valuedouble < 0 ||
-	    gid->valuedouble < 0)
+/* Without -u the exec runs as the spec's user: uid, gid and additional gids as they are
+ * there. Returns -1 if the spec has none. */
+static int spec_user(struct direct_ctx *c, const struct spec_sum *sum)
+{
+	if (!sum->has_user)
 		return -1;
-	c->uid = (uid_t)uid->valuedouble;
-	c->gid = (gid_t)gid->valuedouble;
-	c->n_groups = 0;
-	cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(u, "additionalGids"))
-	{
-		if (c->n_groups < MAX_GROUPS && cJSON_IsNumber(g) && g->valuedouble >= 0)
-			c->groups[c->n_groups++] = (gid_t)g->valuedouble;
-	}
+	c->uid = sum->uid;
+	c->gid = sum->gid;
+	c->n_groups = sum->n_groups;
+	memcpy(c->groups, sum->groups, sizeof(c->groups[0]) * (size_t)sum->n_groups);
 	return 0;
+}
+
+#define SPEC_CACHE 16
+
+static struct spec_sum spec_cache[SPEC_CACHE];
+static unsigned spec_cache_next;
+static pthread_mutex_t spec_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The summary of the spec of C's container into SUM, from the cache or from its bundle.
+ * Returns 2 when it was kept from before, 1 when it was read now, 0 when no spec was found,
+ * or a negative code with WHY when it asks for something we cannot reproduce. */
+static int spec_summary(const struct direct_ctx *c, const char *id, struct spec_sum *sum, char *why,
+			size_t whylen)
+{
+	pid_t runtime = 0;
+	cJSON *spec;
+	unsigned i;
+	int ret;
+
+	pthread_mutex_lock(&spec_cache_lock);
+	for (i = 0; i < SPEC_CACHE; i++) {
+		if (spec_cache[i].pid == c->pid && spec_cache[i].start == c->start && c->start) {
+			*sum = spec_cache[i];
+			pthread_mutex_unlock(&spec_cache_lock);
+			return 2;
+		}
+	}
+	pthread_mutex_unlock(&spec_cache_lock);
+	if ((spec = read_spec(c, id, &runtime)) == NULL)
+		return 0;
+	memset(sum, 0, sizeof(*sum));
+	ret = summarize(sum, spec, runtime, why, whylen);
+	cJSON_Delete(spec);
+	if (ret < 0)
+		return ret;
+	sum->pid = c->pid;
+	sum->start = c->start;
+	if (c->start) {
+		pthread_mutex_lock(&spec_cache_lock);
+		spec_cache[spec_cache_next++ % SPEC_CACHE] = *sum;
+		pthread_mutex_unlock(&spec_cache_lock);
+	}
+	return 1;
 }
 
 /* The process state letter of PID (0: unknown). */
@@ -521,7 +604,7 @@ static int copy_filters(struct sock_fprog *dst, const struct sock_fprog *src, in
 
 static int cached_filters(struct direct_ctx *c, char *why, size_t whylen)
 {
-	unsigned long long start = procfs_start_time(c->pid);
+	unsigned long long start = c->start;
 	unsigned i;
 	int ret;
 
@@ -881,9 +964,8 @@ int direct_prepare(struct direct_ctx **out, pid_t pid, unsigned long long start,
 	const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(inspect, "Config");
 	const cJSON *host = cJSON_GetObjectItemCaseSensitive(inspect, "HostConfig");
 	struct direct_ctx *c = calloc(1, sizeof(*c));
-	int seccomp_mode = 0, ret, i;
-	cJSON *spec = NULL;
-	pid_t runtime = 0;
+	int seccomp_mode = 0, ret, i, found;
+	struct spec_sum sum;
 	char uid[16];
 	const char *u;
 
@@ -900,7 +982,8 @@ int direct_prepare(struct direct_ctx **out, pid_t pid, unsigned long long start,
 		goto fail;
 	}
 	/* The pidfd names whatever has the pid now: the init it must be, when we know it. */
-	if (start != 0 && procfs_start_time(pid) != start) {
+	c->start = procfs_start_time(pid);
+	if (start != 0 && c->start != start) {
 		ret = -ESRCH;
 		why_set(why, whylen, "the container's init went away");
 		goto fail;
@@ -913,25 +996,27 @@ int direct_prepare(struct direct_ctx **out, pid_t pid, unsigned long long start,
 	}
 	if ((ret = open_namespaces(c, why, whylen)) < 0 || (ret = open_cgroup(c, why, whylen)) < 0)
 		goto fail;
-	spec = read_spec(c, engine_str(inspect, "Id"), &runtime);
-	if (spec != NULL) {
-		if ((ret = apply_spec(c, spec, runtime, why, whylen)) < 0)
-			goto fail;
-	} else if ((ret = read_limits(c, c->pid)) < 0) {
+	if ((ret = found = spec_summary(c, engine_str(inspect, "Id"), &sum, why, whylen)) < 0)
+		goto fail;
+	if (found) {
+		apply_spec(c, &sum);
+	} else if ((ret = read_limits(c->rl, c->pid)) < 0) {
 		why_set(why, whylen, "reading the init's limits: %s", strerror(-ret));
 		goto fail;
 	}
 	log_debug("direct: init %d: capabilities, no_new_privs and rlimits from %s", (int)pid,
-		  spec ? "the container's spec" : "the init itself (no spec found)");
+		  found == 2   ? "the container's spec, as read before (the same init)"
+		  : found == 1 ? "the container's spec"
+			       : "the init itself (no spec found)");
 	if (seccomp_mode == 2 && (ret = cached_filters(c, why, whylen)) < 0)
 		goto fail;
-	if (!(user && user[0]) && spec != NULL && spec_user(c, spec) == 0) {
+	if (!(user && user[0]) && found && spec_user(c, &sum) == 0) {
 		/* The spec's ids; the uid's passwd entry, if any, only gives HOME. */
 		snprintf(uid, sizeof(uid), "%u", (unsigned)c->uid);
 		c->n_groups = 0;
 		if ((ret = resolve_user(c, uid, NULL, why, whylen)) < 0)
 			goto fail;
-		spec_user(c, spec);
+		spec_user(c, &sum);
 	} else {
 		u = user && user[0] ? user : engine_str(cfg, "User");
 		if ((ret = resolve_user(c, u, cJSON_GetObjectItemCaseSensitive(host, "GroupAdd"),
@@ -963,11 +1048,9 @@ int direct_prepare(struct direct_ctx **out, pid_t pid, unsigned long long start,
 		why_set(why, whylen, "the container's init went away");
 		goto fail;
 	}
-	cJSON_Delete(spec);
 	*out = c;
 	return 0;
 fail:
-	cJSON_Delete(spec);
 	direct_free(c);
 	return ret;
 }

@@ -344,6 +344,49 @@ def test_direct_exec_rlimits_are_the_inits(clients, containers, docker_engine, c
     assert r.stdout.decode() == init_limits
 
 
+SPEC_KEPT = b"the container's spec, as read before"
+
+
+def test_direct_exec_keeps_the_spec_per_init_only(start_agent, rexec_bin, docker_engine):
+    """The direct agent keeps what it took from a container's spec per init (pid and start
+    time): its second exec in a container takes it from memory (its -vv log says so) and
+    still has the engine's context; a container recreated under the same name, with another
+    spec, is read afresh and the exec has the new context, not the remembered one."""
+    direct_agent = start_agent("--engine", docker_engine.host, "--exec-path", "direct", "-vv")
+    clients = {"engine": Client(rexec_bin, start_agent("--engine", docker_engine.host,
+                                                       "--exec-path", "engine")),
+               "direct": Client(rexec_bin, direct_agent)}
+    name = f"rexec-direct-respec-{uuid.uuid4().hex[:8]}"
+
+    def kept():
+        return direct_agent.stderr_path.read_bytes().count(SPEC_KEPT)
+
+    def same_as_engine(what):
+        engine, direct = probe(clients, name)
+        diffs = differences(engine, direct)
+        assert not diffs, f"{what}: the direct path differs from the engine's exec:\n" + \
+            "\n".join(diffs)
+        return direct
+
+    try:
+        docker_engine.docker("run", "-d", "--name", name, "--network", "none",
+                             *CONFIGS["no-new-privileges-user-1000"], "--cap-drop", "ALL",
+                             "--cap-add", "NET_BIND_SERVICE", IMAGE, *IDLE)
+        first = same_as_engine("the first exec")
+        assert kept() == 0
+        again = same_as_engine("the second exec, from the kept spec")
+        assert kept() == 1, "the second exec in the same init read the spec again"
+        assert again == first
+        assert "NoNewPrivs:\t1" in first["status"] and "uid=1000(app)" in first["id"], first
+        docker_engine.docker("rm", "-f", name)
+        docker_engine.docker("run", "-d", "--name", name, "--network", "none", IMAGE, *IDLE)
+        second = same_as_engine("an exec in the container recreated under the same name")
+        assert kept() == 1, "the recreated container's spec was taken from memory"
+        assert "NoNewPrivs:\t0" in second["status"] and "uid=0(root)" in second["id"], second
+    finally:
+        docker_engine.remove(name)
+
+
 # --- exec options (-u -w -e) through both paths ---------------------------------------------------
 
 OVERRIDES = [
