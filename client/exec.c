@@ -807,9 +807,8 @@ void exec_conn_opts(struct conn_opts *o, const struct client_config *cfg,
 	o->ticket_file = client_ticket_path(cfg, h, ticket, len);
 }
 
-int exec_run(const struct cli_exec *cli)
+int exec_run(const struct cli_exec *cli, struct client_config *cfg)
 {
-	struct client_config *cfg = NULL;
 	const struct client_host *h;
 	struct tls_config *tls = NULL;
 	struct sockaddr_storage ss;
@@ -822,9 +821,9 @@ int exec_run(const struct cli_exec *cli)
 	int ret = 255, r;
 	size_t i;
 
-	if (cfg_path == NULL)
+	if (cfg_path == NULL && cfg == NULL)
 		cfg_path = client_config_default_path(path, sizeof(path));
-	if (client_config_load(cfg_path, &cfg, err, sizeof(err)) < 0) {
+	if (cfg == NULL && client_config_load(cfg_path, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "rexec: %s\n", err);
 		return 255;
 	}

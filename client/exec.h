@@ -41,7 +41,8 @@ void exec_conn_opts(struct conn_opts *o, const struct client_config *cfg,
 		    char *ticket, size_t len);
 
 /* Connects to CLI->host, runs the session to its end and returns the exit code to leave
- * with (the remote one, or 125/126/127/255 as cli.h's usage says). */
-int exec_run(const struct cli_exec *cli);
+ * with (the remote one, or 125/126/127/255 as cli.h's usage says). CFG is the config when
+ * the caller has read it already (exec_run frees it), or NULL to read it here. */
+int exec_run(const struct cli_exec *cli, struct client_config *cfg);
 
 #endif

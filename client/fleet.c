@@ -762,20 +762,23 @@ static int fanout_options(const struct cli_exec *cli)
 	       cli->fail_fast || cli->parallel;
 }
 
-int fleet_wanted(const struct cli_exec *cli)
+int fleet_wanted(const struct cli_exec *cli, struct client_config **out)
 {
 	struct client_config *cfg = NULL;
-	int ret;
 
+	*out = NULL;
 	if (cli->host == NULL)
 		return 0;
 	if (fanout_options(cli) || select_has_set_syntax(cli->host))
 		return 1;
 	if (load_config(cli, &cfg, 1) < 0)
 		return 0; /* exec_run() says what is wrong with it */
-	ret = client_config_find_host(cfg, cli->host) == NULL;
-	client_config_free(cfg);
-	return ret;
+	if (client_config_find_host(cfg, cli->host) == NULL) {
+		client_config_free(cfg);
+		return 1;
+	}
+	*out = cfg; /* read once: exec_run() takes it */
+	return 0;
 }
 
 /* The command words: what the parser took for a service comes first when there is none
@@ -906,7 +909,7 @@ static int run_bare_service(struct fleet *f)
 	if (cli->verbose)
 		fprintf(stderr, "rexec: service %s runs on %s%s\n", f->service, one.host,
 			cached ? " (cached answer)" : "");
-	ret = exec_run(&one);
+	ret = exec_run(&one, NULL);
 out:
 	free(hits);
 	return ret;
@@ -1057,7 +1060,7 @@ int fleet_run(const struct cli_exec *cli)
 		one.service = f.service;
 		one.cmd = f.cmd;
 		one.n_cmd = f.n_cmd;
-		ret = exec_run(&one);
+		ret = exec_run(&one, NULL);
 		goto out;
 	}
 	if (!cli->on_host && f.service == NULL) {

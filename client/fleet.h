@@ -9,10 +9,12 @@
 #define REXEC_CLIENT_FLEET_H
 
 #include "client/cli.h"
+#include "client/config.h"
 
 /* Whether CLI is for fleet_run() rather than a single exec_run(): a set selector, a fan-out
- * option, or a HOST that names no host of the inventory (a group or a bare service). */
-int fleet_wanted(const struct cli_exec *cli);
+ * option, or a HOST that names no host of the inventory (a group or a bare service). When
+ * not, *CFG is the config it read to tell (the caller's to hand to exec_run), or NULL. */
+int fleet_wanted(const struct cli_exec *cli, struct client_config **cfg);
 
 /* Runs CLI over the hosts its selector names and returns the exit code documented in
  * fleet_cli.h (or exec_run()'s, when it comes down to one interactive session). */

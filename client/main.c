@@ -18,6 +18,7 @@ static int is_verb(const char *w)
 
 int main(int argc, char **argv)
 {
+	struct client_config *cfg = NULL;
 	struct cli_exec cli;
 	int ret;
 
@@ -80,10 +81,10 @@ int main(int argc, char **argv)
 	}
 	if (cli.verbose >= 2)
 		log_setup("rexec", LOG_LEVEL_DEBUG);
-	if (fleet_wanted(&cli))
+	if (fleet_wanted(&cli, &cfg))
 		ret = fleet_run(&cli);
 	else
-		ret = exec_run(&cli);
+		ret = exec_run(&cli, cfg);
 	cli_exec_free(&cli);
 	return ret;
 }

@@ -449,7 +449,7 @@ static int read_file(const char *path, char **buf, size_t *len, char *err, size_
 {
 	struct stat st;
 	char *data = NULL;
-	size_t have = 0;
+	size_t have = 0, size;
 	ssize_t n;
 	int fd = -1, ret = 0;
 
@@ -464,15 +464,23 @@ static int read_file(const char *path, char **buf, size_t *len, char *err, size_
 		put(err, errlen, "%s: not a regular file", path);
 		goto out;
 	}
-	/* One byte more than the cap, to tell a file at the cap from a larger one. */
-	data = malloc(YCONF_MAX_BYTES + 1);
-	if (data == NULL) {
-		ret = -ENOMEM;
-		put(err, errlen, "%s: out of memory", path);
-		goto out;
-	}
+	/* The file's size and one byte more, to see its end (or that it grew); never more than
+	 * one byte over the cap, to tell a file at the cap from a larger one. */
+	size = (size_t)st.st_size < YCONF_MAX_BYTES ? (size_t)st.st_size + 1 : YCONF_MAX_BYTES + 1;
 	while (have <= YCONF_MAX_BYTES) {
-		n = read(fd, data + have, YCONF_MAX_BYTES + 1 - have);
+		if (have == size || data == NULL) {
+			char *more;
+			if (data != NULL)
+				size = size * 2 < YCONF_MAX_BYTES + 1 ? size * 2
+								      : YCONF_MAX_BYTES + 1;
+			if ((more = realloc(data, size)) == NULL) {
+				ret = -ENOMEM;
+				put(err, errlen, "%s: out of memory", path);
+				goto out;
+			}
+			data = more;
+		}
+		n = read(fd, data + have, size - have);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
