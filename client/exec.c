@@ -818,7 +818,7 @@ int exec_run(const struct cli_exec *cli, struct client_config *cfg)
 	char path[4096], err[1024], software[64], ticket[4200], mux_path[128];
 	const char *cfg_path = cli->config, *mux;
 	uv_loop_t loop;
-	int ret = 255, r;
+	int ret = 255, r, mux_fd = -1;
 	size_t i;
 
 	if (cfg_path == NULL && cfg == NULL)
@@ -856,8 +856,8 @@ int exec_run(const struct cli_exec *cli, struct client_config *cfg)
 	/* A control master (control_persist) for this agent, started when there is none; if
 	 * that fails, this run connects by itself. */
 	mux = client_mux_path(cfg, h, mux_path, sizeof(mux_path));
-	if (mux != NULL &&
-	    mux_ensure(mux, cfg->path, cli->host, opts.handshake_ms + 1000, err, sizeof(err)) < 0) {
+	if (mux != NULL && (mux_fd = mux_ensure(mux, cfg->path, cli->host, opts.handshake_ms + 1000,
+						err, sizeof(err))) < 0) {
 		if (cli->verbose)
 			fprintf(stderr, "rexec: %s; connecting directly\n", err);
 		mux = NULL;
@@ -906,7 +906,8 @@ int exec_run(const struct cli_exec *cli, struct client_config *cfg)
 	x->mux = mux != NULL;
 	if (mux != NULL) {
 		opts.keepalive_ms = 0; /* the master keeps the agent connection alive */
-		r = conn_connect_unix(&x->conn, &loop, mux, &opts, &cb, x);
+		r = conn_open_unix(&x->conn, &loop, mux_fd, &opts, &cb, x);
+		mux_fd = -1;
 	} else {
 		r = conn_connect(&x->conn, &loop, (struct sockaddr *)&ss, &opts, &cb, x);
 	}
@@ -935,6 +936,8 @@ int exec_run(const struct cli_exec *cli, struct client_config *cfg)
 		free(w);
 	}
 out:
+	if (mux_fd >= 0)
+		close(mux_fd);
 	if (x != NULL)
 		buf_free(&x->list);
 	free(x);

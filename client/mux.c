@@ -82,20 +82,22 @@ struct mux {
 /* ---------------------------------------------------------------------------------------
  * The run's side: find or start a master */
 
-static int probe(const char *path)
+/* A connection to the master at PATH, or -1 when none listens there. */
+static int dial(const char *path)
 {
 	struct sockaddr_un sa;
-	int fd, ret;
+	int fd;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return -1;
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
-	ret = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	close(fd);
-	return ret;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 int mux_ensure(const char *path, const char *config, const char *host, unsigned wait_ms, char *why,
@@ -104,11 +106,12 @@ int mux_ensure(const char *path, const char *config, const char *host, unsigned 
 	struct pollfd pfd;
 	char msg[512], fdarg[16];
 	size_t got = 0;
-	int p[2];
+	int p[2], fd;
 	pid_t pid;
 
-	if (probe(path) == 0)
-		return 0;
+	/* The connection the run uses: a master that listens is not asked twice. */
+	if ((fd = dial(path)) >= 0)
+		return fd;
 #if !defined(__linux__)
 	/* The master is started as /proc/self/exe. */
 	snprintf(why, len, "control masters are started on Linux only");
@@ -172,10 +175,13 @@ int mux_ensure(const char *path, const char *config, const char *host, unsigned 
 	}
 	close(p[0]);
 	msg[got] = 0;
-	if (strcmp(msg, "ok") == 0)
-		return 0;
-	snprintf(why, len, "control master: %s", got ? msg : "exited before it was ready");
-	return -1;
+	if (strcmp(msg, "ok") != 0) {
+		snprintf(why, len, "control master: %s", got ? msg : "exited before it was ready");
+		return -1;
+	}
+	if ((fd = dial(path)) < 0)
+		snprintf(why, len, "control master: %s: %s", path, strerror(errno));
+	return fd;
 }
 
 /* ---------------------------------------------------------------------------------------

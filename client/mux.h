@@ -9,10 +9,10 @@
 /* argv[1] of the master process: `rexec MUX_MASTER_ARG CONFIG HOST FD`. */
 #define MUX_MASTER_ARG "--control-master"
 
-/* Whether a control master for HOST of CONFIG listens on PATH: when none does, starts one
- * (a detached process, this binary) and waits until it is connected to the agent, at most
- * WAIT_MS. Returns 0 when PATH can be used; -1 (WHY, LEN bytes, says why) to connect
- * directly instead. */
+/* A connection to the control master for HOST of CONFIG on PATH: when none listens there,
+ * starts one (a detached process, this binary) and waits until it is connected to the agent,
+ * at most WAIT_MS. Returns the connected socket (close-on-exec, blocking); -1 (WHY, LEN
+ * bytes, says why) to connect directly instead. */
 int mux_ensure(const char *path, const char *config, const char *host, unsigned wait_ms, char *why,
 	       size_t len);
 

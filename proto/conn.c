@@ -677,16 +677,22 @@ int conn_connect(struct conn **out, uv_loop_t *loop, const struct sockaddr *addr
 	return 0;
 }
 
-int conn_connect_unix(struct conn **out, uv_loop_t *loop, const char *path,
-		      const struct conn_opts *opts, const struct conn_cb *cb, void *arg)
+int conn_open_unix(struct conn **out, uv_loop_t *loop, int fd, const struct conn_opts *opts,
+		   const struct conn_cb *cb, void *arg)
 {
 	struct conn *c = conn_alloc(loop, 0, 1, opts, cb, arg);
+	int ret;
 
-	if (c == NULL)
+	if (c == NULL) {
+		close(fd);
 		return -ENOMEM;
-	c->connect_req.data = c;
-	uv_pipe_connect(&c->connect_req, &c->io.pipe, path, on_connect);
+	}
 	*out = c;
+	c->connect_req.data = c;
+	if ((ret = uv_pipe_open(&c->io.pipe, fd)) < 0)
+		close(fd);
+	/* Connected already: straight on to the Hello. */
+	on_connect(&c->connect_req, ret);
 	return 0;
 }
 

@@ -44,10 +44,11 @@ int conn_accept(struct conn **out, uv_stream_t *server, const struct conn_opts *
 int conn_connect(struct conn **out, uv_loop_t *loop, const struct sockaddr *addr,
 		 const struct conn_opts *opts, const struct conn_cb *cb, void *arg);
 
-/* Connects to a control master's unix socket at PATH (client/mux.c): the same frames and
- * Hello, without TLS (OPTS->tls must be NULL). Failures arrive through on_close. */
-int conn_connect_unix(struct conn **out, uv_loop_t *loop, const char *path,
-		      const struct conn_opts *opts, const struct conn_cb *cb, void *arg);
+/* Talks over FD, a unix socket connected to a control master (client/mux.c), which it takes
+ * over: the same frames and Hello, without TLS (OPTS->tls must be NULL). Failures arrive
+ * through on_close. */
+int conn_open_unix(struct conn **out, uv_loop_t *loop, int fd, const struct conn_opts *opts,
+		   const struct conn_cb *cb, void *arg);
 
 /* Queues F (a session or control frame). Returns 0, REXEC_ECLOSED once closing, or another
  * negative code (the frame is dropped; the caller decides whether to close). */
