@@ -419,8 +419,10 @@ static int cached(struct ct *ct, const char *key, struct engine_reply *r)
 	return 0;
 }
 
-/* The target container for exec and attach: by name/id, or by service. It must run. */
-static int find_running(struct ct *ct, struct ct_started *st, struct engine_reply *r)
+/* The target container for exec and attach: by name/id, or by service. It must run.
+ * CACHE_ONLY: -2 (and nothing said) when the cache does not have it. */
+static int find_running(struct ct *ct, struct ct_started *st, struct engine_reply *r,
+			int cache_only)
 {
 	const cJSON *state;
 	char key[CTCACHE_KEY_MAX];
@@ -428,6 +430,8 @@ static int find_running(struct ct *ct, struct ct_started *st, struct engine_repl
 	unsigned long gen = use ? ctcache_begin(ct->cache) : 0;
 	int hit = use && cached(ct, key, r) == 0;
 
+	if (!hit && cache_only)
+		return -2;
 	if (!hit && !ct->req.by_container && pick_service(ct, st, 0) < 0)
 		return -1;
 	if (!hit && inspect(ct, st, ct->req.by_container ? ct->req.container : ct->cid, r) < 0)
@@ -499,8 +503,10 @@ static void resize_now(struct ct *ct, unsigned rows, unsigned cols)
 
 /* The direct path (direct.c) for an exec into the container of INSPECT. Returns 0 when it
  * started the process (ST->direct) or failed for good (ST->error); -1 to use the engine
- * path, when the agent may choose (exec_path auto) and the context cannot be reproduced. */
-static int start_direct(struct ct *ct, struct ct_started *st, const cJSON *inspect)
+ * path, when the agent may choose (exec_path auto) and the context cannot be reproduced.
+ * With DIRECT_NO_WAIT in FLAGS (on the loop): 0 when it started, else -2 and nothing said
+ * (the start job tries again, and says why if need be). */
+static int start_direct(struct ct *ct, struct ct_started *st, const cJSON *inspect, int flags)
 {
 	const struct ct_req *q = &ct->req;
 	pid_t init =
@@ -515,7 +521,7 @@ static int start_direct(struct ct *ct, struct ct_started *st, const cJSON *inspe
 	else if (init <= 0)
 		snprintf(why, sizeof(why), "the engine reports no init pid");
 	else if ((ret = direct_prepare(&dc, init, ct->init_start, inspect, q->user, q->workdir,
-				       q->env, q->n_env, q->tty, why, sizeof(why))) == 0) {
+				       q->env, q->n_env, q->tty, flags, why, sizeof(why))) == 0) {
 		memset(&req, 0, sizeof(req));
 		req.argv = q->n_argv ? q->argv : sh;
 		req.tty = q->tty;
@@ -524,6 +530,8 @@ static int start_direct(struct ct *ct, struct ct_started *st, const cJSON *inspe
 		req.ws.ws_col = (unsigned short)q->cols;
 		ret = direct_spawn(dc, &req, &st->sp);
 		direct_free(dc);
+		if (ret < 0 && (flags & DIRECT_NO_WAIT))
+			return -2;
 		if (ret < 0) {
 			fail(st, REXEC__V1__ERROR_CODE__ERROR_START_FAILED, "%s: direct exec: %s",
 			     ct->cname, strerror(-ret));
@@ -535,6 +543,8 @@ static int start_direct(struct ct *ct, struct ct_started *st, const cJSON *inspe
 		snprintf(ct->what, sizeof(ct->what), "direct exec in %s", ct->cname);
 		return 0;
 	}
+	if (flags & DIRECT_NO_WAIT)
+		return -2;
 	if (ct->exec_path == AGENT_EXEC_PATH_DIRECT) {
 		/* A user the container does not know is the user's mistake, not the path's. */
 		fail(st,
@@ -557,9 +567,9 @@ static void start_exec(struct ct *ct, struct ct_started *st)
 	char path[256];
 	int detach = opt_on(q, "detach");
 
-	if (find_running(ct, st, &r) < 0)
+	if (find_running(ct, st, &r, 0) < 0)
 		return;
-	if (ct->exec_path != AGENT_EXEC_PATH_ENGINE && start_direct(ct, st, r.json) == 0) {
+	if (ct->exec_path != AGENT_EXEC_PATH_ENGINE && start_direct(ct, st, r.json, 0) == 0) {
 		engine_reply_free(&r);
 		return;
 	}
@@ -625,7 +635,7 @@ static void start_attach(struct ct *ct, struct ct_started *st)
 	char path[512], esc[128];
 	const char *keys = opt(q, "detach-keys");
 
-	if (find_running(ct, st, &r) < 0)
+	if (find_running(ct, st, &r, 0) < 0)
 		return;
 	cfg = cJSON_GetObjectItemCaseSensitive(r.json, "Config");
 	ct->tty = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "Tty"));
@@ -1386,6 +1396,52 @@ static int queue(struct ct *ct, enum job_type type, unsigned rows, unsigned cols
 	return 0;
 }
 
+/* An exec whose target and init (its seccomp filters) the agent knows already waits on
+ * neither the engine nor the init: the direct path starts it here, on the loop, without a
+ * start job and its two thread wake-ups. Returns 0 when it started (ST as the job fills it),
+ * -1 to queue the job (which does it all again, and says why if anything is wrong). */
+static int start_now(struct ct *ct, struct ct_started *st)
+{
+	struct engine_reply r;
+	int ret;
+
+	if (ct->req.kind != CT_EXEC || ct->exec_path == AGENT_EXEC_PATH_ENGINE ||
+	    ct->cache == NULL || find_running(ct, st, &r, 1) < 0)
+		goto job;
+	ret = start_direct(ct, st, r.json, DIRECT_NO_WAIT);
+	engine_reply_free(&r);
+	if (ret == 0 && st->direct) {
+		st->pid = ct->pid;
+		st->what = ct->what;
+		log_debug("%s: started on the loop (target and init known)", ct->cname);
+		return 0;
+	}
+job:
+	st->error = 0;
+	st->message[0] = 0;
+	return -1;
+}
+
+void ct_go(struct ct *ct)
+{
+	struct ct_started st;
+
+	memset(&st, 0, sizeof(st));
+	st.fd = -1;
+	if (start_now(ct, &st) < 0 && queue(ct, JOB_START, 0, 0) == 0)
+		return;
+	if (!st.direct) {
+		st.error = REXEC__V1__ERROR_CODE__ERROR_INTERNAL;
+		snprintf(st.message, sizeof(st.message), "out of memory");
+	}
+	/* As a job's result: the ct may not go while the callback runs. */
+	ct->jobs++;
+	ct->started(ct->arg, &st);
+	buf_free(&st.text);
+	if (--ct->jobs == 0 && ct->arg == NULL)
+		ct_free(ct);
+}
+
 struct ct *ct_start(uv_loop_t *loop, const struct engine *e, struct ctcache *cache, int exec_path,
 		    const Rexec__V1__Open *o, ct_started_fn started, void *arg)
 {
@@ -1399,7 +1455,7 @@ struct ct *ct_start(uv_loop_t *loop, const struct engine *e, struct ctcache *cac
 	ct->exec_path = exec_path;
 	ct->started = started;
 	ct->arg = arg;
-	if (req_copy(&ct->req, o) < 0 || queue(ct, JOB_START, 0, 0) < 0) {
+	if (req_copy(&ct->req, o) < 0) {
 		ct_free(ct);
 		return NULL;
 	}

@@ -46,13 +46,18 @@ struct ct_exit {
 typedef void (*ct_started_fn)(void *arg, struct ct_started *st);
 typedef void (*ct_exit_fn)(void *arg, const struct ct_exit *ex);
 
-/* Starts the engine side of the Open O (any kind; target SERVICE or CONTAINER) on LOOP, with
- * the stream's initial terminal size taken from O. An exec or attach reuses the target that
- * CACHE (ctcache.h; may be NULL) kept from an earlier start. EXEC_PATH (enum agent_exec_path) says
- * whether an exec may, must or must not take the direct path (direct.h). STARTED is called on the
- * loop with ARG once, unless ct_release() came first. Returns NULL only when out of memory. */
+/* The engine side of the Open O (any kind; target SERVICE or CONTAINER) on LOOP, with the
+ * stream's initial terminal size taken from O; ct_go() starts it. An exec or attach reuses the
+ * target that CACHE (ctcache.h; may be NULL) kept from an earlier start. EXEC_PATH (enum
+ * agent_exec_path) says whether an exec may, must or must not take the direct path (direct.h).
+ * STARTED is called on the loop with ARG once, unless ct_release() came first. Returns NULL
+ * only when out of memory. */
 struct ct *ct_start(uv_loop_t *loop, const struct engine *e, struct ctcache *cache, int exec_path,
 		    const Rexec__V1__Open *o, ct_started_fn started, void *arg);
+
+/* Starts what ct_start() set up: on a thread pool job, or at once (STARTED is then called
+ * before this returns) when a direct exec needs neither the engine nor a wait on the init. */
+void ct_go(struct ct *ct);
 
 /* The stream ended: finds out how (exec inspect, container wait, detach) and calls DONE. For
  * `run --rm`, removes the container first. */

@@ -602,7 +602,7 @@ static int copy_filters(struct sock_fprog *dst, const struct sock_fprog *src, in
 	return 0;
 }
 
-static int cached_filters(struct direct_ctx *c, char *why, size_t whylen)
+static int cached_filters(struct direct_ctx *c, int flags, char *why, size_t whylen)
 {
 	unsigned long long start = c->start;
 	unsigned i;
@@ -619,6 +619,10 @@ static int cached_filters(struct direct_ctx *c, char *why, size_t whylen)
 		}
 	}
 	pthread_mutex_unlock(&filter_cache_lock);
+	if (flags & DIRECT_NO_WAIT) {
+		why_set(why, whylen, "the init's seccomp filters are not known yet");
+		return -EAGAIN;
+	}
 	if ((ret = dump_filters(c, why, whylen)) < 0)
 		return ret;
 	pthread_mutex_lock(&filter_cache_lock);
@@ -959,7 +963,7 @@ static int build_env(struct direct_ctx *c, const cJSON *cfg, char *const *env, s
 
 int direct_prepare(struct direct_ctx **out, pid_t pid, unsigned long long start,
 		   const cJSON *inspect, const char *user, const char *workdir, char *const *env,
-		   size_t n_env, int tty, char *why, size_t whylen)
+		   size_t n_env, int tty, int flags, char *why, size_t whylen)
 {
 	const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(inspect, "Config");
 	const cJSON *host = cJSON_GetObjectItemCaseSensitive(inspect, "HostConfig");
@@ -1008,7 +1012,7 @@ int direct_prepare(struct direct_ctx **out, pid_t pid, unsigned long long start,
 		  found == 2   ? "the container's spec, as read before (the same init)"
 		  : found == 1 ? "the container's spec"
 			       : "the init itself (no spec found)");
-	if (seccomp_mode == 2 && (ret = cached_filters(c, why, whylen)) < 0)
+	if (seccomp_mode == 2 && (ret = cached_filters(c, flags, why, whylen)) < 0)
 		goto fail;
 	if (!(user && user[0]) && found && spec_user(c, &sum) == 0) {
 		/* The spec's ids; the uid's passwd entry, if any, only gives HOME. */

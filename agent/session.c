@@ -1001,6 +1001,7 @@ static void open_container(struct agent *a, struct conn *c, const wire_frame *f,
 	s->handles = 1;
 	s->next = a->sessions;
 	a->sessions = s;
+	ct_go(s->ct); /* may call on_ct_started() before it returns */
 	return;
 fail:
 	cJSON_Delete(desc);
