@@ -294,12 +294,8 @@ static rlim_t spec_rlim(const cJSON *v)
 		       : (rlim_t)v->valuedouble;
 }
 
-/* What a direct exec takes from the spec. It is kept per init (pid and start time), like the
- * init's seccomp filters: a running container's spec does not change, and reading and
- * parsing its JSON again was a tenth of each direct exec here. */
+/* What a direct exec takes from the spec (kept per init: see init_mem below). */
 struct spec_sum {
-	pid_t pid;
-	unsigned long long start;
 	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
 	int nnp;
 	struct rlimit rl[RLIM_NLIMITS];
@@ -395,11 +391,46 @@ static int spec_user(struct direct_ctx *c, const struct spec_sum *sum)
 	return 0;
 }
 
-#define SPEC_CACHE 16
+/* What the agent keeps of the inits it entered, by pid and start time (a reused pid is
+ * another process and misses), shared by the pool's threads and the loop: the seccomp filters
+ * (dumped with ptrace: an exec does not stop the init each time) and the spec's summary (a
+ * running container's spec does not change; reading and parsing its JSON again was a tenth
+ * of each direct exec here). The oldest of INIT_MEM goes first. */
+#define INIT_MEM 16
 
-static struct spec_sum spec_cache[SPEC_CACHE];
-static unsigned spec_cache_next;
-static pthread_mutex_t spec_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct init_mem {
+	pid_t pid;
+	unsigned long long start; /* 0: a free slot */
+	int has_filters, n_filters;
+	struct sock_fprog filters[MAX_FILTERS];
+	int has_spec;
+	struct spec_sum spec;
+} init_mem[INIT_MEM];
+static unsigned init_mem_next;
+static pthread_mutex_t init_mem_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The slot of C's init (init_mem_lock held); with MAKE, a new one (the oldest slot emptied)
+ * when there is none. NULL when there is none, or C's start time is unknown. */
+static struct init_mem *remembered(const struct direct_ctx *c, int make)
+{
+	struct init_mem *m;
+	unsigned i;
+
+	if (c->start == 0)
+		return NULL;
+	for (i = 0; i < INIT_MEM; i++)
+		if (init_mem[i].pid == c->pid && init_mem[i].start == c->start)
+			return &init_mem[i];
+	if (!make)
+		return NULL;
+	m = &init_mem[init_mem_next++ % INIT_MEM];
+	while (m->n_filters > 0)
+		free(m->filters[--m->n_filters].filter);
+	memset(m, 0, sizeof(*m));
+	m->pid = c->pid;
+	m->start = c->start;
+	return m;
+}
 
 /* The summary of the spec of C's container into SUM, from the cache or from its bundle.
  * Returns 2 when it was kept from before, 1 when it was read now, 0 when no spec was found,
@@ -407,20 +438,18 @@ static pthread_mutex_t spec_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static int spec_summary(const struct direct_ctx *c, const char *id, struct spec_sum *sum, char *why,
 			size_t whylen)
 {
+	struct init_mem *m;
 	pid_t runtime = 0;
 	cJSON *spec;
-	unsigned i;
 	int ret;
 
-	pthread_mutex_lock(&spec_cache_lock);
-	for (i = 0; i < SPEC_CACHE; i++) {
-		if (spec_cache[i].pid == c->pid && spec_cache[i].start == c->start && c->start) {
-			*sum = spec_cache[i];
-			pthread_mutex_unlock(&spec_cache_lock);
-			return 2;
-		}
+	pthread_mutex_lock(&init_mem_lock);
+	if ((m = remembered(c, 0)) != NULL && m->has_spec) {
+		*sum = m->spec;
+		pthread_mutex_unlock(&init_mem_lock);
+		return 2;
 	}
-	pthread_mutex_unlock(&spec_cache_lock);
+	pthread_mutex_unlock(&init_mem_lock);
 	if ((spec = read_spec(c, id, &runtime)) == NULL)
 		return 0;
 	memset(sum, 0, sizeof(*sum));
@@ -428,13 +457,12 @@ static int spec_summary(const struct direct_ctx *c, const char *id, struct spec_
 	cJSON_Delete(spec);
 	if (ret < 0)
 		return ret;
-	sum->pid = c->pid;
-	sum->start = c->start;
-	if (c->start) {
-		pthread_mutex_lock(&spec_cache_lock);
-		spec_cache[spec_cache_next++ % SPEC_CACHE] = *sum;
-		pthread_mutex_unlock(&spec_cache_lock);
+	pthread_mutex_lock(&init_mem_lock);
+	if ((m = remembered(c, 1)) != NULL) {
+		m->spec = *sum;
+		m->has_spec = 1;
 	}
+	pthread_mutex_unlock(&init_mem_lock);
 	return 1;
 }
 
@@ -571,19 +599,6 @@ static int lsm_label(pid_t pid, char *why, size_t whylen)
 	return -ENOTSUP;
 }
 
-/* Dumped filters per init (pid and start time, so a reused pid misses): an exec does not
- * stop the init each time. Shared by the pool's threads. */
-#define FILTER_CACHE 16
-
-static struct {
-	pid_t pid;
-	unsigned long long start;
-	int n;
-	struct sock_fprog f[MAX_FILTERS];
-} filter_cache[FILTER_CACHE];
-static unsigned filter_cache_next;
-static pthread_mutex_t filter_cache_lock = PTHREAD_MUTEX_INITIALIZER;
-
 /* Copies N filters from SRC to DST (each program its own allocation). */
 static int copy_filters(struct sock_fprog *dst, const struct sock_fprog *src, int n)
 {
@@ -602,41 +617,34 @@ static int copy_filters(struct sock_fprog *dst, const struct sock_fprog *src, in
 	return 0;
 }
 
+/* The init's seccomp filters into C: kept from before (init_mem), or dumped now and kept. */
 static int cached_filters(struct direct_ctx *c, int flags, char *why, size_t whylen)
 {
-	unsigned long long start = c->start;
-	unsigned i;
+	struct init_mem *m;
 	int ret;
 
-	pthread_mutex_lock(&filter_cache_lock);
-	for (i = 0; i < FILTER_CACHE; i++) {
-		if (filter_cache[i].pid == c->pid && filter_cache[i].start == start && start) {
-			ret = copy_filters(c->filters, filter_cache[i].f, filter_cache[i].n);
-			if (ret == 0)
-				c->n_filters = filter_cache[i].n;
-			pthread_mutex_unlock(&filter_cache_lock);
-			return ret;
-		}
+	pthread_mutex_lock(&init_mem_lock);
+	if ((m = remembered(c, 0)) != NULL && m->has_filters) {
+		ret = copy_filters(c->filters, m->filters, m->n_filters);
+		if (ret == 0)
+			c->n_filters = m->n_filters;
+		pthread_mutex_unlock(&init_mem_lock);
+		return ret;
 	}
-	pthread_mutex_unlock(&filter_cache_lock);
+	pthread_mutex_unlock(&init_mem_lock);
 	if (flags & DIRECT_NO_WAIT) {
 		why_set(why, whylen, "the init's seccomp filters are not known yet");
 		return -EAGAIN;
 	}
 	if ((ret = dump_filters(c, why, whylen)) < 0)
 		return ret;
-	pthread_mutex_lock(&filter_cache_lock);
-	i = filter_cache_next++ % FILTER_CACHE;
-	while (filter_cache[i].n > 0)
-		free(filter_cache[i].f[--filter_cache[i].n].filter);
-	if (copy_filters(filter_cache[i].f, c->filters, c->n_filters) == 0) {
-		filter_cache[i].pid = c->pid;
-		filter_cache[i].start = start;
-		filter_cache[i].n = c->n_filters;
-	} else {
-		filter_cache[i].pid = 0;
+	pthread_mutex_lock(&init_mem_lock);
+	if ((m = remembered(c, 1)) != NULL && !m->has_filters &&
+	    copy_filters(m->filters, c->filters, c->n_filters) == 0) {
+		m->n_filters = c->n_filters;
+		m->has_filters = 1;
 	}
-	pthread_mutex_unlock(&filter_cache_lock);
+	pthread_mutex_unlock(&init_mem_lock);
 	return 0;
 }
 
