@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -401,7 +400,7 @@ static void start_stdin(struct exec *x)
 static void stdin_init(struct exec *x)
 {
 	uv_handle_type t = uv_guess_handle(STDIN_FILENO);
-	struct stat st;
+	struct stat st, nul;
 
 	x->in_kind = IN_NONE;
 	if (t == UV_TTY) {
@@ -414,7 +413,8 @@ static void stdin_init(struct exec *x)
 		else
 			uv_close((uv_handle_t *)&x->in.pipe, NULL);
 	} else if (t == UV_FILE && fstat(STDIN_FILENO, &st) == 0 &&
-		   (S_ISREG(st.st_mode) || (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)))) {
+		   (S_ISREG(st.st_mode) || (S_ISCHR(st.st_mode) && stat("/dev/null", &nul) == 0 &&
+					    st.st_rdev == nul.st_rdev))) {
 		/* A regular file or /dev/null never blocks a read for long: read on the loop,
 		 * without the thread pool (four threads started and joined for one EOF). */
 		uv_idle_init(x->loop, &x->in.idle);

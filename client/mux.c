@@ -91,8 +91,10 @@ static int dial(const char *path)
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+	/* No SOCK_CLOEXEC: macOS has none. */
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
 		return -1;
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		close(fd);
 		return -1;

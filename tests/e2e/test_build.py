@@ -1,4 +1,5 @@
 """The shipped binaries: static, self-describing, honest about usage errors."""
+import pathlib
 import re
 import subprocess
 
@@ -31,3 +32,17 @@ def test_unknown_usage_fails_with_usage(rexec_bin):
     r = run(rexec_bin)
     assert r.returncode != 0
     assert "usage:" in r.stderr
+
+
+def test_the_macos_client_builds(tmp_path):
+    """README: `packaging/zig build -Dtarget=aarch64-macos` builds the client for macOS (Linux
+    only headers and flags, e.g. sys/sysmacros.h or SOCK_CLOEXEC, break it). Its own prefix: the
+    binaries under test are not touched. The timeout is a hang guard (a cold cache compiles
+    every library for the target)."""
+    top = pathlib.Path(__file__).resolve().parents[2]
+    r = subprocess.run([str(top / "packaging/zig"), "build", "-Dtarget=aarch64-macos",
+                        "--prefix", str(tmp_path)], cwd=top, capture_output=True, text=True,
+                       timeout=1800)
+    assert r.returncode == 0, r.stderr[-4000:]
+    out = run("file", str(tmp_path / "bin/rexec")).stdout
+    assert "Mach-O 64-bit arm64 executable" in out, out
