@@ -33,6 +33,7 @@ struct conn {
 		uv_pipe_t pipe; /* a control master's unix socket: plain frames */
 	} io;
 	uv_timer_t timer;
+	uv_prepare_t flusher; /* hands what a turn of the loop queued to one write */
 	uv_connect_t connect_req;
 	uv_shutdown_t shutdown_req;
 	enum conn_state state;
@@ -60,6 +61,7 @@ struct conn {
 
 static void flush(struct conn *c);
 static void close_handles(struct conn *c);
+static void shut_down(struct conn *c);
 
 /* The one place the state changes: checks the transition and logs it. */
 static void set_state(struct conn *c, enum conn_state next)
@@ -93,9 +95,30 @@ static void on_write(uv_write_t *req, int status)
 	if (status < 0) {
 		if (status != UV_ECANCELED && c->state != CONN_CLOSING)
 			conn_close(c, status, uv_strerror(status));
+		else if (c->state == CONN_CLOSING)
+			close_handles(c);
 		return;
 	}
 	flush(c);
+	if (c->state == CONN_CLOSING && !c->writing)
+		shut_down(c);
+}
+
+static void on_flusher(uv_prepare_t *p)
+{
+	struct conn *c = p->data;
+
+	uv_prepare_stop(p);
+	flush(c);
+}
+
+/* Frames leave once per turn of the loop, before it next waits (as ssh writes its queued
+ * packets once per pass of its loop): what one turn produces (a relayed burst, a session's
+ * EOFs and Exit) goes in one write, and wakes the peer once. */
+static void flush_soon(struct conn *c)
+{
+	if (!uv_is_active((uv_handle_t *)&c->flusher) && !uv_is_closing((uv_handle_t *)&c->flusher))
+		uv_prepare_start(&c->flusher, on_flusher);
 }
 
 /* Hands the pending ciphertext to libuv, unless a write is in flight (then it goes when that
@@ -136,7 +159,7 @@ static int send_frame(struct conn *c, const wire_frame *f)
 			conn_close(c, ret, "out of memory");
 			return ret;
 		}
-		flush(c);
+		flush_soon(c);
 		return 0;
 	}
 	ret = tls_session_write(c->tls, c->pack, len);
@@ -144,7 +167,7 @@ static int send_frame(struct conn *c, const wire_frame *f)
 		conn_close(c, ret, tls_session_error(c->tls));
 		return ret;
 	}
-	flush(c);
+	flush_soon(c);
 	return 0;
 }
 
@@ -509,6 +532,8 @@ static void close_handles(struct conn *c)
 		uv_close((uv_handle_t *)&c->io, on_handle_closed);
 	if (!uv_is_closing((uv_handle_t *)&c->timer))
 		uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+	if (!uv_is_closing((uv_handle_t *)&c->flusher))
+		uv_close((uv_handle_t *)&c->flusher, on_handle_closed);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -527,13 +552,24 @@ void conn_close(struct conn *c, int err, const char *why)
 	c->close_err = err;
 	snprintf(c->close_why, sizeof(c->close_why), "%s", why ? why : "");
 	uv_read_stop((uv_stream_t *)&c->io);
-	if (was >= CONN_HELLO) {
-		if (c->tls != NULL)
-			tls_session_close_notify(c->tls);
-		flush(c);
+	uv_prepare_stop(&c->flusher);
+	if (was == CONN_CONNECTING) {
+		close_handles(c);
+		return;
 	}
+	if (was >= CONN_HELLO && c->tls != NULL)
+		tls_session_close_notify(c->tls);
+	flush(c);
+	/* The shutdown goes after the last write: with one in flight, what is still queued
+	 * behind it goes first (on_write). */
+	if (!c->writing)
+		shut_down(c);
+}
+
+static void shut_down(struct conn *c)
+{
 	c->shutdown_req.data = c;
-	if (was == CONN_CONNECTING ||
+	if (uv_is_closing((uv_handle_t *)&c->io) ||
 	    uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->io, on_shutdown) < 0)
 		close_handles(c);
 }
@@ -569,8 +605,9 @@ static struct conn *conn_alloc(uv_loop_t *loop, int server, int unix_socket,
 	else
 		uv_tcp_init(loop, &c->io.tcp);
 	uv_timer_init(loop, &c->timer);
-	c->io.tcp.data = c->timer.data = c;
-	c->open_handles = 2;
+	uv_prepare_init(loop, &c->flusher);
+	c->io.tcp.data = c->timer.data = c->flusher.data = c;
+	c->open_handles = 3;
 	c->started = c->last_rx = uv_now(loop);
 	snprintf(c->peer_addr, sizeof(c->peer_addr), unix_socket ? "control master" : "?");
 	if (opts->tls != NULL && tls_session_new(&c->tls, opts->tls, server ? NULL : c->server_name,

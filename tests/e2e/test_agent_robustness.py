@@ -482,3 +482,52 @@ def test_slow_reader_keeps_agent_memory_bounded(client):
     assert rc == 0, err
     assert total == total_expected
     assert hwm < 64 * 1024, f"agent VmHWM {hwm} KiB"
+
+
+def tcp_queues(local_port, remote_port):
+    """(tx_queue, rx_queue) of the loopback TCP socket LOCAL_PORT -> REMOTE_PORT, from
+    /proc/net/tcp, or None."""
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            cols = line.split()
+            lport = int(cols[1].split(":")[1], 16)
+            rport = int(cols[2].split(":")[1], 16)
+            if (lport, rport) == (local_port, remote_port):
+                tx, rx = cols[4].split(":")
+                return int(tx, 16), int(rx, 16)
+    return None
+
+
+def test_error_behind_queued_output_still_arrives(client):
+    """A bad frame comes while the agent has more of a session's output queued than the socket
+    takes (this end is not reading): the agent still sends all it queued, then its Error, and
+    only then closes. Nothing queued before the close is dropped."""
+    tls = tls_connect(client.agent)
+    try:
+        tls.sendall(hello())
+        argv = b"".join(field_bytes(3, a) for a in (b"head", b"-c", b"48M", b"/dev/zero"))
+        opened = (field_varint(1, 1) + field_bytes(2, field_varint(1, 1)) + argv
+                  + field_varint(11, 64 << 20))  # Open{exec, host target, argv, 64 MiB credit}
+        tls.sendall(frame(1, 10, opened))
+        me = tls.getsockname()[1]
+        # The agent's side of the connection holds a full send buffer: its next write waits
+        # in libuv, with the rest of the output queued behind it.
+        deadline = time.monotonic() + DROP_TIMEOUT
+        while (q := tcp_queues(client.agent.port, me)) is None or q[0] < 512 * 1024:
+            assert time.monotonic() < deadline, f"the agent's send queue stayed at {q}"
+            time.sleep(0.05)
+        tls.sendall(struct.pack(">I", 0x7FFFFFFF))  # a length over the limit: Error, close
+        frames = frames_until_close(tls, DROP_TIMEOUT)
+    finally:
+        tls.close()
+    data = [parse_fields(f[12][0]) for f in frames if 12 in f]
+    total = 0
+    for d in data:
+        assert d.get(3, [0])[0] == total, "a gap in the output before the Error"
+        total += len(d.get(2, [b""])[0])
+    print(f"{total} bytes of output arrived before the Error")
+    assert total >= 512 * 1024
+    assert 18 in frames[-1], f"the last frame is not the Error: {frames[-1].keys()}"
+    assert error_code(frames[-1]) == 9, frames[-1]
+    still_serving(client)
