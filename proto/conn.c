@@ -48,6 +48,8 @@ struct conn {
 	 * both buffers are kept for the life of the connection (no allocation per frame). */
 	struct buf out, wbuf;
 	int writing;
+	int peer_hello; /* the peer's Hello came */
+	int eager;      /* a run on a control master's socket: ready once its Hello is sent */
 	uv_write_t write_req;
 	uint8_t *pack; /* WIRE_FRAME_MAX + 4 bytes for the frame being sent */
 	uint64_t started, last_rx, last_ping, closing_since;
@@ -229,7 +231,7 @@ static void handle_control(struct conn *c, wire_frame *f)
 
 	switch (f->msg_case) {
 	case REXEC__V1__FRAME__MSG_HELLO:
-		if (c->state != CONN_HELLO) {
+		if (c->peer_hello || (c->state != CONN_HELLO && !c->eager)) {
 			conn_send_error(c, 0, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
 					"unexpected Hello");
 			conn_close(c, REXEC_EPROTO, "unexpected Hello");
@@ -244,6 +246,9 @@ static void handle_control(struct conn *c, wire_frame *f)
 			return;
 		}
 		log_debug("%s: peer is %s", c->peer_addr, f->hello->software);
+		c->peer_hello = 1;
+		if (c->state == CONN_READY)
+			return; /* eager: ready since our Hello */
 		set_state(c, CONN_READY);
 		if (c->cb.on_ready)
 			c->cb.on_ready(c, c->arg);
@@ -420,6 +425,14 @@ static void step_handshake(struct conn *c)
 	if (c->tls == NULL) {
 		set_state(c, CONN_HELLO);
 		send_hello(c);
+		if (c->eager) {
+			/* The master reads what follows our Hello in order, so the run's Open
+			 * goes right behind it, not one round trip later; a master that refuses
+			 * us closes, and its Hello is checked when it comes. */
+			set_state(c, CONN_READY);
+			if (c->cb.on_ready)
+				c->cb.on_ready(c, c->arg);
+		}
 		return;
 	}
 	ret = tls_session_handshake(c->tls);
@@ -725,6 +738,7 @@ int conn_open_unix(struct conn **out, uv_loop_t *loop, int fd, const struct conn
 		return -ENOMEM;
 	}
 	*out = c;
+	c->eager = 1;
 	c->connect_req.data = c;
 	if ((ret = uv_pipe_open(&c->io.pipe, fd)) < 0)
 		close(fd);

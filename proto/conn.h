@@ -45,7 +45,8 @@ int conn_connect(struct conn **out, uv_loop_t *loop, const struct sockaddr *addr
 		 const struct conn_opts *opts, const struct conn_cb *cb, void *arg);
 
 /* Talks over FD, a unix socket connected to a control master (client/mux.c), which it takes
- * over: the same frames and Hello, without TLS (OPTS->tls must be NULL). Failures arrive
+ * over: the same frames and Hello, without TLS (OPTS->tls must be NULL). on_ready comes as
+ * soon as our Hello is queued (before this returns), not after the master's. Failures arrive
  * through on_close. */
 int conn_open_unix(struct conn **out, uv_loop_t *loop, int fd, const struct conn_opts *opts,
 		   const struct conn_cb *cb, void *arg);
