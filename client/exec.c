@@ -46,7 +46,8 @@ enum in_kind {
 	IN_NONE,
 	IN_STREAM, /* a pipe, socket or terminal: uv_read_start */
 	IN_POOL,   /* another file (a device that may block): uv_fs_read on the thread pool */
-	IN_LOOP,   /* a regular file or /dev/null: read() on the loop, in an idle handle */
+	IN_LOOP,   /* a regular file (or /dev/null, attached): read() on the loop, in an idle handle
+		    */
 };
 
 struct exec {
@@ -401,8 +402,17 @@ static void stdin_init(struct exec *x)
 {
 	uv_handle_type t = uv_guess_handle(STDIN_FILENO);
 	struct stat st, nul;
+	int devnull;
 
 	x->in_kind = IN_NONE;
+	devnull = t == UV_FILE && fstat(STDIN_FILENO, &st) == 0 && S_ISCHR(st.st_mode) &&
+		  stat("/dev/null", &nul) == 0 && st.st_rdev == nul.st_rdev;
+	if (devnull && !x->tty && x->cli->verb != CLI_ATTACH) {
+		/* Nothing to send: the process gets /dev/null as its stdin too (ssh -n, docker
+		 * exec without -i), and no EOF has to travel after the Open. An attach still
+		 * sends its EOF, which the container's open stdin may be waiting for. */
+		return;
+	}
 	if (t == UV_TTY) {
 		if (uv_tty_init(x->loop, &x->in.tty, STDIN_FILENO, 1) == 0)
 			x->in_kind = IN_STREAM;
@@ -412,9 +422,8 @@ static void stdin_init(struct exec *x)
 			x->in_kind = IN_STREAM;
 		else
 			uv_close((uv_handle_t *)&x->in.pipe, NULL);
-	} else if (t == UV_FILE && fstat(STDIN_FILENO, &st) == 0 &&
-		   (S_ISREG(st.st_mode) || (S_ISCHR(st.st_mode) && stat("/dev/null", &nul) == 0 &&
-					    st.st_rdev == nul.st_rdev))) {
+	} else if (t == UV_FILE &&
+		   (devnull || (fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode)))) {
 		/* A regular file or /dev/null never blocks a read for long: read on the loop,
 		 * without the thread pool (four threads started and joined for one EOF). */
 		uv_idle_init(x->loop, &x->in.idle);

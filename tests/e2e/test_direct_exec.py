@@ -42,6 +42,7 @@ import re
 import shlex
 import signal
 import socket
+import subprocess
 import uuid
 
 import pytest
@@ -541,6 +542,14 @@ def test_direct_exec_stdin_eof_and_pipe(clients, containers, path):
     r = clients[path].run("-T", "dev", "--container", containers("default"), "--", "wc", "-l",
                           input=b"a\nb\nc\n")
     assert (r.returncode, r.stdout.strip()) == (0, b"3"), r.stderr
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_direct_exec_stdin_from_dev_null_is_dev_null(clients, containers, path):
+    p = clients[path].popen("-T", "dev", "--container", containers("default"), "--", "sh", "-c",
+                            "readlink /proc/self/fd/0; cat", stdin=subprocess.DEVNULL)
+    out, err = p.communicate(timeout=60)
+    assert (p.returncode, out) == (0, b"/dev/null\n"), err
 
 
 @pytest.mark.parametrize("path", PATHS)

@@ -174,6 +174,16 @@ def test_empty_stdin_is_eof_at_once(client):
     assert (r.returncode, r.stdout.strip()) == (0, b"0"), r.stderr
 
 
+@pytest.mark.parametrize("stdin,expect", [(subprocess.DEVNULL, b"/dev/null"),
+                                          (subprocess.PIPE, b"pipe:")])
+def test_stdin_from_dev_null_is_dev_null_remotely(client, stdin, expect):
+    """Local stdin /dev/null: the process gets /dev/null (as with ssh -n or docker exec without
+    -i), no pipe that an EOF has to reach; any other stdin still arrives through a pipe."""
+    p = client.popen("dev", "--host", "--", "readlink", "/proc/self/fd/0", stdin=stdin)
+    out, err = p.communicate(timeout=60)
+    assert (p.returncode, out.startswith(expect)) == (0, True), (out, err)
+
+
 def test_stdin_without_trailing_newline_arrives_whole(client):
     r = client.run("dev", "--host", "--", "od", "-An", "-c", input=b"no newline")
     assert r.returncode == 0, r.stderr
