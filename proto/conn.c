@@ -33,7 +33,8 @@ struct conn {
 		uv_pipe_t pipe; /* a control master's unix socket: plain frames */
 	} io;
 	uv_timer_t timer;
-	uv_prepare_t flusher; /* hands what a turn of the loop queued to one write */
+	uv_check_t flush_after;    /* hand what a turn of the loop queued to one write: */
+	uv_prepare_t flush_before; /* after its I/O callbacks, or at the latest before it waits */
 	uv_connect_t connect_req;
 	uv_shutdown_t shutdown_req;
 	enum conn_state state;
@@ -106,21 +107,33 @@ static void on_write(uv_write_t *req, int status)
 		shut_down(c);
 }
 
-static void on_flusher(uv_prepare_t *p)
+static void flush_now(struct conn *c)
 {
-	struct conn *c = p->data;
-
-	uv_prepare_stop(p);
+	uv_check_stop(&c->flush_after);
+	uv_prepare_stop(&c->flush_before);
 	flush(c);
 }
 
-/* Frames leave once per turn of the loop, before it next waits (as ssh writes its queued
- * packets once per pass of its loop): what one turn produces (a relayed burst, a session's
- * EOFs and Exit) goes in one write, and wakes the peer once. */
+static void on_flush_after(uv_check_t *h)
+{
+	flush_now(h->data);
+}
+
+static void on_flush_before(uv_prepare_t *h)
+{
+	flush_now(h->data);
+}
+
+/* Frames leave once per turn of the loop (as ssh writes its queued packets once per pass of
+ * its loop): what one turn's I/O callbacks produce (a relayed burst, a session's output and
+ * Exit) goes in one write and wakes the peer once, before that turn's close callbacks free
+ * anything; what timers or close callbacks queue leaves before the loop next waits. */
 static void flush_soon(struct conn *c)
 {
-	if (!uv_is_active((uv_handle_t *)&c->flusher) && !uv_is_closing((uv_handle_t *)&c->flusher))
-		uv_prepare_start(&c->flusher, on_flusher);
+	if (uv_is_active((uv_handle_t *)&c->flush_after) || uv_is_closing((uv_handle_t *)&c->io))
+		return;
+	uv_check_start(&c->flush_after, on_flush_after);
+	uv_prepare_start(&c->flush_before, on_flush_before);
 }
 
 /* Hands the pending ciphertext to libuv, unless a write is in flight (then it goes when that
@@ -545,8 +558,10 @@ static void close_handles(struct conn *c)
 		uv_close((uv_handle_t *)&c->io, on_handle_closed);
 	if (!uv_is_closing((uv_handle_t *)&c->timer))
 		uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-	if (!uv_is_closing((uv_handle_t *)&c->flusher))
-		uv_close((uv_handle_t *)&c->flusher, on_handle_closed);
+	if (!uv_is_closing((uv_handle_t *)&c->flush_after))
+		uv_close((uv_handle_t *)&c->flush_after, on_handle_closed);
+	if (!uv_is_closing((uv_handle_t *)&c->flush_before))
+		uv_close((uv_handle_t *)&c->flush_before, on_handle_closed);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -565,7 +580,8 @@ void conn_close(struct conn *c, int err, const char *why)
 	c->close_err = err;
 	snprintf(c->close_why, sizeof(c->close_why), "%s", why ? why : "");
 	uv_read_stop((uv_stream_t *)&c->io);
-	uv_prepare_stop(&c->flusher);
+	uv_check_stop(&c->flush_after);
+	uv_prepare_stop(&c->flush_before);
 	if (was == CONN_CONNECTING) {
 		close_handles(c);
 		return;
@@ -618,9 +634,10 @@ static struct conn *conn_alloc(uv_loop_t *loop, int server, int unix_socket,
 	else
 		uv_tcp_init(loop, &c->io.tcp);
 	uv_timer_init(loop, &c->timer);
-	uv_prepare_init(loop, &c->flusher);
-	c->io.tcp.data = c->timer.data = c->flusher.data = c;
-	c->open_handles = 3;
+	uv_check_init(loop, &c->flush_after);
+	uv_prepare_init(loop, &c->flush_before);
+	c->io.tcp.data = c->timer.data = c->flush_after.data = c->flush_before.data = c;
+	c->open_handles = 4;
 	c->started = c->last_rx = uv_now(loop);
 	snprintf(c->peer_addr, sizeof(c->peer_addr), unix_socket ? "control master" : "?");
 	if (opts->tls != NULL && tls_session_new(&c->tls, opts->tls, server ? NULL : c->server_name,
