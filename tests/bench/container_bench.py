@@ -4,7 +4,11 @@ run (a benchmark, not a test: it prints figures and asserts nothing about speed)
 
 Median wall time of N runs each (interleaved in a shuffled order, after one warm-up each; a
 new connection every run), all against the same container (replica 1 of compose service `web`,
-project `shop`):
+project `shop`). Each timed run starts on a settled machine: the bench waits (up to 2 s) for a
+50 ms window in which the CPUs were at least 90% idle, so that no case pays for the work the
+one before it left running (sshd's and the engine's clean-up after an ssh or docker exec run
+goes on for tens of ms, on 2 cores); --no-settle times back to back, as runs before session 7
+did:
 
   rexec dev web true                       client -> TLS -> agent -> direct exec (auto), the
                                            connection resuming the TLS session of the last
@@ -47,6 +51,30 @@ from exec_bench import run, stop  # noqa: E402
 
 READY_TIMEOUT = 30.0
 CONTAINER = "shop_web_1"
+SETTLE_WINDOW = 0.05  # s
+SETTLE_IDLE = 0.90    # share of the CPUs' time idle in one window
+SETTLE_MAX = 2.0      # s
+
+
+def cpu_times():
+    """(idle, total) jiffies of all CPUs, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return v[3] + v[4], sum(v)  # idle + iowait
+
+
+def settle():
+    """Wait for a SETTLE_WINDOW in which the CPUs were SETTLE_IDLE idle (at most SETTLE_MAX).
+    Returns the seconds waited."""
+    t0 = time.perf_counter()
+    idle0, total0 = cpu_times()
+    while time.perf_counter() - t0 < SETTLE_MAX:
+        time.sleep(SETTLE_WINDOW)
+        idle1, total1 = cpu_times()
+        if total1 > total0 and (idle1 - idle0) / (total1 - total0) >= SETTLE_IDLE:
+            break
+        idle0, total0 = idle1, total1
+    return time.perf_counter() - t0
 
 
 def log(msg):
@@ -213,10 +241,16 @@ class Bench(exec_bench.Bench):
         # it, and always the same one.
         order = list(cases)
         shuffle = random.Random(5).shuffle
+        waited = []
         for i in range(self.args.runs):
             shuffle(order)
             for name in order:
+                if not self.args.no_settle:
+                    waited.append(settle())
                 times[name].append(cases[name]())
+        if waited:
+            log(f"container_bench: settling took {statistics.median(waited) * 1000:.0f} ms"
+                f" (median), {max(waited) * 1000:.0f} ms at most")
         return times
 
     def main(self):
@@ -241,7 +275,8 @@ class Bench(exec_bench.Bench):
         times = self.measure()
         med = {k: statistics.median(v) for k, v in times.items()}
         print(f"\ncold `true` in container {CONTAINER}, median of {self.args.runs}"
-              " (new connection / new process each run):")
+              " (new connection / new process each run; "
+              + ("back to back" if self.args.no_settle else "each on a settled machine") + "):")
         width = max(len(k) for k in med)
         for name, dt in med.items():
             v = times[name]
@@ -334,6 +369,8 @@ def parse_args():
     ap.add_argument("--stream-size", type=int, default=1 << 30, help="bytes (default 1 GiB)")
     ap.add_argument("--stream-runs", type=int, default=3)
     ap.add_argument("--no-ssh", action="store_true", help="leave out the ssh case")
+    ap.add_argument("--no-settle", action="store_true",
+                    help="time runs back to back, without waiting for an idle machine")
     ap.add_argument("--agent-arg", action="append", default=[],
                     help="an extra argument for rexec-agent (repeatable, e.g. -v)")
     ap.add_argument("--no-rexec", action="store_true",
