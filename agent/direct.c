@@ -85,14 +85,14 @@ static void why_set(char *why, size_t len, const char *fmt, ...)
 
 static int read_status(struct direct_ctx *c, int *seccomp_mode)
 {
-	char path[64], line[256];
-	FILE *f;
+	char path[64], buf[8192], *p = buf, *line;
+	ssize_t r;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)c->pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return -errno;
+	if ((r = procfs_read(path, buf, sizeof(buf))) < 0)
+		return (int)r;
 	*seccomp_mode = 0;
-	while (fgets(line, sizeof(line), f) != NULL) {
+	while ((line = procfs_line(&p)) != NULL) {
 		unsigned long long v;
 		if (sscanf(line, "CapInh: %llx", &v) == 1)
 			c->cap_inh = v;
@@ -109,7 +109,6 @@ static int read_status(struct direct_ctx *c, int *seccomp_mode)
 		else if (sscanf(line, "Seccomp: %llu", &v) == 1)
 			*seccomp_mode = (int)v;
 	}
-	fclose(f);
 	return 0;
 }
 
@@ -118,27 +117,24 @@ static int read_status(struct direct_ctx *c, int *seccomp_mode)
  * fixed columns. */
 static int read_limits(struct rlimit *rl, pid_t pid)
 {
-	char path[64], line[256];
-	FILE *f;
+	char path[64], buf[4096], *p = buf, *line;
+	ssize_t n;
 	int r = -1;
 
 	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return -errno;
-	while (fgets(line, sizeof(line), f) != NULL) {
+	if ((n = procfs_read(path, buf, sizeof(buf))) < 0)
+		return (int)n;
+	while ((line = procfs_line(&p)) != NULL) {
 		char soft[32], hard[32];
 		if (r++ < 0 || r > RLIM_NLIMITS)
 			continue; /* the header */
-		if (strlen(line) < 47 || sscanf(line + 26, "%31s %31s", soft, hard) != 2) {
-			fclose(f);
+		if (strlen(line) < 46 || sscanf(line + 26, "%31s %31s", soft, hard) != 2)
 			return -EINVAL;
-		}
 		rl[r - 1].rlim_cur =
 			strcmp(soft, "unlimited") == 0 ? RLIM_INFINITY : strtoull(soft, NULL, 10);
 		rl[r - 1].rlim_max =
 			strcmp(hard, "unlimited") == 0 ? RLIM_INFINITY : strtoull(hard, NULL, 10);
 	}
-	fclose(f);
 	return r == RLIM_NLIMITS ? 0 : -EINVAL;
 }
 
@@ -568,14 +564,10 @@ detach:
 static int lsm_label(pid_t pid, char *why, size_t whylen)
 {
 	char path[64], buf[256] = "";
-	FILE *f = fopen("/sys/kernel/security/lsm", "re");
 	ssize_t n;
 	int fd;
 
-	if (f != NULL) {
-		if (fgets(buf, sizeof(buf), f) == NULL)
-			buf[0] = 0;
-		fclose(f);
+	if (procfs_read("/sys/kernel/security/lsm", buf, sizeof(buf)) >= 0) {
 		buf[strcspn(buf, "\n")] = 0;
 		if (strstr(buf, "apparmor") || strstr(buf, "selinux")) {
 			why_set(why, whylen, "an LSM (%s) is active; its label is not set yet",
@@ -695,22 +687,21 @@ static int open_namespaces(struct direct_ctx *c, char *why, size_t whylen)
  * mounted there is left alone, as a process of ours would be. */
 static int open_cgroup(struct direct_ctx *c, char *why, size_t whylen)
 {
-	char path[64], line[4096], procs[4400];
+	char path[64], buf[16384], *p = buf, *line, procs[4400];
 	int pure_v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
-	FILE *f;
+	ssize_t r;
 
 	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)c->pid);
-	if ((f = fopen(path, "re")) == NULL) {
-		why_set(why, whylen, "open %s: %s", path, strerror(errno));
-		return -errno;
+	if ((r = procfs_read(path, buf, sizeof(buf))) < 0) {
+		why_set(why, whylen, "read %s: %s", path, strerror((int)-r));
+		return (int)r;
 	}
-	while (fgets(line, sizeof(line), f) != NULL && c->n_cgroups < MAX_CGROUPS) {
+	while ((line = procfs_line(&p)) != NULL && c->n_cgroups < MAX_CGROUPS) {
 		char *ctrl = strchr(line, ':'), *cpath;
 		int fd;
 		if (ctrl == NULL || (cpath = strchr(++ctrl, ':')) == NULL)
 			continue;
 		*cpath++ = 0;
-		cpath[strcspn(cpath, "\n")] = 0;
 		if (ctrl[0] == 0)
 			snprintf(procs, sizeof(procs), "/sys/fs/cgroup%s%s/cgroup.procs",
 				 pure_v2 ? "" : "/unified", cpath);
@@ -721,12 +712,10 @@ static int open_cgroup(struct direct_ctx *c, char *why, size_t whylen)
 			if (errno == ENOENT)
 				continue;
 			why_set(why, whylen, "open %s: %s", procs, strerror(errno));
-			fclose(f);
 			return -errno;
 		}
 		c->cgroups[c->n_cgroups++] = fd;
 	}
-	fclose(f);
 	return 0;
 }
 
@@ -778,9 +767,10 @@ static int is_number(const char *s)
 	return 1;
 }
 
-#define USER_FILE_MAX (1 << 16) /* of /etc/passwd, /etc/group read */
+#define USER_FILE_MAX   (1 << 16) /* of /etc/passwd, /etc/group read */
+#define USER_FILE_SMALL 4096      /* what most containers' are within: read on the stack */
 
-/* resolve_user() with PASSWD and GROUP as buffers of USER_FILE_MAX bytes. */
+/* resolve_user() with the container's /etc/passwd and /etc/group read into PASSWD and GROUP. */
 static int resolve_user_in(struct direct_ctx *c, const char *user, const cJSON *extra, char *passwd,
 			   char *group, char *why, size_t whylen)
 {
@@ -795,8 +785,6 @@ static int resolve_user_in(struct direct_ctx *c, const char *user, const cJSON *
 		snprintf(grp, sizeof(grp), "%s", colon + 1);
 	if (name[0] == 0)
 		snprintf(name, sizeof(name), "0");
-	if (read_in_root(c->pid, "etc/passwd", passwd, USER_FILE_MAX) < 0)
-		passwd[0] = 0;
 	for (line = passwd; *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : "") {
 		field(line, 0, f0, sizeof(f0));
 		field(line, 2, f2, sizeof(f2));
@@ -821,8 +809,6 @@ static int resolve_user_in(struct direct_ctx *c, const char *user, const cJSON *
 		c->gid = 0;
 		snprintf(c->home, sizeof(c->home), "/");
 	}
-	if (read_in_root(c->pid, "etc/group", group, USER_FILE_MAX) < 0)
-		group[0] = 0;
 	if (grp[0]) {
 		int ok = is_number(grp);
 		for (line = group; !ok && *line;
@@ -884,14 +870,31 @@ static int resolve_user_in(struct direct_ctx *c, const char *user, const cJSON *
 static int resolve_user(struct direct_ctx *c, const char *user, const cJSON *extra, char *why,
 			size_t whylen)
 {
-	char *files = malloc(2 * USER_FILE_MAX);
+	char small[2][USER_FILE_SMALL], *files = NULL, *passwd = small[0], *group = small[1];
+	size_t len = USER_FILE_SMALL;
 	int ret;
 
-	if (files == NULL) {
-		why_set(why, whylen, "out of memory");
-		return -ENOMEM;
+	for (;;) {
+		ssize_t np = read_in_root(c->pid, "etc/passwd", passwd, len);
+		ssize_t ng = read_in_root(c->pid, "etc/group", group, len);
+		if (np < 0)
+			passwd[0] = 0;
+		if (ng < 0)
+			group[0] = 0;
+		/* A file that filled the small buffer may go on: read both again, up to the
+		 * limit (a 128 KiB allocation, mapped and unmapped by musl each time). */
+		if (files != NULL ||
+		    ((np < 0 || (size_t)np + 1 < len) && (ng < 0 || (size_t)ng + 1 < len)))
+			break;
+		if ((files = malloc(2 * USER_FILE_MAX)) == NULL) {
+			why_set(why, whylen, "out of memory");
+			return -ENOMEM;
+		}
+		passwd = files;
+		group = files + USER_FILE_MAX;
+		len = USER_FILE_MAX;
 	}
-	ret = resolve_user_in(c, user, extra, files, files + USER_FILE_MAX, why, whylen);
+	ret = resolve_user_in(c, user, extra, passwd, group, why, whylen);
 	free(files);
 	return ret;
 }
@@ -1050,7 +1053,9 @@ int direct_prepare(struct direct_ctx **out, pid_t pid, unsigned long long start,
 	 * bounding set, or every capability the kernel knows once a user namespace is joined
 	 * (setns gives a full set). */
 	for (i = 0; i < 64; i++) {
-		int have = prctl(PR_CAPBSET_READ, i, 0, 0, 0); /* -1: beyond the kernel's last */
+		int have = prctl(PR_CAPBSET_READ, i, 0, 0, 0);
+		if (have < 0)
+			break; /* beyond the kernel's last */
 		if ((have == 1 || (have == 0 && c->userns >= 0)) && !(c->cap_bnd & (1ULL << i)))
 			c->cap_drop |= 1ULL << i;
 	}

@@ -1,23 +1,68 @@
-/* procfs.c: /proc/PID/stat fields. */
+/* procfs.c: small /proc files, and /proc/PID/stat fields. */
 #include "agent/procfs.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+ssize_t procfs_read(const char *path, char *buf, size_t size)
+{
+	size_t len = 0;
+	ssize_t n = 1;
+	char more;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	if (n > 0) /* full: is there more? */
+		while ((n = read(fd, &more, 1)) < 0 && errno == EINTR)
+			;
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	if (size > 0)
+		buf[len] = 0;
+	if (n < 0)
+		return n;
+	return n > 0 || size == 0 ? -EFBIG : (ssize_t)len;
+}
+
+char *procfs_line(char **p)
+{
+	char *line = *p, *nl;
+
+	if (*line == 0)
+		return NULL;
+	if ((nl = strchr(line, '\n')) != NULL) {
+		*nl = 0;
+		*p = nl + 1;
+	} else {
+		*p = line + strlen(line);
+	}
+	return line;
+}
 
 int procfs_stat_field(pid_t pid, int n, char *out, size_t outlen)
 {
-	char path[64], buf[1024], *p;
+	char path[64], buf[2048], *p;
+	ssize_t r;
 	size_t len;
-	FILE *f;
 	int i;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return -errno;
-	p = fgets(buf, sizeof(buf), f) != NULL ? strrchr(buf, ')') : NULL;
-	fclose(f);
+	if ((r = procfs_read(path, buf, sizeof(buf))) < 0)
+		return (int)r;
+	p = strrchr(buf, ')');
 	/* ") S ppid ...": field 3 follows the first space after the ')'. */
 	for (i = 2; p != NULL && i < n; i++)
 		p = strchr(p + 1, ' ');

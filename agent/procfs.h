@@ -1,10 +1,20 @@
-/* procfs.h: reading fields of /proc/PID/stat, which direct exec and the engine backend both
- * need (state, terminal foreground group, start time). */
+/* procfs.h: reading small /proc files whole, and fields of /proc/PID/stat, which direct exec
+ * and the engine backend both need (state, terminal foreground group, start time). */
 #ifndef REXEC_AGENT_PROCFS_H
 #define REXEC_AGENT_PROCFS_H
 
 #include <stddef.h>
 #include <sys/types.h>
+
+/* The file at PATH (a /proc or /sys file, read in one go) into BUF, NUL-terminated, without
+ * stdio: fopen allocates a buffer per file, which musl's allocator maps and unmaps each time
+ * (tens of microseconds each here, on a direct exec's path). Returns its length, or -errno
+ * (-EFBIG: it does not fit in SIZE - 1 bytes). */
+ssize_t procfs_read(const char *path, char *buf, size_t size);
+
+/* The next line of the NUL-terminated text at *P (its newline replaced by a NUL; *P moves past
+ * it), or NULL at the end. */
+char *procfs_line(char **p);
 
 /* Field N (numbered as in proc(5): 3 state, 8 tpgid, 22 starttime; N >= 3) of
  * /proc/PID/stat into OUT (OUTLEN bytes). The comm field may hold spaces and parentheses:

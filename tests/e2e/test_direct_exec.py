@@ -427,6 +427,30 @@ def test_direct_exec_options_take_effect(clients, containers):
         assert "X=y\n" in s["env"] and "HOME=/home/app\n" in s["env"], s["env"]
 
 
+def test_direct_exec_finds_a_user_past_the_first_pages_of_passwd(clients, docker_engine):
+    """A user and group listed after 8 KiB of others (the agent reads small files on the stack
+    and larger ones again into a buffer of their size limit): both paths agree."""
+    name = f"rexec-direct-bigpasswd-{uuid.uuid4().hex[:8]}"
+    docker_engine.docker("run", "-d", "--name", name, "--network", "none", IMAGE, *IDLE)
+    try:
+        fill = "; ".join([
+            "for i in $(seq 1 400); do echo \"filler$i:x:$((3000 + i)):$((3000 + i))::/:/bin/sh\""
+            " >> /etc/passwd; echo \"fgroup$i:x:$((3000 + i)):\" >> /etc/group; done",
+            "echo late:x:2345:2346::/late:/bin/sh >> /etc/passwd",
+            "echo lategrp:x:2346: >> /etc/group",
+            "echo extra:x:2347:late >> /etc/group",
+            "wc -c /etc/passwd /etc/group"])
+        sizes = docker_engine.docker("exec", name, "sh", "-c", fill).stdout.split()
+        assert int(sizes[0]) > 8192 and int(sizes[2]) > 4096, sizes
+        res = run_both(clients, name, "-u", "late", cmd=["id"])
+        for path, r in res.items():
+            assert (r.returncode, r.stdout) == (
+                0, b"uid=2345(late) gid=2346(lategrp) groups=2346(lategrp),2347(extra)\n"), \
+                (path, r.stdout, r.stderr)
+    finally:
+        docker_engine.remove(name)
+
+
 # --- the seccomp filter: a blocked syscall fails the same way -------------------------------------
 
 

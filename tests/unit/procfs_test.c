@@ -1,6 +1,7 @@
 /* uses: agent/procfs.c */
 /* procfs_test.c: /proc/PID/stat fields of this very process (state, ppid, start time) and of
- * a child whose comm holds a space and a ')', which must not shift the fields. */
+ * a child whose comm holds a space and a ')', which must not shift the fields; whole small
+ * files read into a buffer (exactly full, one byte over, empty, missing) and split into lines. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +10,9 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -59,11 +62,50 @@ static void test_awkward_comm(void **unused)
 	close(ready[1]);
 }
 
+static void write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void test_read_whole_files(void **unused)
+{
+	char dir[] = "/tmp/procfs_test.XXXXXX", path[64], buf[8], *p, *line;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/f", dir);
+	write_file(path, "1234567"); /* exactly SIZE - 1 */
+	assert_int_equal(procfs_read(path, buf, sizeof(buf)), 7);
+	assert_string_equal(buf, "1234567");
+	write_file(path, "12345678"); /* one byte over */
+	assert_int_equal(procfs_read(path, buf, sizeof(buf)), -EFBIG);
+	write_file(path, "");
+	assert_int_equal(procfs_read(path, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "");
+	write_file(path, "a\n\nbc");
+	assert_int_equal(procfs_read(path, buf, sizeof(buf)), 5);
+	p = buf;
+	assert_non_null(line = procfs_line(&p));
+	assert_string_equal(line, "a");
+	assert_non_null(line = procfs_line(&p));
+	assert_string_equal(line, "");
+	assert_non_null(line = procfs_line(&p));
+	assert_string_equal(line, "bc");
+	assert_null(procfs_line(&p));
+	unlink(path);
+	assert_int_equal(procfs_read(path, buf, sizeof(buf)), -ENOENT);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_own_fields),
 		cmocka_unit_test(test_awkward_comm),
+		cmocka_unit_test(test_read_whole_files),
 	};
 	return cmocka_run_group_tests_name("procfs", tests, NULL, NULL);
 }
