@@ -49,6 +49,7 @@ struct conn {
 	 * both buffers are kept for the life of the connection (no allocation per frame). */
 	struct buf out, wbuf;
 	int writing;
+	int shutting;   /* the shutdown is asked for (once, after the last write) */
 	int peer_hello; /* the peer's Hello came */
 	int eager;      /* a run on a control master's socket: ready once its Hello is sent */
 	uv_write_t write_req;
@@ -597,6 +598,9 @@ void conn_close(struct conn *c, int err, const char *why)
 
 static void shut_down(struct conn *c)
 {
+	if (c->shutting)
+		return;
+	c->shutting = 1;
 	c->shutdown_req.data = c;
 	if (uv_is_closing((uv_handle_t *)&c->io) ||
 	    uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->io, on_shutdown) < 0)
