@@ -7,8 +7,7 @@ new connection every run), all against the same container (replica 1 of compose 
 project `shop`). Each timed run starts on a settled machine: the bench waits (up to 2 s) for a
 50 ms window in which the CPUs were at least 90% idle, so that no case pays for the work the
 one before it left running (sshd's and the engine's clean-up after an ssh or docker exec run
-goes on for tens of ms, on 2 cores); --no-settle times back to back, as runs before session 7
-did:
+may still hold a CPU, of 2); --no-settle times back to back, as the bench used to:
 
   rexec dev web true                       client -> TLS -> agent -> direct exec (auto), the
                                            connection resuming the TLS session of the last
