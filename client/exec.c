@@ -46,8 +46,7 @@ enum in_kind {
 	IN_NONE,
 	IN_STREAM, /* a pipe, socket or terminal: uv_read_start */
 	IN_POOL,   /* another file (a device that may block): uv_fs_read on the thread pool */
-	IN_LOOP,   /* a regular file (or /dev/null, attached): read() on the loop, in an idle handle
-		    */
+	IN_LOOP,   /* a regular file, or /dev/null to an attach: read() on the loop (uv_idle) */
 };
 
 struct exec {
