@@ -220,7 +220,7 @@ static cJSON *read_spec(const struct direct_ctx *c, const char *id, pid_t *runti
 	char *text = NULL;
 	struct stat st;
 	size_t size;
-	ssize_t n, got = 0;
+	ssize_t n;
 	int dfd = -1, fd = -1;
 	pid_t ppid;
 
@@ -245,10 +245,7 @@ static cJSON *read_spec(const struct direct_ctx *c, const char *id, pid_t *runti
 	size = st.st_size > 0 && st.st_size < SPEC_MAX - 1 ? (size_t)st.st_size + 2 : SPEC_MAX;
 	if ((text = malloc(size)) == NULL)
 		goto out;
-	while ((size_t)got < size - 1 && (n = read(fd, text + got, size - 1 - (size_t)got)) > 0)
-		got += n;
-	text[got] = 0;
-	if ((spec = cJSON_Parse(text)) != NULL)
+	if (procfs_read_fd(fd, text, size) >= 0 && (spec = cJSON_Parse(text)) != NULL)
 		*runtime = ppid;
 out:
 	free(text);
@@ -565,9 +562,10 @@ static int lsm_label(pid_t pid, char *why, size_t whylen)
 {
 	char path[64], buf[256] = "";
 	ssize_t n;
-	int fd;
 
-	if (procfs_read("/sys/kernel/security/lsm", buf, sizeof(buf)) >= 0) {
+	/* Longer than BUF: what fits still counts (-EFBIG leaves it there). */
+	n = procfs_read("/sys/kernel/security/lsm", buf, sizeof(buf));
+	if (n >= 0 || n == -EFBIG) {
 		buf[strcspn(buf, "\n")] = 0;
 		if (strstr(buf, "apparmor") || strstr(buf, "selinux")) {
 			why_set(why, whylen, "an LSM (%s) is active; its label is not set yet",
@@ -576,13 +574,9 @@ static int lsm_label(pid_t pid, char *why, size_t whylen)
 		}
 	}
 	snprintf(path, sizeof(path), "/proc/%d/attr/current", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	n = procfs_read(path, buf, sizeof(buf));
+	if (n == 0 || (n < 0 && n != -EFBIG))
 		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
 	buf[strcspn(buf, "\n")] = 0;
 	if (buf[0] == 0 || strcmp(buf, "unconfined") == 0)
 		return 0;
@@ -725,13 +719,14 @@ static int open_cgroup(struct direct_ctx *c, char *why, size_t whylen)
 }
 
 /* A file of the container's, read without ever leaving its root (RESOLVE_IN_ROOT: a symlink
- * to /etc/shadow means the container's). At most LEN-1 bytes; returns the length or -errno. */
+ * to /etc/shadow means the container's), as procfs_read_fd() reads (-EFBIG: over LEN - 1
+ * bytes, of which BUF holds the first). */
 static ssize_t read_in_root(pid_t pid, const char *rel, char *buf, size_t len)
 {
 	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT };
 	char rootpath[64];
 	int root, fd;
-	ssize_t n, got = 0;
+	ssize_t n;
 
 	snprintf(rootpath, sizeof(rootpath), "/proc/%d/root", (int)pid);
 	if ((root = open(rootpath, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
@@ -740,11 +735,9 @@ static ssize_t read_in_root(pid_t pid, const char *rel, char *buf, size_t len)
 	close(root);
 	if (fd < 0)
 		return -errno;
-	while ((size_t)got < len - 1 && (n = read(fd, buf + got, len - 1 - (size_t)got)) > 0)
-		got += n;
+	n = procfs_read_fd(fd, buf, len);
 	close(fd);
-	buf[got] = 0;
-	return got;
+	return n;
 }
 
 /* Field I (0-based) of a ':'-separated line into OUT. */
@@ -876,29 +869,26 @@ static int resolve_user(struct direct_ctx *c, const char *user, const cJSON *ext
 			size_t whylen)
 {
 	char small[2][USER_FILE_SMALL], *files = NULL, *passwd = small[0], *group = small[1];
-	size_t len = USER_FILE_SMALL;
+	ssize_t np = read_in_root(c->pid, "etc/passwd", passwd, USER_FILE_SMALL);
+	ssize_t ng = read_in_root(c->pid, "etc/group", group, USER_FILE_SMALL);
 	int ret;
 
-	for (;;) {
-		ssize_t np = read_in_root(c->pid, "etc/passwd", passwd, len);
-		ssize_t ng = read_in_root(c->pid, "etc/group", group, len);
-		if (np < 0)
-			passwd[0] = 0;
-		if (ng < 0)
-			group[0] = 0;
-		/* A file that filled the small buffer may go on: read both again, up to the
-		 * limit (a 128 KiB allocation, mapped and unmapped by musl each time). */
-		if (files != NULL ||
-		    ((np < 0 || (size_t)np + 1 < len) && (ng < 0 || (size_t)ng + 1 < len)))
-			break;
+	if (np == -EFBIG || ng == -EFBIG) {
+		/* Read both again, up to the limit (a 128 KiB allocation, mapped and unmapped by
+		 * musl each time); a file longer still counts for what fits. */
 		if ((files = malloc(2 * USER_FILE_MAX)) == NULL) {
 			why_set(why, whylen, "out of memory");
 			return -ENOMEM;
 		}
 		passwd = files;
 		group = files + USER_FILE_MAX;
-		len = USER_FILE_MAX;
+		np = read_in_root(c->pid, "etc/passwd", passwd, USER_FILE_MAX);
+		ng = read_in_root(c->pid, "etc/group", group, USER_FILE_MAX);
 	}
+	if (np < 0 && np != -EFBIG)
+		passwd[0] = 0;
+	if (ng < 0 && ng != -EFBIG)
+		group[0] = 0;
 	ret = resolve_user_in(c, user, extra, passwd, group, why, whylen);
 	free(files);
 	return ret;

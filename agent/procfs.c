@@ -10,13 +10,22 @@
 
 ssize_t procfs_read(const char *path, char *buf, size_t size)
 {
-	size_t len = 0;
-	ssize_t n = 1;
-	char more;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
 
 	if (fd < 0)
 		return -errno;
+	n = procfs_read_fd(fd, buf, size);
+	close(fd);
+	return n;
+}
+
+ssize_t procfs_read_fd(int fd, char *buf, size_t size)
+{
+	size_t len = 0;
+	ssize_t n = 1;
+	char more;
+
 	while (len + 1 < size && (n = read(fd, buf + len, size - 1 - len)) != 0) {
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -29,7 +38,6 @@ ssize_t procfs_read(const char *path, char *buf, size_t size)
 			;
 	if (n < 0)
 		n = -errno;
-	close(fd);
 	if (size > 0)
 		buf[len] = 0;
 	if (n < 0)

@@ -12,6 +12,10 @@
  * (-EFBIG: it does not fit in SIZE - 1 bytes). */
 ssize_t procfs_read(const char *path, char *buf, size_t size);
 
+/* procfs_read() on FD, an open file (not closed here). On -EFBIG, BUF holds its first
+ * SIZE - 1 bytes, NUL-terminated. */
+ssize_t procfs_read_fd(int fd, char *buf, size_t size);
+
 /* The next line of the NUL-terminated text at *P (its newline replaced by a NUL; *P moves past
  * it), or NULL at the end. */
 char *procfs_line(char **p);
