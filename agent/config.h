@@ -9,7 +9,7 @@
  *     grace: 5s                  # how long a session outlives its vanished client
  *     keepalive: 5s
  *     engine: unix:///var/run/docker.sock
- *     exec_path: auto            # auto | engine | direct
+ *     exec_path: auto            # auto | engine | direct (auto: engine, for now)
  *     audit_log: /var/log/rexec/audit.jsonl
  *     dev: false
  *     state_dir: /var/lib/rexec-agent
@@ -28,7 +28,7 @@
 
 /* How an exec in a container is carried out (DESIGN.md, "Direct exec path"). */
 enum agent_exec_path {
-	AGENT_EXEC_PATH_AUTO = 0, /* direct when the whole context can be reproduced */
+	AGENT_EXEC_PATH_AUTO = 0, /* for now the engine's: see direct_wanted() in container.c */
 	AGENT_EXEC_PATH_ENGINE,
 	AGENT_EXEC_PATH_DIRECT,
 };

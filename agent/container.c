@@ -559,6 +559,15 @@ static int start_direct(struct ct *ct, struct ct_started *st, const cJSON *inspe
 	return -1;
 }
 
+/* Whether an exec may take the direct path. `auto` takes the engine path until the direct
+ * path has passed the hostile-container tests (a container that fakes its seccomp filters,
+ * plants FIFOs or devices, stops the joining child or points -w at an agent fd): only an
+ * explicit `direct` takes it. */
+static int direct_wanted(const struct ct *ct)
+{
+	return ct->exec_path == AGENT_EXEC_PATH_DIRECT;
+}
+
 static void start_exec(struct ct *ct, struct ct_started *st)
 {
 	const struct ct_req *q = &ct->req;
@@ -569,7 +578,7 @@ static void start_exec(struct ct *ct, struct ct_started *st)
 
 	if (find_running(ct, st, &r, 0) < 0)
 		return;
-	if (ct->exec_path != AGENT_EXEC_PATH_ENGINE && start_direct(ct, st, r.json, 0) == 0) {
+	if (direct_wanted(ct) && start_direct(ct, st, r.json, 0) == 0) {
 		engine_reply_free(&r);
 		return;
 	}
@@ -1405,8 +1414,8 @@ static int start_now(struct ct *ct, struct ct_started *st)
 	struct engine_reply r;
 	int ret;
 
-	if (ct->req.kind != CT_EXEC || ct->exec_path == AGENT_EXEC_PATH_ENGINE ||
-	    ct->cache == NULL || find_running(ct, st, &r, 1) < 0)
+	if (ct->req.kind != CT_EXEC || !direct_wanted(ct) || ct->cache == NULL ||
+	    find_running(ct, st, &r, 1) < 0)
 		goto job;
 	ret = start_direct(ct, st, r.json, DIRECT_NO_WAIT);
 	engine_reply_free(&r);

@@ -43,6 +43,10 @@ static void usage(FILE *out)
 		"  --keepalive DURATION ping period; a peer silent 3 periods is dead (default 5s)\n"
 		"  --engine URL         the container engine's API socket (default\n"
 		"                       unix:///var/run/docker.sock; podman's works too)\n"
+		"  --exec-path PATH     how an exec in a container starts: auto (the default; the\n"
+		"                       engine, for now), engine, or direct (WARNING: the agent\n"
+		"                       itself enters the container; not yet proven safe against\n"
+		"                       a hostile container)\n"
 		"  --audit-log FILE     append a JSON line per session start, end and refusal\n"
 		"                       (SIGHUP reopens it, for log rotation)\n"
 		"  -v, --verbose        more log (repeat for debug)\n"
@@ -361,6 +365,9 @@ int main(int argc, char **argv)
 	a.loop = &loop;
 	a.grace_ms = cfg.grace_ms;
 	a.exec_path = (int)cfg.exec_path;
+	if (cfg.exec_path == AGENT_EXEC_PATH_DIRECT)
+		log_warn("exec path direct: the agent itself enters containers; this path is not "
+			 "yet proven safe against a hostile container (auto takes the engine's)");
 	a.keepalive_ms = cfg.keepalive_ms;
 	a.ctcache = ctcache_new(&loop, &a.engine);
 	uv_signal_init(&loop, &a.sigchld);

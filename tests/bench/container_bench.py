@@ -9,7 +9,7 @@ project `shop`). Each timed run starts on a settled machine: the bench waits (up
 one before it left running (sshd's and the engine's clean-up after an ssh or docker exec run
 may still hold a CPU, of 2); --no-settle times back to back, as the bench used to:
 
-  rexec dev web true                       client -> TLS -> agent -> direct exec (auto), the
+  rexec dev web true                       client -> TLS -> agent -> direct exec, the     
                                            connection resuming the TLS session of the last
                                            one (a session ticket); also with a full handshake
                                            every time, and through the Engine API's exec
@@ -260,10 +260,11 @@ class Bench(exec_bench.Bench):
                          v.stdout.strip().splitlines()[0] if v.stdout.strip() else "?")
         self.start_engine()
         if not self.args.no_rexec:
-            # The default path (auto: direct) and one agent held to the engine path.
+            # One agent held to the direct path (auto takes the engine's for now) and one
+            # held to the engine path.
             self.start_agent("agent-engine", ["--exec-path", "engine"])
             self.engine_path_agent, self.engine_path_env = self.agent, self.rexec_env
-            self.start_agent()
+            self.start_agent(extra=["--exec-path", "direct"])
         if not self.args.no_ssh:
             self.start_sshd()
         ssh_version = run(["ssh", "-V"], capture_output=True, text=True, timeout=30).stderr.strip()

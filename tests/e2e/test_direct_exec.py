@@ -483,6 +483,22 @@ def test_direct_exec_verbose_names_the_path(clients, containers, path):
     says_path(r, path, strict=True)
 
 
+def test_auto_takes_the_engine_path_and_direct_warns(start_agent, agent_bin, rexec_bin,
+                                                      containers, docker_engine):
+    # Until the direct path passes the hostile-container tests, `auto` (the default) takes
+    # the engine's exec; `direct` must be asked for, and the agent says at start-up that it is
+    # not yet proven safe, in its log and in --help.
+    auto = Client(rexec_bin, start_agent("--engine", docker_engine.host))
+    r = auto.run("-v", "-T", "dev", "--container", containers("default"), "--", "true")
+    assert r.returncode == 0, r.stderr
+    says_path(r, "engine", strict=True)
+    direct = start_agent("--engine", docker_engine.host, "--exec-path", "direct")
+    assert re.search(r"exec path direct: .*not yet proven safe", direct.log()), direct.log()
+    assert "not yet proven safe" not in auto.agent.log()
+    h = subprocess.run([str(agent_bin), "--help"], capture_output=True, text=True, timeout=30)
+    assert re.search(r"--exec-path[^\n]*auto[^-]*direct \(WARNING", h.stdout), h.stdout
+
+
 def _ancestors(pid):
     seen = []
     while pid > 1:
