@@ -453,7 +453,9 @@ static int read_file(const char *path, char **buf, size_t *len, char *err, size_
 	ssize_t n;
 	int fd = -1, ret = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* A FIFO must not hold the open (O_NONBLOCK) nor a tty become our terminal (O_NOCTTY):
+	 * the agent reads files that labels name (a compose file for depends_on). */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		ret = -errno;
 		put(err, errlen, "%s: %s", path, strerror(errno));

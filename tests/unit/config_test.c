@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent/config.h"
@@ -181,6 +182,11 @@ static void test_yconf_file_errors(void **state)
 	assert_null(y);
 	assert_non_null(strstr(err, "missing.yaml"));
 	assert_int_equal(yconf_load_file(t->dir, &y, err, sizeof(err)), -EISDIR);
+	/* A FIFO is refused without waiting for a writer (a label may name any path). */
+	assert_int_equal(mkfifo(in_dir(t, "fifo.yaml"), 0600), 0);
+	assert_int_equal(yconf_load_file(in_dir(t, "fifo.yaml"), &y, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "not a regular file"));
+	unlink(in_dir(t, "fifo.yaml"));
 }
 
 /* Compose files use anchors: the alias variant shares the anchored node; a self-reference
