@@ -519,6 +519,16 @@ fn addTests(b: *std.Build, target: std.Build.ResolvedTarget, p: Products, bootst
         unit_step.dependOn(&run.step);
     }
 
+    // The hostile-container helper (tests/hostile/hostile.c): a static binary the e2e tests
+    // bind-mount into containers; installed under zig-out/test/, never with the product.
+    if (target.result.os.tag == .linux) {
+        const hostile = b.addExecutable(.{ .name = "hostile", .target = target, .optimize = .ReleaseSafe, .linkage = .static });
+        hostile.linkLibC();
+        hostile.addCSourceFile(.{ .file = b.path("tests/hostile/hostile.c"), .flags = &own_flags });
+        const hostile_install = b.addInstallArtifact(hostile, .{ .dest_dir = .{ .override = .{ .custom = "test" } } });
+        b.getInstallStep().dependOn(&hostile_install.step);
+    }
+
     const e2e = b.addSystemCommand(&.{b.pathFromRoot("tests/run-e2e")});
     e2e.setName("e2e (pytest)");
     e2e.stdio = .inherit;

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,6 +73,7 @@ struct ct {
 	char exec_id[ID_MAX];          /* exec sessions */
 	pid_t pid;                     /* exec process, or container main process */
 	unsigned long long init_start; /* the container's init's start time, if known */
+	unsigned long long pidns;      /* its pid namespace (inode), 0 if not known */
 	int exec_path;                 /* enum agent_exec_path */
 	int pid_known;                 /* exec: the engine has said (pid may be 0: it never ran) */
 	int pending[MAX_PENDING_SIGNALS]; /* exec: signals that came before the pid */
@@ -419,6 +422,16 @@ static int cached(struct ct *ct, const char *key, struct engine_reply *r)
 	return 0;
 }
 
+/* The inode of PID's pid namespace, or 0. */
+static unsigned long long pidns_of(pid_t pid)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
+	return pid > 0 && stat(path, &st) == 0 ? (unsigned long long)st.st_ino : 0;
+}
+
 /* The target container for exec and attach: by name/id, or by service. It must run.
  * CACHE_ONLY: -2 (and nothing said) when the cache does not have it. */
 static int find_running(struct ct *ct, struct ct_started *st, struct engine_reply *r,
@@ -451,6 +464,7 @@ static int find_running(struct ct *ct, struct ct_started *st, struct engine_repl
 	ct->pid = (pid_t)engine_num(state, "Pid", 0);
 	if (!hit && gen && ct->pid > 0 && (ct->init_start = procfs_start_time(ct->pid)) != 0)
 		ctcache_put(ct->cache, gen, key, r->json, ct->init_start);
+	ct->pidns = pidns_of(ct->pid);
 	log_debug("%s%s", ct->cname, hit ? ": as found before (no engine event since)" : "");
 	return 0;
 }
@@ -501,12 +515,12 @@ static void resize_now(struct ct *ct, unsigned rows, unsigned cols)
 /* ---------------------------------------------------------------------------------------
  * exec */
 
-/* The direct path (direct.c) for an exec into the container of INSPECT. Returns 0 when it
- * started the process (ST->direct) or failed for good (ST->error); -1 to use the engine
- * path, when the agent may choose (exec_path auto) and the context cannot be reproduced.
- * With DIRECT_NO_WAIT in FLAGS (on the loop): 0 when it started, else -2 and nothing said
- * (the start job tries again, and says why if need be). */
-static int start_direct(struct ct *ct, struct ct_started *st, const cJSON *inspect, int flags)
+/* The direct path (direct.c) for an exec into the container of INSPECT, on the thread pool
+ * (never on the loop: reading the container's files and starting the child can be made to
+ * wait by the container). Returns 0 when it started the process (ST->direct) or failed for
+ * good (ST->error); -1 to use the engine path, when the agent may choose (exec_path auto) and
+ * the context cannot be reproduced. */
+static int start_direct(struct ct *ct, struct ct_started *st, const cJSON *inspect)
 {
 	const struct ct_req *q = &ct->req;
 	pid_t init =
@@ -521,7 +535,7 @@ static int start_direct(struct ct *ct, struct ct_started *st, const cJSON *inspe
 	else if (init <= 0)
 		snprintf(why, sizeof(why), "the engine reports no init pid");
 	else if ((ret = direct_prepare(&dc, init, ct->init_start, inspect, q->user, q->workdir,
-				       q->env, q->n_env, q->tty, flags, why, sizeof(why))) == 0) {
+				       q->env, q->n_env, q->tty, why, sizeof(why))) == 0) {
 		memset(&req, 0, sizeof(req));
 		req.argv = q->n_argv ? q->argv : sh;
 		req.tty = q->tty;
@@ -530,11 +544,12 @@ static int start_direct(struct ct *ct, struct ct_started *st, const cJSON *inspe
 		req.ws.ws_col = (unsigned short)q->cols;
 		ret = direct_spawn(dc, &req, &st->sp);
 		direct_free(dc);
-		if (ret < 0 && (flags & DIRECT_NO_WAIT))
-			return -2;
 		if (ret < 0) {
 			fail(st, REXEC__V1__ERROR_CODE__ERROR_START_FAILED, "%s: direct exec: %s",
-			     ct->cname, strerror(-ret));
+			     ct->cname,
+			     ret == -ETIMEDOUT ? "the process was held before its exec (stopped "
+						 "from inside the container?) and was killed"
+					       : strerror(-ret));
 			return 0;
 		}
 		st->direct = 1;
@@ -543,8 +558,6 @@ static int start_direct(struct ct *ct, struct ct_started *st, const cJSON *inspe
 		snprintf(ct->what, sizeof(ct->what), "direct exec in %s", ct->cname);
 		return 0;
 	}
-	if (flags & DIRECT_NO_WAIT)
-		return -2;
 	if (ct->exec_path == AGENT_EXEC_PATH_DIRECT) {
 		/* A user the container does not know is the user's mistake, not the path's. */
 		fail(st,
@@ -578,7 +591,7 @@ static void start_exec(struct ct *ct, struct ct_started *st)
 
 	if (find_running(ct, st, &r, 0) < 0)
 		return;
-	if (direct_wanted(ct) && start_direct(ct, st, r.json, 0) == 0) {
+	if (direct_wanted(ct) && start_direct(ct, st, r.json) == 0) {
 		engine_reply_free(&r);
 		return;
 	}
@@ -1405,44 +1418,16 @@ static int queue(struct ct *ct, enum job_type type, unsigned rows, unsigned cols
 	return 0;
 }
 
-/* An exec whose target and init (its seccomp filters) the agent knows already waits on
- * neither the engine nor the init: the direct path starts it here, on the loop, without a
- * start job and its two thread wake-ups. Returns 0 when it started (ST as the job fills it),
- * -1 to queue the job (which does it all again, and says why if anything is wrong). */
-static int start_now(struct ct *ct, struct ct_started *st)
-{
-	struct engine_reply r;
-	int ret;
-
-	if (ct->req.kind != CT_EXEC || !direct_wanted(ct) || ct->cache == NULL ||
-	    find_running(ct, st, &r, 1) < 0)
-		goto job;
-	ret = start_direct(ct, st, r.json, DIRECT_NO_WAIT);
-	engine_reply_free(&r);
-	if (ret == 0 && st->direct) {
-		st->pid = ct->pid;
-		st->what = ct->what;
-		log_debug("%s: started on the loop (target and init known)", ct->cname);
-		return 0;
-	}
-job:
-	st->error = 0;
-	st->message[0] = 0;
-	return -1;
-}
-
 void ct_go(struct ct *ct)
 {
 	struct ct_started st;
 
 	memset(&st, 0, sizeof(st));
 	st.fd = -1;
-	if (start_now(ct, &st) < 0 && queue(ct, JOB_START, 0, 0) == 0)
+	if (queue(ct, JOB_START, 0, 0) == 0)
 		return;
-	if (!st.direct) {
-		st.error = REXEC__V1__ERROR_CODE__ERROR_INTERNAL;
-		snprintf(st.message, sizeof(st.message), "out of memory");
-	}
+	st.error = REXEC__V1__ERROR_CODE__ERROR_INTERNAL;
+	snprintf(st.message, sizeof(st.message), "out of memory");
 	/* As a job's result: the ct may not go while the callback runs. */
 	ct->jobs++;
 	ct->started(ct->arg, &st);
@@ -1574,6 +1559,21 @@ static int add_children(pid_t pid, pid_t *out, int n, int max)
 	return n;
 }
 
+/* SIG to PID through a pidfd, and only while PID is in the container's pid namespace: a pid
+ * read from /proc a moment ago may be another process's by now, and no process of the host
+ * may get a signal meant for a container's. Once the pidfd is open, the check is of the
+ * process it names. */
+static void signal_in_container(const struct ct *ct, pid_t pid, int sig)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (fd < 0)
+		return;
+	if (ct->pidns != 0 && pidns_of(pid) == ct->pidns)
+		syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0);
+	close(fd);
+}
+
 /* The foreground process group of PID's terminal (tpgid), or 0. */
 static pid_t tty_foreground(pid_t pid)
 {
@@ -1626,7 +1626,7 @@ int ct_hangup(struct ct *ct, int sig)
 	for (i = 0; i < n && n < MAX_TREE; i++)
 		n = add_children(tree[i], tree, n, MAX_TREE);
 	for (i = 0; i < n; i++)
-		kill(tree[i], sig);
+		signal_in_container(ct, tree[i], sig);
 	return 1;
 }
 

@@ -22,10 +22,10 @@
 
 #include <linux/capability.h>
 #include <linux/filter.h>
-#include <linux/openat2.h>
 #include <linux/seccomp.h>
 
 #include "agent/engine.h"
+#include "agent/inroot.h"
 #include "agent/procfs.h"
 #include "proto/log.h"
 
@@ -36,11 +36,12 @@
 #define SECCOMP_RET_USER_NOTIF 0x7fc00000U
 #endif
 
-#define MAX_NS       8
-#define MAX_FILTERS  16
-#define MAX_GROUPS   64
-#define MAX_CGROUPS  16
-#define STOP_WAIT_MS 1000 /* how long the init may take to stop for the seccomp dump */
+#define MAX_NS          8
+#define MAX_FILTERS     16
+#define MAX_GROUPS      64
+#define MAX_CGROUPS     16
+#define STOP_WAIT_MS    1000 /* how long the init may take to stop for the seccomp dump */
+#define DIRECT_START_MS 5000 /* how long the child may take to reach its exec */
 
 struct direct_ctx {
 	pid_t pid;
@@ -297,6 +298,7 @@ struct spec_sum {
 	gid_t gid;
 	gid_t groups[MAX_GROUPS];
 	int n_groups;
+	int seccomp; /* the spec has a seccomp profile: the runtime installed one filter */
 };
 
 /* Capabilities, no_new_privs, rlimits and the user of the spec's process into SUM; the
@@ -325,6 +327,8 @@ static int summarize(struct spec_sum *sum, const cJSON *spec, pid_t runtime, cha
 		      whylen) < 0)
 		return -ENOTSUP;
 	sum->nnp = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "noNewPrivileges"));
+	sum->seccomp = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(spec, "linux"), "seccomp"));
 	if ((ret = read_limits(sum->rl, runtime)) < 0) {
 		why_set(why, whylen, "reading the runtime's limits: %s", strerror(-ret));
 		return ret;
@@ -603,8 +607,17 @@ static int copy_filters(struct sock_fprog *dst, const struct sock_fprog *src, in
 	return 0;
 }
 
-/* The init's seccomp filters into C: kept from before (init_mem), or dumped now and kept. */
-static int cached_filters(struct direct_ctx *c, int flags, char *why, size_t whylen)
+/* The init's seccomp filters into C: kept from before (init_mem), or dumped now and kept.
+ * WANT is how many the runtime installed (1 when the spec has a profile, else 0). Filters only
+ * stack, and the runtime installs its own before the container's first instruction: so the
+ * init has exactly WANT filters unless something in the container (or around the runtime)
+ * stacked more, and then the dump is refused. Only the runtime's filter may reach an exec:
+ * one the container stacked can fake success for capset, setuid or prctl, and the child
+ * installs the filters while it is still root with every capability (runc and crun install
+ * the spec's profile, never a filter the container made). Checking the result afterwards
+ * proves nothing: a filter can fake getuid and capget too. A dump that passed is kept, so a
+ * filter stacked later never reaches an exec either. */
+static int cached_filters(struct direct_ctx *c, int want, char *why, size_t whylen)
 {
 	struct init_mem *m;
 	int ret;
@@ -618,12 +631,15 @@ static int cached_filters(struct direct_ctx *c, int flags, char *why, size_t why
 		return ret;
 	}
 	pthread_mutex_unlock(&init_mem_lock);
-	if (flags & DIRECT_NO_WAIT) {
-		why_set(why, whylen, "the init's seccomp filters are not known yet");
-		return -EAGAIN;
-	}
 	if ((ret = dump_filters(c, why, whylen)) < 0)
 		return ret;
+	if (c->n_filters != want) {
+		why_set(why, whylen,
+			"the container's init has %d seccomp filter%s where its spec gives %d: "
+			"the container stacked its own",
+			c->n_filters, c->n_filters == 1 ? "" : "s", want);
+		return -EPERM;
+	}
 	pthread_mutex_lock(&init_mem_lock);
 	if ((m = remembered(c, 1)) != NULL && !m->has_filters &&
 	    copy_filters(m->filters, c->filters, c->n_filters) == 0) {
@@ -684,7 +700,7 @@ static int open_namespaces(struct direct_ctx *c, char *why, size_t whylen)
  * without write-locking every thread group of the system, a lock whose taking waits for an
  * RCU grace period (here ~0.2 ms on an idle machine, 1.5 ms on average and up to 6 ms with
  * both CPUs busy, against 0.5 and 3 ms through `tasks`). v2 has only cgroup.procs. */
-static int open_cgroup(struct direct_ctx *c, char *why, size_t whylen)
+static int open_cgroup(struct direct_ctx *c, const char *id, char *why, size_t whylen)
 {
 	char path[64], buf[16384], *p = buf, *line, procs[4400];
 	int pure_v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
@@ -694,6 +710,14 @@ static int open_cgroup(struct direct_ctx *c, char *why, size_t whylen)
 	if ((r = procfs_read(path, buf, sizeof(buf))) < 0) {
 		why_set(why, whylen, "read %s: %s", path, strerror((int)-r));
 		return (int)r;
+	}
+	/* The process under the pid is the container's, not one that took a reused pid since
+	 * the engine named it: the engines' cgroups carry the container's id (.../docker/ID,
+	 * docker-ID.scope, libpod-ID.scope). Read after the pidfd was opened, and the pidfd is
+	 * checked last: this is the process the rest is read from. */
+	if (id == NULL || strlen(id) < 12 || strstr(buf, id) == NULL) {
+		why_set(why, whylen, "pid %d is not in the container's cgroup", (int)c->pid);
+		return -ESRCH;
 	}
 	while ((line = procfs_line(&p)) != NULL && c->n_cgroups < MAX_CGROUPS) {
 		char *ctrl = strchr(line, ':'), *cpath;
@@ -716,28 +740,6 @@ static int open_cgroup(struct direct_ctx *c, char *why, size_t whylen)
 		c->cgroups[c->n_cgroups++] = fd;
 	}
 	return 0;
-}
-
-/* A file of the container's, read without ever leaving its root (RESOLVE_IN_ROOT: a symlink
- * to /etc/shadow means the container's), as procfs_read_fd() reads (-EFBIG: over LEN - 1
- * bytes, of which BUF holds the first). */
-static ssize_t read_in_root(pid_t pid, const char *rel, char *buf, size_t len)
-{
-	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT };
-	char rootpath[64];
-	int root, fd;
-	ssize_t n;
-
-	snprintf(rootpath, sizeof(rootpath), "/proc/%d/root", (int)pid);
-	if ((root = open(rootpath, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return -errno;
-	fd = (int)syscall(SYS_openat2, root, rel, &how, sizeof(how));
-	close(root);
-	if (fd < 0)
-		return -errno;
-	n = procfs_read_fd(fd, buf, len);
-	close(fd);
-	return n;
 }
 
 /* Field I (0-based) of a ':'-separated line into OUT. */
@@ -862,34 +864,60 @@ static int resolve_user_in(struct direct_ctx *c, const char *user, const cJSON *
 	return 0;
 }
 
+/* The container's /etc/passwd and /etc/group into BUFS (LEN bytes each), read by the
+ * helper of inroot.h (never by us: they are the container's to make FIFOs, devices or FUSE
+ * files of). A missing file reads empty; one that is not a regular file, or a helper that
+ * had to be killed, is refused with WHY. Longer than LEN - 1: -EFBIG in RES. */
+static int read_user_files(const struct direct_ctx *c, char *const bufs[2], size_t len,
+			   ssize_t res[2], char *why, size_t whylen)
+{
+	static const char *const rels[2] = { "etc/passwd", "etc/group" };
+	const size_t lens[2] = { len, len };
+	int ret = inroot_read(c->pid, rels, bufs, lens, res, 2), i;
+
+	if (ret < 0) {
+		why_set(why, whylen, "reading the container's /etc/passwd and /etc/group: %s",
+			ret == -ETIMEDOUT ? "no answer in time" : strerror(-ret));
+		return ret;
+	}
+	for (i = 0; i < 2; i++) {
+		if (res[i] == -EINVAL) {
+			why_set(why, whylen, "the container's /%s is not a regular file", rels[i]);
+			return -EINVAL;
+		}
+		if (res[i] < 0 && res[i] != -EFBIG)
+			bufs[i][0] = 0;
+	}
+	return 0;
+}
+
 /* USER ("name", "uid", "name:group", "uid:gid") through the container's own /etc/passwd and
  * /etc/group, as runc resolves it: the primary gid first, then every group that lists the
  * user, then EXTRA (HostConfig.GroupAdd). */
 static int resolve_user(struct direct_ctx *c, const char *user, const cJSON *extra, char *why,
 			size_t whylen)
 {
-	char small[2][USER_FILE_SMALL], *files = NULL, *passwd = small[0], *group = small[1];
-	ssize_t np = read_in_root(c->pid, "etc/passwd", passwd, USER_FILE_SMALL);
-	ssize_t ng = read_in_root(c->pid, "etc/group", group, USER_FILE_SMALL);
+	char small[2][USER_FILE_SMALL], *files = NULL;
+	char *bufs[2] = { small[0], small[1] };
+	ssize_t res[2];
 	int ret;
 
-	if (np == -EFBIG || ng == -EFBIG) {
+	if ((ret = read_user_files(c, bufs, USER_FILE_SMALL, res, why, whylen)) < 0)
+		return ret;
+	if (res[0] == -EFBIG || res[1] == -EFBIG) {
 		/* Read both again, up to the limit (a 128 KiB allocation, mapped and unmapped by
 		 * musl each time); a file longer still counts for what fits. */
 		if ((files = malloc(2 * USER_FILE_MAX)) == NULL) {
 			why_set(why, whylen, "out of memory");
 			return -ENOMEM;
 		}
-		passwd = files;
-		group = files + USER_FILE_MAX;
-		np = read_in_root(c->pid, "etc/passwd", passwd, USER_FILE_MAX);
-		ng = read_in_root(c->pid, "etc/group", group, USER_FILE_MAX);
+		bufs[0] = files;
+		bufs[1] = files + USER_FILE_MAX;
+		if ((ret = read_user_files(c, bufs, USER_FILE_MAX, res, why, whylen)) < 0)
+			goto out;
 	}
-	if (np < 0 && np != -EFBIG)
-		passwd[0] = 0;
-	if (ng < 0 && ng != -EFBIG)
-		group[0] = 0;
-	ret = resolve_user_in(c, user, extra, passwd, group, why, whylen);
+	ret = resolve_user_in(c, user, extra, bufs[0], bufs[1], why, whylen);
+out:
 	free(files);
 	return ret;
 }
@@ -969,7 +997,7 @@ static int build_env(struct direct_ctx *c, const cJSON *cfg, char *const *env, s
 
 int direct_prepare(struct direct_ctx **out, pid_t pid, unsigned long long start,
 		   const cJSON *inspect, const char *user, const char *workdir, char *const *env,
-		   size_t n_env, int tty, int flags, char *why, size_t whylen)
+		   size_t n_env, int tty, char *why, size_t whylen)
 {
 	const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(inspect, "Config");
 	const cJSON *host = cJSON_GetObjectItemCaseSensitive(inspect, "HostConfig");
@@ -1004,7 +1032,8 @@ int direct_prepare(struct direct_ctx **out, pid_t pid, unsigned long long start,
 		why_set(why, whylen, "reading the init's status: %s", strerror(-ret));
 		goto fail;
 	}
-	if ((ret = open_namespaces(c, why, whylen)) < 0 || (ret = open_cgroup(c, why, whylen)) < 0)
+	if ((ret = open_cgroup(c, engine_str(inspect, "Id"), why, whylen)) < 0 ||
+	    (ret = open_namespaces(c, why, whylen)) < 0)
 		goto fail;
 	if ((ret = found = spec_summary(c, engine_str(inspect, "Id"), &sum, why, whylen)) < 0)
 		goto fail;
@@ -1018,7 +1047,16 @@ int direct_prepare(struct direct_ctx **out, pid_t pid, unsigned long long start,
 		  found == 2   ? "the container's spec, as read before (the same init)"
 		  : found == 1 ? "the container's spec"
 			       : "the init itself (no spec found)");
-	if (seccomp_mode == 2 && (ret = cached_filters(c, flags, why, whylen)) < 0)
+	/* Seccomp filters only with a spec that says which of them are the runtime's. */
+	if (seccomp_mode == 2 && !found) {
+		ret = -ENOTSUP;
+		why_set(why, whylen,
+			"no spec tells which of the init's seccomp filters are the "
+			"runtime's");
+		goto fail;
+	}
+	if (found && (seccomp_mode == 2 || sum.seccomp) &&
+	    (ret = cached_filters(c, sum.seccomp, why, whylen)) < 0)
 		goto fail;
 	if (!(user && user[0]) && found && spec_user(c, &sum) == 0) {
 		/* The spec's ids; the uid's passwd entry, if any, only gives HOME. */
@@ -1145,48 +1183,13 @@ static int creds(const void *arg)
 	return 0;
 }
 
-/* The PTY pair from the container's own devpts (as runc makes it), so that the process's
- * terminal is /dev/pts/N inside the container. Opened through the container's root with
- * RESOLVE_IN_ROOT: its /dev/pts cannot point us at the host's. */
-static int container_pty(struct direct_ctx *c, int *master, int *slave)
-{
-	struct open_how how = { .flags = O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK,
-				.resolve = RESOLVE_IN_ROOT };
-	char rootpath[64], pts[64];
-	int root, m, s, unlock = 0;
-	unsigned n;
-
-	snprintf(rootpath, sizeof(rootpath), "/proc/%d/root", (int)c->pid);
-	if ((root = open(rootpath, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return -errno;
-	m = (int)syscall(SYS_openat2, root, "dev/pts/ptmx", &how, sizeof(how));
-	if (m < 0 || ioctl(m, TIOCSPTLCK, &unlock) < 0 || ioctl(m, TIOCGPTN, &n) < 0) {
-		int ret = -errno;
-		if (m >= 0)
-			close(m);
-		close(root);
-		return ret;
-	}
-	snprintf(pts, sizeof(pts), "dev/pts/%u", n);
-	how.flags = O_RDWR | O_NOCTTY | O_CLOEXEC;
-	s = (int)syscall(SYS_openat2, root, pts, &how, sizeof(how));
-	close(root);
-	if (s < 0) {
-		int ret = -errno;
-		close(m);
-		return ret;
-	}
-	*master = m;
-	*slave = s;
-	return 0;
-}
-
 int direct_spawn(struct direct_ctx *c, struct spawn_req *req, struct spawn_result *res)
 {
 	int own = -1, ret;
 
-	/* A container without a devpts of its own gets one of the host's. */
-	if (req->tty && container_pty(c, &req->pty_master, &req->pty_slave) < 0)
+	/* The container's own devpts (as runc makes it), so that the process's terminal is
+	 * /dev/pts/N inside; a container without one gets one of the host's. */
+	if (req->tty && inroot_pty(c->pid, &req->pty_master, &req->pty_slave) < 0)
 		req->pty_master = req->pty_slave = 0;
 
 	req->envp = c->envp;
@@ -1198,6 +1201,9 @@ int direct_spawn(struct direct_ctx *c, struct spawn_req *req, struct spawn_resul
 	req->creds = creds;
 	req->hook_arg = c;
 	req->own_mm = c->timens;
+	/* The child is in the container's pid namespace before its exec, where its root may
+	 * SIGSTOP it: the start is bounded (spawn.h), and runs on the thread pool. */
+	req->start_timeout_ms = DIRECT_START_MS;
 	/* setns(CLONE_NEWPID) moves only this thread's future children: the fork below lands
 	 * in the container's pid namespace; then this pool thread goes back to ours. */
 	if (c->pidns >= 0) {

@@ -5,9 +5,10 @@
  * user, environment and working directory the engine would give it. Its stdio are the
  * agent's own pipes or PTY: no engine round trips, no engine stdio copy.
  *
- * direct_prepare() and direct_spawn() block (ptrace, /proc reads): call them on the thread
- * pool, or with DIRECT_NO_WAIT where nothing may wait on the init. The child is the agent's own
- * child: it is reaped by the SIGCHLD handler like a host session's. */
+ * direct_prepare() and direct_spawn() block (ptrace, /proc reads, the container's files read
+ * and the child's start, each bounded in time): call them on the thread pool, never on the
+ * loop. The child is the agent's own child: it is reaped by the SIGCHLD handler like a host
+ * session's. */
 #ifndef REXEC_AGENT_DIRECT_H
 #define REXEC_AGENT_DIRECT_H
 
@@ -28,11 +29,7 @@ struct direct_ctx;
  * under the same pid is refused (-ESRCH). */
 int direct_prepare(struct direct_ctx **out, pid_t pid, unsigned long long start,
 		   const cJSON *inspect, const char *user, const char *workdir, char *const *env,
-		   size_t n_env, int tty, int flags, char *why, size_t whylen);
-
-/* direct_prepare()'s FLAGS: fail with -EAGAIN rather than stop the init to dump its seccomp
- * filters (they are not known yet): the caller cannot wait (the event loop). */
-#define DIRECT_NO_WAIT 1
+		   size_t n_env, int tty, char *why, size_t whylen);
 
 /* Starts REQ (argv, tty, size, stdin; the rest is filled from C) in the container. Returns 0
  * with RES as spawn_start() fills it (RES->pid is the host pid), or -errno. */

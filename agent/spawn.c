@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -14,7 +15,10 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <linux/openat2.h>
 
 enum stage {
 	STAGE_ENTER = 1,
@@ -90,6 +94,32 @@ static void exec_path(const char *file, char *const *argv, char *const *envp)
 		errno = EACCES;
 }
 
+/* In the child: DIR as the working directory, looked up inside our root (RESOLVE_IN_ROOT: a
+ * symlink or ".." never leads out of it, and no magic link such as /proc/self/fd/N or
+ * /proc/PID/cwd is followed), the way runc resolves an exec's cwd since CVE-2024-21626.
+ * Returns 0, or -1 with errno. */
+static int enter_dir(const char *dir)
+{
+	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_IN_ROOT };
+	int root, fd, ret, e;
+
+	if ((root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	fd = (int)syscall(SYS_openat2, root, dir, &how, sizeof(how));
+	e = errno;
+	close(root);
+	if (fd < 0) {
+		errno = e;
+		return -1;
+	}
+	ret = fchdir(fd);
+	e = errno;
+	close(fd);
+	errno = e;
+	return ret;
+}
+
 struct child_args {
 	const struct spawn_req *req;
 	int errfd, slave, in, out, err;
@@ -149,21 +179,23 @@ static int child(void *arg)
 		errno = EPERM;
 		child_fail(errfd, STAGE_SETUID);
 	}
-	if (req->workdir != NULL) {
-		if (chdir(req->workdir) < 0)
-			child_fail(errfd, STAGE_CHDIR);
-	} else if (req->fallback == NULL || chdir(req->fallback) < 0) {
-		if (chdir("/") < 0)
-			child_fail(errfd, STAGE_CHDIR);
-	}
 	/* Nothing of the agent's may leak: close every fd above stderr except the error pipe
-	 * (close-on-exec already covers most; this is the belt to those braces). close_range
-	 * (Linux 5.9) does it in two calls, where a loop costs a thousand; older kernels loop. */
+	 * (close-on-exec already covers most; this is the belt to those braces), before the
+	 * working directory is looked up, so that no path can lead to one of ours
+	 * (/proc/self/fd/N: runc's CVE-2024-21626). close_range (Linux 5.9) does it in two
+	 * calls, where a loop costs a thousand; older kernels loop. */
 	if ((errfd > 3 && syscall(SYS_close_range, 3U, (unsigned)errfd - 1, 0U) < 0) ||
 	    syscall(SYS_close_range, (unsigned)errfd + 1, ~0U, 0U) < 0) {
 		for (fd = 3; fd < 1024; fd++)
 			if (fd != errfd)
 				close(fd);
+	}
+	if (req->workdir != NULL) {
+		if (enter_dir(req->workdir) < 0)
+			child_fail(errfd, STAGE_CHDIR);
+	} else if (req->fallback == NULL || enter_dir(req->fallback) < 0) {
+		if (chdir("/") < 0)
+			child_fail(errfd, STAGE_CHDIR);
 	}
 	exec_path(req->file ? req->file : req->argv[0], req->argv, req->envp);
 	child_fail(errfd, STAGE_EXEC);
@@ -197,10 +229,40 @@ fail : {
 }
 }
 
+/* Waits until the child that shares our memory (CLONE_VM without CLONE_VFORK) is done with
+ * it: the error pipe EPIPE's other end closes at its exec or its death. Past TIMEOUT_MS it is
+ * killed (through PIDFD) and -ETIMEDOUT returned once it is gone: a process inside the
+ * container (root there) can stop it before its exec, and a vfork parent would wait with
+ * it. A killed child is reaped by the SIGCHLD handler like any other. */
+static int wait_exec(int epipe, int pidfd, unsigned timeout_ms)
+{
+	struct pollfd p = { .fd = epipe, .events = POLLIN };
+	struct timespec t0, t;
+	int left = (int)timeout_ms, killed = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		int n = poll(&p, 1, killed ? 1000 : left);
+		if (n > 0 && (p.revents & (POLLHUP | POLLERR)))
+			return killed ? -ETIMEDOUT : 0;
+		if (n < 0 && errno != EINTR)
+			return -errno; /* cannot happen with one valid fd; the stack stays ours */
+		if (killed)
+			continue; /* it must go before its stack does: wait as long as it takes */
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = (int)timeout_ms -
+		       (int)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0) {
+			syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+			killed = 1;
+		}
+	}
+}
+
 int spawn_start(const struct spawn_req *req, struct spawn_result *res)
 {
 	int ep[2] = { -1, -1 }, ip[2] = { -1, -1 }, op[2] = { -1, -1 }, xp[2] = { -1, -1 };
-	int master = -1, slave = -1, ret, n = 64;
+	int master = -1, slave = -1, pidfd = -1, ret, n = 64;
 	struct child_args args;
 	sigset_t all, old;
 	gid_t some[64], *groups = some;
@@ -251,10 +313,14 @@ int spawn_start(const struct spawn_req *req, struct spawn_result *res)
 	args.err = xp[1];
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	if (!req->own_mm) {
+	if (!req->own_mm && req->start_timeout_ms == 0) {
 		/* As posix_spawn does: no copy of our page tables to make and then throw away at
 		 * exec (about 2 ms of a short session here); we wait until the child has exec'd. */
 		pid = clone(child, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+	} else if (!req->own_mm) {
+		/* The same, but the wait is ours and bounded (wait_exec), not the kernel's. */
+		pid = clone(child, stack + sizeof(stack), CLONE_VM | CLONE_PIDFD | SIGCHLD, &args,
+			    &pidfd);
 	} else if ((pid = fork()) == 0) {
 		child(&args);
 	}
@@ -266,6 +332,12 @@ int spawn_start(const struct spawn_req *req, struct spawn_result *res)
 		free(groups);
 
 	close_fd(&ep[1]);
+	if (pidfd >= 0) {
+		ret = wait_exec(ep[0], pidfd, req->start_timeout_ms);
+		close_fd(&pidfd);
+		if (ret < 0)
+			goto fail;
+	}
 	close_fd(&slave);
 	close_fd(&ip[0]);
 	close_fd(&op[1]);

@@ -31,6 +31,10 @@ struct spawn_req {
 	 * (CLONE_VM | CLONE_VFORK, the default): a time namespace to join, which setns refuses
 	 * to a process that shares its memory. */
 	int own_mm;
+	/* Not 0: the child shares our memory without CLONE_VFORK and spawn_start() waits for its
+	 * exec this long at most, then kills it (-ETIMEDOUT): for a child that a container's
+	 * processes can see, and so stop, before its exec. */
+	unsigned start_timeout_ms;
 };
 
 /* What the parent keeps. Every fd is close-on-exec and non-blocking; -1 when absent. */
@@ -42,7 +46,8 @@ struct spawn_result {
 	int errpipe;  /* the child writes a start failure here; EOF means exec succeeded */
 };
 
-/* Forks and execs REQ. Returns 0 with RES filled, or -errno (nothing is left open). */
+/* Forks and execs REQ. Returns 0 with RES filled, or -errno (nothing is left open;
+ * -ETIMEDOUT: START_TIMEOUT_MS passed and the child was killed). */
 int spawn_start(const struct spawn_req *req, struct spawn_result *res);
 
 /* After the child exited: reads its start failure from RES's errpipe, if any.
