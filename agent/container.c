@@ -20,6 +20,7 @@
 
 #include "agent/config.h"
 #include "agent/ctcache.h"
+#include "agent/ctuser.h"
 #include "agent/direct.h"
 #include "agent/procfs.h"
 #include "lib/yconf.h"
@@ -581,12 +582,32 @@ static int direct_wanted(const struct ct *ct)
 	return ct->exec_path == AGENT_EXEC_PATH_DIRECT;
 }
 
+/* The exec's -u through the container's own files (ctuser.h), as "uid:gid" for the engine:
+ * the ids the agent resolved are the ids that run, and no file the container planted is
+ * read by the engine for it. Returns 0, or -1 with ST's error set. */
+static int engine_user(struct ct *ct, struct ct_started *st, char *out, size_t len)
+{
+	struct ctuser u;
+	char why[512] = "";
+	int ret = ctuser_resolve(ct->pid, ct->req.user, NULL, &u, why, sizeof(why));
+
+	if (ret < 0) {
+		fail(st,
+		     ret == -ENOENT ? REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND
+				    : REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
+		     "%s: %s", ct->cname, why);
+		return -1;
+	}
+	snprintf(out, len, "%u:%u", (unsigned)u.uid, (unsigned)u.gid);
+	return 0;
+}
+
 static void start_exec(struct ct *ct, struct ct_started *st)
 {
 	const struct ct_req *q = &ct->req;
 	struct engine_reply r;
 	cJSON *body = NULL;
-	char path[256];
+	char path[256], user[32] = "";
 	int detach = opt_on(q, "detach");
 
 	if (find_running(ct, st, &r, 0) < 0)
@@ -596,7 +617,7 @@ static void start_exec(struct ct *ct, struct ct_started *st)
 		return;
 	}
 	engine_reply_free(&r);
-	if (st->error)
+	if (st->error || (q->user[0] && engine_user(ct, st, user, sizeof(user)) < 0))
 		return;
 	body = cJSON_CreateObject();
 	cJSON_AddBoolToObject(body, "AttachStdin", q->stdin_open && !detach);
@@ -612,8 +633,8 @@ static void start_exec(struct ct *ct, struct ct_started *st)
 	}
 	if (q->n_env > 0)
 		cJSON_AddItemToObject(body, "Env", str_array(q->env, q->n_env));
-	if (q->user[0])
-		cJSON_AddStringToObject(body, "User", q->user);
+	if (user[0])
+		cJSON_AddStringToObject(body, "User", user);
 	if (q->workdir[0])
 		cJSON_AddStringToObject(body, "WorkingDir", q->workdir);
 	if (q->tty && !opt(q, "detach-keys"))

@@ -27,6 +27,7 @@ openssh-server on a free loopback port with a generated host key, key-only auth 
 ssh user needs the engine socket, which only root may use here; the key lives in the run's
 temp dir and nowhere else), no PAM.
 Run as root:  /usr/bin/python3 tests/bench/container_bench.py [--runs 20] [--no-ssh]
+              [--baseline-bin-dir DIR] (the direct path of other binaries, same run)
               [--no-rexec] (the engine, docker exec and ssh parts alone) [--agent-arg=-v]
 """
 import argparse
@@ -215,6 +216,12 @@ class Bench(exec_bench.Bench):
                 [self.rexec, "dev", "web", "true"], self.rexec_mux_env)
             c["rexec dev web true (engine path)"] = lambda: self.time_cmd(
                 [self.rexec, "dev", "web", "true"], self.engine_path_env)
+            if self.args.baseline_bin_dir:
+                env, mux = self.baseline_envs
+                c["baseline: rexec dev web true"] = lambda: self.time_cmd(
+                    [self.baseline_rexec, "dev", "web", "true"], env)
+                c["baseline: rexec dev web true (control master)"] = lambda: self.time_cmd(
+                    [self.baseline_rexec, "dev", "web", "true"], mux)
         c["docker exec <c> true"] = lambda: self.time_cmd(docker_exec, self.docker_env)
         pid = self.engine.host_pid(CONTAINER)
         c["nsenter -a -t PID true"] = lambda: self.time_cmd(["nsenter", "-a", "-t", str(pid),
@@ -264,6 +271,15 @@ class Bench(exec_bench.Bench):
             # held to the engine path.
             self.start_agent("agent-engine", ["--exec-path", "engine"])
             self.engine_path_agent, self.engine_path_env = self.agent, self.rexec_env
+            if self.args.baseline_bin_dir:
+                # The same cases through other binaries (main as it was), in the same run.
+                base = pathlib.Path(self.args.baseline_bin_dir).resolve()
+                own, self.agent_bin = self.agent_bin, str(base / "rexec-agent")
+                self.start_agent("agent-baseline", ["--exec-path", "direct"])
+                self.agent_bin = own
+                self.baseline_agent = self.agent
+                self.baseline_rexec = str(base / "rexec")
+                self.baseline_envs = (self.rexec_env, self.rexec_mux_env)
             self.start_agent(extra=["--exec-path", "direct"])
         if not self.args.no_ssh:
             self.start_sshd()
@@ -308,6 +324,11 @@ class Bench(exec_bench.Bench):
         if cm and ns:
             print(f"  direct path through a control master: {cm * 1000:.1f} ms, minus nsenter"
                   f" -a: {(cm - ns) * 1000:.1f} ms")
+        for case in ("rexec dev web true", "rexec dev web true (control master)"):
+            b = med.get("baseline: " + case)
+            if b and med.get(case):
+                print(f"  {case}: {med[case] * 1000:.1f} ms vs the baseline's"
+                      f" {b * 1000:.1f} ms ({med[case] / b:.2f}x)")
         mib = self.args.stream_size / (1 << 20)
         log(f"container_bench: {mib:.0f} MiB of stdout, {self.args.stream_runs} runs each")
         smed = self.streams()
@@ -357,6 +378,7 @@ class Bench(exec_bench.Bench):
 
     def cleanup(self):
         stop(getattr(self, "engine_path_agent", None), "rexec-agent (engine path)")
+        stop(getattr(self, "baseline_agent", None), "rexec-agent (baseline)")
         if self.engine is not None:
             self.engine.cleanup()
         super().cleanup()
@@ -366,6 +388,8 @@ def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin-dir", default=os.environ.get("REXEC_BIN_DIR", str(TOP / "zig-out/bin")))
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--baseline-bin-dir", help="also time `true` through these binaries' direct"
+                    " path (e.g. main as it was), in the same run")
     ap.add_argument("--stream-size", type=int, default=1 << 30, help="bytes (default 1 GiB)")
     ap.add_argument("--stream-runs", type=int, default=3)
     ap.add_argument("--no-ssh", action="store_true", help="leave out the ssh case")
