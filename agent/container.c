@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -27,6 +28,7 @@
 #include "proto/error.h"
 #include "proto/log.h"
 
+#define LABEL_NS            "com.docker.compose."
 #define LABEL_PROJECT       "com.docker.compose.project"
 #define LABEL_SERVICE       "com.docker.compose.service"
 #define LABEL_NUMBER        "com.docker.compose.container-number"
@@ -1056,15 +1058,39 @@ static int create(struct ct *ct, struct ct_started *st, const cJSON *body, const
 	return 0;
 }
 
+/* The first -l label of Q in the compose namespace, or NULL: those labels are the agent's to
+ * set (a forged replica number would draw others' execs into the one-off, a forged config_files
+ * would have the agent open any file as root). Its key goes to KEY (LEN bytes). */
+static const char *compose_label(const struct ct_req *q, char *key, size_t len)
+{
+	const char *v = opt(q, "label");
+
+	while (v != NULL && *v) {
+		size_t n = strcspn(v, "=\n");
+		if (strncasecmp(v, LABEL_NS, sizeof(LABEL_NS) - 1) == 0) {
+			snprintf(key, len, "%.*s", (int)n, v);
+			return key;
+		}
+		v = strchr(v, '\n');
+		v = v ? v + 1 : NULL;
+	}
+	return NULL;
+}
+
 static void start_run(struct ct *ct, struct ct_started *st)
 {
 	const struct ct_req *q = &ct->req;
 	struct engine_reply tr, r;
 	cJSON *body = NULL;
-	char project[256], path[512];
+	char project[256], path[512], key[128];
 	const char *name = opt(q, "name");
 	int detach = opt_on(q, "detach");
 
+	if (compose_label(q, key, sizeof(key)) != NULL) {
+		fail(st, REXEC__V1__ERROR_CODE__ERROR_DENIED,
+		     "run: label %s: the " LABEL_NS "* labels are set by rexec, not by -l", key);
+		return;
+	}
 	/* The service's definition, from one of its containers on this host. */
 	if (pick_service(ct, st, 1) < 0)
 		return;

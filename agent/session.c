@@ -22,7 +22,7 @@
 
 #define LINGER_TICK_MS 100  /* after exit, output idle this long twice ends the session */
 #define KILL_AFTER_MS  2000 /* SIGHUP, then SIGKILL this much later */
-#define WINDOW_CAP     (64 * 1024 * 1024)
+#define SESSIONS_MAX   64   /* sessions one connection may have open at once */
 #define DEFAULT_PATH   "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 enum sess_state {
@@ -54,8 +54,10 @@ struct session {
 	uv_pipe_t in_h;                  /* pipe mode only: in tty mode stdin goes to the master */
 	int out_open, err_open, in_open; /* handle initialised and not yet closed */
 	int reading;
-	int out_eof;    /* tty: the master reported EIO; kept open until the child is reaped */
-	int64_t window; /* output bytes the client still accepts */
+	int out_eof;       /* tty: the master reported EIO; kept open until the child is reaped */
+	int64_t window;    /* output bytes the client still accepts */
+	int64_t in_window; /* stdin bytes the client may still send: what we granted, less what
+			    * came, plus what we credited back (at most WIRE_WINDOW_DEFAULT) */
 	uint64_t off[4];
 	size_t in_queued; /* stdin bytes written to the process but not yet drained */
 	int stdin_eof;    /* Eof arrived; close once in_queued is 0 */
@@ -112,6 +114,7 @@ static void send_credit(struct session *s, size_t n)
 	wire_frame f = REXEC__V1__FRAME__INIT;
 	Rexec__V1__Credit c = REXEC__V1__CREDIT__INIT;
 
+	s->in_window += (int64_t)n;
 	c.bytes = (uint32_t)n;
 	f.msg_case = REXEC__V1__FRAME__MSG_CREDIT;
 	f.credit = &c;
@@ -126,6 +129,17 @@ static struct session *find(struct agent *a, struct conn *c, uint32_t stream)
 		if (s->conn == c && s->stream == stream)
 			return s;
 	return NULL;
+}
+
+/* Sessions open on C (attached to it, not yet ending). */
+static int count_sessions(struct agent *a, struct conn *c)
+{
+	struct session *s;
+	int n = 0;
+
+	for (s = a->sessions; s != NULL; s = s->next)
+		n += s->conn == c;
+	return n;
 }
 
 static void unlink_session(struct session *s)
@@ -577,6 +591,28 @@ static void do_signal(struct session *s, const char *name)
 	signal_group(s, sig);
 }
 
+/* The peer of C sent past a window it was granted, or credited one past the cap: it is broken
+ * or hostile, and loses the connection (its sessions are detached, as when a client
+ * vanishes). Nothing it sent is queued: what it may queue stays bounded by the windows. */
+static void drop_peer(struct session *s, struct conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void drop_peer(struct session *s, struct conn *c, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_warn("session %u: %s@%s: %s: dropping the connection", s->stream, conn_peer_name(c),
+		 conn_peer_addr(c), msg);
+	audit_reason(s->audit, "client broke flow control");
+	conn_send_error(c, 0, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL, "stream %u: %s", s->stream,
+			msg);
+	conn_close(c, REXEC_EPROTO, msg);
+}
+
 void session_frame(struct agent *a, struct conn *c, const wire_frame *f)
 {
 	struct session *s = find(a, c, f->stream);
@@ -597,8 +633,15 @@ void session_frame(struct agent *a, struct conn *c, const wire_frame *f)
 		return;
 	switch (f->msg_case) {
 	case REXEC__V1__FRAME__MSG_DATA:
-		if (f->data->fd == REXEC__V1__FD__FD_STDIN)
-			write_stdin(s, &f->data->bytes);
+		if (f->data->fd != REXEC__V1__FD__FD_STDIN)
+			return;
+		if ((int64_t)f->data->bytes.len > s->in_window) {
+			drop_peer(s, c, "%zu bytes of stdin past the window granted (%lld left)",
+				  f->data->bytes.len, (long long)s->in_window);
+			return;
+		}
+		s->in_window -= (int64_t)f->data->bytes.len;
+		write_stdin(s, &f->data->bytes);
 		return;
 	case REXEC__V1__FRAME__MSG_EOF:
 		if (f->eof->fd == REXEC__V1__FD__FD_STDIN && !s->stdin_eof) {
@@ -608,9 +651,14 @@ void session_frame(struct agent *a, struct conn *c, const wire_frame *f)
 		}
 		return;
 	case REXEC__V1__FRAME__MSG_CREDIT:
+		/* An honest client credits what it consumed: the window never grows past what it
+		 * first granted, which is at most WIRE_WINDOW_MAX. */
+		if (s->window + (int64_t)f->credit->bytes > WIRE_WINDOW_MAX) {
+			drop_peer(s, c, "a credit of %u bytes takes the window past %d",
+				  f->credit->bytes, WIRE_WINDOW_MAX);
+			return;
+		}
 		s->window += f->credit->bytes;
-		if (s->window > WINDOW_CAP)
-			s->window = WINDOW_CAP;
 		start_reading(s);
 		return;
 	case REXEC__V1__FRAME__MSG_RESIZE:
@@ -984,6 +1032,7 @@ static void open_container(struct agent *a, struct conn *c, const wire_frame *f,
 	s->sp.pid = 0;
 	s->sp.master = s->sp.in = s->sp.out = s->sp.err = s->sp.errpipe = -1;
 	s->window = f->open->initial_window ? f->open->initial_window : WIRE_WINDOW_DEFAULT;
+	s->in_window = WIRE_WINDOW_DEFAULT;
 	snprintf(s->cmd, sizeof(s->cmd), "%s",
 		 f->open->target->service[0] ? f->open->target->service
 					     : f->open->target->container);
@@ -1021,6 +1070,11 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 	if (a->stopping || find(a, c, f->stream) != NULL || f->stream % 2 == 0) {
 		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
 		       "stream %u cannot be opened", f->stream);
+		goto out;
+	}
+	if (count_sessions(a, c) >= SESSIONS_MAX) {
+		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_LIMIT,
+		       "too many sessions on one connection (at most %d at once)", SESSIONS_MAX);
 		goto out;
 	}
 	if (o->target->type != REXEC__V1__TARGET_TYPE__TARGET_HOST) {
@@ -1077,6 +1131,7 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 	s->state = SESS_RUNNING;
 	s->tty = o->tty;
 	s->window = o->initial_window ? o->initial_window : WIRE_WINDOW_DEFAULT;
+	s->in_window = WIRE_WINDOW_DEFAULT;
 	snprintf(s->cmd, sizeof(s->cmd), "%s", o->n_argv ? argv[0] : file);
 	snprintf(s->user, sizeof(s->user), "%s", pw.pw_name);
 	s->audit = desc;

@@ -18,6 +18,7 @@
 #include "client/config.h"
 #include "client/mux.h"
 #include "client/ps.h"
+#include "lib/strvis.h"
 #include "proto/buf.h"
 #include "proto/conn.h"
 #include "proto/error.h"
@@ -460,6 +461,16 @@ static const char *eol(const struct exec *x)
 	return x->raw ? "\r\n" : "\n";
 }
 
+/* "rexec: HOST: TEXT" on stderr; TEXT escaped (strvis.h): it comes from the agent,
+ * the engine or a container, and must not drive the terminal. */
+static void say_remote(const struct exec *x, const char *text)
+{
+	char vis[4 * WIRE_TEXT_MAX + 1];
+
+	strvis(vis, sizeof(vis), text);
+	fprintf(stderr, "rexec: %s: %s%s", x->host, vis, eol(x));
+}
+
 static void enter_raw(struct exec *x)
 {
 	struct termios t;
@@ -524,11 +535,11 @@ static void on_frame(struct conn *c, wire_frame *f, void *arg)
 			ps_table_free(&t);
 		}
 		if (f->exit->reason[0])
-			fprintf(stderr, "rexec: %s: %s%s", x->host, f->exit->reason, eol(x));
+			say_remote(x, f->exit->reason);
 		finish(x, f->exit->code & 255);
 		return;
 	case REXEC__V1__FRAME__MSG_ERROR:
-		fprintf(stderr, "rexec: %s: %s%s", x->host, f->error->message, eol(x));
+		say_remote(x, f->error->message);
 		finish(x, exec_error_exit_code(f->error->code));
 		return;
 	default:
@@ -705,16 +716,18 @@ static void on_ready(struct conn *c, void *arg)
 static void on_close(struct conn *c, int err, const char *why, void *arg)
 {
 	struct exec *x = arg;
+	char vis[1024];
 
 	x->conn = NULL;
 	if (x->done)
 		return;
+	/* WHY may be the text of the agent's Error. */
+	strvis(vis, sizeof(vis), why[0] ? why : rexec_strerror(err));
 	if (x->opened)
 		fprintf(stderr, "%srexec: connection to %s lost: %s%s", x->raw ? "\r\n" : "",
-			x->host, why[0] ? why : rexec_strerror(err), eol(x));
+			x->host, vis, eol(x));
 	else
-		fprintf(stderr, "rexec: %s: %s%s", x->host, why[0] ? why : rexec_strerror(err),
-			eol(x));
+		fprintf(stderr, "rexec: %s: %s%s", x->host, vis, eol(x));
 	finish(x, 255);
 }
 

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/strvis.h"
+
 #define NAME_WIDTH_MAX 40 /* host | line prefixes are padded to at most this */
 #define LIST_MAX       20 /* host names listed per line of the summary */
 
@@ -240,12 +242,16 @@ void fleet_out_free(struct fleet_out *o)
 
 /* ---- host | line ---- */
 
+/* "NAME | " before a line of output; NAME escaped (strvis.h), the output itself never. */
 static void add_prefix(struct fleet_out *o, struct text *t, const char *name, int fd)
 {
+	char vis[256];
+
+	strvis(vis, sizeof(vis), name);
 	if (o->colour && o->sink[fd].tty)
-		text_printf(t, "\033[%sm%-*s\033[0m | ", fd ? "31" : "36", o->width, name);
+		text_printf(t, "\033[%sm%-*s\033[0m | ", fd ? "31" : "36", o->width, vis);
 	else
-		text_printf(t, "%-*s | ", o->width, name);
+		text_printf(t, "%-*s | ", o->width, vis);
 }
 
 /* Adds "name | " LINE "\n" for each complete line of P, keeping an unfinished one in CAP. */
@@ -329,11 +335,12 @@ void fleet_out_data(struct fleet_out *o, struct fleet_record *r, int fd, const u
 
 /* ---- per host results ---- */
 
-/* "exit 3", "killed by signal TERM", or the error: what happened to R, in a few words. */
+/* "exit 3", "killed by signal TERM", or the error: what happened to R, in a few words (the
+ * error escaped: its text may come from the agent, the engine or a container). */
 static void describe(const struct fleet_record *r, char *buf, size_t len)
 {
 	if (r->error != NULL)
-		snprintf(buf, len, "%s", r->error);
+		strvis(buf, len, r->error);
 	else if (r->signal[0])
 		snprintf(buf, len, "killed by signal %s", r->signal);
 	else if (r->exit_code >= 0)
@@ -475,7 +482,7 @@ static void json_record(struct fleet_out *o, const struct fleet_record *r, struc
 void fleet_out_host_done(struct fleet_out *o, struct fleet_record *r)
 {
 	struct text t = { 0 };
-	char what[512];
+	char what[512], name[256];
 	int fd;
 
 	if (o->fmt == FLEET_FMT_JSON) {
@@ -498,7 +505,8 @@ void fleet_out_host_done(struct fleet_out *o, struct fleet_record *r)
 	if (r->result == FLEET_OK || r->result == FLEET_NOT_RUN)
 		return;
 	describe(r, what, sizeof(what));
-	text_printf(&t, "rexec: %s: %s%s\n", r->name, r->result == FLEET_SKIPPED ? "skipped: " : "",
+	strvis(name, sizeof(name), r->name);
+	text_printf(&t, "rexec: %s: %s%s\n", name, r->result == FLEET_SKIPPED ? "skipped: " : "",
 		    what);
 	put_text(o, 1, &t);
 }

@@ -7,17 +7,21 @@
 
 #include <cJSON.h>
 
+#include "lib/strvis.h"
+
 struct ps_row {
 	char *host, *project, *service, *name, *state, *status;
 	int number;
 	int oneoff;
 };
 
+/* The string KEY of O, escaped: names, labels and states come from containers and the
+ * engine, and must not drive the terminal the table is printed on. */
 static char *dup_str(const cJSON *o, const char *key)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
-	return strdup(cJSON_IsString(v) && v->valuestring ? v->valuestring : "");
+	return strvis_dup(cJSON_IsString(v) ? v->valuestring : NULL);
 }
 
 int ps_table_add(struct ps_table *t, const char *host, const char *lines, size_t len)
@@ -48,7 +52,7 @@ int ps_table_add(struct ps_table *t, const char *host, const char *lines, size_t
 			t->cap = cap;
 		}
 		r = &t->rows[t->n++];
-		r->host = strdup(host);
+		r->host = strvis_dup(host);
 		r->project = dup_str(o, "project");
 		r->service = dup_str(o, "service");
 		r->name = dup_str(o, "name");

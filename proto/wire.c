@@ -151,6 +151,8 @@ static int validate_open(const Rexec__V1__Open *o, const char **why)
 		return *why = "open: user, term or workdir too long", REXEC_EPROTO;
 	if (o->size != NULL && !valid_size(o->size))
 		return *why = "open: window size out of range", REXEC_EPROTO;
+	if (o->initial_window > WIRE_WINDOW_MAX)
+		return *why = "open: initial_window over the cap", REXEC_EPROTO;
 	return 0;
 }
 
@@ -184,6 +186,8 @@ int wire_validate(const wire_frame *f, const char **why)
 	case REXEC__V1__FRAME__MSG_HELLO:
 		if (!valid_name(f->hello->software, WIRE_NAME_MAX) || f->hello->n_features > 64)
 			return *why = "hello: oversized", REXEC_EPROTO;
+		if (f->hello->initial_window > WIRE_WINDOW_MAX)
+			return *why = "hello: initial_window over the cap", REXEC_EPROTO;
 		return 0;
 	case REXEC__V1__FRAME__MSG_OPEN:
 		return validate_open(f->open, why);

@@ -10,9 +10,10 @@
 #include "proto/buf.h"
 #include "rexec.pb-c.h"
 
-#define WIRE_FRAME_MAX      (256 * 1024)  /* largest frame body either end accepts */
-#define WIRE_DATA_MAX       (32 * 1024)   /* largest Data payload a sender puts in one frame */
-#define WIRE_WINDOW_DEFAULT (1024 * 1024) /* per-stream, per-direction credit window */
+#define WIRE_FRAME_MAX      (256 * 1024)       /* largest frame body either end accepts */
+#define WIRE_DATA_MAX       (32 * 1024)        /* largest Data payload a sender puts in one frame */
+#define WIRE_WINDOW_DEFAULT (1024 * 1024)      /* per-stream, per-direction credit window */
+#define WIRE_WINDOW_MAX     (64 * 1024 * 1024) /* largest window either end may grant */
 #define WIRE_ARGV_MAX       4096
 #define WIRE_ARG_MAX        (128 * 1024)
 #define WIRE_NAME_MAX       256  /* user, workdir-less names, signal names, TERM */

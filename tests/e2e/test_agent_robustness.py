@@ -531,3 +531,109 @@ def test_error_behind_queued_output_still_arrives(client):
     assert 18 in frames[-1], f"the last frame is not the Error: {frames[-1].keys()}"
     assert error_code(frames[-1]) == 9, frames[-1]
     still_serving(client)
+
+
+# --- flow control: a peer that ignores the windows -------------------------------------------
+
+
+def open_host(stream, argv, stdin_open=True, window=0):
+    """Open{exec, host target, ARGV, stdin open, WINDOW of output credit (0: the default)}."""
+    msg = (field_varint(1, 1) + field_bytes(2, field_varint(1, 1))
+           + b"".join(field_bytes(3, a) for a in argv) + field_varint(10, int(stdin_open))
+           + (field_varint(11, window) if window else b""))
+    return frame(stream, 10, msg)
+
+
+def stdin_data(stream, chunk, offset):
+    return frame(stream, 12, field_varint(1, 1) + field_bytes(2, chunk) + field_varint(3, offset))
+
+
+def opened_session(tls, stream=1):
+    """Hello, then Open `sleep` on the host on STREAM (stdin open, nobody reading it), until
+    the agent's Opened."""
+    tls.sendall(hello())
+    tls.sendall(open_host(stream, [b"sleep", b"300"]))
+    got = read_frames(tls, lambda f: 11 in f or 18 in f, DROP_TIMEOUT)
+    assert got is not None and 11 in got, f"no Opened: {got}"
+
+
+def connection_error(frames):
+    """The Error frame on stream 0 among FRAMES (it must be the last one)."""
+    assert frames and 18 in frames[-1], f"the agent closed without an Error: {frames}"
+    assert frames[-1].get(1, [0])[0] == 0, "the Error is not for the connection"
+    return parse_fields(frames[-1][18][0])
+
+
+def test_stdin_past_the_granted_window_loses_the_connection(client):
+    """The agent grants 1 MiB of stdin per stream and nobody reads this one's: a peer that
+    sends 4 MiB without waiting for credit is dropped with an Error (nothing past the window is
+    queued), and the agent goes on serving."""
+    tls = tls_connect(client.agent)
+    try:
+        opened_session(tls)
+        chunk = b"x" * (32 * 1024)
+        try:
+            for i in range(128):
+                tls.sendall(stdin_data(1, chunk, i * len(chunk)))
+        except (ssl.SSLError, OSError):
+            pass  # the agent may already have closed
+        frames = frames_until_close(tls, DROP_TIMEOUT)
+    finally:
+        tls.close()
+    err = connection_error(frames)
+    assert err.get(1, [0])[0] == 1, f"ERROR_PROTOCOL expected: {err}"
+    assert b"window" in err[2][0], err
+    still_serving(client)
+
+
+def test_credit_past_the_cap_loses_the_connection(client):
+    tls = tls_connect(client.agent)
+    try:
+        opened_session(tls)
+        tls.sendall(frame(1, 13, field_varint(2, 0xFFFFFFFF)))  # Credit{bytes: 2^32 - 1}
+        frames = frames_until_close(tls, DROP_TIMEOUT)
+    finally:
+        tls.close()
+    err = connection_error(frames)
+    assert err.get(1, [0])[0] == 1, f"ERROR_PROTOCOL expected: {err}"
+    assert b"window" in err[2][0], err
+    still_serving(client)
+
+
+def test_initial_window_past_the_cap_is_refused(client):
+    tls = tls_connect(client.agent)
+    try:
+        tls.sendall(hello())
+        tls.sendall(open_host(1, [b"true"], window=0xFFFFFFFF))
+        got = read_frames(tls, lambda f: 11 in f or 18 in f, DROP_TIMEOUT)
+        assert got is not None and 18 in got, f"the session was opened: {got}"
+        assert b"initial_window" in parse_fields(got[18][0])[2][0], got
+    finally:
+        tls.close()
+    still_serving(client)
+
+
+def test_sessions_per_connection_are_capped(client):
+    """64 sessions at once on one connection; the 65th is refused with ERROR_LIMIT, and the
+    connection goes on serving the others."""
+    tls = tls_connect(client.agent)
+    try:
+        tls.sendall(hello())
+        tls.sendall(b"".join(open_host(2 * i + 1, [b"sleep", b"300"], stdin_open=False)
+                             for i in range(65)))
+        seen = {}
+
+        def answered(f):
+            stream = f.get(1, [0])[0]
+            if 11 in f or 18 in f:
+                seen[stream] = f
+            return len(seen) == 65
+
+        assert read_frames(tls, answered, DROP_TIMEOUT) is not None, f"{len(seen)} answers"
+        refused = [s for s, f in seen.items() if 18 in f]
+        assert refused == [129], f"refused: {refused}"
+        err = parse_fields(seen[129][18][0])
+        assert err.get(1, [0])[0] == 9 and b"too many sessions" in err[2][0], err
+    finally:
+        tls.close()
+    still_serving(client)

@@ -191,6 +191,22 @@ def test_run_label(engine_client, engine):
     assert labels.get("com.docker.compose.service") == "worker"
 
 
+@pytest.mark.parametrize("label", ["com.docker.compose.container-number=0",
+                                   "com.docker.compose.project.config_files=/etc/shadow",
+                                   "com.docker.compose.oneoff"])
+def test_run_label_in_the_compose_namespace_is_refused(engine_client, engine, label):
+    """The compose labels are the agent's: a forged replica number would draw others' execs
+    into the one-off, forged config files would be opened by the agent as root."""
+    t = tag()
+    before = {c["Id"] for c in oneoffs(engine)}
+    line = rexec_error(engine_client.run("run", "--rm", "-T", "-l", f"rexec.test={t}",
+                                         "-l", label, "dev", "worker", "--", "true"),
+                       label.split("=")[0], "-l")
+    assert "com.docker.compose." in line
+    assert engine.ids(f"label=rexec.test={t}") == [], "a container was created"
+    assert {c["Id"] for c in oneoffs(engine)} == before
+
+
 def test_run_user(engine_client):
     r = engine_client.run("run", "--rm", "-T", "-u", "app", "dev", "worker", "--", "id", "-u")
     assert (r.returncode, r.stdout) == (0, b"1000\n"), r.stderr

@@ -542,6 +542,26 @@ def test_ps_lists_projects_services_replicas(engine_client, engine, with_host):
         assert _state_is(row, "running", "up"), row
 
 
+def test_ps_escapes_control_characters_a_container_labels_itself_with(engine_client, engine,
+                                                                     marker):
+    """Compose labels are the container's to choose: `rexec ps` shows their control characters
+    escaped as `ls -b` does (ESC as \\033, a UTF-8 C1 CSI byte by byte), never raw, so a
+    container cannot drive the terminal (here: retitle it, clear it). Printable UTF-8 stays."""
+    name = f"rexec-vis-{marker.replace('.', '-')}"
+    engine.docker("run", "-d", "--name", name,
+                  "-l", "com.docker.compose.project=\x1b]0;pwned\x07",
+                  "-l", "com.docker.compose.service=caf\u00e9\x1b[2J\u009b",
+                  "-l", "com.docker.compose.container-number=1", IMAGE, "sleep", marker)
+    r = engine_client.run("ps", "dev")
+    assert r.returncode == 0, r.stderr
+    for raw in (b"\x1b", b"\x07", b"\xc2\x9b"):
+        assert raw not in r.stdout, f"{raw!r} reached the terminal: {r.stdout!r}"
+    row = [l for l in r.stdout.splitlines() if name.encode() in l]
+    assert len(row) == 1, r.stdout
+    assert b"\\033]0;pwned\\007" in row[0], row[0]
+    assert "café\\033[2J\\302\\233".encode() in row[0], row[0]
+
+
 def test_ps_shows_a_stopped_container(engine_client, engine):
     engine.docker("stop", "-t", "5", "shop_db_1")
     try:

@@ -212,6 +212,20 @@ static void test_validation_rules(void **unused)
 	assert_int_equal(wire_validate(&f, &why), 0);
 	t.type = (Rexec__V1__TargetType)42;
 	assert_int_equal(wire_validate(&f, &why), REXEC_EPROTO);
+
+	/* Windows up to the cap, in Open and in Hello. */
+	t.type = REXEC__V1__TARGET_TYPE__TARGET_HOST;
+	o.initial_window = WIRE_WINDOW_MAX;
+	assert_int_equal(wire_validate(&f, &why), 0);
+	o.initial_window = WIRE_WINDOW_MAX + 1;
+	assert_int_equal(wire_validate(&f, &why), REXEC_EPROTO);
+	f.msg_case = REXEC__V1__FRAME__MSG_HELLO;
+	f.hello = &h;
+	f.stream = 0;
+	h.initial_window = WIRE_WINDOW_MAX;
+	assert_int_equal(wire_validate(&f, &why), 0);
+	h.initial_window = 0xffffffffu;
+	assert_int_equal(wire_validate(&f, &why), REXEC_EPROTO);
 }
 
 int main(void)
