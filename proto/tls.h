@@ -61,6 +61,11 @@ int tls_session_offer_ticket(struct tls_session *s, const char *peer_cn, const u
  * the last call, to keep for the next connection; 0 otherwise. */
 int tls_session_take_ticket(struct tls_session *s, uint8_t **out, size_t *len);
 
+/* Server: when the client last proved its certificate (seconds since the epoch): this
+ * handshake for a full one; for a resumed one, the full handshake its chain of tickets started
+ * with (tickets carry it over, and the chain ends a day after it). 0 before the handshake. */
+int64_t tls_session_auth_time(const struct tls_session *s);
+
 /* 1 when the handshake resumed a session with a ticket (no certificates were exchanged;
  * the peer's CN is the one the ticket vouches for). */
 int tls_session_resumed(const struct tls_session *s);
