@@ -39,8 +39,9 @@ struct tls_config {
 	mbedtls_pk_context key;
 	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
-	/* Server: the ticket keys, and the session whose mbedTLS call is running (tickets are
-	 * written and parsed inside one; all of them run on the loop's thread). */
+	int allow_dual_role; /* accept a peer certificate with both serverAuth and clientAuth */
+	/* Server: the ticket keys. Both ends: the session whose mbedTLS call is running (tickets
+	 * are written and parsed, certificates verified inside one; all on the loop's thread). */
 	struct ticket_keys *tickets;
 	struct tls_session *current;
 };
@@ -58,7 +59,8 @@ struct tls_session {
 	/* Server: the claims of the ticket mbedTLS is resuming with; client: the agent's CN that
 	 * goes with the ticket offered. */
 	struct ticket_claims ticket;
-	int offered; /* client: a ticket was offered */
+	char role_error[200]; /* client: why the agent's certificate is not an agent's */
+	int offered;          /* client: a ticket was offered */
 	int resumed;
 	int new_ticket; /* client: a ticket arrived and was not taken yet */
 	char error[256];
@@ -83,15 +85,19 @@ static void describe(char *buf, size_t len, const char *what, int ret)
 }
 
 static void note_peer(struct tls_session *s);
+static int check_role(const struct tls_config *c, const mbedtls_x509_crt *crt, char *why,
+		      size_t len);
 
 /* Server: seals the client's claims and SESSION into a ticket at START (proto/ticket.c). A
- * client that cannot have one (no CN, a chain of resumptions at its end) gets four bytes no parse
- * accepts (an error here would end the connection), so that its next handshake is a full one. */
+ * client that cannot have one (no CN, a certificate not for a client, a chain of resumptions
+ * at its end) gets four bytes no parse accepts (an error here would end the connection), so
+ * that its next handshake is a full one. */
 static int ticket_write(void *p, const mbedtls_ssl_session *session, unsigned char *start,
 			const unsigned char *end, size_t *tlen, uint32_t *lifetime)
 {
 	struct tls_config *c = p;
 	struct tls_session *s = c->current;
+	const mbedtls_x509_crt *peer;
 	unsigned char *blob = NULL;
 	size_t need = 0;
 	int ret;
@@ -99,7 +105,8 @@ static int ticket_write(void *p, const mbedtls_ssl_session *session, unsigned ch
 	if (s == NULL)
 		return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
 	note_peer(s);
-	if (!s->sealable)
+	peer = mbedtls_ssl_get_peer_cert(&s->ssl);
+	if (!s->sealable || (peer != NULL && check_role(c, peer, NULL, 0) < 0))
 		goto unusable;
 	ret = mbedtls_ssl_session_save(session, NULL, 0, &need);
 	if (ret != MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL)
@@ -159,6 +166,58 @@ static int setup_tickets(struct tls_config *c, char *err, size_t errlen)
 	}
 	mbedtls_ssl_conf_session_tickets_cb(&c->conf, ticket_write, ticket_parse, c);
 	mbedtls_ssl_conf_new_session_tickets(&c->conf, 1);
+	return 0;
+}
+
+/* Whether CRT may act as the peer's role: an agent's certificate must carry serverAuth, a
+ * client's clientAuth (mbedTLS lets a certificate without extendedKeyUsage act as either, so
+ * that with one CA for both any such certificate would be both). A certificate for both roles
+ * (or anyExtendedKeyUsage) only passes with allow_dual_role. Returns 0, or REXEC_ETLS_ROLE
+ * with the reason in WHY (LEN bytes; WHY may be NULL). */
+static int check_role(const struct tls_config *c, const mbedtls_x509_crt *crt, char *why,
+		      size_t len)
+{
+	const char *peer = c->server ? "client" : "agent";
+	const char *own = c->server ? MBEDTLS_OID_CLIENT_AUTH : MBEDTLS_OID_SERVER_AUTH;
+	const char *other = c->server ? MBEDTLS_OID_SERVER_AUTH : MBEDTLS_OID_CLIENT_AUTH;
+	const char *own_name = c->server ? "clientAuth" : "serverAuth";
+	const char *other_name = c->server ? "serverAuth" : "clientAuth";
+	int has_eku = mbedtls_x509_crt_has_ext_type(crt, MBEDTLS_X509_EXT_EXTENDED_KEY_USAGE);
+
+	/* With the extension present, these pass for the OID or anyExtendedKeyUsage. */
+	if (!has_eku || mbedtls_x509_crt_check_extended_key_usage(crt, own, strlen(own)) != 0) {
+		if (why != NULL)
+			snprintf(why, len,
+				 "the %s's certificate has no %s extended key usage: it is not a "
+				 "%s certificate",
+				 peer, own_name, peer);
+		return REXEC_ETLS_ROLE;
+	}
+	if (!c->allow_dual_role &&
+	    mbedtls_x509_crt_check_extended_key_usage(crt, other, strlen(other)) == 0) {
+		if (why != NULL)
+			snprintf(why, len,
+				 "the %s's certificate also carries %s (the %s role): refused "
+				 "unless allow_dual_role_certs: true",
+				 peer, other_name, c->server ? "agent's" : "client's");
+		return REXEC_ETLS_ROLE;
+	}
+	return 0;
+}
+
+/* Client: the agent's certificate (depth 0) must be an agent's; refused inside the handshake,
+ * before our own certificate goes out. The agent checks a client after its handshake, so
+ * that it can tell the client why (tls_session_handshake()). */
+static int verify_peer(void *p, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+	struct tls_config *c = p;
+	char why[200];
+
+	if (depth != 0 || c->server || check_role(c, crt, why, sizeof(why)) == 0)
+		return 0;
+	if (c->current != NULL)
+		snprintf(c->current->role_error, sizeof(c->current->role_error), "%s", why);
+	*flags |= MBEDTLS_X509_BADCERT_EXT_KEY_USAGE;
 	return 0;
 }
 
@@ -243,6 +302,7 @@ int tls_config_new(struct tls_config **out, int server, const char *ca, const ch
 	mbedtls_ssl_conf_tls13_key_exchange_modes(
 		&c->conf, MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_PSK_EPHEMERAL |
 				  MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL);
+	mbedtls_ssl_conf_verify(&c->conf, verify_peer, c);
 	if (server && setup_tickets(c, err, errlen) != 0)
 		goto fail;
 	if (!server)
@@ -394,10 +454,20 @@ int tls_session_handshake(struct tls_session *s)
 			return REXEC_ETLS;
 		}
 		note_peer(s);
+		/* A client whose certificate is not a client's: the handshake is done, so that
+		 * the caller can tell it why before closing. */
+		if (s->cfg->server && !s->resumed &&
+		    check_role(s->cfg, mbedtls_ssl_get_peer_cert(&s->ssl), s->error,
+			       sizeof(s->error)) < 0)
+			return REXEC_ETLS_ROLE;
 		return 0;
 	}
 	if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE)
 		return 1;
+	if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && s->role_error[0] != 0) {
+		snprintf(s->error, sizeof(s->error), "%s", s->role_error);
+		return REXEC_ETLS_VERIFY;
+	}
 	if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
 		char info[200];
 		flags = mbedtls_ssl_get_verify_result(&s->ssl);
@@ -472,6 +542,11 @@ const char *tls_session_peer_cn(const struct tls_session *s)
 int64_t tls_session_auth_time(const struct tls_session *s)
 {
 	return s->peer.auth_time;
+}
+
+void tls_config_allow_dual_role(struct tls_config *cfg, int allow)
+{
+	cfg->allow_dual_role = allow;
 }
 
 int tls_session_offer_ticket(struct tls_session *s, const char *peer_cn, const uint8_t *ticket,
