@@ -11,7 +11,7 @@
 #include "proto/error.h"
 
 static const char known_keys[] = "listen, cert, key, ca, grace, keepalive, engine, exec_path, "
-				 "audit_log, dev, state_dir";
+				 "audit_log, dev, state_dir, allow_dual_role_certs";
 
 static const char *const exec_path_names[] = {
 	[AGENT_EXEC_PATH_AUTO] = "auto",
@@ -135,6 +135,8 @@ static int load_setting(const struct yconf *y, const struct yconf_node *k,
 		return yconf_get_bool(y, v, key, &cfg->dev, err, errlen);
 	if (strcmp(key, "state_dir") == 0)
 		return yconf_get_path(y, v, key, &cfg->state_dir, err, errlen);
+	if (strcmp(key, "allow_dual_role_certs") == 0)
+		return yconf_get_bool(y, v, key, &cfg->allow_dual_role_certs, err, errlen);
 	if (strcmp(key, "exec_path") == 0) {
 		ret = yconf_get_string(y, v, key, &s, err, errlen);
 		if (ret == 0 && agent_config_exec_path_parse(s, &cfg->exec_path) != 0)

@@ -13,6 +13,7 @@
  *     audit_log: /var/log/rexec/audit.jsonl
  *     dev: false
  *     state_dir: /var/lib/rexec-agent
+ *     allow_dual_role_certs: false  # accept client certificates made for agents too
  *
  * Use: agent_config_init(), then agent_config_load() for the file, then the flags, each of
  * which replaces its field; agent_config_free() at the end. Unknown keys are errors. */
@@ -47,11 +48,12 @@ struct agent_config {
 	char *audit_log; /* NULL: no audit log */
 	bool dev;
 	char *state_dir;
+	bool allow_dual_role_certs; /* a client certificate may carry serverAuth too */
 };
 
 /* Fills CFG with the defaults: no listen address, no certificates, grace and keepalive of 5s,
- * the Docker socket, exec path auto, no audit log, not dev, no state dir. Exits on OOM (only
- * at start-up). */
+ * the Docker socket, exec path auto, no audit log, not dev, no state dir, no dual-role
+ * certificates. Exits on OOM (only at start-up). */
 void agent_config_init(struct agent_config *cfg);
 
 /* Reads the YAML file PATH over CFG (which agent_config_init() prepared): each setting the

@@ -49,6 +49,8 @@ static void usage(FILE *out)
 		"                       a hostile container)\n"
 		"  --audit-log FILE     append a JSON line per session start, end and refusal\n"
 		"                       (SIGHUP reopens it, for log rotation)\n"
+		"  --allow-dual-role-certs  accept client certificates that are also made for\n"
+		"                       servers (serverAuth beside clientAuth)\n"
 		"  -v, --verbose        more log (repeat for debug)\n"
 		"  --version, --help\n");
 }
@@ -120,6 +122,7 @@ enum {
 	OPT_ENGINE,
 	OPT_EXEC_PATH,
 	OPT_AUDIT_LOG,
+	OPT_ALLOW_DUAL_ROLE,
 	OPT_VERSION,
 	OPT_HELP
 };
@@ -140,6 +143,7 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verb
 		{ "engine", required_argument, NULL, OPT_ENGINE },
 		{ "exec-path", required_argument, NULL, OPT_EXEC_PATH },
 		{ "audit-log", required_argument, NULL, OPT_AUDIT_LOG },
+		{ "allow-dual-role-certs", no_argument, NULL, OPT_ALLOW_DUAL_ROLE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, OPT_HELP },
@@ -210,6 +214,9 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verb
 			break;
 		case OPT_DEV:
 			cfg->dev = true;
+			break;
+		case OPT_ALLOW_DUAL_ROLE:
+			cfg->allow_dual_role_certs = true;
 			break;
 		case OPT_GRACE:
 		case OPT_KEEPALIVE:
@@ -351,6 +358,7 @@ int main(int argc, char **argv)
 		ret = 1;
 		goto out;
 	}
+	tls_config_allow_dual_role(a.tls, cfg.allow_dual_role_certs);
 	if (cfg.audit_log != NULL && (ret = audit_new(&a.audit, cfg.audit_log)) < 0) {
 		fprintf(stderr, "rexec-agent: audit log %s: %s\n", cfg.audit_log,
 			rexec_strerror(ret));

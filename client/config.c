@@ -19,7 +19,7 @@
 
 #define NAME_MAX_LEN 253
 
-static const char top_keys[] = "ca, cert, key, hosts, defaults";
+static const char top_keys[] = "ca, cert, key, allow_dual_role_certs, hosts, defaults";
 static const char host_keys[] = "address, groups, server_name, labels, ca, cert, key";
 static const char default_keys[] = "connect_timeout, tls_resume, control_persist";
 
@@ -319,6 +319,9 @@ static int load_top(struct ctx *c, struct client_config *cfg, const struct yconf
 			ret = yconf_get_path(c->y, v, "cert", &cfg->cert, c->err, c->errlen);
 		else if (strcmp(key, "key") == 0)
 			ret = yconf_get_path(c->y, v, "key", &cfg->key, c->err, c->errlen);
+		else if (strcmp(key, "allow_dual_role_certs") == 0)
+			ret = yconf_get_bool(c->y, v, key, &cfg->allow_dual_role_certs, c->err,
+					     c->errlen);
 		else if (strcmp(key, "hosts") == 0)
 			ret = load_hosts(c, cfg, v);
 		else if (strcmp(key, "defaults") == 0)

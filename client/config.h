@@ -5,6 +5,7 @@
  *     ca: ca.pem                  # relative paths are relative to this file's directory
  *     cert: ops.pem
  *     key: ops-key.pem
+ *     allow_dual_role_certs: false # accept agent certificates made for clients too
  *     hosts:
  *       web-1: { address: 127.0.0.11:7600, groups: [prod, eu] }
  *       web-2: { address: "[::1]:7601", groups: [prod], server_name: web-2.example }
@@ -44,8 +45,9 @@ struct client_host {
 };
 
 struct client_config {
-	char *path;            /* the file loaded */
-	char *ca, *cert, *key; /* absolute (or as given when absolute); NULL when absent */
+	char *path;                 /* the file loaded */
+	char *ca, *cert, *key;      /* absolute (or as given when absolute); NULL when absent */
+	bool allow_dual_role_certs; /* an agent's certificate may carry clientAuth too */
 	unsigned connect_timeout_ms;
 	bool tls_resume;             /* keep session tickets and resume with them (default true) */
 	unsigned control_persist_ms; /* keep a control master this long after its last run (0: none)

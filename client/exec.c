@@ -889,6 +889,8 @@ int exec_run(const struct cli_exec *cli, struct client_config *cfg)
 		fprintf(stderr, "rexec: %s: TLS set-up: %s\n", cli->host, err);
 		goto out;
 	}
+	if (tls != NULL)
+		tls_config_allow_dual_role(tls, cfg->allow_dual_role_certs);
 	opts.tls = tls;
 
 	signal(SIGPIPE, SIG_IGN);

@@ -593,6 +593,7 @@ static struct tls_config *tls_for(struct fleet *f, const struct client_host *ch,
 	e = &f->tls[f->n_tls];
 	if (tls_config_new(&e->tls, 0, ca, cert, key, err, errlen) < 0)
 		return NULL;
+	tls_config_allow_dual_role(e->tls, f->cfg->allow_dual_role_certs);
 	e->ca = ca;
 	e->cert = cert;
 	e->key = key;

@@ -536,6 +536,7 @@ int mux_master_main(int argc, char **argv)
 		tell_ready(&m, err);
 		goto out;
 	}
+	tls_config_allow_dual_role(tls, cfg->allow_dual_role_certs);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	snprintf(port, sizeof(port), "%u", h->port);

@@ -454,6 +454,16 @@ static void step_handshake(struct conn *c)
 	flush(c);
 	if (ret == 1)
 		return;
+	if (ret == REXEC_ETLS_ROLE) {
+		/* The client's certificate is not a client's: the handshake is done, so it hears
+		 * why in an Error rather than a bare TLS alert. */
+		log_warn("%s: %s", c->peer_addr, tls_session_error(c->tls));
+		set_state(c, CONN_HELLO);
+		conn_send_error(c, 0, REXEC__V1__ERROR_CODE__ERROR_DENIED, "%s",
+				tls_session_error(c->tls));
+		conn_close(c, ret, tls_session_error(c->tls));
+		return;
+	}
 	if (ret < 0) {
 		log_info("%s: %s", c->peer_addr, tls_session_error(c->tls));
 		conn_close(c, ret, tls_session_error(c->tls));

@@ -19,7 +19,10 @@
 	X(DENIED, -4012, "not allowed")                         \
 	X(YAML, -4013, "YAML syntax error")                     \
 	X(UNAVAILABLE, -4014, "service unavailable")            \
-	X(ENGINE, -4015, "container engine error")
+	X(ENGINE, -4015, "container engine error")              \
+	X(TICKET_KEY, -4016, "unknown session ticket key")      \
+	X(TICKET_EXPIRED, -4017, "session ticket expired")      \
+	X(TLS_ROLE, -4018, "peer certificate not for its role")
 
 enum {
 #define REXEC_ERR_ENUM(name, val, msg) REXEC_E##name = (val),

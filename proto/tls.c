@@ -11,27 +11,25 @@
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
-#include <mbedtls/gcm.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 #include <psa/crypto.h>
 
 #include "proto/buf.h"
 #include "proto/error.h"
+#include "proto/ticket.h"
 
 /* Session tickets (TLS 1.3 resumption, psk_dhe_ke): a reconnecting client skips the
  * certificate signatures (most of a handshake's cost) but still does a fresh key exchange,
  * so a stolen ticket key does not open recorded sessions. mbedTLS 3.6 does not keep the peer
- * certificate in a TLS 1.3 ticket, so the agent seals its own: the client's CN and the
- * serialised session, under an AES-256-GCM key drawn at start-up (a restarted agent refuses
- * every older ticket and the client falls back to a full handshake). */
-#define TICKET_LIFETIME 3600 /* seconds */
-#define TICKET_VERSION  1
-#define TICKET_HEAD     (4 + 12)    /* key id, nonce */
-#define TICKET_PLAIN    (1 + 8 + 1) /* version, creation time, CN length */
-#define TICKET_TAG      16
+ * certificate in a TLS 1.3 ticket, so the agent seals its own (proto/ticket.c): the client's
+ * CN, its certificate's serial and notAfter and when it last showed it, under keys drawn at
+ * start-up and rotated (a restarted agent refuses every older ticket and the client falls back
+ * to a full handshake). A resumed session's new ticket carries the claims over unchanged, so a
+ * chain of resumptions ends with the certificate, or a day after it was last shown. */
 
 struct tls_config {
 	int server;
@@ -41,10 +39,10 @@ struct tls_config {
 	mbedtls_pk_context key;
 	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
-	/* Server: the ticket key, and the session whose mbedTLS call is running (tickets are
-	 * written and parsed inside one; all of them run on the loop's thread). */
-	mbedtls_gcm_context ticket_key;
-	uint8_t ticket_key_id[4];
+	int allow_dual_role; /* accept a peer certificate with both serverAuth and clientAuth */
+	/* Server: the ticket keys. Both ends: the session whose mbedTLS call is running (tickets
+	 * are written and parsed, certificates verified inside one; all on the loop's thread). */
+	struct ticket_keys *tickets;
 	struct tls_session *current;
 };
 
@@ -54,9 +52,15 @@ struct tls_session {
 	tls_send_fn send;
 	void *arg;
 	struct buf in; /* ciphertext fed in, not yet taken by mbedTLS */
-	char peer_cn[256];
-	char ticket_cn[256]; /* the peer's CN as a ticket vouches for it (resumption) */
-	int offered;         /* client: a ticket was offered */
+	/* Who the peer is (cn "" until known): from its certificate after a full handshake, else
+	 * what the ticket vouched for. A server only seals tickets for a sealable peer. */
+	struct ticket_claims peer;
+	int sealable;
+	/* Server: the claims of the ticket mbedTLS is resuming with; client: the agent's CN that
+	 * goes with the ticket offered. */
+	struct ticket_claims ticket;
+	char role_error[200]; /* client: why the agent's certificate is not an agent's */
+	int offered;          /* client: a ticket was offered */
 	int resumed;
 	int new_ticket; /* client: a ticket arrived and was not taken yet */
 	char error[256];
@@ -81,118 +85,139 @@ static void describe(char *buf, size_t len, const char *what, int ret)
 }
 
 static void note_peer(struct tls_session *s);
+static int check_role(const struct tls_config *c, const mbedtls_x509_crt *crt, char *why,
+		      size_t len);
 
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	int i;
-
-	for (i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-/* Server: seals SESSION and the client's CN into a ticket at START (see TICKET_*):
- * key id | nonce | AES-GCM(version, created, CN length, CN, session) | tag. */
+/* Server: seals the client's claims and SESSION into a ticket at START (proto/ticket.c). A
+ * client that cannot have one (no CN, a certificate not for a client, a chain of resumptions
+ * at its end) gets four bytes no parse accepts (an error here would end the connection), so
+ * that its next handshake is a full one. */
 static int ticket_write(void *p, const mbedtls_ssl_session *session, unsigned char *start,
 			const unsigned char *end, size_t *tlen, uint32_t *lifetime)
 {
 	struct tls_config *c = p;
-	unsigned char *plain = start + TICKET_HEAD;
-	size_t cn_len, blob, len;
+	struct tls_session *s = c->current;
+	const mbedtls_x509_crt *peer;
+	unsigned char *blob = NULL;
+	size_t need = 0;
 	int ret;
 
-	if (c->current == NULL)
+	if (s == NULL)
 		return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
-	note_peer(c->current);
-	cn_len = strlen(c->current->peer_cn);
-	if (cn_len == 0 || cn_len >= sizeof(c->current->peer_cn) - 1) {
-		/* No CN, or one that may have been cut: a ticket no parse accepts (an error here
-		 * would end the connection), so that the next handshake is a full one. */
-		if (end - start < 4)
-			return MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
-		memset(start, 0, 4);
-		start[0] = (unsigned char)~c->ticket_key_id[0];
-		*tlen = 4;
-		*lifetime = TICKET_LIFETIME;
-		return 0;
-	}
-	if ((size_t)(end - start) < TICKET_HEAD + TICKET_PLAIN + cn_len + TICKET_TAG)
+	note_peer(s);
+	peer = mbedtls_ssl_get_peer_cert(&s->ssl);
+	if (!s->sealable || (peer != NULL && check_role(c, peer, NULL, 0) < 0))
+		goto unusable;
+	ret = mbedtls_ssl_session_save(session, NULL, 0, &need);
+	if (ret != MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL)
+		return ret != 0 ? ret : MBEDTLS_ERR_SSL_INTERNAL_ERROR;
+	if ((blob = malloc(need)) == NULL)
+		return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+	ret = mbedtls_ssl_session_save(session, blob, need, &need);
+	if (ret == 0)
+		ret = ticket_seal(c->tickets, (int64_t)time(NULL), &s->peer, blob, need, start,
+				  (size_t)(end - start), tlen, lifetime);
+	mbedtls_platform_zeroize(blob, need);
+	free(blob);
+	if (ret == -ENOSPC)
 		return MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
-	ret = mbedtls_ssl_session_save(
-		session, plain + TICKET_PLAIN + cn_len,
-		(size_t)(end - start) - TICKET_HEAD - TICKET_PLAIN - cn_len - TICKET_TAG, &blob);
-	if (ret != 0)
-		return ret;
-	plain[0] = TICKET_VERSION;
-	put_be64(plain + 1, (uint64_t)time(NULL));
-	plain[9] = (uint8_t)cn_len;
-	memcpy(plain + TICKET_PLAIN, c->current->peer_cn, cn_len);
-	len = TICKET_PLAIN + cn_len + blob;
-	memcpy(start, c->ticket_key_id, 4);
-	if ((ret = mbedtls_ctr_drbg_random(&c->drbg, start + 4, 12)) != 0 ||
-	    (ret = mbedtls_gcm_crypt_and_tag(&c->ticket_key, MBEDTLS_GCM_ENCRYPT, len, start + 4,
-					     12, start, 4, plain, plain, TICKET_TAG,
-					     plain + len)) != 0)
-		return ret;
-	*tlen = TICKET_HEAD + len + TICKET_TAG;
+	if (ret == REXEC_ETICKET_EXPIRED || ret == -EINVAL)
+		goto unusable;
+	return ret == 0 ? 0 : MBEDTLS_ERR_SSL_INTERNAL_ERROR;
+unusable:
+	if (end - start < 4)
+		return MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
+	memset(start, 0, 4);
+	*tlen = 4;
 	*lifetime = TICKET_LIFETIME;
 	return 0;
 }
 
-/* Server: opens a ticket of ours into SESSION; the CN it carries is the client's identity
+/* Server: opens a ticket of ours into SESSION; the claims it carries are the client's
  * should the handshake resume with it. Anything else is no ticket of ours. */
 static int ticket_parse(void *p, mbedtls_ssl_session *session, unsigned char *buf, size_t len)
 {
 	struct tls_config *c = p;
-	unsigned char *plain = buf + TICKET_HEAD;
-	size_t plen, cn_len;
-	uint64_t created, now = (uint64_t)time(NULL);
+	struct ticket_claims claims;
+	const uint8_t *blob;
+	size_t blob_len;
+	int ret;
 
-	if (len < TICKET_HEAD + TICKET_PLAIN + TICKET_TAG || memcmp(buf, c->ticket_key_id, 4))
-		return MBEDTLS_ERR_SSL_INVALID_MAC;
-	plen = len - TICKET_HEAD - TICKET_TAG;
-	if (mbedtls_gcm_auth_decrypt(&c->ticket_key, plen, buf + 4, 12, buf, 4, plain + plen,
-				     TICKET_TAG, plain, plain) != 0)
-		return MBEDTLS_ERR_SSL_INVALID_MAC;
-	created = get_be64(plain + 1);
-	cn_len = plain[9];
-	if (plain[0] != TICKET_VERSION || cn_len == 0 || TICKET_PLAIN + cn_len > plen)
-		return MBEDTLS_ERR_SSL_INVALID_MAC;
-	if (created > now || now - created > TICKET_LIFETIME)
+	if (c->current == NULL)
+		return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
+	ret = ticket_open(c->tickets, (int64_t)time(NULL), buf, len, &claims, &blob, &blob_len);
+	if (ret == REXEC_ETICKET_EXPIRED)
 		return MBEDTLS_ERR_SSL_SESSION_TICKET_EXPIRED;
-	if (c->current == NULL || mbedtls_ssl_session_load(session, plain + TICKET_PLAIN + cn_len,
-							   plen - TICKET_PLAIN - cn_len) != 0)
+	if (ret < 0 || mbedtls_ssl_session_load(session, blob, blob_len) != 0)
 		return MBEDTLS_ERR_SSL_INVALID_MAC;
-	memcpy(c->current->ticket_cn, plain + TICKET_PLAIN, cn_len);
-	c->current->ticket_cn[cn_len] = 0;
+	c->current->ticket = claims;
 	return 0;
 }
 
-/* Server: tickets sealed with a fresh random key. */
+/* Server: tickets sealed with fresh random keys. */
 static int setup_tickets(struct tls_config *c, char *err, size_t errlen)
 {
-	unsigned char key[32];
-	int ret;
+	int ret = ticket_keys_new(&c->tickets, mbedtls_ctr_drbg_random, &c->drbg,
+				  (int64_t)time(NULL));
 
-	mbedtls_gcm_init(&c->ticket_key);
-	if ((ret = mbedtls_ctr_drbg_random(&c->drbg, key, sizeof(key))) != 0 ||
-	    (ret = mbedtls_ctr_drbg_random(&c->drbg, c->ticket_key_id, 4)) != 0 ||
-	    (ret = mbedtls_gcm_setkey(&c->ticket_key, MBEDTLS_CIPHER_ID_AES, key, 256)) != 0) {
-		describe(err, errlen, "session ticket key", ret);
+	if (ret < 0) {
+		snprintf(err, errlen, "session ticket key: %s", rexec_strerror(ret));
 		return ret;
 	}
-	memset(key, 0, sizeof(key));
 	mbedtls_ssl_conf_session_tickets_cb(&c->conf, ticket_write, ticket_parse, c);
 	mbedtls_ssl_conf_new_session_tickets(&c->conf, 1);
+	return 0;
+}
+
+/* Whether CRT may act as the peer's role: an agent's certificate must carry serverAuth, a
+ * client's clientAuth (mbedTLS lets a certificate without extendedKeyUsage act as either, so
+ * that with one CA for both any such certificate would be both). A certificate for both roles
+ * (or anyExtendedKeyUsage) only passes with allow_dual_role. Returns 0, or REXEC_ETLS_ROLE
+ * with the reason in WHY (LEN bytes; WHY may be NULL). */
+static int check_role(const struct tls_config *c, const mbedtls_x509_crt *crt, char *why,
+		      size_t len)
+{
+	const char *peer = c->server ? "client" : "agent";
+	const char *own = c->server ? MBEDTLS_OID_CLIENT_AUTH : MBEDTLS_OID_SERVER_AUTH;
+	const char *other = c->server ? MBEDTLS_OID_SERVER_AUTH : MBEDTLS_OID_CLIENT_AUTH;
+	const char *own_name = c->server ? "clientAuth" : "serverAuth";
+	const char *other_name = c->server ? "serverAuth" : "clientAuth";
+	int has_eku = mbedtls_x509_crt_has_ext_type(crt, MBEDTLS_X509_EXT_EXTENDED_KEY_USAGE);
+
+	/* With the extension present, these pass for the OID or anyExtendedKeyUsage. */
+	if (!has_eku || mbedtls_x509_crt_check_extended_key_usage(crt, own, strlen(own)) != 0) {
+		if (why != NULL)
+			snprintf(why, len,
+				 "the %s's certificate has no %s extended key usage: it is not a "
+				 "%s certificate",
+				 peer, own_name, peer);
+		return REXEC_ETLS_ROLE;
+	}
+	if (!c->allow_dual_role &&
+	    mbedtls_x509_crt_check_extended_key_usage(crt, other, strlen(other)) == 0) {
+		if (why != NULL)
+			snprintf(why, len,
+				 "the %s's certificate also carries %s (the %s role): refused "
+				 "unless allow_dual_role_certs: true",
+				 peer, other_name, c->server ? "agent's" : "client's");
+		return REXEC_ETLS_ROLE;
+	}
+	return 0;
+}
+
+/* Client: the agent's certificate (depth 0) must be an agent's; refused inside the handshake,
+ * before our own certificate goes out. The agent checks a client after its handshake, so
+ * that it can tell the client why (tls_session_handshake()). */
+static int verify_peer(void *p, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+	struct tls_config *c = p;
+	char why[200];
+
+	if (depth != 0 || c->server || check_role(c, crt, why, sizeof(why)) == 0)
+		return 0;
+	if (c->current != NULL)
+		snprintf(c->current->role_error, sizeof(c->current->role_error), "%s", why);
+	*flags |= MBEDTLS_X509_BADCERT_EXT_KEY_USAGE;
 	return 0;
 }
 
@@ -277,6 +302,7 @@ int tls_config_new(struct tls_config **out, int server, const char *ca, const ch
 	mbedtls_ssl_conf_tls13_key_exchange_modes(
 		&c->conf, MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_PSK_EPHEMERAL |
 				  MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL);
+	mbedtls_ssl_conf_verify(&c->conf, verify_peer, c);
 	if (server && setup_tickets(c, err, errlen) != 0)
 		goto fail;
 	if (!server)
@@ -294,8 +320,7 @@ void tls_config_free(struct tls_config *c)
 	if (c == NULL)
 		return;
 	mbedtls_ssl_config_free(&c->conf);
-	if (c->server)
-		mbedtls_gcm_free(&c->ticket_key);
+	ticket_keys_free(c->tickets);
 	mbedtls_x509_crt_free(&c->ca);
 	mbedtls_x509_crt_free(&c->cert);
 	mbedtls_pk_free(&c->key);
@@ -364,26 +389,54 @@ int tls_session_feed(struct tls_session *s, const uint8_t *p, size_t n)
 	return buf_append(&s->in, p, n);
 }
 
-/* Records the peer certificate's CN once the handshake is done; without a certificate (a
- * resumed session) the CN the ticket carried. */
+/* The time T (a certificate's validity, UTC) in seconds since the epoch. */
+static int64_t x509_seconds(const mbedtls_x509_time *t)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = t->year - 1900;
+	tm.tm_mon = t->mon - 1;
+	tm.tm_mday = t->day;
+	tm.tm_hour = t->hour;
+	tm.tm_min = t->min;
+	tm.tm_sec = t->sec;
+	return (int64_t)timegm(&tm);
+}
+
+/* Records who the peer is, once the handshake has shown it: its certificate's CN, serial and
+ * notAfter, authenticated now; without a certificate (a resumed session), what the ticket
+ * vouched for, authentication time included. */
 static void note_peer(struct tls_session *s)
 {
 	const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&s->ssl);
 	const mbedtls_x509_name *n;
+	size_t len;
 
+	if (s->peer.cn[0] != 0)
+		return;
 	if (peer == NULL) {
-		snprintf(s->peer_cn, sizeof(s->peer_cn), "%s", s->ticket_cn);
+		s->peer = s->ticket;
+		s->sealable = s->peer.cn[0] != 0;
 		return;
 	}
-	for (n = &peer->subject; n != NULL; n = n->next) {
-		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0) {
-			size_t len = n->val.len < sizeof(s->peer_cn) - 1 ? n->val.len
-									 : sizeof(s->peer_cn) - 1;
-			memcpy(s->peer_cn, n->val.p, len);
-			s->peer_cn[len] = 0;
-			return;
-		}
+	for (n = &peer->subject; n != NULL; n = n->next)
+		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0)
+			break;
+	if (n == NULL || n->val.len == 0)
+		return;
+	len = n->val.len < TICKET_CN_MAX ? n->val.len : TICKET_CN_MAX;
+	memcpy(s->peer.cn, n->val.p, len);
+	s->peer.cn[len] = 0;
+	/* What a ticket cannot hold whole gets none: a cut CN or serial would be another's. */
+	s->sealable = n->val.len <= TICKET_CN_MAX && strlen(s->peer.cn) == n->val.len &&
+		      peer->serial.len <= TICKET_SERIAL_MAX;
+	if (peer->serial.len <= TICKET_SERIAL_MAX) {
+		memcpy(s->peer.serial, peer->serial.p, peer->serial.len);
+		s->peer.serial_len = peer->serial.len;
 	}
+	s->peer.not_after = x509_seconds(&peer->valid_to);
+	s->peer.auth_time = (int64_t)time(NULL);
 }
 
 int tls_session_handshake(struct tls_session *s)
@@ -396,15 +449,25 @@ int tls_session_handshake(struct tls_session *s)
 	s->cfg->current = NULL;
 	if (ret == 0) {
 		s->resumed = mbedtls_ssl_get_peer_cert(&s->ssl) == NULL;
-		if (s->resumed && s->ticket_cn[0] == 0) {
+		if (s->resumed && s->ticket.cn[0] == 0) {
 			snprintf(s->error, sizeof(s->error), "resumed without a known peer");
 			return REXEC_ETLS;
 		}
 		note_peer(s);
+		/* A client whose certificate is not a client's: the handshake is done, so that
+		 * the caller can tell it why before closing. */
+		if (s->cfg->server && !s->resumed &&
+		    check_role(s->cfg, mbedtls_ssl_get_peer_cert(&s->ssl), s->error,
+			       sizeof(s->error)) < 0)
+			return REXEC_ETLS_ROLE;
 		return 0;
 	}
 	if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE)
 		return 1;
+	if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && s->role_error[0] != 0) {
+		snprintf(s->error, sizeof(s->error), "%s", s->role_error);
+		return REXEC_ETLS_VERIFY;
+	}
 	if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
 		char info[200];
 		flags = mbedtls_ssl_get_verify_result(&s->ssl);
@@ -473,7 +536,17 @@ void tls_session_close_notify(struct tls_session *s)
 
 const char *tls_session_peer_cn(const struct tls_session *s)
 {
-	return s->peer_cn;
+	return s->peer.cn;
+}
+
+int64_t tls_session_auth_time(const struct tls_session *s)
+{
+	return s->peer.auth_time;
+}
+
+void tls_config_allow_dual_role(struct tls_config *cfg, int allow)
+{
+	cfg->allow_dual_role = allow;
 }
 
 int tls_session_offer_ticket(struct tls_session *s, const char *peer_cn, const uint8_t *ticket,
@@ -482,7 +555,7 @@ int tls_session_offer_ticket(struct tls_session *s, const char *peer_cn, const u
 	mbedtls_ssl_session session;
 	int ret;
 
-	if (peer_cn[0] == 0 || strlen(peer_cn) >= sizeof(s->ticket_cn))
+	if (peer_cn[0] == 0 || strlen(peer_cn) > TICKET_CN_MAX)
 		return REXEC_ETLS;
 	mbedtls_ssl_session_init(&session);
 	ret = mbedtls_ssl_session_load(&session, ticket, len);
@@ -491,7 +564,7 @@ int tls_session_offer_ticket(struct tls_session *s, const char *peer_cn, const u
 	mbedtls_ssl_session_free(&session);
 	if (ret != 0)
 		return REXEC_ETLS;
-	snprintf(s->ticket_cn, sizeof(s->ticket_cn), "%s", peer_cn);
+	snprintf(s->ticket.cn, sizeof(s->ticket.cn), "%s", peer_cn);
 	s->offered = 1;
 	return 0;
 }

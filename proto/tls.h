@@ -21,6 +21,12 @@ int tls_config_new(struct tls_config **out, int server, const char *ca, const ch
 		   const char *key, char *err, size_t errlen);
 void tls_config_free(struct tls_config *cfg);
 
+/* Whether CFG accepts a peer certificate made for both roles (serverAuth and clientAuth, as
+ * some corporate CAs issue them); by default an agent refuses a client certificate that also
+ * carries serverAuth, and a client an agent certificate that also carries clientAuth. A peer
+ * certificate must carry its own role's usage either way. */
+void tls_config_allow_dual_role(struct tls_config *cfg, int allow);
+
 /* Called with ciphertext the session wants sent, in order. */
 typedef void (*tls_send_fn)(void *arg, const uint8_t *data, size_t len);
 
@@ -34,7 +40,10 @@ void tls_session_free(struct tls_session *s);
 int tls_session_feed(struct tls_session *s, const uint8_t *p, size_t n);
 
 /* Advances the handshake: 0 when it is complete, 1 while it needs more input, or a negative
- * code (REXEC_ETLS, REXEC_ETLS_VERIFY) with tls_session_error() saying why. */
+ * code (REXEC_ETLS, REXEC_ETLS_VERIFY) with tls_session_error() saying why. A server returns
+ * REXEC_ETLS_ROLE when the handshake is complete but the client's certificate is not a
+ * client's (no clientAuth usage, or an agent's too): the caller tells the client why, then
+ * closes. */
 int tls_session_handshake(struct tls_session *s);
 
 /* Decrypts into BUF: the number of bytes (> 0), 0 when no full record is buffered, or a
@@ -60,6 +69,11 @@ int tls_session_offer_ticket(struct tls_session *s, const char *peer_cn, const u
 /* Client: 1 with *OUT (malloc'd, LEN bytes) set when the agent has sent a new ticket since
  * the last call, to keep for the next connection; 0 otherwise. */
 int tls_session_take_ticket(struct tls_session *s, uint8_t **out, size_t *len);
+
+/* Server: when the client last proved its certificate (seconds since the epoch): this
+ * handshake for a full one; for a resumed one, the full handshake its chain of tickets started
+ * with (tickets carry it over, and the chain ends a day after it). 0 before the handshake. */
+int64_t tls_session_auth_time(const struct tls_session *s);
 
 /* 1 when the handshake resumed a session with a ticket (no certificates were exchanged;
  * the peer's CN is the one the ticket vouches for). */

@@ -3,13 +3,16 @@ $XDG_CACHE_HOME/rexec/tickets, one file per certificate and agent) and the next 
 resumes with it: the certificates are not exchanged or checked again (the key exchange is),
 and the agent still knows who the client is (the CN travels sealed in the ticket). A ticket the
 agent cannot open (restarted agent, damaged file) only costs a full handshake; `tls_resume:
-false` in the client's config turns all of it off."""
+false` in the client's config turns all of it off. A ticket never outlives the certificate it
+stands for: once that has expired, the next connection is a full handshake, which fails."""
+import datetime
 import json
 import stat
 
 import pytest
 
-from conftest import Client
+from certs import client_config, issue
+from conftest import Client, wait_for
 from fleet_env import Fleet, host_name
 
 
@@ -101,3 +104,25 @@ def test_fleet_connections_resume_too(rexec_bin, agent_bin, tmp_path, cache):
         assert not f.dead()
     finally:
         f.stop()
+
+
+def test_no_resumption_past_the_certificates_not_after(start_agent, rexec_bin, cache):
+    agent = start_agent("-v")
+    sd = agent.state_dir
+    # A client certificate that expires in a few seconds (openssl against the dev CA).
+    cert, key, not_after = issue(sd, sd, "brief", "clientAuth", seconds=8)
+    conf = client_config(sd / "brief.conf", sd / "ca.pem", cert, key, agent.addr)
+    client = Client(rexec_bin, agent, config=conf)
+    assert handshake(run(client, "true")) == "full"
+    assert handshake(run(client, "true")) == "resumed"
+
+    # The ticket's lifetime ends at notAfter (so the client no longer offers it), and the
+    # agent would refuse it past then anyway (tests/unit/ticket_test.c).
+    now = lambda: datetime.datetime.now(datetime.timezone.utc)
+    wait_for(lambda: now() > not_after + datetime.timedelta(seconds=1), 30,
+             "the client certificate to expire")
+    r = run(client, "true")
+    assert r.returncode == 255, r.stderr
+    assert b"TLS session resumed" not in r.stderr, r.stderr
+    wait_for(lambda: "certificate verification failed: The certificate validity has expired"
+             in agent.log(), 10, "the agent to refuse the expired certificate")

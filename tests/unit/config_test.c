@@ -381,8 +381,16 @@ static void test_client_defaults(void **state)
 			 0);
 	assert_int_equal(cfg->connect_timeout_ms, CLIENT_DEFAULT_CONNECT_TIMEOUT_MS);
 	assert_true(cfg->tls_resume);
+	assert_false(cfg->allow_dual_role_certs);
 	assert_int_equal(cfg->n_hosts, 0);
 	assert_null(cfg->ca);
+	client_config_free(cfg);
+
+	assert_int_equal(
+		client_config_load(write_file(t, "d.yaml", "allow_dual_role_certs: true\n"), &cfg,
+				   err, sizeof(err)),
+		0);
+	assert_true(cfg->allow_dual_role_certs);
 	client_config_free(cfg);
 
 	assert_int_equal(
@@ -539,6 +547,7 @@ static void test_agent_defaults(void **state)
 	assert_null(cfg.audit_log);
 	assert_false(cfg.dev);
 	assert_null(cfg.state_dir);
+	assert_false(cfg.allow_dual_role_certs);
 	agent_config_free(&cfg);
 	assert_null(cfg.engine);
 }
@@ -561,7 +570,8 @@ static void test_agent_overlay(void **state)
 				     "listen: 0.0.0.0:0\n"
 				     "keepalive: 250ms\n"
 				     "engine: unix:///run/podman/podman.sock\n"
-				     "state_dir: state\n");
+				     "state_dir: state\n"
+				     "allow_dual_role_certs: true\n");
 
 	agent_config_init(&cfg);
 	if (agent_config_load(one, &cfg, err, sizeof(err)) != 0)
@@ -591,6 +601,7 @@ static void test_agent_overlay(void **state)
 	assert_string_equal(cfg.state_dir, in_dir(t, "state"));
 	assert_string_equal(cfg.cert, in_dir(t, "agent.pem"));
 	assert_true(cfg.dev);
+	assert_true(cfg.allow_dual_role_certs);
 
 	/* A flag overrides the file: free the field, set it. */
 	free(cfg.cert);

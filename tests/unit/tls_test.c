@@ -1,0 +1,183 @@
+/* tls_test.c: proto/tls between a real agent end and a real client end in one process, with
+ * certificates from lib/pki and the ciphertext carried in memory: a full handshake, then a
+ * chain of resumptions, each with the ticket the one before it got. The agent knows the
+ * resumed client by the CN and the authentication time of the full handshake: a resumption
+ * hands out a new ticket but never a newer authentication. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/pki.h"
+#include "proto/tls.h"
+
+#define WIRE_CAP 65536
+
+/* Ciphertext one end sent and the other has not been fed yet. */
+struct wire {
+	uint8_t buf[WIRE_CAP];
+	size_t len;
+};
+
+struct fixture {
+	char dir[64];
+	struct tls_config *agent, *client;
+	struct wire to_agent, to_client;
+};
+
+static void on_send(void *arg, const uint8_t *data, size_t len)
+{
+	struct wire *w = arg;
+
+	assert_true(w->len + len <= sizeof(w->buf));
+	memcpy(w->buf + w->len, data, len);
+	w->len += len;
+}
+
+static void deliver(struct wire *w, struct tls_session *to)
+{
+	assert_int_equal(tls_session_feed(to, w->buf, w->len), 0);
+	w->len = 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct pki_req req = { .days = 1 };
+	char err[512], ca[128], cert[128], key[128], prefix[128];
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/tls_test.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(pki_ca_init(f->dir, "test CA", 1, err, sizeof(err)), 0);
+	req.kind = PKI_AGENT;
+	req.name = "agent-1";
+	snprintf(prefix, sizeof(prefix), "%s/agent", f->dir);
+	assert_int_equal(pki_issue(f->dir, &req, prefix, err, sizeof(err)), 0);
+	req.kind = PKI_CLIENT;
+	req.name = "alice";
+	snprintf(prefix, sizeof(prefix), "%s/client", f->dir);
+	assert_int_equal(pki_issue(f->dir, &req, prefix, err, sizeof(err)), 0);
+
+	snprintf(ca, sizeof(ca), "%s/ca.pem", f->dir);
+	snprintf(cert, sizeof(cert), "%s/agent.pem", f->dir);
+	snprintf(key, sizeof(key), "%s/agent-key.pem", f->dir);
+	assert_int_equal(tls_config_new(&f->agent, 1, ca, cert, key, err, sizeof(err)), 0);
+	snprintf(cert, sizeof(cert), "%s/client.pem", f->dir);
+	snprintf(key, sizeof(key), "%s/client-key.pem", f->dir);
+	assert_int_equal(tls_config_new(&f->client, 0, ca, cert, key, err, sizeof(err)), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	tls_config_free(f->agent);
+	tls_config_free(f->client);
+	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+/* One connection: offers TICKET (when not NULL) and runs both handshakes to the end, then a
+ * byte from the agent brings the client its new ticket, which replaces *TICKET. Returns the
+ * agent's end (the caller frees it). */
+static struct tls_session *connect_once(struct fixture *f, uint8_t **ticket, size_t *len)
+{
+	struct tls_session *cli = NULL, *srv = NULL;
+	int c = 1, s = 1, i, n = 0;
+	uint8_t byte = 0;
+
+	assert_int_equal(tls_session_new(&cli, f->client, "agent-1", on_send, &f->to_agent), 0);
+	assert_int_equal(tls_session_new(&srv, f->agent, NULL, on_send, &f->to_client), 0);
+	if (*ticket != NULL)
+		assert_int_equal(tls_session_offer_ticket(cli, "agent-1", *ticket, *len), 0);
+	for (i = 0; i < 20 && (c == 1 || s == 1); i++) {
+		if (c == 1)
+			c = tls_session_handshake(cli);
+		deliver(&f->to_agent, srv);
+		if (s == 1)
+			s = tls_session_handshake(srv);
+		deliver(&f->to_client, cli);
+	}
+	assert_int_equal(c, 0);
+	assert_int_equal(s, 0);
+	assert_int_equal(tls_session_resumed(cli), *ticket != NULL);
+	assert_int_equal(tls_session_resumed(srv), *ticket != NULL);
+
+	assert_int_equal(tls_session_write(srv, (const uint8_t *)"x", 1), 0);
+	deliver(&f->to_client, cli);
+	for (i = 0; i < 4 && n == 0; i++)
+		n = tls_session_read(cli, &byte, 1);
+	assert_int_equal(n, 1);
+	assert_int_equal(byte, 'x');
+	free(*ticket);
+	*ticket = NULL;
+	assert_int_equal(tls_session_take_ticket(cli, ticket, len), 1);
+	tls_session_free(cli);
+	f->to_agent.len = f->to_client.len = 0;
+	return srv;
+}
+
+/* Until the clock has moved past T (at most a few seconds): a new authentication time would
+ * differ from T. */
+static void wait_past(int64_t t)
+{
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
+	int i;
+
+	for (i = 0; i < 300 && (int64_t)time(NULL) <= t; i++)
+		nanosleep(&tick, NULL);
+	assert_true((int64_t)time(NULL) > t);
+}
+
+static void test_resumptions_keep_the_first_authentication_time(void **state)
+{
+	struct fixture *f = *state;
+	struct tls_session *srv;
+	uint8_t *ticket = NULL;
+	size_t len = 0;
+	int64_t before = (int64_t)time(NULL), auth;
+	int i;
+
+	srv = connect_once(f, &ticket, &len);
+	auth = tls_session_auth_time(srv);
+	assert_true(auth >= before && auth <= (int64_t)time(NULL));
+	assert_string_equal(tls_session_peer_cn(srv), "alice");
+	tls_session_free(srv);
+
+	/* Each resumption uses the ticket the one before it was given. */
+	for (i = 0; i < 2; i++) {
+		wait_past((int64_t)time(NULL));
+		srv = connect_once(f, &ticket, &len);
+		assert_string_equal(tls_session_peer_cn(srv), "alice");
+		assert_int_equal(tls_session_auth_time(srv), auth);
+		tls_session_free(srv);
+	}
+	free(ticket);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_resumptions_keep_the_first_authentication_time,
+						setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
