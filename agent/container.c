@@ -2,6 +2,7 @@
  * Everything that talks to the engine runs in a job on libuv's thread pool; the job's result
  * is applied on the loop. */
 #include "agent/container.h"
+#include "agent/ct_int.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -28,73 +29,6 @@
 #include "proto/error.h"
 #include "proto/log.h"
 
-#define LABEL_NS            "com.docker.compose."
-#define LABEL_PROJECT       "com.docker.compose.project"
-#define LABEL_SERVICE       "com.docker.compose.service"
-#define LABEL_NUMBER        "com.docker.compose.container-number"
-#define LABEL_ONEOFF        "com.docker.compose.oneoff"
-#define LABEL_FILES         "com.docker.compose.project.config_files"
-#define LABEL_WORKDIR       "com.docker.compose.project.working_dir"
-#define EXIT_POLL_MS        5000 /* how long an ended exec may still show as running */
-#define DETACH_POLL_MS      500  /* an attach stream that ended while the container still runs */
-#define MAX_TREE            4096 /* processes signalled when a vanished client's exec is ended */
-#define ID_MAX              72
-#define MAX_PENDING_SIGNALS 8
-#define NAME_MAX_           256
-
-enum ct_kind { CT_EXEC, CT_ATTACH, CT_RUN, CT_LIST };
-
-/* The Open, copied: the frame is gone by the time a job runs. */
-struct ct_req {
-	enum ct_kind kind;
-	int by_container; /* target CONTAINER: NAME is a container name or id */
-	char *project, *service, *container;
-	unsigned index;
-	char **argv;
-	size_t n_argv;
-	char **env; /* "K=V" */
-	size_t n_env;
-	char *user, *workdir;
-	int tty, stdin_open;
-	unsigned rows, cols;
-	char **opt_keys, **opt_vals; /* verb options */
-	size_t n_opts;
-};
-
-struct ct {
-	uv_loop_t *loop;
-	struct engine engine;
-	struct ctcache *cache; /* NULL: every start asks the engine */
-	struct ct_req req;
-	void *arg; /* the session; NULL once released */
-	ct_started_fn started;
-	ct_exit_fn exited;
-	int jobs;
-	/* What the start found. */
-	char cid[ID_MAX];              /* container id */
-	char cname[NAME_MAX_];         /* container name */
-	char exec_id[ID_MAX];          /* exec sessions */
-	pid_t pid;                     /* exec process, or container main process */
-	unsigned long long init_start; /* the container's init's start time, if known */
-	unsigned long long pidns;      /* its pid namespace (inode), 0 if not known */
-	int exec_path;                 /* enum agent_exec_path */
-	int pid_known;                 /* exec: the engine has said (pid may be 0: it never ran) */
-	int pending[MAX_PENDING_SIGNALS]; /* exec: signals that came before the pid */
-	int n_pending;
-	int pending_hangup; /* exec: the client went away before the pid was known */
-	int tty;
-	int rm; /* run --rm */
-	char what[NAME_MAX_ + 64];
-	/* Multiplexed stream state: the header being read, then the payload left. */
-	uint8_t hdr[8];
-	size_t hdr_len;
-	size_t left;
-	int fd_now;
-	/* An exec that failed to start says so on its stream: kept for the exit reason. */
-	int first_output_seen;
-	char start_error[WIRE_TEXT_MAX];
-};
-
 enum job_type { JOB_START, JOB_EXIT, JOB_RESIZE, JOB_PID };
 
 struct job {
@@ -107,7 +41,7 @@ struct job {
 	pid_t pid;
 };
 
-static const char *opt(const struct ct_req *r, const char *key)
+const char *ct__opt(const struct ct_req *r, const char *key)
 {
 	size_t i;
 
@@ -117,9 +51,9 @@ static const char *opt(const struct ct_req *r, const char *key)
 	return NULL;
 }
 
-static int opt_on(const struct ct_req *r, const char *key)
+int ct__opt_on(const struct ct_req *r, const char *key)
 {
-	const char *v = opt(r, key);
+	const char *v = ct__opt(r, key);
 
 	return v != NULL && strcmp(v, "0") != 0 && strcmp(v, "false") != 0;
 }
@@ -195,10 +129,7 @@ static int req_copy(struct ct_req *r, const Rexec__V1__Open *o)
 /* ---------------------------------------------------------------------------------------
  * Small engine helpers (thread pool side) */
 
-static void fail(struct ct_started *st, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void fail(struct ct_started *st, int code, const char *fmt, ...)
+void ct__fail(struct ct_started *st, int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -222,12 +153,12 @@ static void fail_request(struct ct_started *st, int ret, const struct engine_rep
 		code = REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND;
 	else
 		code = REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE;
-	fail(st, code, "%s", r->err);
+	ct__fail(st, code, "%s", r->err);
 }
 
 /* An engine call whose failure ends the start: the reason goes to ST. Returns 0 on a 2xx. */
-static int call(struct ct *ct, struct ct_started *st, const char *method, const char *path,
-		const cJSON *body, struct engine_reply *r)
+int ct__call(struct ct *ct, struct ct_started *st, const char *method, const char *path,
+	     const cJSON *body, struct engine_reply *r)
 {
 	int ret = engine_call(&ct->engine, method, path, body, r);
 
@@ -245,7 +176,7 @@ static void sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
-static cJSON *str_array(char *const *v, size_t n)
+cJSON *ct__str_array(char *const *v, size_t n)
 {
 	cJSON *a = cJSON_CreateArray();
 	size_t i;
@@ -256,7 +187,7 @@ static cJSON *str_array(char *const *v, size_t n)
 }
 
 /* The name without the leading '/' the engine lists names with. */
-static const char *first_name(const cJSON *c)
+const char *ct__first_name(const cJSON *c)
 {
 	const cJSON *names = cJSON_GetObjectItemCaseSensitive(c, "Names");
 	const cJSON *n = cJSON_GetArrayItem(names, 0);
@@ -265,14 +196,14 @@ static const char *first_name(const cJSON *c)
 	return s[0] == '/' ? s + 1 : s;
 }
 
-static const char *list_label(const cJSON *c, const char *name)
+const char *ct__list_label(const cJSON *c, const char *name)
 {
 	return engine_str(cJSON_GetObjectItemCaseSensitive(c, "Labels"), name);
 }
 
 /* GET /containers/json (all states) with a label filter, or every compose container. */
-static int list_compose(struct ct *ct, struct ct_started *st, const char *service,
-			struct engine_reply *r)
+int ct__list_compose(struct ct *ct, struct ct_started *st, const char *service,
+		     struct engine_reply *r)
 {
 	char filter[512], esc[1536], path[1700];
 
@@ -282,10 +213,10 @@ static int list_compose(struct ct *ct, struct ct_started *st, const char *servic
 		snprintf(filter, sizeof(filter), "{\"label\":[\"" LABEL_PROJECT "\"]}");
 	snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s",
 		 engine_query_escape(filter, esc, sizeof(esc)));
-	if (call(ct, st, "GET", path, NULL, r) < 0)
+	if (ct__call(ct, st, "GET", path, NULL, r) < 0)
 		return -1;
 	if (!cJSON_IsArray(r->json)) {
-		fail(st, REXEC__V1__ERROR_CODE__ERROR_INTERNAL, "container engine: bad list");
+		ct__fail(st, REXEC__V1__ERROR_CODE__ERROR_INTERNAL, "container engine: bad list");
 		return -1;
 	}
 	return 0;
@@ -306,7 +237,7 @@ static int has_word(const char *list, const char *word)
 /* Picks the container of REQ's service: not a one-off, in REQ's project (which must be given
  * when several projects have the service), replica REQ->index or the lowest-numbered one;
  * running unless ANY_STATE (run only needs the definition). Copies id and name into CT. */
-static int pick_service(struct ct *ct, struct ct_started *st, int any_state)
+int ct__pick_service(struct ct *ct, struct ct_started *st, int any_state)
 {
 	const struct ct_req *q = &ct->req;
 	struct engine_reply r;
@@ -314,15 +245,15 @@ static int pick_service(struct ct *ct, struct ct_started *st, int any_state)
 	char projects[512] = "";
 	int n_projects = 0, best_n = 0, best_running = 0;
 
-	if (list_compose(ct, st, q->service, &r) < 0)
+	if (ct__list_compose(ct, st, q->service, &r) < 0)
 		goto out;
 	cJSON_ArrayForEach(c, r.json)
 	{
-		const char *proj = list_label(c, LABEL_PROJECT);
-		int num = atoi(list_label(c, LABEL_NUMBER));
+		const char *proj = ct__list_label(c, LABEL_PROJECT);
+		int num = atoi(ct__list_label(c, LABEL_NUMBER));
 		int running = strcmp(engine_str(c, "State"), "running") == 0;
 
-		if (strcmp(list_label(c, LABEL_ONEOFF), "True") == 0)
+		if (strcmp(ct__list_label(c, LABEL_ONEOFF), "True") == 0)
 			continue;
 		if (q->project[0] && strcmp(proj, q->project) != 0)
 			continue;
@@ -347,30 +278,31 @@ static int pick_service(struct ct *ct, struct ct_started *st, int any_state)
 		}
 	}
 	if (n_projects > 1) {
-		fail(st, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
-		     "service %s is in several compose projects (%s): name one with --project",
-		     q->service, projects);
+		ct__fail(st, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
+			 "service %s is in several compose projects (%s): name one with --project",
+			 q->service, projects);
 		goto out;
 	}
 	if (best == NULL && stopped != NULL) {
-		fail(st, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
-		     "container %s of service %s is not running (%s): start it first "
-		     "(docker compose up -d %s)",
-		     first_name(stopped), q->service, engine_str(stopped, "State"), q->service);
+		ct__fail(st, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
+			 "container %s of service %s is not running (%s): start it first "
+			 "(docker compose up -d %s)",
+			 ct__first_name(stopped), q->service, engine_str(stopped, "State"),
+			 q->service);
 		goto out;
 	}
 	if (best == NULL) {
 		if (q->index)
-			fail(st, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
-			     "service %s has no replica %u here", q->service, q->index);
+			ct__fail(st, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
+				 "service %s has no replica %u here", q->service, q->index);
 		else
-			fail(st, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
-			     "no container of service %s%s%s here (rexec ps lists what runs)",
-			     q->service, q->project[0] ? " in project " : "", q->project);
+			ct__fail(st, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
+				 "no container of service %s%s%s here (rexec ps lists what runs)",
+				 q->service, q->project[0] ? " in project " : "", q->project);
 		goto out;
 	}
 	snprintf(ct->cid, sizeof(ct->cid), "%s", engine_str(best, "Id"));
-	snprintf(ct->cname, sizeof(ct->cname), "%s", first_name(best));
+	snprintf(ct->cname, sizeof(ct->cname), "%s", ct__first_name(best));
 	engine_reply_free(&r);
 	return 0;
 out:
@@ -379,16 +311,16 @@ out:
 }
 
 /* GET /containers/ID/json into R. */
-static int inspect(struct ct *ct, struct ct_started *st, const char *id, struct engine_reply *r)
+int ct__inspect(struct ct *ct, struct ct_started *st, const char *id, struct engine_reply *r)
 {
 	char esc[512], path[600];
 
 	snprintf(path, sizeof(path), "/containers/%s/json",
 		 engine_query_escape(id, esc, sizeof(esc)));
-	if (call(ct, st, "GET", path, NULL, r) < 0) {
+	if (ct__call(ct, st, "GET", path, NULL, r) < 0) {
 		if (st->error == REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND)
-			fail(st, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
-			     "no container %s here (rexec ps lists what runs)", id);
+			ct__fail(st, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
+				 "no container %s here (rexec ps lists what runs)", id);
 		return -1;
 	}
 	return 0;
@@ -448,9 +380,9 @@ static int find_running(struct ct *ct, struct ct_started *st, struct engine_repl
 
 	if (!hit && cache_only)
 		return -2;
-	if (!hit && !ct->req.by_container && pick_service(ct, st, 0) < 0)
+	if (!hit && !ct->req.by_container && ct__pick_service(ct, st, 0) < 0)
 		return -1;
-	if (!hit && inspect(ct, st, ct->req.by_container ? ct->req.container : ct->cid, r) < 0)
+	if (!hit && ct__inspect(ct, st, ct->req.by_container ? ct->req.container : ct->cid, r) < 0)
 		return -1;
 	snprintf(ct->cid, sizeof(ct->cid), "%s", engine_str(r->json, "Id"));
 	snprintf(ct->cname, sizeof(ct->cname), "%s",
@@ -458,9 +390,9 @@ static int find_running(struct ct *ct, struct ct_started *st, struct engine_repl
 						       : engine_str(r->json, "Name"));
 	state = cJSON_GetObjectItemCaseSensitive(r->json, "State");
 	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(state, "Running"))) {
-		fail(st, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
-		     "container %s is not running (%s): start it first", ct->cname,
-		     engine_str(state, "Status"));
+		ct__fail(st, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
+			 "container %s is not running (%s): start it first", ct->cname,
+			 engine_str(state, "Status"));
 		engine_reply_free(r);
 		return -1;
 	}
@@ -473,8 +405,8 @@ static int find_running(struct ct *ct, struct ct_started *st, struct engine_repl
 }
 
 /* Hijacks METHOD PATH; the stream goes to ST. */
-static int hijack(struct ct *ct, struct ct_started *st, const char *path, const cJSON *body,
-		  struct buf *early)
+int ct__hijack(struct ct *ct, struct ct_started *st, const char *path, const cJSON *body,
+	       struct buf *early)
 {
 	struct engine_reply r;
 	char rest[ENGINE_REST_MAX];
@@ -490,7 +422,7 @@ static int hijack(struct ct *ct, struct ct_started *st, const char *path, const 
 	engine_reply_free(&r);
 	if (nrest > 0 && buf_append(early, rest, nrest) < 0) {
 		close(fd);
-		fail(st, REXEC__V1__ERROR_CODE__ERROR_INTERNAL, "out of memory");
+		ct__fail(st, REXEC__V1__ERROR_CODE__ERROR_INTERNAL, "out of memory");
 		return -1;
 	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -498,7 +430,7 @@ static int hijack(struct ct *ct, struct ct_started *st, const char *path, const 
 	return 0;
 }
 
-static void resize_now(struct ct *ct, unsigned rows, unsigned cols)
+void ct__resize_now(struct ct *ct, unsigned rows, unsigned cols)
 {
 	struct engine_reply r;
 	char path[256];
@@ -533,7 +465,7 @@ static int start_direct(struct ct *ct, struct ct_started *st, const cJSON *inspe
 	char why[512] = "", *sh[] = { "sh", NULL };
 	int ret;
 
-	if (opt_on(q, "detach") || opt_on(q, "privileged"))
+	if (ct__opt_on(q, "detach") || ct__opt_on(q, "privileged"))
 		snprintf(why, sizeof(why), "-d and --privileged go through the engine");
 	else if (init <= 0)
 		snprintf(why, sizeof(why), "the engine reports no init pid");
@@ -548,11 +480,12 @@ static int start_direct(struct ct *ct, struct ct_started *st, const cJSON *inspe
 		ret = direct_spawn(dc, &req, &st->sp);
 		direct_free(dc);
 		if (ret < 0) {
-			fail(st, REXEC__V1__ERROR_CODE__ERROR_START_FAILED, "%s: direct exec: %s",
-			     ct->cname,
-			     ret == -ETIMEDOUT ? "the process was held before its exec (stopped "
-						 "from inside the container?) and was killed"
-					       : strerror(-ret));
+			ct__fail(st, REXEC__V1__ERROR_CODE__ERROR_START_FAILED,
+				 "%s: direct exec: %s", ct->cname,
+				 ret == -ETIMEDOUT
+					 ? "the process was held before its exec (stopped "
+					   "from inside the container?) and was killed"
+					 : strerror(-ret));
 			return 0;
 		}
 		st->direct = 1;
@@ -563,12 +496,12 @@ static int start_direct(struct ct *ct, struct ct_started *st, const cJSON *inspe
 	}
 	if (ct->exec_path == AGENT_EXEC_PATH_DIRECT) {
 		/* A user the container does not know is the user's mistake, not the path's. */
-		fail(st,
-		     strncmp(why, "unable to find", 14) == 0
-			     ? REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND
-			     : REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
-		     "%s: %s%s", ct->cname,
-		     strncmp(why, "unable to find", 14) ? "no direct exec: " : "", why);
+		ct__fail(st,
+			 strncmp(why, "unable to find", 14) == 0
+				 ? REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND
+				 : REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
+			 "%s: %s%s", ct->cname,
+			 strncmp(why, "unable to find", 14) ? "no direct exec: " : "", why);
 		return 0;
 	}
 	log_info("exec in %s: engine path: %s", ct->cname, why);
@@ -594,10 +527,10 @@ static int engine_user(struct ct *ct, struct ct_started *st, char *out, size_t l
 	int ret = ctuser_resolve(ct->pid, ct->req.user, NULL, &u, why, sizeof(why));
 
 	if (ret < 0) {
-		fail(st,
-		     ret == -ENOENT ? REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND
-				    : REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
-		     "%s: %s", ct->cname, why);
+		ct__fail(st,
+			 ret == -ENOENT ? REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND
+					: REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
+			 "%s: %s", ct->cname, why);
 		return -1;
 	}
 	snprintf(out, len, "%u:%u", (unsigned)u.uid, (unsigned)u.gid);
@@ -610,7 +543,7 @@ static void start_exec(struct ct *ct, struct ct_started *st)
 	struct engine_reply r;
 	cJSON *body = NULL;
 	char path[256], user[32] = "";
-	int detach = opt_on(q, "detach");
+	int detach = ct__opt_on(q, "detach");
 
 	if (find_running(ct, st, &r, 0) < 0)
 		return;
@@ -626,23 +559,23 @@ static void start_exec(struct ct *ct, struct ct_started *st)
 	cJSON_AddBoolToObject(body, "AttachStdout", !detach);
 	cJSON_AddBoolToObject(body, "AttachStderr", !detach);
 	cJSON_AddBoolToObject(body, "Tty", q->tty);
-	cJSON_AddBoolToObject(body, "Privileged", opt_on(q, "privileged"));
+	cJSON_AddBoolToObject(body, "Privileged", ct__opt_on(q, "privileged"));
 	if (q->n_argv > 0) {
-		cJSON_AddItemToObject(body, "Cmd", str_array(q->argv, q->n_argv));
+		cJSON_AddItemToObject(body, "Cmd", ct__str_array(q->argv, q->n_argv));
 	} else {
 		char *sh[] = { "sh" };
-		cJSON_AddItemToObject(body, "Cmd", str_array(sh, 1));
+		cJSON_AddItemToObject(body, "Cmd", ct__str_array(sh, 1));
 	}
 	if (q->n_env > 0)
-		cJSON_AddItemToObject(body, "Env", str_array(q->env, q->n_env));
+		cJSON_AddItemToObject(body, "Env", ct__str_array(q->env, q->n_env));
 	if (user[0])
 		cJSON_AddStringToObject(body, "User", user);
 	if (q->workdir[0])
 		cJSON_AddStringToObject(body, "WorkingDir", q->workdir);
-	if (q->tty && !opt(q, "detach-keys"))
+	if (q->tty && !ct__opt(q, "detach-keys"))
 		cJSON_AddStringToObject(body, "DetachKeys", "");
 	snprintf(path, sizeof(path), "/containers/%s/exec", ct->cid);
-	if (call(ct, st, "POST", path, body, &r) < 0)
+	if (ct__call(ct, st, "POST", path, body, &r) < 0)
 		goto out;
 	snprintf(ct->exec_id, sizeof(ct->exec_id), "%s", engine_str(r.json, "Id"));
 	engine_reply_free(&r);
@@ -653,16 +586,16 @@ static void start_exec(struct ct *ct, struct ct_started *st)
 	cJSON_AddBoolToObject(body, "Tty", q->tty);
 	snprintf(path, sizeof(path), "/exec/%s/start", ct->exec_id);
 	if (detach) {
-		if (call(ct, st, "POST", path, body, &r) == 0)
+		if (ct__call(ct, st, "POST", path, body, &r) == 0)
 			engine_reply_free(&r);
 		goto out;
 	}
-	if (hijack(ct, st, path, body, &st->text) < 0)
+	if (ct__hijack(ct, st, path, body, &st->text) < 0)
 		goto out;
 	ct->tty = q->tty;
 	st->tty = q->tty;
 	if (q->tty)
-		resize_now(ct, q->rows, q->cols);
+		ct__resize_now(ct, q->rows, q->cols);
 	/* The exec's host pid follows in a job of its own (JOB_PID): the engine reports it
 	 * ~90 ms after the start, and the session need not wait for it. */
 out:
@@ -678,7 +611,7 @@ static void start_attach(struct ct *ct, struct ct_started *st)
 	struct engine_reply r;
 	const cJSON *cfg;
 	char path[512], esc[128];
-	const char *keys = opt(q, "detach-keys");
+	const char *keys = ct__opt(q, "detach-keys");
 
 	if (find_running(ct, st, &r, 0) < 0)
 		return;
@@ -690,470 +623,11 @@ static void start_attach(struct ct *ct, struct ct_started *st)
 		 "/containers/%s/attach?stream=1&stdin=%d&stdout=1&stderr=1&detachKeys=%s", ct->cid,
 		 q->stdin_open,
 		 engine_query_escape(keys && keys[0] ? keys : "ctrl-p,ctrl-q", esc, sizeof(esc)));
-	if (hijack(ct, st, path, NULL, &st->text) < 0)
+	if (ct__hijack(ct, st, path, NULL, &st->text) < 0)
 		return;
 	st->tty = ct->tty;
 	if (ct->tty)
-		resize_now(ct, q->rows, q->cols);
-}
-
-/* ---------------------------------------------------------------------------------------
- * run: the compose recipe */
-
-/* Appends "K=V" VALUE to array A, replacing an entry with the same K. */
-static void env_set(cJSON *a, const char *kv)
-{
-	size_t klen = strcspn(kv, "=");
-	int i, n = cJSON_GetArraySize(a);
-
-	for (i = 0; i < n; i++) {
-		const cJSON *it = cJSON_GetArrayItem(a, i);
-		if (cJSON_IsString(it) && strncmp(it->valuestring, kv, klen) == 0 &&
-		    (it->valuestring[klen] == '=' || it->valuestring[klen] == 0)) {
-			cJSON_ReplaceItemInArray(a, i, cJSON_CreateString(kv));
-			return;
-		}
-	}
-	cJSON_AddItemToArray(a, cJSON_CreateString(kv));
-}
-
-/* Calls FN for each line of the newline-separated option KEY. */
-static void each_line(const struct ct_req *q, const char *key, void (*fn)(cJSON *, const char *),
-		      cJSON *into)
-{
-	const char *v = opt(q, key), *nl;
-	char line[1024];
-
-	while (v != NULL && *v) {
-		nl = strchr(v, '\n');
-		snprintf(line, sizeof(line), "%.*s", (int)(nl ? (size_t)(nl - v) : strlen(v)), v);
-		if (line[0])
-			fn(into, line);
-		v = nl ? nl + 1 : NULL;
-	}
-}
-
-static void label_set(cJSON *labels, const char *kv)
-{
-	size_t klen = strcspn(kv, "=");
-	char key[512];
-
-	snprintf(key, sizeof(key), "%.*s", (int)klen, kv);
-	cJSON_DeleteItemFromObjectCaseSensitive(labels, key);
-	cJSON_AddStringToObject(labels, key, kv[klen] ? kv + klen + 1 : "");
-}
-
-static void bind_add(cJSON *binds, const char *v)
-{
-	cJSON_AddItemToArray(binds, cJSON_CreateString(v));
-}
-
-/* "[IP:]HOST:CONTAINER[/PROTO]" or "CONTAINER" into PortBindings and ExposedPorts. */
-static void port_add(cJSON *hostcfg, const char *spec)
-{
-	cJSON *pb = cJSON_GetObjectItemCaseSensitive(hostcfg, "PortBindings"), *list, *b;
-	char buf[256], *parts[3], *p, key[64];
-	int n = 0;
-
-	snprintf(buf, sizeof(buf), "%s", spec);
-	for (p = strtok(buf, ":"); p && n < 3; p = strtok(NULL, ":"))
-		parts[n++] = p;
-	if (n == 0)
-		return;
-	snprintf(key, sizeof(key), "%s%s", parts[n - 1], strchr(parts[n - 1], '/') ? "" : "/tcp");
-	if ((list = cJSON_GetObjectItemCaseSensitive(pb, key)) == NULL)
-		cJSON_AddItemToObject(pb, key, list = cJSON_CreateArray());
-	b = cJSON_CreateObject();
-	cJSON_AddStringToObject(b, "HostIp", n == 3 ? parts[0] : "");
-	cJSON_AddStringToObject(b, "HostPort", n >= 2 ? parts[n - 2] : "");
-	cJSON_AddItemToArray(list, b);
-}
-
-/* A one-off name as compose v2 makes it: PROJECT-SERVICE-run-<12 hex>. */
-static void oneoff_name(const struct ct_req *q, const char *project, char *out, size_t len)
-{
-	unsigned char rnd[6];
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0 || read(fd, rnd, sizeof(rnd)) != (ssize_t)sizeof(rnd)) {
-		unsigned long t = (unsigned long)time(NULL) ^ (unsigned long)getpid();
-		memcpy(rnd, &t, sizeof(rnd));
-	}
-	if (fd >= 0)
-		close(fd);
-	snprintf(out, len, "%s-%s-run-%02x%02x%02x%02x%02x%02x", project, q->service, rnd[0],
-		 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
-}
-
-/* The services SERVICE depends on, from the project's compose files (the agent runs on the
- * host the project was brought up from, so the files the labels name are readable). */
-static void depends_on(const cJSON *tmpl, const char *service, char deps[][128], int *n, int max)
-{
-	char files[2048], *f, *save = NULL;
-	const char *dir = engine_label(tmpl, LABEL_WORKDIR);
-
-	*n = 0;
-	snprintf(files, sizeof(files), "%s", engine_label(tmpl, LABEL_FILES));
-	for (f = strtok_r(files, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
-		char path[4096], err[256];
-		struct yconf *y = NULL;
-		const struct yconf_node *svc, *dep;
-		size_t i;
-
-		if (f[0] == '/')
-			snprintf(path, sizeof(path), "%s", f);
-		else
-			snprintf(path, sizeof(path), "%s/%s", dir, f);
-		if (yconf_load_file_aliases(path, &y, err, sizeof(err)) < 0) {
-			log_warn("run %s: cannot read %s for depends_on: %s", service, path, err);
-			continue;
-		}
-		svc = yconf_lookup(yconf_lookup(yconf_root(y), "services"), service);
-		dep = yconf_lookup(svc, "depends_on");
-		for (i = 0; dep != NULL && i < yconf_len(dep) && *n < max; i++) {
-			const struct yconf_node *d = yconf_kind(dep) == YCONF_SEQ
-							     ? yconf_item(dep, i)
-							     : yconf_key(dep, i);
-			if (yconf_scalar(d))
-				snprintf(deps[(*n)++], 128, "%s", yconf_scalar(d));
-		}
-		yconf_free(y);
-	}
-}
-
-/* Starts the stopped containers of the services the one-off depends on. */
-static int start_deps(struct ct *ct, struct ct_started *st, const cJSON *tmpl)
-{
-	char deps[16][128];
-	const char *project = engine_label(tmpl, LABEL_PROJECT);
-	int n, i;
-
-	depends_on(tmpl, ct->req.service, deps, &n, 16);
-	for (i = 0; i < n; i++) {
-		struct engine_reply r;
-		const cJSON *c;
-		int found = 0;
-
-		if (list_compose(ct, st, deps[i], &r) < 0)
-			return -1;
-		cJSON_ArrayForEach(c, r.json)
-		{
-			char path[256];
-			struct engine_reply r2;
-			if (strcmp(list_label(c, LABEL_PROJECT), project) != 0 ||
-			    strcmp(list_label(c, LABEL_ONEOFF), "True") == 0)
-				continue;
-			found = 1;
-			if (strcmp(engine_str(c, "State"), "running") == 0)
-				continue;
-			log_info("run %s: starting %s (depends_on)", ct->req.service,
-				 first_name(c));
-			snprintf(path, sizeof(path), "/containers/%s/start", engine_str(c, "Id"));
-			if (call(ct, st, "POST", path, NULL, &r2) < 0) {
-				engine_reply_free(&r);
-				return -1;
-			}
-			engine_reply_free(&r2);
-		}
-		engine_reply_free(&r);
-		if (!found)
-			log_warn("run %s: dependency %s has no container here; not started",
-				 ct->req.service, deps[i]);
-	}
-	return 0;
-}
-
-/* The create body for the one-off: the template container's definition, overridden. */
-static cJSON *run_body(struct ct *ct, const cJSON *tmpl, const char *project)
-{
-	const struct ct_req *q = &ct->req;
-	const cJSON *tcfg = cJSON_GetObjectItemCaseSensitive(tmpl, "Config");
-	const cJSON *thost = cJSON_GetObjectItemCaseSensitive(tmpl, "HostConfig");
-	const cJSON *nets = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(tmpl, "NetworkSettings"), "Networks");
-	cJSON *body = cJSON_CreateObject(), *env, *labels, *host, *netcfg, *eps, *binds;
-	const char *entry = opt(q, "entrypoint");
-	const cJSON *net;
-	size_t i;
-
-	cJSON_AddStringToObject(body, "Image", engine_str(tcfg, "Image"));
-	env = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(tcfg, "Env"), 1);
-	if (!cJSON_IsArray(env)) {
-		cJSON_Delete(env);
-		env = cJSON_CreateArray();
-	}
-	for (i = 0; i < q->n_env; i++)
-		env_set(env, q->env[i]);
-	cJSON_AddItemToObject(body, "Env", env);
-	cJSON_AddStringToObject(body, "WorkingDir",
-				q->workdir[0] ? q->workdir : engine_str(tcfg, "WorkingDir"));
-	cJSON_AddStringToObject(body, "User", q->user[0] ? q->user : engine_str(tcfg, "User"));
-	if (entry != NULL) {
-		/* compose splits --entrypoint like a shell word list; words by spaces here. */
-		cJSON *a = cJSON_CreateArray();
-		char buf[1024], *w, *save = NULL;
-		snprintf(buf, sizeof(buf), "%s", entry);
-		for (w = strtok_r(buf, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
-			cJSON_AddItemToArray(a, cJSON_CreateString(w));
-		cJSON_AddItemToObject(body, "Entrypoint", a);
-	} else if (cJSON_GetObjectItemCaseSensitive(tcfg, "Entrypoint")) {
-		cJSON_AddItemToObject(
-			body, "Entrypoint",
-			cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(tcfg, "Entrypoint"), 1));
-	}
-	if (q->n_argv > 0)
-		cJSON_AddItemToObject(body, "Cmd", str_array(q->argv, q->n_argv));
-	else if (entry == NULL && cJSON_GetObjectItemCaseSensitive(tcfg, "Cmd"))
-		cJSON_AddItemToObject(
-			body, "Cmd",
-			cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(tcfg, "Cmd"), 1));
-	cJSON_AddBoolToObject(body, "Tty", q->tty);
-	cJSON_AddBoolToObject(body, "OpenStdin", q->stdin_open);
-	cJSON_AddBoolToObject(body, "StdinOnce", q->stdin_open);
-	cJSON_AddBoolToObject(body, "AttachStdin", q->stdin_open);
-	cJSON_AddBoolToObject(body, "AttachStdout", 1);
-	cJSON_AddBoolToObject(body, "AttachStderr", 1);
-	if (cJSON_GetObjectItemCaseSensitive(tcfg, "ExposedPorts"))
-		cJSON_AddItemToObject(
-			body, "ExposedPorts",
-			cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(tcfg, "ExposedPorts"), 1));
-	/* Labels: the service's, minus its replica number, plus oneoff and -l. */
-	labels = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(tcfg, "Labels"), 1);
-	if (!cJSON_IsObject(labels)) {
-		cJSON_Delete(labels);
-		labels = cJSON_CreateObject();
-	}
-	cJSON_DeleteItemFromObjectCaseSensitive(labels, LABEL_NUMBER);
-	label_set(labels, LABEL_ONEOFF "=True");
-	label_set(labels, LABEL_PROJECT "=");
-	cJSON_ReplaceItemInObjectCaseSensitive(labels, LABEL_PROJECT, cJSON_CreateString(project));
-	cJSON_DeleteItemFromObjectCaseSensitive(labels, LABEL_SERVICE);
-	cJSON_AddStringToObject(labels, LABEL_SERVICE, q->service);
-	each_line(q, "label", label_set, labels);
-	cJSON_AddItemToObject(body, "Labels", labels);
-	/* HostConfig: the service's (mounts, network mode, capabilities...), but no published
-	 * ports unless asked, no restart policy, never auto-removed (the exit code is read
-	 * first). */
-	host = cJSON_Duplicate(thost, 1);
-	if (!cJSON_IsObject(host)) {
-		cJSON_Delete(host);
-		host = cJSON_CreateObject();
-	}
-	if (!opt_on(q, "service-ports")) {
-		cJSON_DeleteItemFromObjectCaseSensitive(host, "PortBindings");
-		cJSON_AddItemToObject(host, "PortBindings", cJSON_CreateObject());
-	} else if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(host, "PortBindings"))) {
-		cJSON_DeleteItemFromObjectCaseSensitive(host, "PortBindings");
-		cJSON_AddItemToObject(host, "PortBindings", cJSON_CreateObject());
-	}
-	each_line(q, "publish", port_add, host);
-	cJSON_DeleteItemFromObjectCaseSensitive(host, "RestartPolicy");
-	cJSON_AddItemToObject(host, "RestartPolicy", cJSON_CreateObject());
-	cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(host, "RestartPolicy"), "Name",
-				"no");
-	cJSON_DeleteItemFromObjectCaseSensitive(host, "AutoRemove");
-	binds = cJSON_GetObjectItemCaseSensitive(host, "Binds");
-	if (!cJSON_IsArray(binds)) {
-		cJSON_DeleteItemFromObjectCaseSensitive(host, "Binds");
-		cJSON_AddItemToObject(host, "Binds", binds = cJSON_CreateArray());
-	}
-	each_line(q, "volume", bind_add, binds);
-	cJSON_AddItemToObject(body, "HostConfig", host);
-	/* Networks: the ones the service's container is on; its alias only with
-	 * --use-aliases. The first goes in the create; the engine takes one there. */
-	netcfg = cJSON_AddObjectToObject(body, "NetworkingConfig");
-	eps = cJSON_AddObjectToObject(netcfg, "EndpointsConfig");
-	cJSON_ArrayForEach(net, nets)
-	{
-		cJSON *ep = cJSON_AddObjectToObject(eps, net->string);
-		if (opt_on(q, "use-aliases")) {
-			cJSON *al = cJSON_AddArrayToObject(ep, "Aliases");
-			cJSON_AddItemToArray(al, cJSON_CreateString(q->service));
-		}
-		break;
-	}
-	return body;
-}
-
-/* Connects the one-off to the service's other networks. */
-static int connect_networks(struct ct *ct, struct ct_started *st, const cJSON *tmpl)
-{
-	const cJSON *nets = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(tmpl, "NetworkSettings"), "Networks");
-	const cJSON *net;
-	int first = 1;
-
-	cJSON_ArrayForEach(net, nets)
-	{
-		cJSON *body;
-		struct engine_reply r;
-		char esc[512], path[600];
-		int ret;
-
-		if (first) {
-			first = 0;
-			continue;
-		}
-		body = cJSON_CreateObject();
-		cJSON_AddStringToObject(body, "Container", ct->cid);
-		if (opt_on(&ct->req, "use-aliases")) {
-			cJSON *al = cJSON_AddArrayToObject(
-				cJSON_AddObjectToObject(body, "EndpointConfig"), "Aliases");
-			cJSON_AddItemToArray(al, cJSON_CreateString(ct->req.service));
-		}
-		snprintf(path, sizeof(path), "/networks/%s/connect",
-			 engine_query_escape(net->string, esc, sizeof(esc)));
-		ret = call(ct, st, "POST", path, body, &r);
-		cJSON_Delete(body);
-		engine_reply_free(&r);
-		if (ret < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static void remove_container(struct ct *ct)
-{
-	struct engine_reply r;
-	char path[256];
-
-	snprintf(path, sizeof(path), "/containers/%s?v=1&force=1", ct->cid);
-	if (engine_call(&ct->engine, "DELETE", path, NULL, &r) < 0 || r.status / 100 != 2)
-		log_warn("cannot remove %s: %s", ct->cname, r.err);
-	engine_reply_free(&r);
-}
-
-/* POST /containers/create; a missing image is pulled once (quietly with --quiet-pull). */
-static int create(struct ct *ct, struct ct_started *st, const cJSON *body, const char *image)
-{
-	struct engine_reply r;
-	char esc[1024], path[1200];
-	int pulled = 0;
-
-	for (;;) {
-		snprintf(path, sizeof(path), "/containers/create?name=%s",
-			 engine_query_escape(ct->cname, esc, sizeof(esc)));
-		if (call(ct, st, "POST", path, body, &r) == 0)
-			break;
-		engine_reply_free(&r);
-		if (st->error != REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND || pulled)
-			return -1;
-		/* 404 on create: the image is missing. */
-		if (!opt_on(&ct->req, "quiet-pull"))
-			log_info("run %s: pulling %s", ct->req.service, image);
-		snprintf(path, sizeof(path), "/images/create?fromImage=%s",
-			 engine_query_escape(image, esc, sizeof(esc)));
-		if (call(ct, st, "POST", path, NULL, &r) < 0) {
-			fail(st, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
-			     "image %s is missing here and could not be pulled: %s", image,
-			     st->message);
-			return -1;
-		}
-		engine_reply_free(&r);
-		pulled = 1;
-		st->error = 0;
-	}
-	snprintf(ct->cid, sizeof(ct->cid), "%s", engine_str(r.json, "Id"));
-	engine_reply_free(&r);
-	return 0;
-}
-
-/* The first -l label of Q in the compose namespace, or NULL: those labels are the agent's to
- * set (a forged replica number would draw others' execs into the one-off, a forged config_files
- * would have the agent open any file as root). Its key goes to KEY (LEN bytes). */
-static const char *compose_label(const struct ct_req *q, char *key, size_t len)
-{
-	const char *v = opt(q, "label");
-
-	while (v != NULL && *v) {
-		size_t n = strcspn(v, "=\n");
-		if (strncasecmp(v, LABEL_NS, sizeof(LABEL_NS) - 1) == 0) {
-			snprintf(key, len, "%.*s", (int)n, v);
-			return key;
-		}
-		v = strchr(v, '\n');
-		v = v ? v + 1 : NULL;
-	}
-	return NULL;
-}
-
-static void start_run(struct ct *ct, struct ct_started *st)
-{
-	const struct ct_req *q = &ct->req;
-	struct engine_reply tr, r;
-	cJSON *body = NULL;
-	char project[256], path[512], key[128];
-	const char *name = opt(q, "name");
-	int detach = opt_on(q, "detach");
-
-	if (compose_label(q, key, sizeof(key)) != NULL) {
-		fail(st, REXEC__V1__ERROR_CODE__ERROR_DENIED,
-		     "run: label %s: the " LABEL_NS "* labels are set by rexec, not by -l", key);
-		return;
-	}
-	/* The service's definition, from one of its containers on this host. */
-	if (pick_service(ct, st, 1) < 0)
-		return;
-	if (inspect(ct, st, ct->cid, &tr) < 0)
-		return;
-	snprintf(project, sizeof(project), "%s", engine_label(tr.json, LABEL_PROJECT));
-	if (!opt_on(q, "no-deps") && start_deps(ct, st, tr.json) < 0)
-		goto out;
-	if (name != NULL && name[0])
-		snprintf(ct->cname, sizeof(ct->cname), "%s", name);
-	else
-		oneoff_name(q, project, ct->cname, sizeof(ct->cname));
-	body = run_body(ct, tr.json, project);
-	if (create(ct, st, body,
-		   engine_str(cJSON_GetObjectItemCaseSensitive(tr.json, "Config"), "Image")) < 0)
-		goto out;
-	ct->rm = opt_on(q, "rm");
-	ct->tty = q->tty;
-	snprintf(ct->what, sizeof(ct->what), "run %s", ct->cname);
-	if (connect_networks(ct, st, tr.json) < 0)
-		goto fail_remove;
-	if (!detach) {
-		/* Attach first, as the docker CLI does: no output is lost at the start. */
-		snprintf(path, sizeof(path),
-			 "/containers/%s/attach?stream=1&stdin=%d&stdout=1&stderr=1", ct->cid,
-			 q->stdin_open);
-		if (hijack(ct, st, path, NULL, &st->text) < 0)
-			goto fail_remove;
-		st->tty = q->tty;
-	}
-	snprintf(path, sizeof(path), "/containers/%s/start", ct->cid);
-	if (call(ct, st, "POST", path, NULL, &r) < 0) {
-		if (st->fd >= 0) {
-			close(st->fd);
-			st->fd = -1;
-		}
-		/* A start failure is the command's: compose run reports it so. */
-		if (strstr(st->message, "not found") || strstr(st->message, "no such file"))
-			st->error = REXEC__V1__ERROR_CODE__ERROR_NO_COMMAND;
-		else
-			st->error = REXEC__V1__ERROR_CODE__ERROR_START_FAILED;
-		goto fail_remove;
-	}
-	engine_reply_free(&r);
-	if (detach) {
-		buf_append(&st->text, ct->cname, strlen(ct->cname));
-		buf_append(&st->text, "\n", 1);
-		goto out;
-	}
-	if (q->tty)
-		resize_now(ct, q->rows, q->cols);
-	if (inspect(ct, st, ct->cid, &r) == 0) {
-		ct->pid = (pid_t)engine_num(cJSON_GetObjectItemCaseSensitive(r.json, "State"),
-					    "Pid", 0);
-		engine_reply_free(&r);
-	}
-	st->error = 0;
-	goto out;
-fail_remove:
-	remove_container(ct);
-out:
-	cJSON_Delete(body);
-	engine_reply_free(&tr);
+		ct__resize_now(ct, q->rows, q->cols);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -1164,31 +638,31 @@ static void start_list(struct ct *ct, struct ct_started *st)
 	struct engine_reply r;
 	const cJSON *c;
 
-	if (list_compose(ct, st, ct->req.service, &r) < 0)
+	if (ct__list_compose(ct, st, ct->req.service, &r) < 0)
 		return;
 	cJSON_ArrayForEach(c, r.json)
 	{
 		cJSON *o = cJSON_CreateObject();
 		char *line;
 
-		if (ct->req.project[0] && strcmp(list_label(c, LABEL_PROJECT), ct->req.project))
+		if (ct->req.project[0] && strcmp(ct__list_label(c, LABEL_PROJECT), ct->req.project))
 			continue;
-		cJSON_AddStringToObject(o, "project", list_label(c, LABEL_PROJECT));
-		cJSON_AddStringToObject(o, "service", list_label(c, LABEL_SERVICE));
-		cJSON_AddNumberToObject(o, "number", atoi(list_label(c, LABEL_NUMBER)));
-		cJSON_AddStringToObject(o, "name", first_name(c));
+		cJSON_AddStringToObject(o, "project", ct__list_label(c, LABEL_PROJECT));
+		cJSON_AddStringToObject(o, "service", ct__list_label(c, LABEL_SERVICE));
+		cJSON_AddNumberToObject(o, "number", atoi(ct__list_label(c, LABEL_NUMBER)));
+		cJSON_AddStringToObject(o, "name", ct__first_name(c));
 		cJSON_AddStringToObject(o, "id", engine_str(c, "Id"));
 		cJSON_AddStringToObject(o, "state", engine_str(c, "State"));
 		cJSON_AddStringToObject(o, "status", engine_str(c, "Status"));
 		cJSON_AddBoolToObject(o, "oneoff",
-				      strcmp(list_label(c, LABEL_ONEOFF), "True") == 0);
+				      strcmp(ct__list_label(c, LABEL_ONEOFF), "True") == 0);
 		cJSON_AddStringToObject(o, "image", engine_str(c, "Image"));
 		line = cJSON_PrintUnformatted(o);
 		cJSON_Delete(o);
 		if (line == NULL || buf_append(&st->text, line, strlen(line)) < 0 ||
 		    buf_append(&st->text, "\n", 1) < 0) {
 			free(line);
-			fail(st, REXEC__V1__ERROR_CODE__ERROR_INTERNAL, "out of memory");
+			ct__fail(st, REXEC__V1__ERROR_CODE__ERROR_INTERNAL, "out of memory");
 			break;
 		}
 		free(line);
@@ -1309,7 +783,7 @@ done:
 	if (ex->code > 128 && ex->code < 128 + 65)
 		ex->signal = ex->code - 128;
 	if (ct->rm)
-		remove_container(ct);
+		ct__remove_container(ct);
 }
 
 /* The exec's host pid, once the engine reports it; 0 if it ended without (a start
@@ -1367,7 +841,7 @@ static void job_work(uv_work_t *w)
 			start_attach(ct, &j->st);
 			break;
 		case CT_RUN:
-			start_run(ct, &j->st);
+			ct__start_run(ct, &j->st);
 			break;
 		case CT_LIST:
 			start_list(ct, &j->st);
@@ -1388,7 +862,7 @@ static void job_work(uv_work_t *w)
 			exit_container(ct, &j->ex);
 		return;
 	case JOB_RESIZE:
-		resize_now(ct, j->rows, j->cols);
+		ct__resize_now(ct, j->rows, j->cols);
 		return;
 	case JOB_PID:
 		j->pid = exec_pid(ct);
@@ -1641,8 +1115,8 @@ void ct_signal(struct ct *ct, int sig)
 	}
 	if (ct->pid <= 0)
 		return;
-	if (ct->req.kind == CT_ATTACH && !opt_on(&ct->req, "sig-proxy") &&
-	    opt(&ct->req, "sig-proxy") != NULL)
+	if (ct->req.kind == CT_ATTACH && !ct__opt_on(&ct->req, "sig-proxy") &&
+	    ct__opt(&ct->req, "sig-proxy") != NULL)
 		return;
 	if (ct->req.kind == CT_EXEC && ct->tty && (fg = tty_foreground(ct->pid)) > 0 &&
 	    kill(-fg, sig) == 0)
