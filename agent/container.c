@@ -517,9 +517,10 @@ static int direct_wanted(const struct ct *ct)
 	return ct->exec_path == AGENT_EXEC_PATH_DIRECT;
 }
 
-/* The exec's -u through the container's own files (ctuser.h), as "uid:gid" for the engine:
- * the ids the agent resolved are the ids that run, and no file the container planted is
- * read by the engine for it. Returns 0, or -1 with ST's error set. */
+/* The exec's -u through the container's own files (ctuser.h), as numbers for the engine:
+ * the uid the agent resolved is the uid that runs, and a file the container planted in place
+ * of /etc/passwd or /etc/group is refused before the engine is asked. Returns 0, or -1 with
+ * ST's error set. */
 static int engine_user(struct ct *ct, struct ct_started *st, char *out, size_t len)
 {
 	struct ctuser u;
@@ -533,7 +534,12 @@ static int engine_user(struct ct *ct, struct ct_started *st, char *out, size_t l
 			 "%s: %s", ct->cname, why);
 		return -1;
 	}
-	snprintf(out, len, "%u:%u", (unsigned)u.uid, (unsigned)u.gid);
+	/* The uid alone lets the runtime add the groups that list its passwd entry's name, as
+	 * for the name; with a group named, it adds none ("uid:gid"). */
+	if (u.group_given)
+		snprintf(out, len, "%u:%u", (unsigned)u.uid, (unsigned)u.gid);
+	else
+		snprintf(out, len, "%u", (unsigned)u.uid);
 	return 0;
 }
 

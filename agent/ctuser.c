@@ -106,7 +106,10 @@ static int resolve_user_in(struct ctuser *c, const char *user, const cJSON *extr
 		c->gid = (gid_t)strtoul(grp, NULL, 10);
 	}
 	c->groups[c->n_groups++] = c->gid;
-	for (line = group; *line && c->n_groups < CTUSER_MAX_GROUPS;
+	/* As runc: the groups that list the user only for a user found in passwd and no group
+	 * given ("supplementary group ids only make sense in the implicit form"). */
+	c->group_given = grp[0] != 0;
+	for (line = group; found && !c->group_given && *line && c->n_groups < CTUSER_MAX_GROUPS;
 	     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : "") {
 		char members[1024], *m, *save = NULL;
 		field(line, 3, members, sizeof(members));

@@ -1,9 +1,11 @@
 /* ctuser.h: a user of a running container as its own /etc/passwd and /etc/group say, resolved
  * the way runc resolves an exec's user: "name", "uid", "name:group" or "uid:gid"; the primary
- * gid first, then every group that lists the user, then the container's --group-add. The files
+ * gid first, then (no group given) every group that lists the user, then the container's
+ * --group-add. The files
  * are read by the helper of inroot.h (never by the agent's own threads: a container makes them
  * what it likes). Both exec paths resolve through here, so that the ids a session runs as are
- * the ids the agent resolved (the engine path hands the engine "uid:gid"). */
+ * the ids the agent resolved (the engine path hands the engine the uid, and the gid when one was
+ * named). */
 #ifndef REXEC_AGENT_CTUSER_H
 #define REXEC_AGENT_CTUSER_H
 
@@ -20,7 +22,8 @@ struct ctuser {
 	gid_t gid;
 	gid_t groups[CTUSER_MAX_GROUPS]; /* the primary gid first */
 	int n_groups;
-	char home[512]; /* from the passwd entry; "/" without one */
+	char home[512];  /* from the passwd entry; "/" without one */
+	int group_given; /* USER named the group ("name:group"): no groups that list the user */
 };
 
 /* USER in the container whose init is PID, with EXTRA (HostConfig.GroupAdd: numbers, or names

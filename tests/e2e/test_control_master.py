@@ -192,7 +192,9 @@ def test_the_master_leaves_with_its_agent(rexec_bin, start_agent, mux_dir):
     assert list(mux_dir.iterdir()) == []
     r = run(c, "true")
     assert r.returncode == 255 and b"refused" in r.stderr, r.stderr
-    assert not masters(c), "no master stays for an agent that is not there"
+    # The master that the run started tells it of the failure, then exits: it may still be
+    # on its way out when the run has returned (seen once on a loaded machine), never stay.
+    wait_for(lambda: not masters(c), 10, "no master to stay for an agent that is not there")
 
 
 def test_a_dead_masters_socket_is_replaced(rexec_bin, dev_agent, mux_dir, stop_masters):

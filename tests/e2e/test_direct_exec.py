@@ -427,6 +427,20 @@ def test_direct_exec_options_take_effect(clients, containers):
         assert "X=y\n" in s["env"] and "HOME=/home/app\n" in s["env"], s["env"]
 
 
+@pytest.mark.parametrize("user,want", [
+    ("app", b"uid=1000(app) gid=1000(app)"),
+    # a group named: no groups that list the user, as runc does it
+    ("app:nogroup", b"uid=1000(app) gid=65534(nogroup) groups=65534(nogroup)\n"),
+    ("1000:4242", b"uid=1000(app) gid=4242 groups=4242\n"),
+])
+def test_direct_exec_user_and_group_as_runc_resolves_them(clients, containers, user, want):
+    res = run_both(clients, containers("default"), "-u", user, cmd=["id"])
+    assert res["engine"].returncode == 0 and res["engine"].stdout.startswith(want), \
+        res["engine"]
+    assert (res["direct"].returncode, res["direct"].stdout) == \
+        (0, res["engine"].stdout), res["direct"].stderr
+
+
 def test_direct_exec_finds_a_user_past_the_first_pages_of_passwd(clients, docker_engine):
     """A user and group listed after 8 KiB of others (the agent reads small files on the stack
     and larger ones again into a buffer of their size limit): both paths agree."""

@@ -142,6 +142,24 @@ def test_passwd_that_is_not_a_file_is_refused_not_opened(agents, containers, doc
                 os.close(fd)
 
 
+def test_pts_that_is_not_a_devpts_is_not_used(agents, containers, docker_engine, tmp_path):
+    # /dev/pts bind-mounted from a plain directory, where the container made the nodes: a
+    # "ptmx" that is the host's /dev/ptmx and "pts/N" that are /dev/null. An agent that took
+    # them would allocate a host pty and hand the process /dev/null as its terminal (its
+    # output lost; another node could have been a host console). Only a devpts is used; else
+    # the session gets a pty of the host's devpts, as a container without one does.
+    pts = tmp_path / "pts"
+    pts.mkdir()
+    c = containers.run("-v", f"{pts}:/dev/pts")
+    docker_engine.docker("exec", c, "sh", "-c", "mknod /dev/pts/ptmx c 5 2 && i=0 && "
+                         "while [ $i -lt 256 ]; do mknod /dev/pts/$i c 1 3; i=$((i+1)); done")
+    r = agents["direct"].run("-t", "dev", "--container", c, "--", "echo", "hello",
+                             timeout=HANG_GUARD)
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    assert b"hello" in r.stdout, (r.stdout, r.stderr)
+    host_session_completes(agents["direct"])
+
+
 # --- 3. a container that stops the joining child -------------------------------------------------
 
 
