@@ -302,6 +302,21 @@ struct spec_sum {
 	int seccomp; /* the spec has a seccomp profile: the runtime installed one filter */
 };
 
+/* Whether the runtime installs a filter for the spec's linux.seccomp SECCOMP: runc does
+ * unless it has neither a default action nor a syscall rule ("assume seccomp disabled"). A
+ * wrong answer either way only refuses the direct path (the count must match), except one
+ * that says 1 where the runtime installed none: then a filter the container stacked would
+ * pass, so this errs towards 0. */
+static int spec_has_filter(const cJSON *seccomp)
+{
+	const cJSON *action = cJSON_GetObjectItemCaseSensitive(seccomp, "defaultAction");
+	const cJSON *rules = cJSON_GetObjectItemCaseSensitive(seccomp, "syscalls");
+
+	return cJSON_IsObject(seccomp) &&
+	       ((cJSON_IsString(action) && action->valuestring[0] != 0) ||
+		cJSON_GetArraySize(rules) > 0);
+}
+
 /* Capabilities, no_new_privs, rlimits and the user of the spec's process into SUM; the
  * rlimits it does not set are the runtime's own (RUNTIME, the shim: `runc exec` inherits
  * them from it). */
@@ -328,7 +343,7 @@ static int summarize(struct spec_sum *sum, const cJSON *spec, pid_t runtime, cha
 		      whylen) < 0)
 		return -ENOTSUP;
 	sum->nnp = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "noNewPrivileges"));
-	sum->seccomp = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(
+	sum->seccomp = spec_has_filter(cJSON_GetObjectItemCaseSensitive(
 		cJSON_GetObjectItemCaseSensitive(spec, "linux"), "seccomp"));
 	if ((ret = read_limits(sum->rl, runtime)) < 0) {
 		why_set(why, whylen, "reading the runtime's limits: %s", strerror(-ret));
