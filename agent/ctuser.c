@@ -2,24 +2,11 @@
 #include "agent/ctuser.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent/inroot.h"
-
-static void why_set(char *why, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void why_set(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-}
 
 /* Field I (0-based) of a ':'-separated line into OUT. */
 static void field(const char *line, int i, char *out, size_t len)
@@ -80,8 +67,9 @@ static int resolve_user_in(struct ctuser *c, const char *user, const cJSON *extr
 	}
 	if (!found) {
 		if (!is_number(name)) {
-			why_set(why, whylen,
-				"unable to find user %s: no matching entries in passwd file", name);
+			snprintf(why, whylen,
+				 "unable to find user %s: no matching entries in passwd file",
+				 name);
 			return -ENOENT;
 		}
 		c->uid = (uid_t)strtoul(name, NULL, 10);
@@ -100,7 +88,7 @@ static int resolve_user_in(struct ctuser *c, const char *user, const cJSON *extr
 			}
 		}
 		if (!ok) {
-			why_set(why, whylen, "unable to find group %s", grp);
+			snprintf(why, whylen, "unable to find group %s", grp);
 			return -ENOENT;
 		}
 		c->gid = (gid_t)strtoul(grp, NULL, 10);
@@ -139,7 +127,7 @@ static int resolve_user_in(struct ctuser *c, const char *user, const cJSON *extr
 			}
 		}
 		if (!*line) {
-			why_set(why, whylen, "unable to find group %s", g->valuestring);
+			snprintf(why, whylen, "unable to find group %s", g->valuestring);
 			return -ENOENT;
 		}
 	}
@@ -158,13 +146,13 @@ static int read_user_files(pid_t pid, char *const bufs[2], size_t len, ssize_t r
 	int ret = inroot_read(pid, rels, bufs, lens, res, 2), i;
 
 	if (ret < 0) {
-		why_set(why, whylen, "reading the container's /etc/passwd and /etc/group: %s",
-			ret == -ETIMEDOUT ? "no answer in time" : strerror(-ret));
+		snprintf(why, whylen, "reading the container's /etc/passwd and /etc/group: %s",
+			 ret == -ETIMEDOUT ? "no answer in time" : strerror(-ret));
 		return ret;
 	}
 	for (i = 0; i < 2; i++) {
 		if (res[i] == -EINVAL) {
-			why_set(why, whylen, "the container's /%s is not a regular file", rels[i]);
+			snprintf(why, whylen, "the container's /%s is not a regular file", rels[i]);
 			return -EINVAL;
 		}
 		if (res[i] < 0 && res[i] != -EFBIG)
@@ -188,7 +176,7 @@ int ctuser_resolve(pid_t pid, const char *user, const cJSON *extra, struct ctuse
 		/* Read both again, up to the limit (a 128 KiB allocation, mapped and unmapped by
 		 * musl each time); a file longer still counts for what fits. */
 		if ((files = malloc(2 * USER_FILE_MAX)) == NULL) {
-			why_set(why, whylen, "out of memory");
+			snprintf(why, whylen, "out of memory");
 			return -ENOMEM;
 		}
 		bufs[0] = files;
