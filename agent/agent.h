@@ -9,6 +9,7 @@
 
 struct audit;
 struct ctcache;
+struct initmem;
 struct session;
 
 #define AGENT_MAX_LISTENERS 8
@@ -18,6 +19,7 @@ struct agent {
 	struct tls_config *tls;
 	struct engine engine;    /* the container engine's API socket */
 	struct ctcache *ctcache; /* the containers found before (ctcache.h); NULL: none */
+	struct initmem *initmem; /* the inits the direct path entered (initmem.h); NULL: none */
 	unsigned grace_ms;       /* how long a session outlives its vanished client */
 	unsigned keepalive_ms;   /* ping period; a peer silent for 3x is dead */
 	uv_tcp_t listeners[AGENT_MAX_LISTENERS];

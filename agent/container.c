@@ -169,7 +169,7 @@ int ct__call(struct ct *ct, struct ct_started *st, const char *method, const cha
 	return 0;
 }
 
-static void sleep_ms(unsigned ms)
+void ct__sleep_ms(unsigned ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
 
@@ -358,7 +358,7 @@ static int cached(struct ct *ct, const char *key, struct engine_reply *r)
 }
 
 /* The inode of PID's pid namespace, or 0. */
-static unsigned long long pidns_of(pid_t pid)
+unsigned long long ct__pidns_of(pid_t pid)
 {
 	char path[64];
 	struct stat st;
@@ -369,8 +369,7 @@ static unsigned long long pidns_of(pid_t pid)
 
 /* The target container for exec and attach: by name/id, or by service. It must run.
  * CACHE_ONLY: -2 (and nothing said) when the cache does not have it. */
-static int find_running(struct ct *ct, struct ct_started *st, struct engine_reply *r,
-			int cache_only)
+int ct__find_running(struct ct *ct, struct ct_started *st, struct engine_reply *r, int cache_only)
 {
 	const cJSON *state;
 	char key[CTCACHE_KEY_MAX];
@@ -399,7 +398,7 @@ static int find_running(struct ct *ct, struct ct_started *st, struct engine_repl
 	ct->pid = (pid_t)engine_num(state, "Pid", 0);
 	if (!hit && gen && ct->pid > 0 && (ct->init_start = procfs_start_time(ct->pid)) != 0)
 		ctcache_put(ct->cache, gen, key, r->json, ct->init_start);
-	ct->pidns = pidns_of(ct->pid);
+	ct->pidns = ct__pidns_of(ct->pid);
 	log_debug("%s%s", ct->cname, hit ? ": as found before (no engine event since)" : "");
 	return 0;
 }
@@ -448,301 +447,7 @@ void ct__resize_now(struct ct *ct, unsigned rows, unsigned cols)
 }
 
 /* ---------------------------------------------------------------------------------------
- * exec */
-
-/* The direct path (direct.c) for an exec into the container of INSPECT, on the thread pool
- * (never on the loop: reading the container's files and starting the child can be made to
- * wait by the container). Returns 0 when it started the process (ST->direct) or failed for
- * good (ST->error); -1 to use the engine path, when the agent may choose (exec_path auto) and
- * the context cannot be reproduced. */
-static int start_direct(struct ct *ct, struct ct_started *st, const cJSON *inspect)
-{
-	const struct ct_req *q = &ct->req;
-	pid_t init =
-		(pid_t)engine_num(cJSON_GetObjectItemCaseSensitive(inspect, "State"), "Pid", 0);
-	struct direct_ctx *dc = NULL;
-	struct spawn_req req;
-	char why[512] = "", *sh[] = { "sh", NULL };
-	int ret;
-
-	if (ct__opt_on(q, "detach") || ct__opt_on(q, "privileged"))
-		snprintf(why, sizeof(why), "-d and --privileged go through the engine");
-	else if (init <= 0)
-		snprintf(why, sizeof(why), "the engine reports no init pid");
-	else if ((ret = direct_prepare(&dc, init, ct->init_start, inspect, q->user, q->workdir,
-				       q->env, q->n_env, q->tty, why, sizeof(why))) == 0) {
-		memset(&req, 0, sizeof(req));
-		req.argv = q->n_argv ? q->argv : sh;
-		req.tty = q->tty;
-		req.stdin_open = q->stdin_open;
-		req.ws.ws_row = (unsigned short)q->rows;
-		req.ws.ws_col = (unsigned short)q->cols;
-		ret = direct_spawn(dc, &req, &st->sp);
-		direct_free(dc);
-		if (ret < 0) {
-			ct__fail(st, REXEC__V1__ERROR_CODE__ERROR_START_FAILED,
-				 "%s: direct exec: %s", ct->cname,
-				 ret == -ETIMEDOUT
-					 ? "the process was held before its exec (stopped "
-					   "from inside the container?) and was killed"
-					 : strerror(-ret));
-			return 0;
-		}
-		st->direct = 1;
-		st->tty = q->tty;
-		ct->pid = st->sp.pid;
-		snprintf(ct->what, sizeof(ct->what), "direct exec in %s", ct->cname);
-		return 0;
-	}
-	if (ct->exec_path == AGENT_EXEC_PATH_DIRECT) {
-		/* A user the container does not know is the user's mistake, not the path's. */
-		ct__fail(st,
-			 strncmp(why, "unable to find", 14) == 0
-				 ? REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND
-				 : REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
-			 "%s: %s%s", ct->cname,
-			 strncmp(why, "unable to find", 14) ? "no direct exec: " : "", why);
-		return 0;
-	}
-	log_info("exec in %s: engine path: %s", ct->cname, why);
-	return -1;
-}
-
-/* Whether an exec may take the direct path. `auto` takes the engine path until the direct
- * path has passed the hostile-container tests (a container that fakes its seccomp filters,
- * plants FIFOs or devices, stops the joining child or points -w at an agent fd): only an
- * explicit `direct` takes it. */
-static int direct_wanted(const struct ct *ct)
-{
-	return ct->exec_path == AGENT_EXEC_PATH_DIRECT;
-}
-
-/* The exec's -u through the container's own files (ctuser.h), as numbers for the engine:
- * the uid the agent resolved is the uid that runs, and a file the container planted in place
- * of /etc/passwd or /etc/group is refused before the engine is asked. Returns 0, or -1 with
- * ST's error set. */
-static int engine_user(struct ct *ct, struct ct_started *st, char *out, size_t len)
-{
-	struct ctuser u;
-	char why[512] = "";
-	int ret = ctuser_resolve(ct->pid, ct->req.user, NULL, &u, why, sizeof(why));
-
-	if (ret < 0) {
-		ct__fail(st,
-			 ret == -ENOENT ? REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND
-					: REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
-			 "%s: %s", ct->cname, why);
-		return -1;
-	}
-	/* The uid alone lets the runtime add the groups that list its passwd entry's name, as
-	 * for the name; with a group named, it adds none ("uid:gid"). */
-	if (u.group_given)
-		snprintf(out, len, "%u:%u", (unsigned)u.uid, (unsigned)u.gid);
-	else
-		snprintf(out, len, "%u", (unsigned)u.uid);
-	return 0;
-}
-
-static void start_exec(struct ct *ct, struct ct_started *st)
-{
-	const struct ct_req *q = &ct->req;
-	struct engine_reply r;
-	cJSON *body = NULL;
-	char path[256], user[32] = "";
-	int detach = ct__opt_on(q, "detach");
-
-	if (find_running(ct, st, &r, 0) < 0)
-		return;
-	if (direct_wanted(ct) && start_direct(ct, st, r.json) == 0) {
-		engine_reply_free(&r);
-		return;
-	}
-	engine_reply_free(&r);
-	if (st->error || (q->user[0] && engine_user(ct, st, user, sizeof(user)) < 0))
-		return;
-	body = cJSON_CreateObject();
-	cJSON_AddBoolToObject(body, "AttachStdin", q->stdin_open && !detach);
-	cJSON_AddBoolToObject(body, "AttachStdout", !detach);
-	cJSON_AddBoolToObject(body, "AttachStderr", !detach);
-	cJSON_AddBoolToObject(body, "Tty", q->tty);
-	cJSON_AddBoolToObject(body, "Privileged", ct__opt_on(q, "privileged"));
-	if (q->n_argv > 0) {
-		cJSON_AddItemToObject(body, "Cmd", ct__str_array(q->argv, q->n_argv));
-	} else {
-		char *sh[] = { "sh" };
-		cJSON_AddItemToObject(body, "Cmd", ct__str_array(sh, 1));
-	}
-	if (q->n_env > 0)
-		cJSON_AddItemToObject(body, "Env", ct__str_array(q->env, q->n_env));
-	if (user[0])
-		cJSON_AddStringToObject(body, "User", user);
-	if (q->workdir[0])
-		cJSON_AddStringToObject(body, "WorkingDir", q->workdir);
-	if (q->tty && !ct__opt(q, "detach-keys"))
-		cJSON_AddStringToObject(body, "DetachKeys", "");
-	snprintf(path, sizeof(path), "/containers/%s/exec", ct->cid);
-	if (ct__call(ct, st, "POST", path, body, &r) < 0)
-		goto out;
-	snprintf(ct->exec_id, sizeof(ct->exec_id), "%s", engine_str(r.json, "Id"));
-	engine_reply_free(&r);
-	snprintf(ct->what, sizeof(ct->what), "exec %.12s in %s", ct->exec_id, ct->cname);
-	cJSON_Delete(body);
-	body = cJSON_CreateObject();
-	cJSON_AddBoolToObject(body, "Detach", detach);
-	cJSON_AddBoolToObject(body, "Tty", q->tty);
-	snprintf(path, sizeof(path), "/exec/%s/start", ct->exec_id);
-	if (detach) {
-		if (ct__call(ct, st, "POST", path, body, &r) == 0)
-			engine_reply_free(&r);
-		goto out;
-	}
-	if (ct__hijack(ct, st, path, body, &st->text) < 0)
-		goto out;
-	ct->tty = q->tty;
-	st->tty = q->tty;
-	if (q->tty)
-		ct__resize_now(ct, q->rows, q->cols);
-	/* The exec's host pid follows in a job of its own (JOB_PID): the engine reports it
-	 * ~90 ms after the start, and the session need not wait for it. */
-out:
-	cJSON_Delete(body);
-}
-
-/* ---------------------------------------------------------------------------------------
- * attach */
-
-static void start_attach(struct ct *ct, struct ct_started *st)
-{
-	const struct ct_req *q = &ct->req;
-	struct engine_reply r;
-	const cJSON *cfg;
-	char path[512], esc[128];
-	const char *keys = ct__opt(q, "detach-keys");
-
-	if (find_running(ct, st, &r, 0) < 0)
-		return;
-	cfg = cJSON_GetObjectItemCaseSensitive(r.json, "Config");
-	ct->tty = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "Tty"));
-	engine_reply_free(&r);
-	snprintf(ct->what, sizeof(ct->what), "attach to %s", ct->cname);
-	snprintf(path, sizeof(path),
-		 "/containers/%s/attach?stream=1&stdin=%d&stdout=1&stderr=1&detachKeys=%s", ct->cid,
-		 q->stdin_open,
-		 engine_query_escape(keys && keys[0] ? keys : "ctrl-p,ctrl-q", esc, sizeof(esc)));
-	if (ct__hijack(ct, st, path, NULL, &st->text) < 0)
-		return;
-	st->tty = ct->tty;
-	if (ct->tty)
-		ct__resize_now(ct, q->rows, q->cols);
-}
-
-/* ---------------------------------------------------------------------------------------
- * list: one JSON object per line, per compose container */
-
-static void start_list(struct ct *ct, struct ct_started *st)
-{
-	struct engine_reply r;
-	const cJSON *c;
-
-	if (ct__list_compose(ct, st, ct->req.service, &r) < 0)
-		return;
-	cJSON_ArrayForEach(c, r.json)
-	{
-		cJSON *o = cJSON_CreateObject();
-		char *line;
-
-		if (ct->req.project[0] && strcmp(ct__list_label(c, LABEL_PROJECT), ct->req.project))
-			continue;
-		cJSON_AddStringToObject(o, "project", ct__list_label(c, LABEL_PROJECT));
-		cJSON_AddStringToObject(o, "service", ct__list_label(c, LABEL_SERVICE));
-		cJSON_AddNumberToObject(o, "number", atoi(ct__list_label(c, LABEL_NUMBER)));
-		cJSON_AddStringToObject(o, "name", ct__first_name(c));
-		cJSON_AddStringToObject(o, "id", engine_str(c, "Id"));
-		cJSON_AddStringToObject(o, "state", engine_str(c, "State"));
-		cJSON_AddStringToObject(o, "status", engine_str(c, "Status"));
-		cJSON_AddBoolToObject(o, "oneoff",
-				      strcmp(ct__list_label(c, LABEL_ONEOFF), "True") == 0);
-		cJSON_AddStringToObject(o, "image", engine_str(c, "Image"));
-		line = cJSON_PrintUnformatted(o);
-		cJSON_Delete(o);
-		if (line == NULL || buf_append(&st->text, line, strlen(line)) < 0 ||
-		    buf_append(&st->text, "\n", 1) < 0) {
-			free(line);
-			ct__fail(st, REXEC__V1__ERROR_CODE__ERROR_INTERNAL, "out of memory");
-			break;
-		}
-		free(line);
-	}
-	engine_reply_free(&r);
-}
-
-/* ---------------------------------------------------------------------------------------
  * The end of a stream */
-
-/* The engine's start failure as the user should read it, and what it means. */
-static void start_error(struct ct *ct, struct ct_exit *ex)
-{
-	static const char *noise[] = { "OCI runtime exec failed: ", "exec failed: ",
-				       "unable to start container process: " };
-	const char *t = ct->start_error;
-	char *end;
-	size_t i;
-
-	for (i = 0; i < sizeof(noise) / sizeof(noise[0]); i++)
-		if (strncmp(t, noise[i], strlen(noise[i])) == 0)
-			t += strlen(noise[i]);
-	snprintf(ex->reason, sizeof(ex->reason), "%s: %s", ct->cname, t);
-	if ((end = strstr(ex->reason, ": unknown")) != NULL && end[9] == 0)
-		*end = 0;
-	if (strncmp(t, "unable to find user", 19) == 0) {
-		ex->error = REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND;
-		ex->code = 125;
-	} else if (strstr(t, "chdir") == NULL &&
-		   (strstr(t, "not found") || strstr(t, "no such file"))) {
-		ex->error = REXEC__V1__ERROR_CODE__ERROR_NO_COMMAND;
-		ex->code = 127;
-	} else {
-		ex->error = REXEC__V1__ERROR_CODE__ERROR_START_FAILED;
-		ex->code = 126;
-	}
-}
-
-static void exit_exec(struct ct *ct, struct ct_exit *ex)
-{
-	struct engine_reply r;
-	char path[256];
-	int waited;
-
-	snprintf(path, sizeof(path), "/exec/%s/json", ct->exec_id);
-	for (waited = 0; waited < EXIT_POLL_MS; waited += 5) {
-		const cJSON *code;
-		if (engine_call(&ct->engine, "GET", path, NULL, &r) < 0) {
-			snprintf(ex->reason, sizeof(ex->reason), "%s", r.err);
-			ex->code = 255;
-			return;
-		}
-		code = cJSON_GetObjectItemCaseSensitive(r.json, "ExitCode");
-		if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r.json, "Running")) &&
-		    cJSON_IsNumber(code)) {
-			ex->code = code->valueint;
-			engine_reply_free(&r);
-			break;
-		}
-		engine_reply_free(&r);
-		sleep_ms(5);
-	}
-	if (waited >= EXIT_POLL_MS) {
-		ex->code = 255;
-		snprintf(ex->reason, sizeof(ex->reason), "the engine never reported the exit");
-		return;
-	}
-	if (ct->start_error[0] && ex->code >= 126)
-		start_error(ct, ex);
-	else if (ex->code > 128 && ex->code < 128 + 65) {
-		/* The engine reports a signal death as 128+N, like a shell. */
-		ex->signal = ex->code - 128;
-	}
-}
 
 static void exit_container(struct ct *ct, struct ct_exit *ex)
 {
@@ -781,7 +486,7 @@ static void exit_container(struct ct *ct, struct ct_exit *ex)
 			engine_reply_free(&r);
 			snprintf(path, sizeof(path), "/containers/%s/json", ct->cid);
 		}
-		sleep_ms(10);
+		ct__sleep_ms(10);
 	}
 	ex->code = (int)engine_num(state, "ExitCode", 255);
 	engine_reply_free(&r);
@@ -790,30 +495,6 @@ done:
 		ex->signal = ex->code - 128;
 	if (ct->rm)
 		ct__remove_container(ct);
-}
-
-/* The exec's host pid, once the engine reports it; 0 if it ended without (a start
- * failure) or the engine does not say within EXIT_POLL_MS. */
-static pid_t exec_pid(struct ct *ct)
-{
-	struct engine_reply r;
-	char path[256];
-	pid_t pid = 0;
-	int waited, ended;
-
-	snprintf(path, sizeof(path), "/exec/%s/json", ct->exec_id);
-	for (waited = 0; waited < EXIT_POLL_MS; waited += 5) {
-		if (engine_call(&ct->engine, "GET", path, NULL, &r) < 0)
-			break;
-		pid = (pid_t)engine_num(r.json, "Pid", 0);
-		ended = !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r.json, "Running")) &&
-			cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(r.json, "ExitCode"));
-		engine_reply_free(&r);
-		if (pid > 0 || ended)
-			break;
-		sleep_ms(5);
-	}
-	return pid;
 }
 
 static void pid_learnt(struct ct *ct, pid_t pid)
@@ -841,16 +522,16 @@ static void job_work(uv_work_t *w)
 	case JOB_START:
 		switch (ct->req.kind) {
 		case CT_EXEC:
-			start_exec(ct, &j->st);
+			ct__start_exec(ct, &j->st);
 			break;
 		case CT_ATTACH:
-			start_attach(ct, &j->st);
+			ct__start_attach(ct, &j->st);
 			break;
 		case CT_RUN:
 			ct__start_run(ct, &j->st);
 			break;
 		case CT_LIST:
-			start_list(ct, &j->st);
+			ct__start_list(ct, &j->st);
 			break;
 		}
 		if (j->st.error && j->st.fd >= 0) {
@@ -863,7 +544,7 @@ static void job_work(uv_work_t *w)
 		return;
 	case JOB_EXIT:
 		if (ct->req.kind == CT_EXEC)
-			exit_exec(ct, &j->ex);
+			ct__exit_exec(ct, &j->ex);
 		else
 			exit_container(ct, &j->ex);
 		return;
@@ -871,7 +552,7 @@ static void job_work(uv_work_t *w)
 		ct__resize_now(ct, j->rows, j->cols);
 		return;
 	case JOB_PID:
-		j->pid = exec_pid(ct);
+		j->pid = ct__exec_pid(ct);
 		return;
 	}
 }
@@ -963,8 +644,9 @@ void ct_go(struct ct *ct)
 		ct_free(ct);
 }
 
-struct ct *ct_start(uv_loop_t *loop, const struct engine *e, struct ctcache *cache, int exec_path,
-		    const Rexec__V1__Open *o, ct_started_fn started, void *arg)
+struct ct *ct_start(uv_loop_t *loop, const struct engine *e, struct ctcache *cache,
+		    struct initmem *mem, int exec_path, const Rexec__V1__Open *o,
+		    ct_started_fn started, void *arg)
 {
 	struct ct *ct = calloc(1, sizeof(*ct));
 
@@ -973,6 +655,7 @@ struct ct *ct_start(uv_loop_t *loop, const struct engine *e, struct ctcache *cac
 	ct->loop = loop;
 	ct->engine = *e;
 	ct->cache = cache;
+	ct->initmem = mem;
 	ct->exec_path = exec_path;
 	ct->started = started;
 	ct->arg = arg;
@@ -1051,109 +734,6 @@ int ct_hold_start_error(struct ct *ct, int fd, const uint8_t *p, size_t n)
 	memcpy(ct->start_error, p, len);
 	ct->start_error[len] = 0;
 	ct->start_error[strcspn(ct->start_error, "\r\n")] = 0;
-	return 1;
-}
-
-/* Reads the children of PID (all its threads') into OUT from N on. */
-static int add_children(pid_t pid, pid_t *out, int n, int max)
-{
-	char path[64];
-	DIR *d;
-	struct dirent *de;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	if ((d = opendir(path)) == NULL)
-		return n;
-	while ((de = readdir(d)) != NULL && n < max) {
-		char cpath[128], buf[4096], *s, *end;
-		FILE *f;
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", (int)pid, de->d_name);
-		if ((f = fopen(cpath, "re")) == NULL)
-			continue;
-		if (fgets(buf, sizeof(buf), f) != NULL) {
-			for (s = buf; n < max; s = end) {
-				long c = strtol(s, &end, 10);
-				if (end == s)
-					break;
-				out[n++] = (pid_t)c;
-			}
-		}
-		fclose(f);
-	}
-	closedir(d);
-	return n;
-}
-
-/* SIG to PID through a pidfd, and only while PID is in the container's pid namespace: a pid
- * read from /proc a moment ago may be another process's by now, and no process of the host
- * may get a signal meant for a container's. Once the pidfd is open, the check is of the
- * process it names. */
-static void signal_in_container(const struct ct *ct, pid_t pid, int sig)
-{
-	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-
-	if (fd < 0)
-		return;
-	if (ct->pidns != 0 && pidns_of(pid) == ct->pidns)
-		syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0);
-	close(fd);
-}
-
-/* The foreground process group of PID's terminal (tpgid), or 0. */
-static pid_t tty_foreground(pid_t pid)
-{
-	char v[32];
-	long tpgid = procfs_stat_field(pid, 8, v, sizeof(v)) == 0 ? strtol(v, NULL, 10) : 0;
-
-	return tpgid > 0 ? (pid_t)tpgid : 0;
-}
-
-void ct_signal(struct ct *ct, int sig)
-{
-	pid_t fg;
-
-	if (ct->req.kind == CT_EXEC && !ct->pid_known) {
-		if (ct->n_pending < MAX_PENDING_SIGNALS)
-			ct->pending[ct->n_pending++] = sig;
-		return;
-	}
-	if (ct->pid <= 0)
-		return;
-	if (ct->req.kind == CT_ATTACH && !ct__opt_on(&ct->req, "sig-proxy") &&
-	    ct__opt(&ct->req, "sig-proxy") != NULL)
-		return;
-	if (ct->req.kind == CT_EXEC && ct->tty && (fg = tty_foreground(ct->pid)) > 0 &&
-	    kill(-fg, sig) == 0)
-		return;
-	if (ct->req.kind == CT_EXEC && getpgid(ct->pid) == ct->pid && kill(-ct->pid, sig) == 0)
-		return;
-	if (kill(ct->pid, sig) < 0 && errno != ESRCH)
-		log_warn("%s: kill(%d, %d): %s", ct->what, (int)ct->pid, sig, strerror(errno));
-}
-
-int ct_hangup(struct ct *ct, int sig)
-{
-	pid_t tree[MAX_TREE];
-	int n = 0, i;
-
-	if (ct->req.kind == CT_EXEC && !ct->pid_known) {
-		ct->pending_hangup = sig;
-		return 1;
-	}
-	if (ct->pid <= 0 || ct->req.kind == CT_ATTACH || ct->req.kind == CT_LIST)
-		return 0;
-	if (ct->req.kind == CT_RUN) {
-		kill(ct->pid, sig);
-		return 1;
-	}
-	/* The exec and every descendant, walked breadth first from the exec's pid. */
-	tree[n++] = ct->pid;
-	for (i = 0; i < n && n < MAX_TREE; i++)
-		n = add_children(tree[i], tree, n, MAX_TREE);
-	for (i = 0; i < n; i++)
-		signal_in_container(ct, tree[i], sig);
 	return 1;
 }
 

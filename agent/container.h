@@ -20,6 +20,7 @@
 
 struct ct;
 struct ctcache;
+struct initmem;
 
 /* What a start produced. */
 struct ct_started {
@@ -52,8 +53,9 @@ typedef void (*ct_exit_fn)(void *arg, const struct ct_exit *ex);
  * agent_exec_path) says whether an exec may, must or must not take the direct path (direct.h).
  * STARTED is called on the loop with ARG once, unless ct_release() came first. Returns NULL
  * only when out of memory. */
-struct ct *ct_start(uv_loop_t *loop, const struct engine *e, struct ctcache *cache, int exec_path,
-		    const Rexec__V1__Open *o, ct_started_fn started, void *arg);
+struct ct *ct_start(uv_loop_t *loop, const struct engine *e, struct ctcache *cache,
+		    struct initmem *mem, int exec_path, const Rexec__V1__Open *o,
+		    ct_started_fn started, void *arg);
 
 /* Starts what ct_start() set up: on a thread pool job, or at once (STARTED is then called
  * before this returns) when a direct exec needs neither the engine nor a wait on the init. */

@@ -52,7 +52,8 @@ struct ct_req {
 struct ct {
 	uv_loop_t *loop;
 	struct engine engine;
-	struct ctcache *cache; /* NULL: every start asks the engine */
+	struct ctcache *cache;   /* NULL: every start asks the engine */
+	struct initmem *initmem; /* what the direct path learnt of inits (initmem.h), or NULL */
 	struct ct_req req;
 	void *arg; /* the session; NULL once released */
 	ct_started_fn started;
@@ -118,6 +119,26 @@ int ct__hijack(struct ct *ct, struct ct_started *st, const char *path, const cJS
 
 /* The TTY of the exec or container to ROWS x COLS (0: nothing to do). */
 void ct__resize_now(struct ct *ct, unsigned rows, unsigned cols);
+
+/* ms of sleep, on the thread pool. */
+void ct__sleep_ms(unsigned ms);
+
+/* The inode of PID's pid namespace, or 0. */
+unsigned long long ct__pidns_of(pid_t pid);
+
+/* The target container for exec and attach (by name/id or by service; it must run) into R,
+ * from CT's cache when it kept it. CACHE_ONLY: -2 (and nothing said) when it did not. */
+int ct__find_running(struct ct *ct, struct ct_started *st, struct engine_reply *r, int cache_only);
+
+/* ctexec.c: an exec (direct or through the engine); its exit and host pid as the engine
+ * reports them (0: it ended without one, or the engine did not say in time). */
+void ct__start_exec(struct ct *ct, struct ct_started *st);
+void ct__exit_exec(struct ct *ct, struct ct_exit *ex);
+pid_t ct__exec_pid(struct ct *ct);
+
+/* ctattach.c, ctlist.c: attach to the main process; list the compose containers. */
+void ct__start_attach(struct ct *ct, struct ct_started *st);
+void ct__start_list(struct ct *ct, struct ct_started *st);
 
 /* ctrun.c: a one-off container from the service's definition (compose run); its removal. */
 void ct__start_run(struct ct *ct, struct ct_started *st);

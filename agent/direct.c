@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,7 +12,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
-#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -26,22 +24,17 @@
 
 #include "agent/ctuser.h"
 #include "agent/engine.h"
+#include "agent/initmem.h"
 #include "agent/inroot.h"
+#include "agent/ocispec.h"
 #include "agent/procfs.h"
+#include "agent/scdump.h"
 #include "proto/log.h"
 
-#ifndef PTRACE_SECCOMP_GET_FILTER
-#define PTRACE_SECCOMP_GET_FILTER 0x420c
-#endif
-#ifndef SECCOMP_RET_USER_NOTIF
-#define SECCOMP_RET_USER_NOTIF 0x7fc00000U
-#endif
-
 #define MAX_NS          8
-#define MAX_FILTERS     16
+#define MAX_FILTERS     SCDUMP_MAX
 #define MAX_GROUPS      CTUSER_MAX_GROUPS
 #define MAX_CGROUPS     16
-#define STOP_WAIT_MS    1000 /* how long the init may take to stop for the seccomp dump */
 #define DIRECT_START_MS 5000 /* how long the child may take to reach its exec */
 
 struct direct_ctx {
@@ -114,273 +107,7 @@ static int read_status(struct direct_ctx *c, int *seccomp_mode)
 	return 0;
 }
 
-/* The rlimits of process PID from /proc/PID/limits (prlimit() on another process needs
- * CAP_SYS_RESOURCE, reading does not). The kernel lists them in RLIMIT_* order, values at
- * fixed columns. */
-static int read_limits(struct rlimit *rl, pid_t pid)
-{
-	char path[64], buf[4096], *p = buf, *line;
-	ssize_t n;
-	int r = -1;
-
-	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
-	if ((n = procfs_read(path, buf, sizeof(buf))) < 0)
-		return (int)n;
-	while ((line = procfs_line(&p)) != NULL) {
-		char soft[32], hard[32];
-		if (r++ < 0 || r > RLIM_NLIMITS)
-			continue; /* the header */
-		if (strlen(line) < 46 || sscanf(line + 26, "%31s %31s", soft, hard) != 2)
-			return -EINVAL;
-		rl[r - 1].rlim_cur =
-			strcmp(soft, "unlimited") == 0 ? RLIM_INFINITY : strtoull(soft, NULL, 10);
-		rl[r - 1].rlim_max =
-			strcmp(hard, "unlimited") == 0 ? RLIM_INFINITY : strtoull(hard, NULL, 10);
-	}
-	return r == RLIM_NLIMITS ? 0 : -EINVAL;
-}
-
-/* ---------------------------------------------------------------------------------------
- * The container's OCI spec (config.json in its bundle)
- *
- * The engine's exec starts from the process of the spec the container was created with and
- * overrides only argv, env, cwd, the terminal and (with -u) the user: an init that dropped
- * its own capabilities, lowered its limits or set no_new_privs does not pass that on. So the
- * spec is preferred to what /proc says of the init. It is found through the init's parent:
- * containerd's runtime shim runs in the bundle directory, which is named after the container
- * (.../moby/<id>); the name is checked, so a recycled parent pid cannot hand us another
- * directory. Without it (another runtime), the init's own context is used. */
-
-#define SPEC_MAX (4 << 20)
-
-/* Capability names of the spec ("CAP_" + these), by number. */
-static const char *const cap_names[] = {
-	"CHOWN",
-	"DAC_OVERRIDE",
-	"DAC_READ_SEARCH",
-	"FOWNER",
-	"FSETID",
-	"KILL",
-	"SETGID",
-	"SETUID",
-	"SETPCAP",
-	"LINUX_IMMUTABLE",
-	"NET_BIND_SERVICE",
-	"NET_BROADCAST",
-	"NET_ADMIN",
-	"NET_RAW",
-	"IPC_LOCK",
-	"IPC_OWNER",
-	"SYS_MODULE",
-	"SYS_RAWIO",
-	"SYS_CHROOT",
-	"SYS_PTRACE",
-	"SYS_PACCT",
-	"SYS_ADMIN",
-	"SYS_BOOT",
-	"SYS_NICE",
-	"SYS_RESOURCE",
-	"SYS_TIME",
-	"SYS_TTY_CONFIG",
-	"MKNOD",
-	"LEASE",
-	"AUDIT_WRITE",
-	"AUDIT_CONTROL",
-	"SETFCAP",
-	"MAC_OVERRIDE",
-	"MAC_ADMIN",
-	"SYSLOG",
-	"WAKE_ALARM",
-	"BLOCK_SUSPEND",
-	"AUDIT_READ",
-	"PERFMON",
-	"BPF",
-	"CHECKPOINT_RESTORE",
-};
-
-static const struct {
-	const char *name;
-	int resource;
-} rlimit_names[] = {
-	{ "RLIMIT_CPU", RLIMIT_CPU },           { "RLIMIT_FSIZE", RLIMIT_FSIZE },
-	{ "RLIMIT_DATA", RLIMIT_DATA },         { "RLIMIT_STACK", RLIMIT_STACK },
-	{ "RLIMIT_CORE", RLIMIT_CORE },         { "RLIMIT_RSS", RLIMIT_RSS },
-	{ "RLIMIT_NPROC", RLIMIT_NPROC },       { "RLIMIT_NOFILE", RLIMIT_NOFILE },
-	{ "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK },   { "RLIMIT_AS", RLIMIT_AS },
-	{ "RLIMIT_LOCKS", RLIMIT_LOCKS },       { "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING },
-	{ "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE }, { "RLIMIT_NICE", RLIMIT_NICE },
-	{ "RLIMIT_RTPRIO", RLIMIT_RTPRIO },     { "RLIMIT_RTTIME", RLIMIT_RTTIME },
-};
-
-/* The spec of container ID (whose init is C->pid), parsed; NULL when it cannot be found.
- * *RUNTIME is the pid of the shim it was found through. */
-static cJSON *read_spec(const struct direct_ctx *c, const char *id, pid_t *runtime)
-{
-	char v[32], path[64], dir[4096];
-	const char *base;
-	cJSON *spec = NULL;
-	char *text = NULL;
-	struct stat st;
-	size_t size;
-	ssize_t n;
-	int dfd = -1, fd = -1;
-	pid_t ppid;
-
-	if (id == NULL || id[0] == 0 || procfs_stat_field(c->pid, 4, v, sizeof(v)) < 0)
-		return NULL;
-	ppid = (pid_t)strtol(v, NULL, 10);
-	snprintf(path, sizeof(path), "/proc/%d/cwd", (int)ppid);
-	if (ppid <= 1 || (dfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return NULL;
-	/* The name of the directory we hold open (not of a path looked up again). */
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", dfd);
-	if ((n = readlink(path, dir, sizeof(dir) - 1)) <= 0)
-		goto out;
-	dir[n] = 0;
-	base = strrchr(dir, '/');
-	if (base == NULL || strcmp(base + 1, id) != 0)
-		goto out;
-	/* The file's size and a byte more (at most SPEC_MAX): no 4 MB buffer to map and unmap. */
-	if ((fd = openat(dfd, "config.json", O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-	    fstat(fd, &st) < 0)
-		goto out;
-	size = st.st_size > 0 && st.st_size < SPEC_MAX - 1 ? (size_t)st.st_size + 2 : SPEC_MAX;
-	if ((text = malloc(size)) == NULL)
-		goto out;
-	if (procfs_read_fd(fd, text, size) >= 0 && (spec = cJSON_Parse(text)) != NULL)
-		*runtime = ppid;
-out:
-	free(text);
-	if (fd >= 0)
-		close(fd);
-	close(dfd);
-	return spec;
-}
-
-/* A capability set of the spec (an array of names) as a mask; -1: a name we do not know
- * (the set cannot be reproduced). */
-static int spec_caps(const cJSON *set, uint64_t *mask, char *why, size_t whylen)
-{
-	const cJSON *e;
-	size_t i;
-
-	*mask = 0;
-	cJSON_ArrayForEach(e, set)
-	{
-		for (i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++)
-			if (cJSON_IsString(e) && strncmp(e->valuestring, "CAP_", 4) == 0 &&
-			    strcmp(e->valuestring + 4, cap_names[i]) == 0)
-				break;
-		if (i == sizeof(cap_names) / sizeof(cap_names[0])) {
-			why_set(why, whylen, "the spec names an unknown capability %s",
-				cJSON_IsString(e) ? e->valuestring : "(not a string)");
-			return -1;
-		}
-		*mask |= 1ULL << i;
-	}
-	return 0;
-}
-
-static rlim_t spec_rlim(const cJSON *v)
-{
-	/* 2^64-1 (unlimited) does not survive the trip through a double. */
-	return !cJSON_IsNumber(v) || v->valuedouble >= 18446744073709549568.0
-		       ? RLIM_INFINITY
-		       : (rlim_t)v->valuedouble;
-}
-
-/* What a direct exec takes from the spec (kept per init: see init_mem below). */
-struct spec_sum {
-	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
-	int nnp;
-	struct rlimit rl[RLIM_NLIMITS];
-	int has_user; /* the process's uid, gid and additional gids below */
-	uid_t uid;
-	gid_t gid;
-	gid_t groups[MAX_GROUPS];
-	int n_groups;
-	int seccomp; /* the spec has a seccomp profile: the runtime installed one filter */
-};
-
-/* Whether the runtime installs a filter for the spec's linux.seccomp SECCOMP: runc does
- * unless it has neither a default action nor a syscall rule ("assume seccomp disabled"). A
- * wrong answer either way only refuses the direct path (the count must match), except one
- * that says 1 where the runtime installed none: then a filter the container stacked would
- * pass, so this errs towards 0. */
-static int spec_has_filter(const cJSON *seccomp)
-{
-	const cJSON *action = cJSON_GetObjectItemCaseSensitive(seccomp, "defaultAction");
-	const cJSON *rules = cJSON_GetObjectItemCaseSensitive(seccomp, "syscalls");
-
-	return cJSON_IsObject(seccomp) &&
-	       ((cJSON_IsString(action) && action->valuestring[0] != 0) ||
-		cJSON_GetArraySize(rules) > 0);
-}
-
-/* Capabilities, no_new_privs, rlimits and the user of the spec's process into SUM; the
- * rlimits it does not set are the runtime's own (RUNTIME, the shim: `runc exec` inherits
- * them from it). */
-static int summarize(struct spec_sum *sum, const cJSON *spec, pid_t runtime, char *why,
-		     size_t whylen)
-{
-	const cJSON *p = cJSON_GetObjectItemCaseSensitive(spec, "process");
-	const cJSON *caps = cJSON_GetObjectItemCaseSensitive(p, "capabilities"), *r, *g;
-	const cJSON *u = cJSON_GetObjectItemCaseSensitive(p, "user");
-	const cJSON *uid = cJSON_GetObjectItemCaseSensitive(u, "uid");
-	const cJSON *gid = cJSON_GetObjectItemCaseSensitive(u, "gid");
-	size_t i;
-	int ret;
-
-	if (spec_caps(cJSON_GetObjectItemCaseSensitive(caps, "bounding"), &sum->cap_bnd, why,
-		      whylen) < 0 ||
-	    spec_caps(cJSON_GetObjectItemCaseSensitive(caps, "effective"), &sum->cap_eff, why,
-		      whylen) < 0 ||
-	    spec_caps(cJSON_GetObjectItemCaseSensitive(caps, "permitted"), &sum->cap_prm, why,
-		      whylen) < 0 ||
-	    spec_caps(cJSON_GetObjectItemCaseSensitive(caps, "inheritable"), &sum->cap_inh, why,
-		      whylen) < 0 ||
-	    spec_caps(cJSON_GetObjectItemCaseSensitive(caps, "ambient"), &sum->cap_amb, why,
-		      whylen) < 0)
-		return -ENOTSUP;
-	sum->nnp = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "noNewPrivileges"));
-	sum->seccomp = spec_has_filter(cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(spec, "linux"), "seccomp"));
-	if ((ret = read_limits(sum->rl, runtime)) < 0) {
-		why_set(why, whylen, "reading the runtime's limits: %s", strerror(-ret));
-		return ret;
-	}
-	cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(p, "rlimits"))
-	{
-		const char *type = engine_str(r, "type");
-		for (i = 0; i < sizeof(rlimit_names) / sizeof(rlimit_names[0]); i++)
-			if (strcmp(type, rlimit_names[i].name) == 0)
-				break;
-		if (i == sizeof(rlimit_names) / sizeof(rlimit_names[0])) {
-			why_set(why, whylen, "the spec sets an unknown rlimit %s", type);
-			return -ENOTSUP;
-		}
-		sum->rl[rlimit_names[i].resource].rlim_cur =
-			spec_rlim(cJSON_GetObjectItemCaseSensitive(r, "soft"));
-		sum->rl[rlimit_names[i].resource].rlim_max =
-			spec_rlim(cJSON_GetObjectItemCaseSensitive(r, "hard"));
-	}
-	/* The user as it was resolved when the container was created. */
-	sum->has_user = cJSON_IsNumber(uid) && cJSON_IsNumber(gid) && uid->valuedouble >= 0 &&
-			gid->valuedouble >= 0;
-	if (sum->has_user) {
-		sum->uid = (uid_t)uid->valuedouble;
-		sum->gid = (gid_t)gid->valuedouble;
-	}
-	sum->n_groups = 0;
-	cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(u, "additionalGids"))
-	{
-		if (sum->n_groups < MAX_GROUPS && cJSON_IsNumber(g) && g->valuedouble >= 0)
-			sum->groups[sum->n_groups++] = (gid_t)g->valuedouble;
-	}
-	return 0;
-}
-
-static void apply_spec(struct direct_ctx *c, const struct spec_sum *sum)
+static void apply_spec(struct direct_ctx *c, const struct ocispec *sum)
 {
 	c->cap_inh = sum->cap_inh;
 	c->cap_prm = sum->cap_prm;
@@ -393,7 +120,7 @@ static void apply_spec(struct direct_ctx *c, const struct spec_sum *sum)
 
 /* Without -u the exec runs as the spec's user: uid, gid and additional gids as they are
  * there. Returns -1 if the spec has none. */
-static int spec_user(struct direct_ctx *c, const struct spec_sum *sum)
+static int spec_user(struct direct_ctx *c, const struct ocispec *sum)
 {
 	if (!sum->has_user)
 		return -1;
@@ -402,176 +129,6 @@ static int spec_user(struct direct_ctx *c, const struct spec_sum *sum)
 	c->n_groups = sum->n_groups;
 	memcpy(c->groups, sum->groups, sizeof(c->groups[0]) * (size_t)sum->n_groups);
 	return 0;
-}
-
-/* What the agent keeps of the inits it entered, by pid and start time (a reused pid is
- * another process and misses), shared by the pool's threads and the loop: the seccomp filters
- * (dumped with ptrace: an exec does not stop the init each time) and the spec's summary (a
- * running container's spec does not change; reading and parsing its JSON again was a tenth
- * of each direct exec here). The oldest of INIT_MEM goes first. */
-#define INIT_MEM 16
-
-static struct init_mem {
-	pid_t pid;
-	unsigned long long start; /* 0: a free slot */
-	int has_filters, n_filters;
-	struct sock_fprog filters[MAX_FILTERS];
-	int has_spec;
-	struct spec_sum spec;
-} init_mem[INIT_MEM];
-static unsigned init_mem_next;
-static pthread_mutex_t init_mem_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* The slot of C's init (init_mem_lock held); with MAKE, a new one (the oldest slot emptied)
- * when there is none. NULL when there is none, or C's start time is unknown. */
-static struct init_mem *remembered(const struct direct_ctx *c, int make)
-{
-	struct init_mem *m;
-	unsigned i;
-
-	if (c->start == 0)
-		return NULL;
-	for (i = 0; i < INIT_MEM; i++)
-		if (init_mem[i].pid == c->pid && init_mem[i].start == c->start)
-			return &init_mem[i];
-	if (!make)
-		return NULL;
-	m = &init_mem[init_mem_next++ % INIT_MEM];
-	while (m->n_filters > 0)
-		free(m->filters[--m->n_filters].filter);
-	memset(m, 0, sizeof(*m));
-	m->pid = c->pid;
-	m->start = c->start;
-	return m;
-}
-
-/* The summary of the spec of C's container into SUM, from the cache or from its bundle.
- * Returns 2 when it was kept from before, 1 when it was read now, 0 when no spec was found,
- * or a negative code with WHY when it asks for something we cannot reproduce. */
-static int spec_summary(const struct direct_ctx *c, const char *id, struct spec_sum *sum, char *why,
-			size_t whylen)
-{
-	struct init_mem *m;
-	pid_t runtime = 0;
-	cJSON *spec;
-	int ret;
-
-	pthread_mutex_lock(&init_mem_lock);
-	if ((m = remembered(c, 0)) != NULL && m->has_spec) {
-		*sum = m->spec;
-		pthread_mutex_unlock(&init_mem_lock);
-		return 2;
-	}
-	pthread_mutex_unlock(&init_mem_lock);
-	if ((spec = read_spec(c, id, &runtime)) == NULL)
-		return 0;
-	memset(sum, 0, sizeof(*sum));
-	ret = summarize(sum, spec, runtime, why, whylen);
-	cJSON_Delete(spec);
-	if (ret < 0)
-		return ret;
-	pthread_mutex_lock(&init_mem_lock);
-	if ((m = remembered(c, 1)) != NULL) {
-		m->spec = *sum;
-		m->has_spec = 1;
-	}
-	pthread_mutex_unlock(&init_mem_lock);
-	return 1;
-}
-
-/* The process state letter of PID (0: unknown). */
-static char proc_state(pid_t pid)
-{
-	char v[8];
-
-	return procfs_stat_field(pid, 3, v, sizeof(v)) == 0 ? v[0] : 0;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* The init's seccomp filters, dumped with ptrace: seize, interrupt, read each, detach. The
- * kernel lists the newest first; they are kept oldest first, the order to install them. */
-static int dump_filters(struct direct_ctx *c, char *why, size_t whylen)
-{
-	struct sock_filter *tmp[MAX_FILTERS];
-	int n = 0, i, waited, ret = 0;
-	char st = proc_state(c->pid);
-
-	if (st == 'T' || st == 't') {
-		why_set(why, whylen, "the container's init is stopped or frozen");
-		return -EBUSY;
-	}
-	if (ptrace(PTRACE_SEIZE, c->pid, 0, 0) < 0) {
-		why_set(why, whylen, "ptrace(SEIZE) of the init: %s", strerror(errno));
-		return -errno;
-	}
-	if (ptrace(PTRACE_INTERRUPT, c->pid, 0, 0) < 0) {
-		ret = -errno;
-		why_set(why, whylen, "ptrace(INTERRUPT) of the init: %s", strerror(errno));
-		goto detach;
-	}
-	for (waited = 0; proc_state(c->pid) != 't'; waited++) {
-		if (waited * 2 >= STOP_WAIT_MS) {
-			ret = -ETIMEDOUT;
-			why_set(why, whylen, "the init did not stop for the seccomp dump");
-			goto detach;
-		}
-		sleep_ms(2);
-	}
-	for (n = 0; n < MAX_FILTERS; n++) {
-		long len = ptrace(PTRACE_SECCOMP_GET_FILTER, c->pid, (void *)(long)n, NULL);
-		if (len < 0) {
-			if (errno != ENOENT) {
-				ret = -errno;
-				why_set(why, whylen, "reading the init's seccomp filter: %s",
-					strerror(errno));
-			}
-			break;
-		}
-		tmp[n] = calloc((size_t)len, sizeof(struct sock_filter));
-		if (tmp[n] == NULL ||
-		    ptrace(PTRACE_SECCOMP_GET_FILTER, c->pid, (void *)(long)n, tmp[n]) != len) {
-			free(tmp[n]);
-			ret = -EIO;
-			why_set(why, whylen, "reading the init's seccomp filter failed");
-			break;
-		}
-		c->filters[MAX_FILTERS - 1 - n].len = (unsigned short)len; /* reordered below */
-		c->filters[MAX_FILTERS - 1 - n].filter = tmp[n];
-	}
-detach:
-	ptrace(PTRACE_DETACH, c->pid, 0, 0);
-	/* Oldest first, from the front. */
-	for (i = 0; i < n; i++) {
-		c->filters[i] = c->filters[MAX_FILTERS - n + i];
-		if (MAX_FILTERS - n + i != i)
-			memset(&c->filters[MAX_FILTERS - n + i], 0, sizeof(c->filters[0]));
-	}
-	c->n_filters = n;
-	if (ret == 0 && n == MAX_FILTERS) {
-		why_set(why, whylen, "more than %d seccomp filters", MAX_FILTERS);
-		ret = -E2BIG;
-	}
-	/* A user-notify filter needs its listener, which lives in the engine's runtime. */
-	for (i = 0; ret == 0 && i < n; i++) {
-		unsigned k;
-		for (k = 0; k < c->filters[i].len; k++) {
-			const struct sock_filter *ins = &c->filters[i].filter[k];
-			if (ins->code == (BPF_RET | BPF_K) &&
-			    (ins->k & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_USER_NOTIF) {
-				why_set(why, whylen,
-					"the container uses a seccomp user-notify filter");
-				ret = -ENOTSUP;
-				break;
-			}
-		}
-	}
-	return ret;
 }
 
 /* -ENOTSUP when the init runs under an LSM label the direct path would have to set (with
@@ -605,25 +162,23 @@ static int lsm_label(pid_t pid, char *why, size_t whylen)
 	return -ENOTSUP;
 }
 
-/* Copies N filters from SRC to DST (each program its own allocation). */
-static int copy_filters(struct sock_fprog *dst, const struct sock_fprog *src, int n)
+/* The summary of the spec of C's container into SUM, from MEM or from its bundle. Returns 2
+ * when it was kept from before, 1 when it was read now, 0 when no spec was found, or a
+ * negative code with WHY when it asks for something we cannot reproduce. */
+static int spec_summary(const struct direct_ctx *c, struct initmem *mem, const char *id,
+			struct ocispec *sum, char *why, size_t whylen)
 {
-	int i;
+	int ret;
 
-	for (i = 0; i < n; i++) {
-		dst[i].len = src[i].len;
-		dst[i].filter = malloc(src[i].len * sizeof(struct sock_filter));
-		if (dst[i].filter == NULL) {
-			while (i-- > 0)
-				free(dst[i].filter);
-			return -ENOMEM;
-		}
-		memcpy(dst[i].filter, src[i].filter, src[i].len * sizeof(struct sock_filter));
-	}
-	return 0;
+	if (initmem_spec(mem, c->pid, c->start, sum))
+		return 2;
+	if ((ret = ocispec_read(c->pid, id, sum, why, whylen)) <= 0)
+		return ret;
+	initmem_put_spec(mem, c->pid, c->start, sum);
+	return 1;
 }
 
-/* The init's seccomp filters into C: kept from before (init_mem), or dumped now and kept.
+/* The init's seccomp filters into C: kept from before (MEM), or dumped now and kept.
  * WANT is how many the runtime installed (1 when the spec has a profile, else 0). Filters only
  * stack, and the runtime installs its own before the container's first instruction: so the
  * init has exactly WANT filters unless something in the container (or around the runtime)
@@ -633,21 +188,14 @@ static int copy_filters(struct sock_fprog *dst, const struct sock_fprog *src, in
  * the spec's profile, never a filter the container made). Checking the result afterwards
  * proves nothing: a filter can fake getuid and capget too. A dump that passed is kept, so a
  * filter stacked later never reaches an exec either. */
-static int cached_filters(struct direct_ctx *c, int want, char *why, size_t whylen)
+static int cached_filters(struct direct_ctx *c, struct initmem *mem, int want, char *why,
+			  size_t whylen)
 {
-	struct init_mem *m;
-	int ret;
+	int ret = initmem_filters(mem, c->pid, c->start, c->filters, &c->n_filters);
 
-	pthread_mutex_lock(&init_mem_lock);
-	if ((m = remembered(c, 0)) != NULL && m->has_filters) {
-		ret = copy_filters(c->filters, m->filters, m->n_filters);
-		if (ret == 0)
-			c->n_filters = m->n_filters;
-		pthread_mutex_unlock(&init_mem_lock);
-		return ret;
-	}
-	pthread_mutex_unlock(&init_mem_lock);
-	if ((ret = dump_filters(c, why, whylen)) < 0)
+	if (ret != 0)
+		return ret < 0 ? ret : 0;
+	if ((ret = scdump_read(c->pid, c->filters, &c->n_filters, why, whylen)) < 0)
 		return ret;
 	if (c->n_filters != want) {
 		why_set(why, whylen,
@@ -656,13 +204,7 @@ static int cached_filters(struct direct_ctx *c, int want, char *why, size_t whyl
 			c->n_filters, c->n_filters == 1 ? "" : "s", want);
 		return -EPERM;
 	}
-	pthread_mutex_lock(&init_mem_lock);
-	if ((m = remembered(c, 1)) != NULL && !m->has_filters &&
-	    copy_filters(m->filters, c->filters, c->n_filters) == 0) {
-		m->n_filters = c->n_filters;
-		m->has_filters = 1;
-	}
-	pthread_mutex_unlock(&init_mem_lock);
+	initmem_put_filters(mem, c->pid, c->start, c->filters, c->n_filters);
 	return 0;
 }
 
@@ -848,15 +390,16 @@ static int build_env(struct direct_ctx *c, const cJSON *cfg, char *const *env, s
 	return 0;
 }
 
-int direct_prepare(struct direct_ctx **out, pid_t pid, unsigned long long start,
-		   const cJSON *inspect, const char *user, const char *workdir, char *const *env,
-		   size_t n_env, int tty, char *why, size_t whylen)
+int direct_prepare(struct direct_ctx **out, struct initmem *mem, pid_t pid,
+		   unsigned long long start, const cJSON *inspect, const char *user,
+		   const char *workdir, char *const *env, size_t n_env, int tty, char *why,
+		   size_t whylen)
 {
 	const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(inspect, "Config");
 	const cJSON *host = cJSON_GetObjectItemCaseSensitive(inspect, "HostConfig");
 	struct direct_ctx *c = calloc(1, sizeof(*c));
 	int seccomp_mode = 0, ret, i, found;
-	struct spec_sum sum;
+	struct ocispec sum;
 	char uid[16];
 	const char *u;
 
@@ -888,11 +431,11 @@ int direct_prepare(struct direct_ctx **out, pid_t pid, unsigned long long start,
 	if ((ret = open_cgroup(c, engine_str(inspect, "Id"), why, whylen)) < 0 ||
 	    (ret = open_namespaces(c, why, whylen)) < 0)
 		goto fail;
-	if ((ret = found = spec_summary(c, engine_str(inspect, "Id"), &sum, why, whylen)) < 0)
+	if ((ret = found = spec_summary(c, mem, engine_str(inspect, "Id"), &sum, why, whylen)) < 0)
 		goto fail;
 	if (found) {
 		apply_spec(c, &sum);
-	} else if ((ret = read_limits(c->rl, c->pid)) < 0) {
+	} else if ((ret = procfs_limits(c->pid, c->rl)) < 0) {
 		why_set(why, whylen, "reading the init's limits: %s", strerror(-ret));
 		goto fail;
 	}
@@ -909,7 +452,7 @@ int direct_prepare(struct direct_ctx **out, pid_t pid, unsigned long long start,
 		goto fail;
 	}
 	if (found && (seccomp_mode == 2 || sum.seccomp) &&
-	    (ret = cached_filters(c, sum.seccomp, why, whylen)) < 0)
+	    (ret = cached_filters(c, mem, sum.seccomp, why, whylen)) < 0)
 		goto fail;
 	if (!(user && user[0]) && found && spec_user(c, &sum) == 0) {
 		/* The spec's ids; the uid's passwd entry, if any, only gives HOME. */
@@ -1094,8 +637,7 @@ void direct_free(struct direct_ctx *c)
 		close(c->cgroups[i]);
 	for (i = 0; i < c->n_ns; i++)
 		close(c->ns[i]);
-	for (i = 0; i < c->n_filters; i++)
-		free(c->filters[i].filter);
+	scdump_free(c->filters, c->n_filters);
 	for (i = 0; c->envp != NULL && c->envp[i] != NULL; i++)
 		free(c->envp[i]);
 	free(c->envp);

@@ -20,16 +20,19 @@
 #include "agent/spawn.h"
 
 struct direct_ctx;
+struct initmem;
 
 /* Gathers what the process needs from the container whose init is PID (INSPECT: the engine's
  * container inspect), with the exec's -u USER, -w WORKDIR (NULL or "": the container's) and
  * -e ENV ("K=V", N_ENV of them). Returns 0 with *OUT set, or a negative code with WHY saying
  * which part of the context cannot be reproduced (the engine path is then the way). START,
  * when not 0, is the init's start time as it was found (procfs_start_time): another process
- * under the same pid is refused (-ESRCH). */
-int direct_prepare(struct direct_ctx **out, pid_t pid, unsigned long long start,
-		   const cJSON *inspect, const char *user, const char *workdir, char *const *env,
-		   size_t n_env, int tty, char *why, size_t whylen);
+ * under the same pid is refused (-ESRCH). MEM (initmem.h; may be NULL) keeps what was learnt
+ * of an init for the next exec into it. */
+int direct_prepare(struct direct_ctx **out, struct initmem *mem, pid_t pid,
+		   unsigned long long start, const cJSON *inspect, const char *user,
+		   const char *workdir, char *const *env, size_t n_env, int tty, char *why,
+		   size_t whylen);
 
 /* Starts REQ (argv, tty, size, stdin; the rest is filled from C) in the container. Returns 0
  * with RES as spawn_start() fills it (RES->pid is the host pid), or -errno. */

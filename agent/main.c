@@ -15,6 +15,7 @@
 #include "agent/config.h"
 #include "agent/ctcache.h"
 #include "agent/dev.h"
+#include "agent/initmem.h"
 #include "agent/session.h"
 #include "lib/yconf.h"
 #include "proto/error.h"
@@ -378,6 +379,7 @@ int main(int argc, char **argv)
 			 "yet proven safe against a hostile container (auto takes the engine's)");
 	a.keepalive_ms = cfg.keepalive_ms;
 	a.ctcache = ctcache_new(&loop, &a.engine);
+	a.initmem = initmem_new();
 	uv_signal_init(&loop, &a.sigchld);
 	uv_signal_init(&loop, &a.sigterm);
 	uv_signal_init(&loop, &a.sigint);
@@ -413,6 +415,7 @@ int main(int argc, char **argv)
 	ret = 0;
 out:
 	ctcache_free(a.ctcache);
+	initmem_free(a.initmem);
 	audit_free(a.audit);
 	tls_config_free(a.tls);
 	agent_config_free(&cfg);

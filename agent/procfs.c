@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 ssize_t procfs_read(const char *path, char *buf, size_t size)
@@ -86,4 +87,28 @@ unsigned long long procfs_start_time(pid_t pid)
 	char v[32];
 
 	return procfs_stat_field(pid, 22, v, sizeof(v)) == 0 ? strtoull(v, NULL, 10) : 0;
+}
+
+/* The kernel lists them in RLIMIT_* order, values at fixed columns. */
+int procfs_limits(pid_t pid, struct rlimit *rl)
+{
+	char path[64], buf[4096], *p = buf, *line;
+	ssize_t n;
+	int r = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	if ((n = procfs_read(path, buf, sizeof(buf))) < 0)
+		return (int)n;
+	while ((line = procfs_line(&p)) != NULL) {
+		char soft[32], hard[32];
+		if (r++ < 0 || r > RLIM_NLIMITS)
+			continue; /* the header */
+		if (strlen(line) < 46 || sscanf(line + 26, "%31s %31s", soft, hard) != 2)
+			return -EINVAL;
+		rl[r - 1].rlim_cur =
+			strcmp(soft, "unlimited") == 0 ? RLIM_INFINITY : strtoull(soft, NULL, 10);
+		rl[r - 1].rlim_max =
+			strcmp(hard, "unlimited") == 0 ? RLIM_INFINITY : strtoull(hard, NULL, 10);
+	}
+	return r == RLIM_NLIMITS ? 0 : -EINVAL;
 }

@@ -4,6 +4,7 @@
 #define REXEC_AGENT_PROCFS_H
 
 #include <stddef.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 /* The file at PATH (a /proc or /sys file, read in one go) into BUF, NUL-terminated, without
@@ -28,5 +29,10 @@ int procfs_stat_field(pid_t pid, int n, char *out, size_t outlen);
 /* The start time of PID in clock ticks since boot (field 22): with the pid, a name for one
  * process that a reused pid does not share. 0: unknown. */
 unsigned long long procfs_start_time(pid_t pid);
+
+/* The rlimits of process PID from /proc/PID/limits into RL (RLIM_NLIMITS of them): prlimit()
+ * on another process needs CAP_SYS_RESOURCE, reading does not. Returns 0, or -errno
+ * (-EINVAL: not the kernel's format). */
+int procfs_limits(pid_t pid, struct rlimit *rl);
 
 #endif

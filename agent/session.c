@@ -1037,7 +1037,8 @@ static void open_container(struct agent *a, struct conn *c, const wire_frame *f,
 		 f->open->target->service[0] ? f->open->target->service
 					     : f->open->target->container);
 	snprintf(s->user, sizeof(s->user), "%s", f->open->user);
-	s->ct = ct_start(a->loop, &a->engine, a->ctcache, a->exec_path, f->open, on_ct_started, s);
+	s->ct = ct_start(a->loop, &a->engine, a->ctcache, a->initmem, a->exec_path, f->open,
+			 on_ct_started, s);
 	if (s->ct == NULL) {
 		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
 		       "out of memory");
