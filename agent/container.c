@@ -201,25 +201,53 @@ const char *ct__list_label(const cJSON *c, const char *name)
 	return engine_str(cJSON_GetObjectItemCaseSensitive(c, "Labels"), name);
 }
 
-/* GET /containers/json (all states) with a label filter, or every compose container. */
+/* Whether S is a service name as compose accepts one ([a-zA-Z0-9._-], as its config schema
+ * says): a client's name reaches the engine's filter only then. */
+static int service_name_ok(const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+
+	return n > 0 && n < 256 && s[n] == 0;
+}
+
+/* GET /containers/json (all states) with a label filter, or every compose container. The
+ * filter is built as JSON by cJSON, never pasted: a name cannot change its shape. */
 int ct__list_compose(struct ct *ct, struct ct_started *st, const char *service,
 		     struct engine_reply *r)
 {
-	char filter[512], esc[1536], path[1700];
+	char label[320], esc[1536], path[1700], *filter = NULL;
+	cJSON *f = NULL, *labels;
+	int ret = -1;
 
-	if (service != NULL && service[0])
-		snprintf(filter, sizeof(filter), "{\"label\":[\"" LABEL_SERVICE "=%s\"]}", service);
-	else
-		snprintf(filter, sizeof(filter), "{\"label\":[\"" LABEL_PROJECT "\"]}");
+	if (service != NULL && service[0] && !service_name_ok(service)) {
+		ct__fail(st, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
+			 "no such service: %.64s is not a compose service name", service);
+		return -1;
+	}
+	snprintf(label, sizeof(label), "%s%s%s",
+		 service && service[0] ? LABEL_SERVICE : LABEL_PROJECT,
+		 service && service[0] ? "=" : "", service && service[0] ? service : "");
+	if ((f = cJSON_CreateObject()) == NULL ||
+	    (labels = cJSON_AddArrayToObject(f, "label")) == NULL ||
+	    !cJSON_AddItemToArray(labels, cJSON_CreateString(label)) ||
+	    (filter = cJSON_PrintUnformatted(f)) == NULL) {
+		ct__fail(st, REXEC__V1__ERROR_CODE__ERROR_INTERNAL, "out of memory");
+		goto out;
+	}
 	snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s",
 		 engine_query_escape(filter, esc, sizeof(esc)));
 	if (ct__call(ct, st, "GET", path, NULL, r) < 0)
-		return -1;
+		goto out;
 	if (!cJSON_IsArray(r->json)) {
 		ct__fail(st, REXEC__V1__ERROR_CODE__ERROR_INTERNAL, "container engine: bad list");
-		return -1;
+		engine_reply_free(r);
+		goto out;
 	}
-	return 0;
+	ret = 0;
+out:
+	free(filter);
+	cJSON_Delete(f);
+	return ret;
 }
 
 /* Whether the ", "-separated LIST holds WORD. */

@@ -469,6 +469,16 @@ def test_unknown_service_is_refused(engine_client):
                 "no-such-service")
 
 
+@pytest.mark.parametrize("name", ['web"]}', 'web","com.docker.compose.project=shop', "we b"])
+def test_a_service_name_compose_would_refuse_is_refused(engine_client, name):
+    # The name was pasted into the engine's JSON filter: a quote or bracket changed the
+    # filter (an engine error, or another label matched). Now it never reaches the engine.
+    rexec_error(engine_client.run("-T", "dev", name, "--", "true"),
+                "not a compose service name")
+    rexec_error(engine_client.run("-T", "run", "dev", name, "--", "true"),
+                "not a compose service name")
+
+
 def test_unknown_container_is_refused(engine_client):
     rexec_error(engine_client.run("-T", "dev", "--container", "no-such-container", "--", "true"),
                 "no-such-container")
