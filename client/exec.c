@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "client/config.h"
+#include "client/dial.h"
 #include "client/mux.h"
 #include "client/ps.h"
 #include "lib/strvis.h"
@@ -795,44 +796,12 @@ static void finish(struct exec *x, int code)
 		conn_close(x->conn, 0, "session over");
 }
 
-/* Resolves HOST's address (names through getaddrinfo) into SS. */
-static int resolve(uv_loop_t *loop, const struct client_host *h, struct sockaddr_storage *ss)
-{
-	struct addrinfo hints, *res = NULL;
-	uv_getaddrinfo_t req;
-	char port[8];
-	int ret;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	snprintf(port, sizeof(port), "%u", h->port);
-	ret = uv_getaddrinfo(loop, &req, NULL, h->host, port, &hints);
-	if (ret < 0)
-		return ret;
-	res = req.addrinfo;
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	uv_freeaddrinfo(res);
-	return 0;
-}
-
-void exec_conn_opts(struct conn_opts *o, const struct client_config *cfg,
-		    const struct client_host *h, struct tls_config *tls, const char *software,
-		    char *ticket, size_t len)
-{
-	memset(o, 0, sizeof(*o));
-	o->tls = tls;
-	o->server_name = h->server_name;
-	o->software = software;
-	o->keepalive_ms = 5000;
-	o->handshake_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 10000;
-	o->ticket_file = client_ticket_path(cfg, h, ticket, len);
-}
-
 int exec_run(const struct cli_exec *cli, struct client_config *cfg)
 {
 	const struct client_host *h;
 	struct tls_config *tls = NULL;
 	struct sockaddr_storage ss;
+	struct dial_creds creds;
 	struct conn_opts opts;
 	struct conn_cb cb = { on_ready, on_frame, on_close };
 	struct exec *x = NULL;
@@ -873,7 +842,7 @@ int exec_run(const struct cli_exec *cli, struct client_config *cfg)
 		goto out;
 	}
 	snprintf(software, sizeof(software), "rexec %s", version_string());
-	exec_conn_opts(&opts, cfg, h, NULL, software, ticket, sizeof(ticket));
+	dial_conn_opts(&opts, cfg, h, NULL, software, 0, ticket, sizeof(ticket));
 	/* A control master (control_persist) for this agent, started when there is none; if
 	 * that fails, this run connects by itself. */
 	mux = client_mux_path(cfg, h, mux_path, sizeof(mux_path));
@@ -883,21 +852,17 @@ int exec_run(const struct cli_exec *cli, struct client_config *cfg)
 			fprintf(stderr, "rexec: %s; connecting directly\n", err);
 		mux = NULL;
 	}
-	if (mux == NULL &&
-	    tls_config_new(&tls, 0, h->ca ? h->ca : cfg->ca, h->cert ? h->cert : cfg->cert,
-			   h->key ? h->key : cfg->key, err, sizeof(err)) < 0) {
+	dial_creds(cfg, h, &creds);
+	if (mux == NULL && dial_tls(&tls, cfg, &creds, err, sizeof(err)) < 0) {
 		fprintf(stderr, "rexec: %s: TLS set-up: %s\n", cli->host, err);
 		goto out;
 	}
-	if (tls != NULL)
-		tls_config_allow_dual_role(tls, cfg->allow_dual_role_certs);
 	opts.tls = tls;
 
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_init(&loop);
-	if (mux == NULL && (r = resolve(&loop, h, &ss)) < 0) {
-		fprintf(stderr, "rexec: %s: cannot resolve %s: %s\n", cli->host, h->host,
-			uv_strerror(r));
+	if (mux == NULL && dial_resolve(h, &ss, err, sizeof(err)) < 0) {
+		fprintf(stderr, "rexec: %s: %s\n", cli->host, err);
 		uv_loop_close(&loop);
 		goto out;
 	}

@@ -33,13 +33,6 @@ int exec_open_build(struct exec_open *eo, const struct cli_exec *cli, char *cons
 		    size_t n_cmd);
 void exec_open_free(struct exec_open *eo);
 
-/* The options of a connection to H's agent as CFG says: TLS with TLS, the agent's name,
- * SOFTWARE in Hello, keepalives every 5 s, the connect timeout (default 10 s), the session
- * ticket's file (written into TICKET, LEN bytes). */
-void exec_conn_opts(struct conn_opts *o, const struct client_config *cfg,
-		    const struct client_host *h, struct tls_config *tls, const char *software,
-		    char *ticket, size_t len);
-
 /* Connects to CLI->host, runs the session to its end and returns the exit code to leave
  * with (the remote one, or 125/126/127/255 as cli.h's usage says). CFG is the config when
  * the caller has read it already (exec_run frees it), or NULL to read it here. */

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "client/config.h"
+#include "client/dial.h"
 #include "client/exec.h"
 #include "client/fleet_cli.h"
 #include "client/fleet_out.h"
@@ -32,7 +33,6 @@
 #define TICK_MS       100
 #define DOUBLE_INT_MS 1000 /* a second ^C within this cancels everything */
 #define LIST_MAX      (256 * 1024)
-#define KEEPALIVE_MS  5000
 
 enum host_state {
 	HOST_QUEUED,
@@ -451,13 +451,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		       h->h->host, uv_strerror(status), f->cfg->path);
 		return;
 	}
-	memset(&opts, 0, sizeof(opts));
-	opts.tls = h->tls;
-	opts.server_name = h->h->server_name;
-	opts.software = f->software;
-	opts.keepalive_ms = KEEPALIVE_MS;
-	opts.handshake_ms = f->connect_timeout_ms;
-	opts.ticket_file = client_ticket_path(f->cfg, h->h, ticket, sizeof(ticket));
+	dial_conn_opts(&opts, f->cfg, h->h, h->tls, f->software, f->connect_timeout_ms, ticket,
+		       sizeof(ticket));
 	set_state(h, HOST_CONNECTING);
 	if (conn_connect(&h->conn, &f->loop, res->ai_addr, &opts, &cb, h) < 0) {
 		h->conn = NULL;
@@ -578,25 +573,24 @@ static void on_signal(uv_signal_t *s, int sig)
 static struct tls_config *tls_for(struct fleet *f, const struct client_host *ch, char *err,
 				  size_t errlen)
 {
-	const char *ca = ch->ca ? ch->ca : f->cfg->ca, *cert = ch->cert ? ch->cert : f->cfg->cert,
-		   *key = ch->key ? ch->key : f->cfg->key;
+	struct dial_creds c;
 	struct tls_entry *e;
 	size_t i;
 
+	dial_creds(f->cfg, ch, &c);
 #define SAME(a, b) ((a) == (b) || ((a) && (b) && strcmp((a), (b)) == 0))
 	for (i = 0; i < f->n_tls; i++) {
 		e = &f->tls[i];
-		if (SAME(e->ca, ca) && SAME(e->cert, cert) && SAME(e->key, key))
+		if (SAME(e->ca, c.ca) && SAME(e->cert, c.cert) && SAME(e->key, c.key))
 			return e->tls;
 	}
 #undef SAME
 	e = &f->tls[f->n_tls];
-	if (tls_config_new(&e->tls, 0, ca, cert, key, err, errlen) < 0)
+	if (dial_tls(&e->tls, f->cfg, &c, err, errlen) < 0)
 		return NULL;
-	tls_config_allow_dual_role(e->tls, f->cfg->allow_dual_role_certs);
-	e->ca = ca;
-	e->cert = cert;
-	e->key = key;
+	e->ca = c.ca;
+	e->cert = c.cert;
+	e->key = c.key;
 	f->n_tls++;
 	return e->tls;
 }

@@ -34,7 +34,7 @@
 #include <uv.h>
 
 #include "client/config.h"
-#include "client/exec.h"
+#include "client/dial.h"
 #include "proto/conn.h"
 #include "proto/error.h"
 #include "proto/signame.h"
@@ -506,11 +506,12 @@ int mux_master_main(int argc, char **argv)
 	struct client_config *cfg = NULL;
 	const struct client_host *h;
 	struct tls_config *tls = NULL;
-	struct addrinfo hints, *res = NULL;
+	struct sockaddr_storage ss;
+	struct dial_creds creds;
 	struct conn_opts opts;
 	struct conn_cb cb = { on_up_ready, on_up_frame, on_up_close };
 	struct mux m;
-	char err[1024], port[8], path[128], ticket[4200], agent_sw[64];
+	char err[1024], path[128], ticket[4200], agent_sw[64];
 	int ret = 255;
 
 	memset(&m, 0, sizeof(m));
@@ -531,17 +532,12 @@ int mux_master_main(int argc, char **argv)
 	}
 	m.path = path;
 	m.persist_ms = cfg->control_persist_ms;
-	if (tls_config_new(&tls, 0, h->ca ? h->ca : cfg->ca, h->cert ? h->cert : cfg->cert,
-			   h->key ? h->key : cfg->key, err, sizeof(err)) < 0) {
+	dial_creds(cfg, h, &creds);
+	if (dial_tls(&tls, cfg, &creds, err, sizeof(err)) < 0) {
 		tell_ready(&m, err);
 		goto out;
 	}
-	tls_config_allow_dual_role(tls, cfg->allow_dual_role_certs);
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	snprintf(port, sizeof(port), "%u", h->port);
-	if ((ret = getaddrinfo(h->host, port, &hints, &res)) != 0) {
-		snprintf(err, sizeof(err), "cannot resolve %s: %s", h->host, gai_strerror(ret));
+	if (dial_resolve(h, &ss, err, sizeof(err)) < 0) {
 		tell_ready(&m, err);
 		ret = 255;
 		goto out;
@@ -549,8 +545,8 @@ int mux_master_main(int argc, char **argv)
 	uv_loop_init(&m.loop);
 	snprintf(m.software, sizeof(m.software), "rexec control master %s", version_string());
 	snprintf(agent_sw, sizeof(agent_sw), "rexec %s", version_string());
-	exec_conn_opts(&opts, cfg, h, tls, agent_sw, ticket, sizeof(ticket));
-	if (conn_connect(&m.up, &m.loop, res->ai_addr, &opts, &cb, &m) < 0) {
+	dial_conn_opts(&opts, cfg, h, tls, agent_sw, 0, ticket, sizeof(ticket));
+	if (conn_connect(&m.up, &m.loop, (const struct sockaddr *)&ss, &opts, &cb, &m) < 0) {
 		tell_ready(&m, "out of memory");
 	} else {
 		uv_run(&m.loop, UV_RUN_DEFAULT);
@@ -559,7 +555,6 @@ int mux_master_main(int argc, char **argv)
 	while (m.routes != NULL)
 		route_free(&m, m.routes);
 	uv_loop_close(&m.loop);
-	freeaddrinfo(res);
 out:
 	tell_ready(&m, "control master failed");
 	tls_config_free(tls);
