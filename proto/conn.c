@@ -39,6 +39,7 @@ struct conn {
 	uv_shutdown_t shutdown_req;
 	enum conn_state state;
 	struct conn_opts opts;
+	unsigned tickets_saved; /* names this connection's temporary ticket files apart */
 	char *server_name;
 	char *ticket_file;
 	struct conn_cb cb;
@@ -345,7 +346,6 @@ static void load_ticket(struct conn *c)
 /* Replaces the ticket file (a new file renamed over it: readers see the old or the new). */
 static void save_ticket(struct conn *c, const uint8_t *blob, size_t len)
 {
-	static unsigned seq;
 	const char *cn = tls_session_peer_cn(c->tls);
 	size_t cn_len = strlen(cn);
 	uint8_t head[5 + 255];
@@ -357,7 +357,9 @@ static void save_ticket(struct conn *c, const uint8_t *blob, size_t len)
 	memcpy(head, TICKET_MAGIC, 4);
 	head[4] = (uint8_t)cn_len;
 	memcpy(head + 5, cn, cn_len);
-	snprintf(tmp, sizeof(tmp), "%s.%d.%u", c->ticket_file, (int)getpid(), seq++);
+	/* Unique per process, connection and ticket: no other writer's name. */
+	snprintf(tmp, sizeof(tmp), "%s.%d.%p.%u", c->ticket_file, (int)getpid(), (void *)c,
+		 c->tickets_saved++);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		log_debug("%s: cannot keep the session ticket: %s: %s", c->peer_addr, tmp,
