@@ -26,6 +26,7 @@
 #include "agent/direct.h"
 #include "agent/procfs.h"
 #include "lib/yconf.h"
+#include "proto/errcode.h"
 #include "proto/error.h"
 #include "proto/log.h"
 
@@ -145,10 +146,8 @@ static void fail_request(struct ct_started *st, int ret, const struct engine_rep
 {
 	Rexec__V1__ErrorCode code;
 
-	if (ret == REXEC_EUNAVAILABLE)
-		code = REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE;
-	else if (ret < 0)
-		code = REXEC__V1__ERROR_CODE__ERROR_INTERNAL;
+	if (ret < 0)
+		code = rexec_error_code(ret);
 	else if (r->status == 404)
 		code = REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND;
 	else
