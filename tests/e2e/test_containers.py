@@ -475,7 +475,7 @@ def test_a_service_name_compose_would_refuse_is_refused(engine_client, name):
     # filter (an engine error, or another label matched). Now it never reaches the engine.
     rexec_error(engine_client.run("-T", "dev", name, "--", "true"),
                 "not a compose service name")
-    rexec_error(engine_client.run("-T", "run", "dev", name, "--", "true"),
+    rexec_error(engine_client.run("run", "-T", "dev", name, "--", "true"),
                 "not a compose service name")
 
 
