@@ -37,6 +37,8 @@ struct agent {
 	unsigned n_unclaimed;
 	unsigned long long n_opened; /* sessions opened so far: their ids' sequence numbers */
 	int stopping;
+	uv_timer_t stop_timer; /* on a stop signal: the time given to the last frames */
+	char software[64];     /* "rexec-agent VERSION": our Hello's software, for every conn */
 };
 
 /* Starts listening on ADDR ("HOST:PORT", "[V6]:PORT"; port 0 picks one). On success the

@@ -33,7 +33,6 @@ static void on_close(struct conn *c, int err, const char *why, void *arg)
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct agent *a = server->data;
-	static char software[64];
 	struct conn_opts opts;
 	struct conn_cb cb = { on_ready, on_frame, on_close };
 	struct conn *c;
@@ -43,10 +42,9 @@ static void on_connection(uv_stream_t *server, int status)
 		log_warn("accept: %s", uv_strerror(status));
 		return;
 	}
-	snprintf(software, sizeof(software), "rexec-agent %s", version_string());
 	memset(&opts, 0, sizeof(opts));
 	opts.tls = a->tls;
-	opts.software = software;
+	opts.software = a->software;
 	opts.keepalive_ms = a->keepalive_ms;
 	opts.handshake_ms = HANDSHAKE_MS;
 	if ((ret = conn_accept(&c, server, &opts, &cb, a)) < 0)
@@ -61,6 +59,7 @@ int agent_listen(struct agent *a, const char *addr, char *bound, size_t boundlen
 
 	if (a->n_listeners == AGENT_MAX_LISTENERS)
 		return -E2BIG;
+	snprintf(a->software, sizeof(a->software), "rexec-agent %s", version_string());
 	if (addr_parse_ip(addr, ADDR_DEFAULT_PORT, &ss) < 0)
 		return REXEC_ECONFIG;
 	t = &a->listeners[a->n_listeners];

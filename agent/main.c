@@ -76,15 +76,20 @@ static void on_stop_timer(uv_timer_t *t)
 	uv_stop(t->loop);
 }
 
+/* SIGTERM, SIGINT: the listeners close, sessions end, and the loop stops once the last
+ * frames had STOP_FLUSH_MS to go. A second signal meanwhile changes nothing: the stop is
+ * already bounded by that timer. */
 static void on_sigterm(uv_signal_t *h, int sig)
 {
 	struct agent *a = h->data;
-	static uv_timer_t stop_timer;
 
+	if (a->stopping) {
+		log_info("signal %d: already stopping", sig);
+		return;
+	}
 	log_info("signal %d: stopping", sig);
 	agent_stop(a);
-	uv_timer_init(h->loop, &stop_timer);
-	uv_timer_start(&stop_timer, on_stop_timer, STOP_FLUSH_MS, 0);
+	uv_timer_start(&a->stop_timer, on_stop_timer, STOP_FLUSH_MS, 0);
 }
 
 /* Log rotation: the audit log is opened again under its name. */
@@ -380,6 +385,7 @@ int main(int argc, char **argv)
 	a.keepalive_ms = cfg.keepalive_ms;
 	a.ctcache = ctcache_new(&loop, &a.engine);
 	a.initmem = initmem_new();
+	uv_timer_init(&loop, &a.stop_timer);
 	uv_signal_init(&loop, &a.sigchld);
 	uv_signal_init(&loop, &a.sigterm);
 	uv_signal_init(&loop, &a.sigint);

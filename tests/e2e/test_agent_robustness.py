@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import Client, ended, read_until
+from conftest import AGENT_STOP_TIMEOUT, Client, ended, read_until, wait_present
 
 DROP_TIMEOUT = 30.0  # how long a bad connection may stay open before the test calls it a hang
 
@@ -640,3 +640,34 @@ def test_sessions_per_connection_are_capped(client):
     finally:
         tls.close()
     still_serving(client)
+
+
+# --- stopping ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("attempt", range(4))
+def test_stop_signals_back_to_back_end_the_agent_cleanly(start_agent, rexec_bin, marker, attempt):
+    """SIGTERM, SIGINT, SIGTERM at once (different signals are never merged by the kernel, so
+    at least the second arrives while the first one's stop flush runs): the agent stops once,
+    says the others found it already stopping, and exits 0. It used to initialise its live
+    stop timer again for each signal, corrupting libuv's timer heap and handle queue: with
+    sessions (and so timers) alive that ended in SIGSEGV about one run in three."""
+    agent = start_agent("-v")
+    client = Client(rexec_bin, agent)
+    clients = [client.popen("-T", "dev", "--host", "--", "sleep", marker, stdin=subprocess.DEVNULL)
+               for _ in range(3)]
+    try:
+        wait_present(marker)
+        agent.expected_exit = True
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGTERM):
+            os.kill(agent.pid, sig)
+        agent.proc.wait(timeout=AGENT_STOP_TIMEOUT)
+    finally:
+        for p in clients:
+            if p.poll() is None:
+                p.kill()
+            p.wait(timeout=10)
+    log = agent.log()
+    assert agent.proc.returncode == 0, f"status {agent.proc.returncode}; log:\n{log}"
+    assert log.count(": stopping") == 1, log
+    assert "already stopping" in log, log

@@ -2,6 +2,8 @@
 process on a real Docker Engine. shop's `console` service runs `sh` with a TTY and stdin open;
 containers made here with `docker run` (no network) cover non-TTY mains, signals and exit
 codes without disturbing the compose services. The TTY follows the container's config."""
+import os
+import selectors
 import signal
 import subprocess
 import time
@@ -9,9 +11,10 @@ import time
 import pexpect
 import pytest
 
-from conftest import read_until, wait_for
+from conftest import Client, read_until, wait_for
 from conftest import finish, shell_ready
-from test_containers import IDLE, plain_container, rexec_error
+from test_audit import records as audit_records
+from test_containers import GONE_TIMEOUT, IDLE, plain_container, rexec_error
 
 TICKER = ("trap 'echo got-TERM; exit 7' TERM; i=0; "
           "while :; do i=$((i+1)); echo tick $i; echo tock $i >&2; sleep 1; done")
@@ -21,6 +24,24 @@ def stop_client(p):
     if p.poll() is None:
         p.kill()
     p.wait(timeout=10)
+
+
+def watch_for(stream, needle, seconds):
+    """Read a pipe for SECONDS or until NEEDLE shows; everything read."""
+    sel = selectors.DefaultSelector()
+    sel.register(stream, selectors.EVENT_READ)
+    buf = b""
+    deadline = time.monotonic() + seconds
+    try:
+        while needle not in buf and (left := deadline - time.monotonic()) > 0:
+            if sel.select(left):
+                chunk = os.read(stream.fileno(), 65536)
+                if not chunk:
+                    break
+                buf += chunk
+    finally:
+        sel.close()
+    return buf
 
 
 def detached(child):
@@ -104,16 +125,21 @@ def test_attach_exit_code_is_the_containers(engine_spawn, engine):
 # --- non-TTY main process ---------------------------------------------------------------------------
 
 
-def test_attach_to_a_service_without_tty(engine_client, engine):
-    p = engine_client.popen("attach", "dev", "worker")
+def test_attach_to_a_service_without_tty(start_agent, rexec_bin, engine, tmp_path):
+    audit = tmp_path / "audit.log"
+    agent = start_agent("--engine", engine.host, "--audit-log", audit)
+    p = Client(rexec_bin, agent).popen("attach", "dev", "worker")
     try:
         read_until(p.stdout, b"tick ", 30)
     finally:
         stop_client(p)
-    # The client vanished (SIGKILL): the main process is not the client's to end.
-    time.sleep(0.5)
+    # The client vanished (SIGKILL). After the grace period (1 s) the agent lets the session go
+    # and writes its "end"; a session that ended the main process would end only with it. The
+    # main process is not the client's to end: it still runs then.
+    wait_for(lambda: [r for r in audit_records(audit) if r["event"] == "end"], GONE_TIMEOUT,
+             "the attach session's end in the audit log")
     assert engine.running("shop_worker_1")
-    engine_client.agent.assert_alive()
+    agent.assert_alive()
 
 
 def test_attach_keeps_stdout_and_stderr_apart(engine_client, engine):
@@ -190,7 +216,10 @@ def test_attach_no_stdin(engine_client, engine):
         read_until(b.stdout, b"tick", 30)
         b.stdin.write(b"from-b\n")
         b.stdin.close()
-        time.sleep(1)  # ordering only (B's line, if sent, comes first): no speed assertion
+        # B's line, were it sent, would come back on A: watch A for a second (a bound on a
+        # negative, not a synchronisation), failing as soon as it shows.
+        early = watch_for(a.stdout, b"got:from-b", 1.0)
+        assert b"got:from-b" not in early, early
         a.stdin.write(b"from-a\n")
         a.stdin.flush()
         seen_a = read_until(a.stdout, b"got:from-a", 30)
@@ -199,7 +228,7 @@ def test_attach_no_stdin(engine_client, engine):
     finally:
         stop_client(a)
         stop_client(b)
-    assert b"got:from-b" not in seen_a + seen_b
+    assert b"got:from-b" not in early + seen_a + seen_b
     assert engine.running("rexec-attach-nostdin")
 
 

@@ -1,4 +1,4 @@
-/* uses: client/select.c client/config.c client/fleet_cli.c */
+/* uses: client/select.c client/config.c client/cli.c client/fleet_cli.c */
 /* select_test.c: host selectors over an inventory built in memory (names, @group, @all,
  * globs, comma lists, order and duplicates, errors, bare names), and the fan-out options. */
 #include <setjmp.h>
@@ -133,20 +133,17 @@ static void test_empty_inventory(void **state)
 	assert_non_null(strstr(err, "lists no hosts"));
 }
 
-/* Parses ARGS (NULL-terminated) with cli_parse_exec-like handling of fleet options alone. */
+/* Parses ARGS (NULL-terminated) as the options of `rexec ps ARGS... @all`. */
 static int parse(struct cli_exec *e, const char *const *args)
 {
 	char *argv[16];
-	int argc = 0, i, ret = 0;
+	int argc = 0;
 
-	memset(e, 0, sizeof(*e));
-	while (args[argc] != NULL)
-		argv[argc] = (char *)args[argc], argc++;
-	for (i = 0; i < argc && ret == 0; i++) {
-		assert_true(fleet_is_opt(argv[i]));
-		ret = fleet_parse_opt(argc, argv, &i, e);
-	}
-	return ret;
+	argv[argc++] = "ps";
+	while (args[argc - 1] != NULL)
+		argv[argc] = (char *)args[argc - 1], argc++;
+	argv[argc++] = "@all";
+	return cli_parse(argc, argv, e);
 }
 
 static void test_fleet_options(void **state)
@@ -168,23 +165,24 @@ static void test_fleet_options(void **state)
 	assert_int_equal(e.connect_timeout_ms, 500);
 	assert_true(e.json && e.group && e.fail_fast && e.any);
 
-	assert_false(fleet_is_opt("--parallelism"));
-	assert_false(fleet_is_opt("--json=1"));
-	assert_false(fleet_is_opt("--host"));
+	assert_int_equal(parse(&e, (const char *const[]){ "--parallelism", "2", NULL }), -EINVAL);
+	assert_int_equal(parse(&e, (const char *const[]){ "--json=1", NULL }), -EINVAL);
+	assert_int_equal(parse(&e, (const char *const[]){ "-v", NULL }), 0);
+	assert_false(e.fleet_opts);
 }
 
 static void test_fleet_option_errors(void **state)
 {
 	struct cli_exec e;
 
-	assert_int_equal(parse(&e, (const char *const[]){ "--parallel", "0", NULL }), -1);
-	assert_int_equal(parse(&e, (const char *const[]){ "--parallel", "10%", NULL }), -1);
-	assert_int_equal(parse(&e, (const char *const[]){ "--batch", "101%", NULL }), -1);
-	assert_int_equal(parse(&e, (const char *const[]){ "--max-fail", "-1", NULL }), -1);
-	assert_int_equal(parse(&e, (const char *const[]){ "--max-fail", "2x", NULL }), -1);
-	assert_int_equal(parse(&e, (const char *const[]){ "--timeout", "soon", NULL }), -1);
-	assert_int_equal(parse(&e, (const char *const[]){ "--timeout", "0", NULL }), -1);
-	assert_int_equal(parse(&e, (const char *const[]){ "--timeout", NULL }), -1);
+	assert_int_equal(parse(&e, (const char *const[]){ "--parallel", "0", NULL }), -EINVAL);
+	assert_int_equal(parse(&e, (const char *const[]){ "--parallel", "10%", NULL }), -EINVAL);
+	assert_int_equal(parse(&e, (const char *const[]){ "--batch", "101%", NULL }), -EINVAL);
+	assert_int_equal(parse(&e, (const char *const[]){ "--max-fail", "-1", NULL }), -EINVAL);
+	assert_int_equal(parse(&e, (const char *const[]){ "--max-fail", "2x", NULL }), -EINVAL);
+	assert_int_equal(parse(&e, (const char *const[]){ "--timeout", "soon", NULL }), -EINVAL);
+	assert_int_equal(parse(&e, (const char *const[]){ "--timeout", "0", NULL }), -EINVAL);
+	assert_int_equal(parse(&e, (const char *const[]){ "--timeout", NULL }), -EINVAL);
 }
 
 int main(void)
