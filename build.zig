@@ -58,6 +58,7 @@ pub fn build(b: *std.Build) void {
     addRelease(b, &bootstrap.step);
     addTests(b, target, p, &bootstrap.step);
     addDemo(b);
+    addFuzz(b);
 }
 
 fn addProducts(
@@ -563,4 +564,19 @@ fn addDemo(b: *std.Build) void {
     run.setEnvironmentVariable("REXEC_BIN_DIR", b.getInstallPath(.bin, ""));
     run.step.dependOn(b.getInstallStep());
     demo.dependOn(&run.step);
+}
+
+// `fuzz`: the libFuzzer targets of tests/fuzz, each run -Dfuzz-seconds long. Not a Zig
+// compile: libFuzzer and the sanitizers come with Debian's clang, so packaging/fuzz builds a
+// glibc binary per target with it (installing clang when missing) and reports executions and
+// crashes per target.
+fn addFuzz(b: *std.Build) void {
+    const fuzz = b.step("fuzz", "Build the libFuzzer targets (Debian's clang) and run each for a while");
+    const seconds = b.option(u32, "fuzz-seconds", "Seconds each fuzz target runs (default 60)") orelse 60;
+    const run = b.addSystemCommand(&.{ b.pathFromRoot("packaging/fuzz"), "-t", b.fmt("{d}", .{seconds}) });
+    run.setName("fuzz");
+    run.stdio = .inherit;
+    run.has_side_effects = true;
+    if (b.args) |args| run.addArgs(args);
+    fuzz.dependOn(&run.step);
 }

@@ -36,14 +36,15 @@ static int is_number(const char *s)
 #define USER_FILE_MAX   (1 << 16) /* of /etc/passwd, /etc/group read */
 #define USER_FILE_SMALL 4096      /* what most containers' are within: read on the stack */
 
-/* ctuser_resolve() with the container's /etc/passwd and /etc/group read into PASSWD and GROUP. */
-static int resolve_user_in(struct ctuser *c, const char *user, const cJSON *extra, char *passwd,
-			   char *group, char *why, size_t whylen)
+int ctuser_resolve_in(const char *user, const cJSON *extra, const char *passwd, const char *group,
+		      struct ctuser *c, char *why, size_t whylen)
 {
 	char name[256] = "", grp[256] = "", f0[256], f2[64], f3[64], f5[512];
 	const char *line, *colon = strchr(user, ':');
 	int found = 0;
 	const cJSON *g;
+
+	memset(c, 0, sizeof(*c));
 
 	snprintf(name, sizeof(name), "%.*s", (int)(colon ? (size_t)(colon - user) : strlen(user)),
 		 user);
@@ -184,7 +185,7 @@ int ctuser_resolve(pid_t pid, const char *user, const cJSON *extra, struct ctuse
 		if ((ret = read_user_files(pid, bufs, USER_FILE_MAX, res, why, whylen)) < 0)
 			goto out;
 	}
-	ret = resolve_user_in(c, user, extra, bufs[0], bufs[1], why, whylen);
+	ret = ctuser_resolve_in(user, extra, bufs[0], bufs[1], c, why, whylen);
 out:
 	free(files);
 	return ret;

@@ -34,4 +34,10 @@ struct ctuser {
 int ctuser_resolve(pid_t pid, const char *user, const cJSON *extra, struct ctuser *u, char *why,
 		   size_t whylen);
 
+/* ctuser_resolve() on the texts of a container's /etc/passwd and /etc/group (NUL-terminated,
+ * "" for a missing file) already read: the parser alone, which ctuser_resolve() calls and the
+ * fuzzer drives. Returns 0, or -ENOENT with WHY. */
+int ctuser_resolve_in(const char *user, const cJSON *extra, const char *passwd, const char *group,
+		      struct ctuser *c, char *why, size_t whylen);
+
 #endif

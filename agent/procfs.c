@@ -61,16 +61,14 @@ char *procfs_line(char **p)
 	return line;
 }
 
-int procfs_stat_field(pid_t pid, int n, char *out, size_t outlen)
+/* Field N of the /proc/PID/stat text in BUF into OUT: procfs_stat_field()'s parser, apart
+ * so that the fuzzer (tests/fuzz/procfs_fuzz.c) reaches it. */
+static int stat_field(const char *buf, int n, char *out, size_t outlen)
 {
-	char path[64], buf[2048], *p;
-	ssize_t r;
+	const char *p;
 	size_t len;
 	int i;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((r = procfs_read(path, buf, sizeof(buf))) < 0)
-		return (int)r;
 	p = strrchr(buf, ')');
 	/* ") S ppid ...": field 3 follows the first space after the ')'. */
 	for (i = 2; p != NULL && i < n; i++)
@@ -80,6 +78,17 @@ int procfs_stat_field(pid_t pid, int n, char *out, size_t outlen)
 	len = strcspn(p + 1, " \n");
 	snprintf(out, outlen, "%.*s", (int)len, p + 1);
 	return 0;
+}
+
+int procfs_stat_field(pid_t pid, int n, char *out, size_t outlen)
+{
+	char path[64], buf[2048];
+	ssize_t r;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((r = procfs_read(path, buf, sizeof(buf))) < 0)
+		return (int)r;
+	return stat_field(buf, n, out, outlen);
 }
 
 unsigned long long procfs_start_time(pid_t pid)

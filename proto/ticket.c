@@ -135,7 +135,9 @@ void ticket_keys_free(struct ticket_keys *k)
 
 int64_t ticket_claims_end(const struct ticket_claims *c)
 {
-	int64_t cap = c->auth_time + TICKET_CHAIN_MAX;
+	/* Saturated: an opened ticket's times are whatever its plaintext held. */
+	int64_t cap = c->auth_time > INT64_MAX - TICKET_CHAIN_MAX ? INT64_MAX
+								  : c->auth_time + TICKET_CHAIN_MAX;
 
 	return c->not_after < cap ? c->not_after : cap;
 }
@@ -231,7 +233,8 @@ int ticket_open(struct ticket_keys *k, int64_t now, uint8_t *buf, size_t len,
 	c->cn[n] = 0;
 	p += n;
 
-	if (created > now || now - created > TICKET_LIFETIME || now >= ticket_claims_end(c))
+	/* No now - created: a far-off created would overflow it. */
+	if (created > now || created < now - TICKET_LIFETIME || now >= ticket_claims_end(c))
 		return REXEC_ETICKET_EXPIRED;
 	*session = p;
 	*session_len = (size_t)(end - p);

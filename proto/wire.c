@@ -135,8 +135,10 @@ static int validate_open(const Rexec__V1__Open *o, const char **why)
 		return *why = "open: missing or unknown target", REXEC_EPROTO;
 	if (o->n_argv > WIRE_ARGV_MAX)
 		return *why = "open: too many arguments", REXEC_EPROTO;
+	/* An empty argument arrives with data NULL: memchr() must not see it. */
 	for (i = 0; i < o->n_argv; i++)
-		if (o->argv[i].len > WIRE_ARG_MAX || memchr(o->argv[i].data, 0, o->argv[i].len))
+		if (o->argv[i].len > WIRE_ARG_MAX ||
+		    (o->argv[i].len > 0 && memchr(o->argv[i].data, 0, o->argv[i].len)))
 			return *why = "open: argument too long or containing NUL", REXEC_EPROTO;
 	if (o->n_env > WIRE_ARGV_MAX)
 		return *why = "open: too many environment variables", REXEC_EPROTO;
