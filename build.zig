@@ -45,6 +45,7 @@ pub fn build(b: *std.Build) void {
     });
     const optimize = b.standardOptimizeOption(.{});
     const strip = b.option(bool, "strip", "Strip the binaries") orelse false;
+    const gcm = b.option(Gcm, "gcm", "AES-GCM of TLS records: alt (proto/gcm_alt.c, x86_64) or mbedtls (gcm.c)") orelse .alt;
 
     // Sources and build-time Debian packages; fast no-op once everything is in place.
     const bootstrap = b.addSystemCommand(&.{b.pathFromRoot("packaging/bootstrap")});
@@ -58,6 +59,23 @@ pub fn build(b: *std.Build) void {
     addRelease(b, &bootstrap.step);
     addTests(b, target, p, &bootstrap.step);
     addDemo(b);
+    if (gcm == .mbedtls) useMbedtlsGcm(b);
+}
+
+const Gcm = enum { alt, mbedtls };
+
+// -Dgcm=mbedtls: mbedTLS's own gcm.c instead of proto/gcm_alt.c (see mbedtls_user_config.h),
+// for comparing the two. The macro changes mbedTLS's struct layouts, so every C compilation of
+// the build gets it: all compile steps reachable from the top-level steps.
+fn useMbedtlsGcm(b: *std.Build) void {
+    var seen = std.AutoHashMap(*std.Build.Step, void).init(b.allocator);
+    var todo = std.ArrayList(*std.Build.Step).init(b.allocator);
+    for (b.top_level_steps.values()) |tls| todo.append(&tls.step) catch @panic("OOM");
+    while (todo.popOrNull()) |step| {
+        if ((seen.getOrPut(step) catch @panic("OOM")).found_existing) continue;
+        if (step.cast(std.Build.Step.Compile)) |c| c.root_module.addCMacro("REXEC_GCM_MBEDTLS", "1");
+        todo.appendSlice(step.dependencies.items) catch @panic("OOM");
+    }
 }
 
 fn addProducts(
