@@ -45,6 +45,7 @@ pub fn build(b: *std.Build) void {
     });
     const optimize = b.standardOptimizeOption(.{});
     const strip = b.option(bool, "strip", "Strip the binaries") orelse false;
+    const gcm = b.option(Gcm, "gcm", "AES-GCM of TLS records: alt (proto/gcm_alt.c, x86_64) or mbedtls (gcm.c)") orelse .alt;
 
     // Sources and build-time Debian packages; fast no-op once everything is in place.
     const bootstrap = b.addSystemCommand(&.{b.pathFromRoot("packaging/bootstrap")});
@@ -59,6 +60,67 @@ pub fn build(b: *std.Build) void {
     addTests(b, target, p, &bootstrap.step);
     addDemo(b);
     addFuzz(b);
+    if (gcm == .mbedtls) useMbedtlsGcm(b) else addGcmChecks(b, target, p, &bootstrap.step);
+}
+
+const Gcm = enum { alt, mbedtls };
+
+// The checks of proto/gcm_alt.c beside its cmocka test, in `unit`: against OpenSSL (Debian's
+// libssl through python3-cryptography, driving tests/unit/gcm_cli.c) and constant time
+// under valgrind (tests/unit/gcm_ct.c). tests/unit/gcm-debs installs what they need.
+fn addGcmChecks(b: *std.Build, target: std.Build.ResolvedTarget, p: Products, bootstrap: *std.Build.Step) void {
+    if (target.result.cpu.arch != .x86_64 or target.result.os.tag != .linux) return;
+    const unit = &b.top_level_steps.get("unit").?.step;
+    const debs = b.addSystemCommand(&.{b.pathFromRoot("tests/unit/gcm-debs")});
+    debs.setName("gcm-debs");
+    debs.has_side_effects = true;
+    debs.step.dependOn(bootstrap);
+
+    const cli = b.addExecutable(.{ .name = "gcm_cli", .target = target, .optimize = .ReleaseSafe });
+    const ct = b.addExecutable(.{ .name = "gcm_ct", .target = target, .optimize = .ReleaseSafe });
+    for ([_]*std.Build.Step.Compile{ cli, ct }) |exe| {
+        exe.linkLibC();
+        exe.addCSourceFile(.{ .file = b.path(b.fmt("tests/unit/{s}.c", .{exe.name})), .flags = &own_flags });
+        addOwnIncludes(b, exe);
+        linkDeps(exe, p.deps, p.proto);
+        exe.step.dependOn(&debs.step);
+    }
+    ct.addIncludePath(.{ .cwd_relative = "/usr/include/valgrind" });
+
+    const diff = b.addSystemCommand(&.{ "/usr/bin/python3", b.pathFromRoot("tests/unit/gcm_openssl_diff.py") });
+    diff.setName("gcm vs OpenSSL");
+    diff.addArtifactArg(cli);
+    diff.stdio = .inherit;
+    diff.has_side_effects = true;
+    const memcheck = b.addSystemCommand(&.{ "valgrind", "-q", "--error-exitcode=1", "--track-origins=yes" });
+    memcheck.setName("gcm constant time (valgrind)");
+    memcheck.addArtifactArg(ct);
+    memcheck.stdio = .inherit;
+    memcheck.has_side_effects = true;
+    memcheck.step.dependOn(&diff.step);
+    // The control: memcheck sees a secret-dependent branch and index in this same binary.
+    const control = b.addSystemCommand(&.{ "valgrind", "-q", "--error-exitcode=1", "--log-file=/dev/null" });
+    control.setName("gcm constant time: valgrind sees a secret branch");
+    control.addArtifactArg(ct);
+    control.addArg("--control");
+    control.expectExitCode(1);
+    control.has_side_effects = true;
+    control.step.dependOn(&memcheck.step);
+    unit.dependOn(&control.step);
+}
+
+// -Dgcm=mbedtls: mbedTLS's own gcm.c instead of proto/gcm_alt.c (see mbedtls_user_config.h),
+// for comparing the two. The macro changes mbedTLS's struct layouts, so every C compilation of
+// the build gets it: all compile steps reachable from the top-level steps.
+fn useMbedtlsGcm(b: *std.Build) void {
+    var seen = std.AutoHashMap(*std.Build.Step, void).init(b.allocator);
+    var todo = std.ArrayList(*std.Build.Step).init(b.allocator);
+    for (b.top_level_steps.values()) |tls| todo.append(&tls.step) catch @panic("OOM");
+    while (todo.popOrNull()) |step| {
+        if ((seen.getOrPut(step) catch @panic("OOM")).found_existing) continue;
+        if (step.cast(std.Build.Step.Compile)) |c| c.root_module.addCMacro("REXEC_GCM_MBEDTLS", "1");
+        todo.appendSlice(step.dependencies.items) catch @panic("OOM");
+    }
 }
 
 fn addProducts(

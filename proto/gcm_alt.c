@@ -1,18 +1,24 @@
 /* gcm_alt.c: AES-GCM for mbedTLS 3.6 (MBEDTLS_GCM_ALT), the cipher of every TLS record.
  *
  * mbedTLS's own gcm.c encrypts one counter block and multiplies one GHASH block per call,
- * about 11 cycles a byte with AES-NI: a session's stream ran at the speed of its crypto
- * (1 GiB cost each end ~3.7 s of CPU). Here the bulk of a record goes eight blocks at a
- * time: eight AES-NI counter blocks in flight, and their eight ciphertext blocks folded into
- * the GHASH state with one reduction (X' = (X+C0)H^8 + C1 H^7 + ... + C7 H), as in Intel's
- * carry-less multiplication white paper (Gueron, Kounavis), which OpenSSL's and the Linux
- * kernel's x86 GCM follow too.
+ * about 11 cycles a byte with AES-NI: a session's stream ran at the speed of its crypto.
+ * Here the bulk of a record goes eight blocks at a time, which halves the CPU a stream costs
+ * each end (1 GiB through a host session: ~2.8-3.0 s vs ~6.3-7.2 s with gcm.c, by
+ * tests/bench/gcm_bench.py and `-Dgcm=mbedtls`): eight AES-NI counter blocks in flight, and
+ * their eight ciphertext blocks folded into the GHASH state with one reduction
+ * (X' = (X+C0)H^8 + C1 H^7 + ... + C7 H), as in Intel's carry-less multiplication white paper
+ * (Gueron, Kounavis), which OpenSSL's and the Linux kernel's x86 GCM follow too.
  *
  * The API and its state machine (partial blocks, limits, error codes) are gcm.c's, so the
  * cipher layer, PSA, TLS and libssh use it unchanged, and gcm.c's self test (NIST vectors)
  * runs against it. CPUs without AES-NI and PCLMULQDQ, AES-192 and ciphers other than AES
  * take the portable path: the block cipher through mbedtls_cipher (ECB) and a bitwise,
- * constant-time GHASH. */
+ * constant-time GHASH. That block cipher is mbedTLS's AES: AES-NI where the CPU has it, else
+ * its table AES, whose lookups depend on the key, as in mbedTLS's own gcm.c.
+ *
+ * Held to: OpenSSL's AES-GCM (tests/unit/gcm_openssl_diff.py), mbedTLS's gcm.c on fuzzed
+ * input (tests/fuzz/gcm_fuzz.c), no secret-dependent branch or index on the AES-NI path under
+ * valgrind (tests/unit/gcm_ct.c); round keys and H are wiped on free and off the stack. */
 #include "mbedtls/build_info.h"
 
 #if defined(MBEDTLS_GCM_ALT)
@@ -32,11 +38,11 @@
 /* AD and IV are limited to 2^61 bytes; the text to 2^36 - 32 bytes (SP 800-38D). */
 #define GCM_MAX_TEXT 0xFFFFFFFE0ull
 
-static int force_portable;
-
-void gcm_alt_force_portable(int on)
+void gcm_alt_use_portable(mbedtls_gcm_context *ctx)
 {
-	force_portable = on;
+	ctx->nr = 0;
+	mbedtls_platform_zeroize(ctx->rk, sizeof(ctx->rk));
+	mbedtls_platform_zeroize(ctx->hpow, sizeof(ctx->hpow));
 }
 
 int gcm_alt_accelerated(const mbedtls_gcm_context *ctx)
@@ -213,6 +219,7 @@ TARGET static void encrypt_fast(const mbedtls_gcm_context *ctx, const unsigned c
 	for (i = 0; i <= ctx->nr; i++)
 		rk[i] = load(ctx->rk[i]);
 	store(out, aes_block(rk, ctx->nr, load(in)));
+	mbedtls_platform_zeroize(rk, sizeof(rk));
 }
 
 /* One step of the key schedule: K ^ K<<32 ^ K<<64 ^ K<<96 ^ T. */
@@ -344,6 +351,7 @@ TARGET static void bulk_fast(mbedtls_gcm_context *ctx, const unsigned char *in, 
 	store(ctx->buf, bswap128(x));
 	put32(ctx->y + 12, ctr);
 	mbedtls_platform_zeroize(rk, sizeof(rk));
+	mbedtls_platform_zeroize(hp, sizeof(hp));
 }
 #endif /* GCM_X86 */
 
@@ -421,7 +429,7 @@ int mbedtls_gcm_setkey(mbedtls_gcm_context *ctx, mbedtls_cipher_id_t cipher,
 	if (info == NULL || mbedtls_cipher_info_get_block_size(info) != 16)
 		return MBEDTLS_ERR_GCM_BAD_INPUT;
 	mbedtls_cipher_free(&ctx->cipher);
-	ctx->nr = 0;
+	gcm_alt_use_portable(ctx); /* no round keys of a previous key stay behind */
 	if ((ret = mbedtls_cipher_setup(&ctx->cipher, info)) != 0 ||
 	    (ret = mbedtls_cipher_setkey(&ctx->cipher, key, (int)keybits, MBEDTLS_ENCRYPT)) != 0 ||
 	    (ret = encrypt_portable(ctx, h, h)) != 0)
@@ -430,8 +438,7 @@ int mbedtls_gcm_setkey(mbedtls_gcm_context *ctx, mbedtls_cipher_id_t cipher,
 	ctx->h[1] = get64(h + 8);
 	mbedtls_platform_zeroize(h, sizeof(h));
 #ifdef GCM_X86
-	if (!force_portable && cipher == MBEDTLS_CIPHER_ID_AES && keybits != 192 &&
-	    cpu_has_aes_clmul()) {
+	if (cipher == MBEDTLS_CIPHER_ID_AES && keybits != 192 && cpu_has_aes_clmul()) {
 		expand_key(ctx, key, keybits);
 		power_table(ctx);
 	}

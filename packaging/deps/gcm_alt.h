@@ -21,8 +21,8 @@ typedef struct mbedtls_gcm_context {
 	unsigned char nr;                /* AES rounds on the AES-NI path; 0: portable */
 } mbedtls_gcm_context;
 
-/* Tests: nonzero makes later mbedtls_gcm_setkey calls choose the portable path. */
-void gcm_alt_force_portable(int on);
+/* Tests: CTX, keyed, takes the portable path until its next mbedtls_gcm_setkey. */
+void gcm_alt_use_portable(mbedtls_gcm_context *ctx);
 
 /* Whether CTX runs on the AES-NI/PCLMULQDQ path. */
 int gcm_alt_accelerated(const mbedtls_gcm_context *ctx);

@@ -5,7 +5,8 @@
 #define MBEDTLS_THREADING_PTHREAD
 
 /* rexec's AES-GCM (proto/gcm_alt.c): eight blocks at a time with AES-NI and PCLMULQDQ, where
- * mbedTLS's gcm.c goes one block per call; the cipher of every TLS record. */
-#if defined(__x86_64__)
+ * mbedTLS's gcm.c goes one block per call; the cipher of every TLS record. `-Dgcm=mbedtls`
+ * (REXEC_GCM_MBEDTLS) keeps gcm.c, for comparison. */
+#if defined(__x86_64__) && !defined(REXEC_GCM_MBEDTLS)
 #define MBEDTLS_GCM_ALT
 #endif

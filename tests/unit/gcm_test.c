@@ -52,27 +52,20 @@ static int x86_has_aes_clmul(void)
 #endif
 }
 
-static void test_nist_vectors_both_paths(void **state)
+static void test_nist_vectors_and_path_choice(void **state)
 {
 	mbedtls_gcm_context c;
 	unsigned char key[32] = { 0 };
 
 	(void)state;
-	gcm_alt_force_portable(0);
 	mbedtls_gcm_init(&c);
 	assert_int_equal(mbedtls_gcm_setkey(&c, MBEDTLS_CIPHER_ID_AES, key, 128), 0);
 	/* The AES-NI path must be the one taken where the CPU has it. */
 	assert_int_equal(gcm_alt_accelerated(&c), x86_has_aes_clmul());
-	mbedtls_gcm_free(&c);
-	assert_int_equal(mbedtls_gcm_self_test(0), 0);
-
-	gcm_alt_force_portable(1);
-	mbedtls_gcm_init(&c);
-	assert_int_equal(mbedtls_gcm_setkey(&c, MBEDTLS_CIPHER_ID_AES, key, 128), 0);
+	gcm_alt_use_portable(&c);
 	assert_false(gcm_alt_accelerated(&c));
 	mbedtls_gcm_free(&c);
 	assert_int_equal(mbedtls_gcm_self_test(0), 0);
-	gcm_alt_force_portable(0);
 }
 
 static void hex(const unsigned char *p, size_t n, char *out)
@@ -105,7 +98,6 @@ static void test_matches_openssl_on_a_long_text(void **state)
 	for (i = 0; i < sizeof(pt); i++)
 		pt[i] = (unsigned char)(i * 7);
 	for (p = 0; p < 2; p++) {
-		gcm_alt_force_portable((int)p);
 		for (k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
 			mbedtls_gcm_context c;
 
@@ -115,6 +107,8 @@ static void test_matches_openssl_on_a_long_text(void **state)
 			assert_int_equal(mbedtls_gcm_setkey(&c, MBEDTLS_CIPHER_ID_AES, key,
 							    want[k].keylen * 8),
 					 0);
+			if (p)
+				gcm_alt_use_portable(&c);
 			assert_int_equal(mbedtls_gcm_crypt_and_tag(
 						 &c, MBEDTLS_GCM_ENCRYPT, sizeof(pt), iv,
 						 sizeof(iv), (const unsigned char *)"rexec gcm", 9,
@@ -134,7 +128,6 @@ static void test_matches_openssl_on_a_long_text(void **state)
 			mbedtls_gcm_free(&c);
 		}
 	}
-	gcm_alt_force_portable(0);
 }
 
 /* N bytes of A and B are the same (none to compare for an empty text). */
@@ -185,15 +178,13 @@ static void test_fast_path_matches_portable(void **state)
 		unsigned keybits = round % 2 ? 256 : 128;
 
 		fill(key, sizeof(key));
-		gcm_alt_force_portable(0);
 		mbedtls_gcm_init(&fast);
 		assert_int_equal(mbedtls_gcm_setkey(&fast, MBEDTLS_CIPHER_ID_AES, key, keybits), 0);
 		assert_true(gcm_alt_accelerated(&fast));
-		gcm_alt_force_portable(1);
 		mbedtls_gcm_init(&port);
 		assert_int_equal(mbedtls_gcm_setkey(&port, MBEDTLS_CIPHER_ID_AES, key, keybits), 0);
+		gcm_alt_use_portable(&port);
 		assert_false(gcm_alt_accelerated(&port));
-		gcm_alt_force_portable(0);
 
 		for (li = 0; li < sizeof(lens) / sizeof(lens[0]); li++) {
 			for (ii = 0; ii < sizeof(iv_lens) / sizeof(iv_lens[0]); ii++) {
@@ -282,6 +273,45 @@ static void test_forged_tag_or_text_is_refused_and_output_wiped(void **state)
 	mbedtls_gcm_free(&c);
 }
 
+/* Round keys, H and its powers, and the cipher's key schedule leave with mbedtls_gcm_free:
+ * the whole context is zero afterwards, on both key sizes. */
+static void test_free_wipes_round_keys_and_h(void **state)
+{
+	unsigned char key[32], iv[12], pt[200], ct[200], tag[16];
+	mbedtls_gcm_context c;
+	const unsigned char *raw = (const unsigned char *)&c;
+	size_t i, k, nonzero;
+
+	(void)state;
+	for (k = 0; k < 2; k++) {
+		fill(key, sizeof(key));
+		fill(iv, sizeof(iv));
+		fill(pt, sizeof(pt));
+		mbedtls_gcm_init(&c);
+		assert_int_equal(mbedtls_gcm_setkey(&c, MBEDTLS_CIPHER_ID_AES, key, k ? 256 : 128),
+				 0);
+		assert_int_equal(mbedtls_gcm_crypt_and_tag(&c, MBEDTLS_GCM_ENCRYPT, sizeof(pt), iv,
+							   12, NULL, 0, pt, ct, 16, tag),
+				 0);
+		for (i = nonzero = 0; i < sizeof(c.h); i++)
+			nonzero += ((const unsigned char *)c.h)[i] != 0;
+		assert_true(nonzero > 0);
+		if (gcm_alt_accelerated(&c)) {
+			const unsigned char *rk = (const unsigned char *)c.rk;
+			const unsigned char *hpow = (const unsigned char *)c.hpow;
+
+			for (i = nonzero = 0; i < sizeof(c.rk); i++)
+				nonzero += rk[i] != 0;
+			for (i = 0; i < sizeof(c.hpow); i++)
+				nonzero += hpow[i] != 0;
+			assert_true(nonzero > 0);
+		}
+		mbedtls_gcm_free(&c);
+		for (i = 0; i < sizeof(c); i++)
+			assert_int_equal(raw[i], 0);
+	}
+}
+
 static void test_bad_input_is_refused_as_mbedtls_does(void **state)
 {
 	unsigned char key[32] = { 0 }, iv[12] = { 0 }, b[64], tag[16];
@@ -308,10 +338,11 @@ static void test_bad_input_is_refused_as_mbedtls_does(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_nist_vectors_both_paths),
+		cmocka_unit_test(test_nist_vectors_and_path_choice),
 		cmocka_unit_test(test_matches_openssl_on_a_long_text),
 		cmocka_unit_test(test_fast_path_matches_portable),
 		cmocka_unit_test(test_forged_tag_or_text_is_refused_and_output_wiped),
+		cmocka_unit_test(test_free_wipes_round_keys_and_h),
 		cmocka_unit_test(test_bad_input_is_refused_as_mbedtls_does),
 	};
 	return cmocka_run_group_tests_name("gcm", tests, NULL, NULL);

@@ -1,0 +1,134 @@
+#!/usr/bin/python3
+"""Two builds of rexec streaming the same bytes, in one run (a benchmark, not a test: it asserts
+nothing about speed, it prints figures). Made to compare the AES-GCM of TLS records:
+
+  packaging/zig build -Doptimize=ReleaseSafe --prefix /tmp/rexec-alt
+  packaging/zig build -Doptimize=ReleaseSafe -Dgcm=mbedtls --prefix /tmp/rexec-mbedtls
+  /usr/bin/python3 tests/bench/gcm_bench.py A=/tmp/rexec-alt/bin B=/tmp/rexec-mbedtls/bin \\
+      [--runs 7] [--size 1G]
+
+Each build gets its own `rexec-agent --dev` (temp state dir, loopback) and streams SIZE bytes of
+`head -c SIZE /dev/zero` through `rexec -T dev --host` (its own client to its own agent: a host
+session, the real TLS channel both ways). The builds alternate run by run (A B, then B A, ...),
+so drift in the machine's load falls on both. For each build: the median wall time, and the
+median CPU seconds of the client (its rusage) and of the agent (utime + stime from /proc), which
+a busy shared machine disturbs less than wall time. Stops only the agents it started, by pid.
+"""
+import argparse
+import os
+import pathlib
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import exec_bench  # noqa: E402  (its agent start-up, stop and size parsing)
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """utime + stime of PID itself (not its children), in seconds."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        stat = f.read()
+    fields = stat[stat.rindex(b")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+class Side(exec_bench.Bench):
+    """One build: its own agent in its own temp dir."""
+
+    def __init__(self, label, bin_dir):
+        args = argparse.Namespace(bin_dir=bin_dir)
+        super().__init__(args)
+        self.label = label
+        self.name = f"gcm_bench {label}"
+        for b in (self.rexec, self.agent_bin):
+            if not os.path.isfile(b):
+                raise SystemExit(f"gcm_bench: {b} missing")
+
+    def stream(self, size):
+        """One stream of SIZE bytes: (wall s, client CPU s, agent CPU s)."""
+        argv = [self.rexec, "-T", "dev", "--host", "--", "head", "-c", str(size), "/dev/zero"]
+        buf = bytearray(1 << 20)
+        total = 0
+        agent0 = cpu_seconds(self.agent.pid)
+        t0 = time.perf_counter()
+        p = subprocess.Popen(argv, env=self.rexec_env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        with p.stdout as out:
+            while True:
+                n = out.readinto(buf)
+                if not n:
+                    break
+                total += n
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        dt = time.perf_counter() - t0
+        agent_cpu = cpu_seconds(self.agent.pid) - agent0
+        if p.returncode != 0 or total != size:
+            raise SystemExit(f"gcm_bench: {self.label}: {argv} exited {p.returncode} after"
+                             f" {total} of {size} bytes")
+        return dt, ru.ru_utime + ru.ru_stime, agent_cpu
+
+    def cleanup(self):
+        exec_bench.stop(self.agent, f"rexec-agent {self.label}")
+        self.agent = None
+        super().cleanup()
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("builds", nargs=2, metavar="LABEL=BIN_DIR",
+                    help="two builds' bin directories (rexec and rexec-agent), with a label")
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--size", type=exec_bench.parse_size, default=1 << 30,
+                    help="stream size (e.g. 1G, 256M)")
+    return ap.parse_args()
+
+
+def main():
+    args = parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    sides = []
+    try:
+        for spec in args.builds:
+            label, _, bin_dir = spec.partition("=")
+            if not bin_dir:
+                raise SystemExit(f"gcm_bench: {spec!r} is not LABEL=BIN_DIR")
+            sides.append(Side(label, bin_dir))
+        for s in sides:
+            s.start_agent()
+            s.stream(1 << 20)  # warm-up: page cache and a TLS ticket, not a measurement
+        res = {s.label: [] for s in sides}
+        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+        for i in range(args.runs):
+            for s in (sides if i % 2 == 0 else sides[::-1]):
+                r = s.stream(args.size)
+                res[s.label].append(r)
+                exec_bench.log(f"gcm_bench: run {i + 1} {s.label}: {r[0]:.2f} s wall,"
+                               f" client {r[1]:.2f} s CPU, agent {r[2]:.2f} s CPU")
+        mib = args.size / (1 << 20)
+        print(f"`rexec -T dev --host -- head -c {args.size} /dev/zero`, medians of {args.runs}"
+              " interleaved runs:")
+        med = {}
+        for label, runs in res.items():
+            wall, ccpu, acpu = (statistics.median(r[k] for r in runs) for k in range(3))
+            med[label] = (wall, ccpu, acpu)
+            print(f"  {label:<10} wall {wall:6.2f} s ({mib / wall:6.0f} MiB/s; min"
+                  f" {min(r[0] for r in runs):.2f}, max {max(r[0] for r in runs):.2f})"
+                  f"  client CPU {ccpu:5.2f} s  agent CPU {acpu:5.2f} s")
+        a, b = (s.label for s in sides)
+        print(f"  ratio {a}/{b}: wall {med[a][0] / med[b][0]:.2f}, client CPU"
+              f" {med[a][1] / med[b][1]:.2f}, agent CPU {med[a][2] / med[b][2]:.2f}")
+        print(f"load average {os.getloadavg()[0]:.1f} at end")
+    finally:
+        for s in sides:
+            s.cleanup()
+
+
+if __name__ == "__main__":
+    main()
