@@ -9,9 +9,10 @@ import time
 import pexpect
 import pytest
 
-from conftest import read_until, wait_for
+from conftest import Client, read_until, wait_for
 from conftest import finish, shell_ready
-from test_containers import IDLE, plain_container, rexec_error
+from test_audit import records as audit_records
+from test_containers import GONE_TIMEOUT, IDLE, plain_container, rexec_error
 
 TICKER = ("trap 'echo got-TERM; exit 7' TERM; i=0; "
           "while :; do i=$((i+1)); echo tick $i; echo tock $i >&2; sleep 1; done")
@@ -104,16 +105,21 @@ def test_attach_exit_code_is_the_containers(engine_spawn, engine):
 # --- non-TTY main process ---------------------------------------------------------------------------
 
 
-def test_attach_to_a_service_without_tty(engine_client, engine):
-    p = engine_client.popen("attach", "dev", "worker")
+def test_attach_to_a_service_without_tty(start_agent, rexec_bin, engine, tmp_path):
+    audit = tmp_path / "audit.log"
+    agent = start_agent("--engine", engine.host, "--audit-log", audit)
+    p = Client(rexec_bin, agent).popen("attach", "dev", "worker")
     try:
         read_until(p.stdout, b"tick ", 30)
     finally:
         stop_client(p)
-    # The client vanished (SIGKILL): the main process is not the client's to end.
-    time.sleep(0.5)
+    # The client vanished (SIGKILL). After the grace period (1 s) the agent lets the session go
+    # and writes its "end"; a session that ended the main process would end only with it. The
+    # main process is not the client's to end: it still runs then.
+    wait_for(lambda: [r for r in audit_records(audit) if r["event"] == "end"], GONE_TIMEOUT,
+             "the attach session's end in the audit log")
     assert engine.running("shop_worker_1")
-    engine_client.agent.assert_alive()
+    agent.assert_alive()
 
 
 def test_attach_keeps_stdout_and_stderr_apart(engine_client, engine):

@@ -339,17 +339,19 @@ def test_signal_to_the_client_reaches_a_trap_in_the_container(engine_client, sig
     assert f"got-{sig}".encode() in stdout
 
 
-def test_signal_sent_at_once_after_start_is_not_lost(engine_client):
+def test_signal_sent_at_once_after_start_is_not_lost(engine_client, marker):
     # The engine learns the exec's host pid ~100 ms after the stream starts; a signal sent in
-    # that window must be held, not dropped.
-    p = engine_client.popen("-T", "dev", "worker", "--", "sh", "-c",
-                            "trap 'echo got-TERM; exit 42' TERM; echo ready; "
-                            "while :; do sleep 1; done")
+    # that window must be held, not dropped. With -v the client says "session ... open" as soon
+    # as Opened arrives: the signal goes at once then, not after the command has shown that it
+    # runs. An untrapped sleep: a trap might not be set yet when the held signal lands, and
+    # the process must end by the signal either way (a lost one leaves it sleeping: timeout).
+    p = engine_client.popen("-v", "-T", "dev", "worker", "--", "sleep", marker)
     with ended(p):
-        read_until(p.stdout, b"ready\n", 30)
+        opened = read_until(p.stderr, b" open (", 30)
         p.send_signal(signal.SIGTERM)
         stdout, stderr = p.communicate(timeout=30)
-    assert (p.returncode, stdout.endswith(b"got-TERM\n")) == (42, True), (stdout, stderr)
+    assert p.returncode == 143, (stdout, opened + stderr)
+    wait_gone(marker, GONE_TIMEOUT)
 
 
 def test_sigterm_to_the_client_ends_an_untrapping_process_with_143(engine_client, marker):

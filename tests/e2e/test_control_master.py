@@ -110,7 +110,7 @@ def test_unknown_service_and_refusals_come_through(rexec_bin, dev_agent, mux_dir
     assert r.returncode != 0 and r.stderr, r.stderr
 
 
-def test_a_terminal_through_the_master(rexec_bin, dev_agent, mux_dir, stop_masters):
+def test_a_terminal_through_the_master(rexec_bin, dev_agent, mux_dir, stop_masters, marker):
     c = mux_client(rexec_bin, dev_agent)
     stop_masters(c)
     assert run(c, "true").returncode == 0  # the master is up before the terminal run
@@ -120,8 +120,7 @@ def test_a_terminal_through_the_master(rexec_bin, dev_agent, mux_dir, stop_maste
     try:
         child.sendline("stty size; tty")
         child.expect(r"37 101\r\n/dev/pts/\d+")
-        child.setwinsize(24, 120)
-        time.sleep(0.3)  # SIGWINCH reaches the client; the test waits for the new size below
+        child.setwinsize(24, 120)  # SIGWINCH to the client: the new size travels on its own
         deadline = time.monotonic() + TIMEOUT
         while True:
             child.sendline("stty size")
@@ -129,8 +128,8 @@ def test_a_terminal_through_the_master(rexec_bin, dev_agent, mux_dir, stop_maste
             if i == 0:
                 break
             assert time.monotonic() < deadline, "the resize never arrived"
-        child.sendline("sleep 1000")
-        time.sleep(0.5)
+        child.sendline(f"sleep {marker}")
+        wait_present(marker)  # ^C must find the sleep in the foreground, not the shell
         child.sendintr()
         child.sendline("echo after-$?")
         child.expect("after-130")

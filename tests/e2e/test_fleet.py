@@ -285,18 +285,26 @@ def test_first_interrupt_shows_status_second_cancels(fleet, marker):
     wait_gone(marker, 15)
 
 
-def test_single_interrupt_does_not_stop(fleet):
-    p = fleet.popen("h000,h001", "--host", "sh", "-c", "sleep 2; echo finished")
+def test_single_interrupt_does_not_stop(fleet, marker, tmp_path):
+    """One ^C shows the status of every host and changes nothing: both commands finish and the
+    run exits 0. The commands wait for a file the test creates only after the status came."""
+    go = tmp_path / "go"
+    script = f"while [ ! -e {go} ]; do sleep 0.05; done; echo finished"
+    p = fleet.popen("h000,h001", "--host", "sh", "-c", script, marker)
     try:
-        time.sleep(0.5)  # not a synchronisation: any moment during the run will do
+        wait_for(lambda: len(pids_with_arg(marker)) == 2, 30, "both remote commands")
         os.kill(p.pid, signal.SIGINT)
-        out, err = p.communicate(timeout=RUN_TIMEOUT)
+        err = read_until(p.stderr, b"running (2)", 30)
+        go.touch()
+        out, rest = p.communicate(timeout=RUN_TIMEOUT)
+        err += rest
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
     assert p.returncode == 0, err
-    assert out.count(b"finished") == 2
+    assert b"rexec: status" in err, err
+    assert out.count(b"finished") == 2, (out, err)
 
 
 # ---------------------------------------------------------------------------------------------
