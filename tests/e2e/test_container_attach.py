@@ -2,6 +2,8 @@
 process on a real Docker Engine. shop's `console` service runs `sh` with a TTY and stdin open;
 containers made here with `docker run` (no network) cover non-TTY mains, signals and exit
 codes without disturbing the compose services. The TTY follows the container's config."""
+import os
+import selectors
 import signal
 import subprocess
 import time
@@ -22,6 +24,24 @@ def stop_client(p):
     if p.poll() is None:
         p.kill()
     p.wait(timeout=10)
+
+
+def watch_for(stream, needle, seconds):
+    """Read a pipe for SECONDS or until NEEDLE shows; everything read."""
+    sel = selectors.DefaultSelector()
+    sel.register(stream, selectors.EVENT_READ)
+    buf = b""
+    deadline = time.monotonic() + seconds
+    try:
+        while needle not in buf and (left := deadline - time.monotonic()) > 0:
+            if sel.select(left):
+                chunk = os.read(stream.fileno(), 65536)
+                if not chunk:
+                    break
+                buf += chunk
+    finally:
+        sel.close()
+    return buf
 
 
 def detached(child):
@@ -196,7 +216,10 @@ def test_attach_no_stdin(engine_client, engine):
         read_until(b.stdout, b"tick", 30)
         b.stdin.write(b"from-b\n")
         b.stdin.close()
-        time.sleep(1)  # ordering only (B's line, if sent, comes first): no speed assertion
+        # B's line, were it sent, would come back on A: watch A for a second (a bound on a
+        # negative, not a synchronisation), failing as soon as it shows.
+        early = watch_for(a.stdout, b"got:from-b", 1.0)
+        assert b"got:from-b" not in early, early
         a.stdin.write(b"from-a\n")
         a.stdin.flush()
         seen_a = read_until(a.stdout, b"got:from-a", 30)
@@ -205,7 +228,7 @@ def test_attach_no_stdin(engine_client, engine):
     finally:
         stop_client(a)
         stop_client(b)
-    assert b"got:from-b" not in seen_a + seen_b
+    assert b"got:from-b" not in early + seen_a + seen_b
     assert engine.running("rexec-attach-nostdin")
 
 
