@@ -3,6 +3,8 @@ import pathlib
 import re
 import subprocess
 
+import pytest
+
 
 def run(*argv):
     return subprocess.run(argv, capture_output=True, text=True, timeout=30)
@@ -34,6 +36,7 @@ def test_unknown_usage_fails_with_usage(rexec_bin):
     assert "usage:" in r.stderr
 
 
+@pytest.mark.timeout(1900)  # past the build's own 1800 s guard (tests/e2e/pytest.ini: 300)
 def test_the_macos_client_builds(tmp_path):
     """README: `packaging/zig build -Dtarget=aarch64-macos` builds the client for macOS (Linux
     only headers and flags, e.g. sys/sysmacros.h or SOCK_CLOEXEC, break it). Its own prefix: the

@@ -236,6 +236,7 @@ def blob(tmp_path_factory):
     return path, h.hexdigest()
 
 
+@pytest.mark.timeout(420)  # past the transfer's own 300 s guard
 def test_64mib_upload_sha256(client, blob):
     path, digest = blob
     with open(path, "rb") as f:
@@ -244,6 +245,7 @@ def test_64mib_upload_sha256(client, blob):
     assert r.stdout.split()[0].decode() == digest
 
 
+@pytest.mark.timeout(420)  # past the transfer's own 300 s guard
 def test_64mib_download_sha256(client, blob):
     path, digest = blob
     r = client.run("dev", "--host", "--", "cat", str(path), timeout=300)
@@ -252,6 +254,7 @@ def test_64mib_download_sha256(client, blob):
     assert hashlib.sha256(r.stdout).hexdigest() == digest
 
 
+@pytest.mark.timeout(420)  # past the transfer's own 300 s guard
 def test_64mib_round_trip_through_cat(client, blob):
     path, digest = blob
     with open(path, "rb") as f:
