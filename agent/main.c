@@ -75,6 +75,13 @@ static void on_stop_timer(uv_timer_t *t)
 	uv_stop(t->loop);
 }
 
+/* At exit: a handle still open is closed, so that the loop can be freed. */
+static void close_handle(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
 static void on_sigterm(uv_signal_t *h, int sig)
 {
 	struct agent *a = h->data;
@@ -412,6 +419,12 @@ int main(int argc, char **argv)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ret = 0;
 out:
+	if (a.loop != NULL) {
+		ctcache_close(a.ctcache);
+		uv_walk(&loop, close_handle, NULL);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		uv_loop_close(&loop);
+	}
 	ctcache_free(a.ctcache);
 	audit_free(a.audit);
 	tls_config_free(a.tls);
