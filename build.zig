@@ -46,18 +46,26 @@ pub fn build(b: *std.Build) void {
     const optimize = b.standardOptimizeOption(.{});
     const strip = b.option(bool, "strip", "Strip the binaries") orelse false;
     const gcm = b.option(Gcm, "gcm", "AES-GCM of TLS records: alt (proto/gcm_alt.c, x86_64) or mbedtls (gcm.c)") orelse .alt;
+    const sanitize = b.option([]const u8, "sanitize", "Also build zig-out/san/ with Debian's clang and these sanitizers (address,undefined); test runs those");
 
     // Sources and build-time Debian packages; fast no-op once everything is in place.
     const bootstrap = b.addSystemCommand(&.{b.pathFromRoot("packaging/bootstrap")});
     bootstrap.setName("bootstrap");
     bootstrap.has_side_effects = true;
+    if (sanitize != null) bootstrap.addArg("--sanitizers");
 
     const p = addProducts(b, target, optimize, strip, &bootstrap.step);
     b.installArtifact(p.client);
     if (p.agent) |agent| b.installArtifact(agent);
 
+    const san: ?*Sanitized = if (sanitize) |what| Sanitized.init(b, what, &bootstrap.step) else null;
+    if (san) |s| {
+        s.install(p.client);
+        if (p.agent) |agent| s.install(agent);
+    }
+
     addRelease(b, &bootstrap.step);
-    addTests(b, target, p, &bootstrap.step);
+    addTests(b, target, p, &bootstrap.step, san);
     addDemo(b);
     addFuzz(b);
     if (gcm == .mbedtls) useMbedtlsGcm(b) else addGcmChecks(b, target, p, &bootstrap.step);
@@ -535,7 +543,7 @@ fn addRelease(b: *std.Build, bootstrap: *std.Build.Step) void {
 
 // `test`: the C unit tests first, then the end-to-end suite against the installed binaries.
 // pytest runs last so that its summary ("N passed") closes the output.
-fn addTests(b: *std.Build, target: std.Build.ResolvedTarget, p: Products, bootstrap: *std.Build.Step) void {
+fn addTests(b: *std.Build, target: std.Build.ResolvedTarget, p: Products, bootstrap: *std.Build.Step, san: ?*Sanitized) void {
     const test_step = b.step("test", "Run the C unit tests and the end-to-end tests");
     const unit_step = b.step("unit", "Run the C unit tests only");
 
@@ -573,7 +581,7 @@ fn addTests(b: *std.Build, target: std.Build.ResolvedTarget, p: Products, bootst
         addOwnIncludes(b, exe);
         linkDeps(exe, p.deps, p.proto);
         exe.linkLibrary(cmocka);
-        const run = b.addRunArtifact(exe);
+        const run = if (san) |s| s.run(exe) else b.addRunArtifact(exe);
         run.stdio = .inherit;
         run.has_side_effects = true;
         // One at a time, so that their output reads in order.
@@ -590,13 +598,17 @@ fn addTests(b: *std.Build, target: std.Build.ResolvedTarget, p: Products, bootst
         hostile.addCSourceFile(.{ .file = b.path("tests/hostile/hostile.c"), .flags = &own_flags });
         const hostile_install = b.addInstallArtifact(hostile, .{ .dest_dir = .{ .override = .{ .custom = "test" } } });
         b.getInstallStep().dependOn(&hostile_install.step);
+        if (san != null) {
+            const dest: std.Build.InstallDir = .{ .custom = Sanitized.dir ++ "/test" };
+            b.getInstallStep().dependOn(&b.addInstallArtifact(hostile, .{ .dest_dir = .{ .override = dest } }).step);
+        }
     }
 
     const e2e = b.addSystemCommand(&.{b.pathFromRoot("tests/run-e2e")});
     e2e.setName("e2e (pytest)");
     e2e.stdio = .inherit;
     e2e.has_side_effects = true;
-    e2e.setEnvironmentVariable("REXEC_BIN_DIR", b.getInstallPath(.bin, ""));
+    e2e.setEnvironmentVariable("REXEC_BIN_DIR", if (san != null) b.getInstallPath(.prefix, Sanitized.dir ++ "/bin") else b.getInstallPath(.bin, ""));
     e2e.step.dependOn(b.getInstallStep());
     e2e.step.dependOn(unit_step);
     if (b.args) |args| e2e.addArgs(args);
@@ -642,3 +654,124 @@ fn addFuzz(b: *std.Build) void {
     if (b.args) |args| run.addArgs(args);
     fuzz.dependOn(&run.step);
 }
+// -Dsanitize=address,undefined: the same build graph compiled by Debian's clang with its
+// sanitizer runtimes, glibc and dynamically linked (Zig's static musl target links no ASan and
+// its UBSan only traps). Walks each Compile step's sources, flags, include paths and macros, so
+// what the sanitized binaries are made of can never drift from the shipped ones. Third-party
+// code gets ASan but keeps its -fno-sanitize=undefined. Outputs land in the cache; callers
+// install or run them.
+const Sanitized = struct {
+    b: *std.Build,
+    what: []const u8,
+    bootstrap: *std.Build.Step,
+    archives: std.AutoHashMap(*std.Build.Step.Compile, std.Build.LazyPath),
+
+    // Where the sanitized binaries are installed, beside the shipped ones.
+    const dir = "san";
+
+    fn init(b: *std.Build, what: []const u8, bootstrap: *std.Build.Step) *Sanitized {
+        const s = b.allocator.create(Sanitized) catch @panic("OOM");
+        s.* = .{
+            .b = b,
+            .what = what,
+            .bootstrap = bootstrap,
+            .archives = std.AutoHashMap(*std.Build.Step.Compile, std.Build.LazyPath).init(b.allocator),
+        };
+        return s;
+    }
+
+    // Installs the sanitized build of EXE as zig-out/san/bin/NAME.
+    fn install(s: *Sanitized, c: *std.Build.Step.Compile) void {
+        const inst = s.b.addInstallFile(s.exe(c), s.b.fmt("{s}/bin/{s}", .{ dir, c.name }));
+        s.b.getInstallStep().dependOn(&inst.step);
+    }
+
+    // Runs the sanitized build of EXE (a unit test).
+    fn run(s: *Sanitized, c: *std.Build.Step.Compile) *std.Build.Step.Run {
+        const r = std.Build.Step.Run.create(s.b, s.b.fmt("run sanitized {s}", .{c.name}));
+        r.addFileArg(s.exe(c));
+        return r;
+    }
+
+    // The sanitized executable of EXE (a path in the cache).
+    fn exe(s: *Sanitized, c: *std.Build.Step.Compile) std.Build.LazyPath {
+        const b = s.b;
+        var libs = std.ArrayList(std.Build.LazyPath).init(b.allocator);
+        var seen = std.AutoHashMap(*std.Build.Step.Compile, void).init(b.allocator);
+        s.collectLibs(c, &libs, &seen);
+        const link = b.addSystemCommand(&.{ "clang", b.fmt("-fsanitize={s}", .{s.what}), "-o" });
+        link.setName(b.fmt("clang -fsanitize={s} {s}", .{ s.what, c.name }));
+        const out = link.addOutputFileArg(c.name);
+        for (s.objects(c)) |o| link.addFileArg(o);
+        link.addArg("-Wl,--start-group");
+        for (libs.items) |a| link.addFileArg(a);
+        link.addArgs(&.{ "-Wl,--end-group", "-lm" });
+        return out;
+    }
+
+    // Archives of the libraries C links, depth first, each once.
+    fn collectLibs(s: *Sanitized, c: *std.Build.Step.Compile, libs: *std.ArrayList(std.Build.LazyPath), seen: *std.AutoHashMap(*std.Build.Step.Compile, void)) void {
+        for (c.root_module.link_objects.items) |lo| switch (lo) {
+            .other_step => |lib| {
+                if (lib.kind != .lib or seen.contains(lib)) continue;
+                seen.put(lib, {}) catch @panic("OOM");
+                libs.append(s.archive(lib)) catch @panic("OOM");
+                s.collectLibs(lib, libs, seen);
+            },
+            else => {},
+        };
+    }
+
+    fn archive(s: *Sanitized, lib: *std.Build.Step.Compile) std.Build.LazyPath {
+        if (s.archives.get(lib)) |a| return a;
+        const b = s.b;
+        const ar = b.addSystemCommand(&.{ "ar", "rcs" });
+        ar.setName(b.fmt("ar sanitized lib{s}.a", .{lib.name}));
+        const out = ar.addOutputFileArg(b.fmt("lib{s}.a", .{lib.name}));
+        for (s.objects(lib)) |o| ar.addFileArg(o);
+        s.archives.put(lib, out) catch @panic("OOM");
+        return out;
+    }
+
+    // One clang run per C source of C, each with its own flags and the module's paths/macros.
+    fn objects(s: *Sanitized, c: *std.Build.Step.Compile) []const std.Build.LazyPath {
+        const b = s.b;
+        var list = std.ArrayList(std.Build.LazyPath).init(b.allocator);
+        for (c.root_module.link_objects.items) |lo| switch (lo) {
+            .c_source_file => |f| list.append(s.compile(c, f.file, f.flags)) catch @panic("OOM"),
+            .c_source_files => |fs| for (fs.files) |f|
+                list.append(s.compile(c, fs.root.path(b, f), fs.flags)) catch @panic("OOM"),
+            else => {},
+        };
+        return list.items;
+    }
+
+    fn compile(s: *Sanitized, c: *std.Build.Step.Compile, src: std.Build.LazyPath, flags: []const []const u8) std.Build.LazyPath {
+        const b = s.b;
+        const name = std.fs.path.stem(src.getDisplayName());
+        const cc = b.addSystemCommand(&.{ "clang", "-c", "-g", "-O1", "-fno-omit-frame-pointer" });
+        cc.step.dependOn(s.bootstrap);
+        cc.setName(b.fmt("clang -fsanitize={s} {s}", .{ s.what, src.getDisplayName() }));
+        cc.addArgs(&.{ b.fmt("-fsanitize={s}", .{s.what}), "-fno-sanitize-recover=all" });
+        cc.addArgs(flags);
+        for (c.root_module.include_dirs.items) |inc| switch (inc) {
+            .path, .path_system, .path_after => |p| cc.addPrefixedDirectoryArg("-I", p),
+            .config_header_step => |ch| {
+                var hdir = ch.getOutput();
+                var it = std.mem.splitScalar(u8, ch.include_path, '/');
+                while (it.next()) |_| hdir = hdir.dirname();
+                cc.addPrefixedDirectoryArg("-I", hdir);
+            },
+            .other_step => |o| if (o.installed_headers_include_tree != null)
+                cc.addPrefixedDirectoryArg("-I", o.getEmittedIncludeTree()),
+            else => {},
+        };
+        cc.addArgs(c.root_module.c_macros.items);
+        cc.addArgs(&.{ b.fmt("-DREXEC_SANITIZE=\"{s}\"", .{s.what}), "-MD" });
+        _ = cc.addPrefixedDepFileOutputArg("-MF", b.fmt("{s}.d", .{name}));
+        cc.addArg("-o");
+        const out = cc.addOutputFileArg(b.fmt("{s}.o", .{name}));
+        cc.addFileArg(src);
+        return out;
+    }
+};

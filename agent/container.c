@@ -155,7 +155,8 @@ static void fail_request(struct ct_started *st, int ret, const struct engine_rep
 	ct__fail(st, code, "%s", r->err);
 }
 
-/* An engine call whose failure ends the start: the reason goes to ST. Returns 0 on a 2xx. */
+/* An engine call whose failure ends the start: the reason goes to ST and the reply is freed.
+ * Returns 0 on a 2xx. */
 int ct__call(struct ct *ct, struct ct_started *st, const char *method, const char *path,
 	     const cJSON *body, struct engine_reply *r)
 {
@@ -163,6 +164,7 @@ int ct__call(struct ct *ct, struct ct_started *st, const char *method, const cha
 
 	if (ret < 0 || r->status / 100 != 2) {
 		fail_request(st, ret, r);
+		engine_reply_free(r);
 		return -1;
 	}
 	return 0;

@@ -92,7 +92,8 @@ int ct__opt_on(const struct ct_req *r, const char *key);
 void ct__fail(struct ct_started *st, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* An engine call whose failure ends the start: the reason goes to ST. Returns 0 on a 2xx. */
+/* An engine call whose failure ends the start: the reason goes to ST and the reply is freed.
+ * Returns 0 on a 2xx. */
 int ct__call(struct ct *ct, struct ct_started *st, const char *method, const char *path,
 	     const cJSON *body, struct engine_reply *r);
 

@@ -19,8 +19,11 @@ void ct__start_list(struct ct *ct, struct ct_started *st)
 		cJSON *o = cJSON_CreateObject();
 		char *line;
 
-		if (ct->req.project[0] && strcmp(ct__list_label(c, LABEL_PROJECT), ct->req.project))
+		if (ct->req.project[0] &&
+		    strcmp(ct__list_label(c, LABEL_PROJECT), ct->req.project)) {
+			cJSON_Delete(o);
 			continue;
+		}
 		cJSON_AddStringToObject(o, "project", ct__list_label(c, LABEL_PROJECT));
 		cJSON_AddStringToObject(o, "service", ct__list_label(c, LABEL_SERVICE));
 		cJSON_AddNumberToObject(o, "number", atoi(ct__list_label(c, LABEL_NUMBER)));

@@ -76,6 +76,13 @@ static void on_stop_timer(uv_timer_t *t)
 	uv_stop(t->loop);
 }
 
+/* At exit: a handle still open is closed, so that the loop can be freed. */
+static void close_handle(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
 /* SIGTERM, SIGINT: the listeners close, sessions end, and the loop stops once the last
  * frames had STOP_FLUSH_MS to go. A second signal meanwhile changes nothing: the stop is
  * already bounded by that timer. */
@@ -420,6 +427,12 @@ int main(int argc, char **argv)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ret = 0;
 out:
+	if (a.loop != NULL) {
+		ctcache_close(a.ctcache);
+		uv_walk(&loop, close_handle, NULL);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		uv_loop_close(&loop);
+	}
 	ctcache_free(a.ctcache);
 	initmem_free(a.initmem);
 	audit_free(a.audit);

@@ -65,7 +65,8 @@ static void text_add(struct text *t, const void *p, size_t n)
 		t->p = np;
 		t->cap = cap;
 	}
-	memcpy(t->p + t->len, p, n);
+	if (n > 0) /* P may be NULL then (an empty carry buffer) */
+		memcpy(t->p + t->len, p, n);
 	t->len += n;
 	t->p[t->len] = 0;
 }

@@ -102,7 +102,8 @@ void ps_table_print(const struct ps_table *t, FILE *out, int with_host)
 	int wn = width(t, offsetof(struct ps_row, name), "NAME");
 	size_t i;
 
-	qsort(t->rows, t->n, sizeof(*t->rows), cmp_row);
+	if (t->n > 1) /* no rows: t->rows may be NULL, which qsort must not get */
+		qsort(t->rows, t->n, sizeof(*t->rows), cmp_row);
 	if (with_host)
 		fprintf(out, "%-*s  ", wh, "HOST");
 	fprintf(out, "%-*s  %-*s  %5s  %-*s  %s\n", wp, "PROJECT", ws, "SERVICE", "INDEX", wn,

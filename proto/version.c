@@ -23,7 +23,12 @@ void version_print(FILE *out, const char *prog)
 
 	mbedtls_version_get_string(tls);
 	fprintf(out, "%s %s\n", prog, REXEC_VERSION);
+#ifdef REXEC_SANITIZE
+	/* -Dsanitize: Debian's clang, glibc, dynamically linked; REXEC_TARGET is the Zig one. */
+	fprintf(out, "build: x86_64-linux-gnu, clang -fsanitize=%s, dynamic\n", REXEC_SANITIZE);
+#else
 	fprintf(out, "build: %s, %s, static\n", REXEC_TARGET, REXEC_OPTIMIZE);
+#endif
 	fprintf(out, "protocol: %d.%d (ALPN rexec/%d)\n", REXEC_PROTO_MAJOR, REXEC_PROTO_MINOR,
 		REXEC_PROTO_MAJOR);
 	fprintf(out,

@@ -2,6 +2,9 @@
 
 Fixtures
   rexec_bin, agent_bin   paths to zig-out/bin/{rexec,rexec-agent} (or $REXEC_BIN_DIR)
+  sanitizer_logs         (autouse) binaries built with -Dsanitize: every process the tests start
+                         writes its ASan/LSan/UBSan reports into one directory, and a test
+                         after which a report appeared fails with it (agents included)
   dev_agent              a fresh `rexec-agent --dev` on 127.0.0.1:0 with --grace 1s, per test:
                          .port .addr .state_dir .config .pid .proc .grace, .log(), .alive(),
                          .vm_hwm_kib(), .kill(sig) for a test that ends it on purpose
@@ -19,6 +22,7 @@ Helpers (plain functions, imported by the tests: `from conftest import ...`)
   ended(popen)                    `with ended(client.popen(...)) as p:` the process is killed
                                   on the way out if it still runs (a failed wait, a timeout)
   vm_status_kib(pid, field)       a VmXXX figure from /proc/PID/status
+  SANITIZERS                      "address,undefined" for a -Dsanitize build, else ""
   send_until_seen / shell_ready / finish / wait_remote_size   driving a client on a PTY
 """
 import contextlib
@@ -42,6 +46,68 @@ AGENT_READY_TIMEOUT = 30.0
 AGENT_STOP_TIMEOUT = 15.0
 CLIENT_TIMEOUT = 60.0
 LISTEN_RE = re.compile(rb"^rexec-agent: listening on (127\.0\.0\.1):(\d+)\r?\n$")
+
+
+def _sanitizers():
+    """What `rexec --version` says the binaries were built with (-Dsanitize=...), or ''."""
+    try:
+        out = subprocess.run([str(BIN_DIR / "rexec"), "--version"], capture_output=True,
+                             text=True, timeout=30).stdout
+    except OSError:
+        return ""
+    m = re.search(r"-fsanitize=([\w,]+)", out)
+    return m.group(1) if m else ""
+
+
+SANITIZERS = _sanitizers()
+
+
+def _take_reports(logs):
+    """The sanitizer reports in LOGS not taken yet (moved aside once taken), as one text."""
+    names = sorted(n for n in os.listdir(logs) if (logs / n).is_file())
+    text = []
+    for n in names:
+        text.append(f"--- {n}\n" + (logs / n).read_text(errors="replace")[:20000])
+        (logs / n).rename(logs / "taken" / n)
+    return "\n".join(text)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sanitizer_log_dir(tmp_path_factory):
+    """A sanitized build: ASan (with LSan) and UBSan options for every process the tests start,
+    reports into files of one directory rather than stderrs that nobody reads (the agent's).
+    Options already in the environment come last and win. Reports that no test took (of a
+    module's agent or engine, stopped after its last test) fail the run at its end."""
+    if not SANITIZERS:
+        yield None
+        return
+    logs = tmp_path_factory.mktemp("sanitizer")
+    (logs / "taken").mkdir()
+    old = {k: os.environ.get(k) for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS")}
+    os.environ["ASAN_OPTIONS"] = ":".join(filter(None, [
+        f"detect_leaks=1:abort_on_error=1:log_path={logs}/report", old["ASAN_OPTIONS"]]))
+    os.environ["UBSAN_OPTIONS"] = ":".join(filter(None, [
+        f"print_stacktrace=1:halt_on_error=1:log_path={logs}/report", old["UBSAN_OPTIONS"]]))
+    yield logs
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    left = _take_reports(logs)
+    if left:
+        pytest.fail(f"sanitizer report(s) after the last test:\n{left}")
+
+
+@pytest.fixture(autouse=True)
+def sanitizer_logs(sanitizer_log_dir):
+    """Fails the test after which a sanitizer report appeared (set up first, so checked after
+    every agent of the test has stopped)."""
+    yield
+    if sanitizer_log_dir is not None:
+        text = _take_reports(sanitizer_log_dir)
+        if text:
+            pytest.fail(f"sanitizer report(s):\n{text}")
 
 
 @pytest.fixture(scope="session")

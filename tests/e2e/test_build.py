@@ -5,11 +5,14 @@ import subprocess
 
 import pytest
 
+from conftest import SANITIZERS
+
 
 def run(*argv):
     return subprocess.run(argv, capture_output=True, text=True, timeout=30)
 
 
+@pytest.mark.skipif(bool(SANITIZERS), reason="-Dsanitize builds link glibc and clang's runtimes")
 def test_binaries_are_static(rexec_bin, agent_bin):
     for path in (rexec_bin, agent_bin):
         out = run("file", "-L", path).stdout

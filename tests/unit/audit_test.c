@@ -117,6 +117,16 @@ static const char *keys(const cJSON *rec)
 	return buf;
 }
 
+/* ITEM printed without whitespace is WANT. */
+static void assert_json(const cJSON *item, const char *want)
+{
+	char *got = cJSON_PrintUnformatted(item);
+
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	free(got);
+}
+
 /* "2024-05-01T12:34:56.789Z" */
 static void assert_time(const char *s)
 {
@@ -189,8 +199,7 @@ static void test_host_session_start_and_end(void **state)
 	assert_string_equal(str(recs[0], "from"), "10.0.0.9:40000");
 	assert_string_equal(str(recs[0], "kind"), "exec");
 	assert_string_equal(str(recs[0], "target"), "host");
-	assert_string_equal(cJSON_PrintUnformatted(cJSON_GetObjectItem(recs[0], "argv")),
-			    "[\"printf\",\"abc\"]");
+	assert_json(cJSON_GetObjectItem(recs[0], "argv"), "[\"printf\",\"abc\"]");
 	assert_string_equal(str(recs[0], "user"), "root"); /* as it runs, not as asked ("") */
 	assert_string_equal(str(recs[0], "session"), "42-1");
 	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(recs[0], "tty")));
@@ -242,9 +251,8 @@ static void test_container_target_signal_and_reason(void **state)
 	n = read_records(t->path, recs, 4);
 	assert_int_equal(n, 2);
 	target = cJSON_GetObjectItem(recs[0], "target");
-	assert_string_equal(
-		cJSON_PrintUnformatted(target),
-		"{\"project\":\"shop\",\"service\":\"web\",\"index\":2,\"container\":\"\"}");
+	assert_json(target,
+		    "{\"project\":\"shop\",\"service\":\"web\",\"index\":2,\"container\":\"\"}");
 	assert_true(cJSON_IsNull(cJSON_GetObjectItem(recs[0], "pid")));
 	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(recs[0], "tty")));
 	assert_string_equal(str(recs[0], "detail"), "exec 3f2a1b in shop-web-1");
