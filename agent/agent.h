@@ -39,6 +39,10 @@ struct agent {
 	int stopping;
 	uv_timer_t stop_timer; /* on a stop signal: the time given to the last frames */
 	char software[64];     /* "rexec-agent VERSION": our Hello's software, for every conn */
+	/* The connections accepted and not yet closed: each frees itself in its close callback,
+	 * so at exit the ones still open are closed through conn_close() (agent_close_conns). */
+	struct conn **conns;
+	size_t n_conns, cap_conns;
 };
 
 /* Starts listening on ADDR ("HOST:PORT", "[V6]:PORT"; port 0 picks one). On success the
@@ -47,5 +51,9 @@ int agent_listen(struct agent *a, const char *addr, char *bound, size_t boundlen
 
 /* Closes the listeners and ends every session (SIGHUP to their process groups). */
 void agent_stop(struct agent *a);
+
+/* At exit, once the loop has stopped: closes the connections still open and runs the loop
+ * (up to LIMIT_MS) until their close callbacks have freed them. Returns how many are left. */
+size_t agent_close_conns(struct agent *a, unsigned limit_ms);
 
 #endif

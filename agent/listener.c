@@ -1,6 +1,8 @@
 /* listener.c: the agent's TCP listeners and the routing of each connection's frames to
  * its sessions. One client's bad input ends its stream or connection, never the agent. */
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent/agent.h"
@@ -25,8 +27,17 @@ static void on_frame(struct conn *c, wire_frame *f, void *arg)
 
 static void on_close(struct conn *c, int err, const char *why, void *arg)
 {
+	struct agent *a = arg;
+	size_t i;
+
 	if (err != 0)
 		log_info("%s: connection ended: %s", conn_peer_addr(c), why);
+	for (i = 0; i < a->n_conns; i++) {
+		if (a->conns[i] == c) {
+			a->conns[i] = a->conns[--a->n_conns];
+			break;
+		}
+	}
 	session_conn_lost(arg, c);
 }
 
@@ -47,8 +58,41 @@ static void on_connection(uv_stream_t *server, int status)
 	opts.software = a->software;
 	opts.keepalive_ms = a->keepalive_ms;
 	opts.handshake_ms = HANDSHAKE_MS;
-	if ((ret = conn_accept(&c, server, &opts, &cb, a)) < 0)
+	if (a->n_conns == a->cap_conns) {
+		size_t cap = a->cap_conns ? a->cap_conns * 2 : 16;
+		struct conn **more = realloc(a->conns, cap * sizeof(*more));
+		if (more == NULL) {
+			log_warn("accept: out of memory");
+			return;
+		}
+		a->conns = more;
+		a->cap_conns = cap;
+	}
+	if ((ret = conn_accept(&c, server, &opts, &cb, a)) < 0) {
 		log_warn("accept: %s", rexec_strerror(ret));
+		return;
+	}
+	a->conns[a->n_conns++] = c;
+}
+
+size_t agent_close_conns(struct agent *a, unsigned limit_ms)
+{
+	uint64_t until = uv_now(a->loop) + limit_ms;
+	size_t i;
+
+	for (i = 0; i < a->n_conns; i++)
+		conn_close(a->conns[i], 0, "agent stopped");
+	while (a->n_conns > 0 && uv_now(a->loop) < until) {
+		uv_run(a->loop, UV_RUN_NOWAIT);
+		uv_sleep(1);
+		uv_update_time(a->loop);
+	}
+	if (a->n_conns == 0) {
+		free(a->conns);
+		a->conns = NULL;
+		a->cap_conns = 0;
+	}
+	return a->n_conns;
 }
 
 int agent_listen(struct agent *a, const char *addr, char *bound, size_t boundlen)

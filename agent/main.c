@@ -429,9 +429,15 @@ int main(int argc, char **argv)
 out:
 	if (a.loop != NULL) {
 		ctcache_close(a.ctcache);
-		uv_walk(&loop, close_handle, NULL);
-		uv_run(&loop, UV_RUN_DEFAULT);
-		uv_loop_close(&loop);
+		/* What a connection still open holds is freed by its own close callback; one that
+		 * does not close in time keeps it (its handles must not be closed under it). */
+		if (agent_close_conns(&a, STOP_FLUSH_MS) > 0) {
+			log_warn("stopping: %zu connection(s) did not close in time", a.n_conns);
+		} else {
+			uv_walk(&loop, close_handle, NULL);
+			uv_run(&loop, UV_RUN_DEFAULT);
+			uv_loop_close(&loop);
+		}
 	}
 	ctcache_free(a.ctcache);
 	initmem_free(a.initmem);
