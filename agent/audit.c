@@ -218,14 +218,35 @@ static cJSON *target_item(const Rexec__V1__Target *t)
 	return obj;
 }
 
-cJSON *audit_describe(struct audit *au, const Rexec__V1__Open *o, const char *who, const char *from)
+/* WHO's groups as a list of strings. */
+static cJSON *groups_item(const struct tls_identity *who)
+{
+	cJSON *list = cJSON_CreateArray(), *g;
+	size_t i;
+
+	for (i = 0; list != NULL && i < who->n_groups; i++) {
+		char *t = clean_text(who->groups[i], strlen(who->groups[i]));
+		g = t != NULL ? cJSON_CreateString(t) : NULL;
+		free(t);
+		if (g == NULL || !cJSON_AddItemToArray(list, g)) {
+			cJSON_Delete(g);
+			cJSON_Delete(list);
+			return NULL;
+		}
+	}
+	return list;
+}
+
+cJSON *audit_describe(struct audit *au, const Rexec__V1__Open *o, const struct tls_identity *who,
+		      const char *from)
 {
 	cJSON *d = NULL, *argv;
 	size_t i;
 
 	if (au == NULL)
 		return NULL;
-	if ((d = cJSON_CreateObject()) == NULL || !add_str(d, "who", who) ||
+	if ((d = cJSON_CreateObject()) == NULL || !add_str(d, "who", who->cn) ||
+	    put(d, "groups", groups_item(who)) < 0 || !add_str(d, "serial", who->serial) ||
 	    !add_str(d, "from", from) || !cJSON_AddStringToObject(d, "kind", kind_name(o->kind)) ||
 	    put(d, "target", target_item(o->target)) < 0 ||
 	    (argv = cJSON_AddArrayToObject(d, "argv")) == NULL)

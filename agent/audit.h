@@ -1,7 +1,7 @@
 /* audit.h: the agent's audit log (the config's audit_log, --audit-log): one JSON object per
  * line for every session that starts ("start"), ends ("end") or is refused ("refused"): who
- * (the client certificate's CN), from where, what (kind, target, argv, user), which exec path
- * ran it ("via"), how it ended, and the bytes each way.
+ * (the client certificate's CN, its groups and serial), from where, what (kind, target, argv,
+ * user), which exec path ran it ("via"), how it ended, and the bytes each way.
  *
  * A session's identifying fields are built once from its Open (audit_describe()), kept by the
  * session, completed as it starts and ends, and copied into each of its records. Without an
@@ -20,6 +20,7 @@
 
 #include <cJSON.h>
 
+#include "proto/tls.h"
 #include "proto/wire.h"
 
 struct audit;
@@ -54,10 +55,11 @@ int audit_reopen(struct audit *au);
 /* Closes the log and frees AU (NULL is fine). */
 void audit_free(struct audit *au);
 
-/* The identifying fields of the session that Open O asks for, for WHO (the peer's CN) connected
- * from FROM: who, from, kind, target, argv, user (as asked). Returns NULL when AU is NULL, or
- * when out of memory (counted as a lost record); else the caller owns it (cJSON_Delete()). */
-cJSON *audit_describe(struct audit *au, const Rexec__V1__Open *o, const char *who,
+/* The identifying fields of the session that Open O asks for, for the peer WHO (its
+ * certificate's CN, groups and serial) connected from FROM: who, groups, serial, from, kind,
+ * target, argv, user (as asked). Returns NULL when AU is NULL, or when out of memory (counted
+ * as a lost record); else the caller owns it (cJSON_Delete()). */
+cJSON *audit_describe(struct audit *au, const Rexec__V1__Open *o, const struct tls_identity *who,
 		      const char *from);
 
 /* Writes a "refused" record: DESC's fields and MESSAGE, the Error the client got. */

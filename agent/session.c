@@ -1065,7 +1065,7 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 	char pwbuf[4096];
 	char **argv = NULL, **envp = NULL, *file = NULL;
 	struct session *s = NULL;
-	cJSON *desc = audit_describe(a->audit, o, conn_peer_name(c), conn_peer_addr(c));
+	cJSON *desc = audit_describe(a->audit, o, conn_peer_identity(c), conn_peer_addr(c));
 	int ret;
 
 	if (a->stopping || find(a, c, f->stream) != NULL || f->stream % 2 == 0) {

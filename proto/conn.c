@@ -797,6 +797,13 @@ const char *conn_peer_name(const struct conn *c)
 	return c->tls != NULL ? tls_session_peer_cn(c->tls) : "";
 }
 
+const struct tls_identity *conn_peer_identity(const struct conn *c)
+{
+	static const struct tls_identity nobody; /* read-only: no TLS, nobody shown */
+
+	return c->tls != NULL ? tls_session_identity(c->tls) : &nobody;
+}
+
 const char *conn_peer_addr(const struct conn *c)
 {
 	return c->peer_addr;

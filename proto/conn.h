@@ -74,6 +74,10 @@ int conn_resumed(const struct conn *c);
 
 /* The peer's certificate CN (the user, on the agent) and "ADDR:PORT", for logs. Borrowed. */
 const char *conn_peer_name(const struct conn *c);
+
+/* Who the peer is: CN, groups (OU values) and serial of its certificate, as tls.h says; all
+ * empty before the handshake and on a connection without TLS. Borrowed. */
+const struct tls_identity *conn_peer_identity(const struct conn *c);
 const char *conn_peer_addr(const struct conn *c);
 
 #endif

@@ -56,6 +56,8 @@ struct tls_session {
 	 * what the ticket vouched for. A server only seals tickets for a sealable peer. */
 	struct ticket_claims peer;
 	int sealable;
+	struct tls_identity ident; /* PEER as tls_session_identity() shows it */
+	char ident_error[160];     /* server: why the certificate stands for no user */
 	/* Server: the claims of the ticket mbedTLS is resuming with; client: the agent's CN that
 	 * goes with the ticket offered. */
 	struct ticket_claims ticket;
@@ -404,39 +406,90 @@ static int64_t x509_seconds(const mbedtls_x509_time *t)
 	return (int64_t)timegm(&tm);
 }
 
-/* Records who the peer is, once the handshake has shown it: its certificate's CN, serial and
- * notAfter, authenticated now; without a certificate (a resumed session), what the ticket
- * vouched for, authentication time included. */
+/* Copies the certificate's OU values into C's groups. Returns 0, or -EINVAL with WHY set when
+ * one cannot be kept whole: a group cut or left out could slip past a policy's deny rule, so
+ * such a certificate stands for nobody (as sshd refuses a principal it cannot parse). */
+static int note_groups(struct ticket_claims *c, const mbedtls_x509_name *n, char *why, size_t len)
+{
+	for (; n != NULL; n = n->next) {
+		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_ORG_UNIT, &n->oid) != 0)
+			continue;
+		if (c->n_groups == TICKET_GROUPS_MAX) {
+			snprintf(why, len, "the certificate names more than %d groups (OU)",
+				 TICKET_GROUPS_MAX);
+			return -EINVAL;
+		}
+		if (n->val.len == 0 || n->val.len > TICKET_GROUP_MAX ||
+		    memchr(n->val.p, 0, n->val.len) != NULL) {
+			snprintf(
+				why, len,
+				"a group (OU) of the certificate is empty, longer than %d bytes or "
+				"holds a NUL",
+				TICKET_GROUP_MAX);
+			return -EINVAL;
+		}
+		memcpy(c->groups[c->n_groups], n->val.p, n->val.len);
+		c->groups[c->n_groups][n->val.len] = 0;
+		c->n_groups++;
+	}
+	return 0;
+}
+
+/* The identity tls_session_identity() shows, from the claims S->peer. */
+static void note_identity(struct tls_session *s)
+{
+	size_t i;
+
+	memset(&s->ident, 0, sizeof(s->ident));
+	snprintf(s->ident.cn, sizeof(s->ident.cn), "%s", s->peer.cn);
+	for (i = 0; i < s->peer.n_groups; i++)
+		memcpy(s->ident.groups[i], s->peer.groups[i], sizeof(s->ident.groups[i]));
+	s->ident.n_groups = s->peer.n_groups;
+	for (i = 0; i < s->peer.serial_len; i++)
+		snprintf(s->ident.serial + 2 * i, 3, "%02X", s->peer.serial[i]);
+}
+
+/* Records who the peer is, once the handshake has shown it: its certificate's CN, groups,
+ * serial and notAfter, authenticated now; without a certificate (a resumed session), what the
+ * ticket vouched for, authentication time included. */
 static void note_peer(struct tls_session *s)
 {
 	const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&s->ssl);
 	const mbedtls_x509_name *n;
 	size_t len;
 
-	if (s->peer.cn[0] != 0)
+	if (s->peer.cn[0] != 0 || s->ident_error[0] != 0)
 		return;
 	if (peer == NULL) {
 		s->peer = s->ticket;
 		s->sealable = s->peer.cn[0] != 0;
+		note_identity(s);
 		return;
 	}
 	for (n = &peer->subject; n != NULL; n = n->next)
 		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0)
 			break;
-	if (n == NULL || n->val.len == 0)
+	if (n == NULL || n->val.len == 0 || memchr(n->val.p, 0, n->val.len) != NULL) {
+		snprintf(s->ident_error, sizeof(s->ident_error),
+			 "the certificate has no common name (CN) to stand for a user");
 		return;
+	}
+	if (note_groups(&s->peer, &peer->subject, s->ident_error, sizeof(s->ident_error)) < 0) {
+		s->peer.n_groups = 0;
+		return;
+	}
 	len = n->val.len < TICKET_CN_MAX ? n->val.len : TICKET_CN_MAX;
 	memcpy(s->peer.cn, n->val.p, len);
 	s->peer.cn[len] = 0;
 	/* What a ticket cannot hold whole gets none: a cut CN or serial would be another's. */
-	s->sealable = n->val.len <= TICKET_CN_MAX && strlen(s->peer.cn) == n->val.len &&
-		      peer->serial.len <= TICKET_SERIAL_MAX;
+	s->sealable = n->val.len <= TICKET_CN_MAX && peer->serial.len <= TICKET_SERIAL_MAX;
 	if (peer->serial.len <= TICKET_SERIAL_MAX) {
 		memcpy(s->peer.serial, peer->serial.p, peer->serial.len);
 		s->peer.serial_len = peer->serial.len;
 	}
 	s->peer.not_after = x509_seconds(&peer->valid_to);
 	s->peer.auth_time = (int64_t)time(NULL);
+	note_identity(s);
 }
 
 int tls_session_handshake(struct tls_session *s)
@@ -454,6 +507,10 @@ int tls_session_handshake(struct tls_session *s)
 			return REXEC_ETLS;
 		}
 		note_peer(s);
+		if (s->cfg->server && s->ident_error[0] != 0) {
+			snprintf(s->error, sizeof(s->error), "%s", s->ident_error);
+			return REXEC_ETLS_ROLE;
+		}
 		/* A client whose certificate is not a client's: the handshake is done, so that
 		 * the caller can tell it why before closing. */
 		if (s->cfg->server && !s->resumed &&
@@ -537,6 +594,11 @@ void tls_session_close_notify(struct tls_session *s)
 const char *tls_session_peer_cn(const struct tls_session *s)
 {
 	return s->peer.cn;
+}
+
+const struct tls_identity *tls_session_identity(const struct tls_session *s)
+{
+	return &s->ident;
 }
 
 int64_t tls_session_auth_time(const struct tls_session *s)

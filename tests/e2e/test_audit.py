@@ -23,7 +23,7 @@ from conftest import Client, wait_for, wait_gone, wait_present
 TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 FROM_RE = re.compile(r"127\.0\.0\.1:\d+")
 # The identifying fields an "end" repeats from its "start".
-SESSION_FIELDS = ("who", "from", "kind", "target", "argv", "user", "session", "tty", "pid", "via")
+SESSION_FIELDS = ("who", "groups", "serial", "from", "kind", "target", "argv", "user", "session", "tty", "pid", "via")
 # Grace (1 s) + HUP->KILL escalation + engine round trips + scheduling slack: a hang guard.
 GONE_TIMEOUT = 30.0
 RECORD_TIMEOUT = 30.0
@@ -66,6 +66,7 @@ def check_pair(start, end, who):
     """A session's start and end records: same identity, the agent's view of the client."""
     assert (start["event"], end["event"]) == ("start", "end"), (start, end)
     assert start["who"] == who
+    assert start["groups"] == [] and re.fullmatch(r"[0-9A-F]{2,}", start["serial"]), start
     assert FROM_RE.fullmatch(start["from"]), start
     for k in SESSION_FIELDS:
         if k == "pid" and start[k] is None:  # an engine exec's: learnt after the start

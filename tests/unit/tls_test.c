@@ -154,12 +154,18 @@ static void test_resumptions_keep_the_first_authentication_time(void **state)
 	uint8_t *ticket = NULL;
 	size_t len = 0;
 	int64_t before = (int64_t)time(NULL), auth;
+	char serial[sizeof(tls_session_identity(NULL)->serial)];
 	int i;
 
 	srv = connect_once(f, &ticket, &len);
 	auth = tls_session_auth_time(srv);
 	assert_true(auth >= before && auth <= (int64_t)time(NULL));
 	assert_string_equal(tls_session_peer_cn(srv), "alice");
+	assert_string_equal(tls_session_identity(srv)->cn, "alice");
+	assert_true(strlen(tls_session_identity(srv)->serial) >= 2);
+	assert_int_equal(strspn(tls_session_identity(srv)->serial, "0123456789ABCDEF"),
+			 strlen(tls_session_identity(srv)->serial));
+	strcpy(serial, tls_session_identity(srv)->serial);
 	tls_session_free(srv);
 
 	/* Each resumption uses the ticket the one before it was given. */
@@ -167,6 +173,7 @@ static void test_resumptions_keep_the_first_authentication_time(void **state)
 		wait_past((int64_t)time(NULL));
 		srv = connect_once(f, &ticket, &len);
 		assert_string_equal(tls_session_peer_cn(srv), "alice");
+		assert_string_equal(tls_session_identity(srv)->serial, serial);
 		assert_int_equal(tls_session_auth_time(srv), auth);
 		tls_session_free(srv);
 	}
