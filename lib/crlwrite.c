@@ -38,7 +38,7 @@ __attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, 
 	return code;
 }
 
-/* Report the mbedTLS failure MRET after WHAT, as REXEC_EPKI (or -ENOMEM for no space). */
+/* Report the mbedTLS failure MRET after WHAT, as REXEC_EPKI. */
 static int tls_fail(char *err, size_t errlen, int mret, const char *what)
 {
 	char detail[160];
@@ -70,7 +70,7 @@ static int write_time(unsigned char **p, unsigned char *start, long long t)
 	return (int)len;
 }
 
-/* Write the big-endian unsigned number BYTES (LEN of them) as a minimal positive INTEGER. */
+/* Write the big-endian unsigned number BYTES (N of them) as a minimal positive INTEGER. */
 static int write_uint(unsigned char **p, unsigned char *start, const unsigned char *bytes, size_t n)
 {
 	static const unsigned char zero = 0;
