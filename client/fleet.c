@@ -88,6 +88,7 @@ struct fleet {
 	uint64_t last_int;
 	struct tls_entry *tls;
 	size_t n_tls;
+	int cert_warned; /* dial_check_cert() warned once: not again for another host */
 	uv_timer_t tick;
 	uv_signal_t sigs[3];
 	struct fleet_out *out;
@@ -586,7 +587,8 @@ static struct tls_config *tls_for(struct fleet *f, const struct client_host *ch,
 	}
 #undef SAME
 	e = &f->tls[f->n_tls];
-	if (dial_tls(&e->tls, f->cfg, &c, err, errlen) < 0)
+	if (dial_check_cert(c.cert, &f->cert_warned, err, errlen) < 0 ||
+	    dial_tls(&e->tls, f->cfg, &c, err, errlen) < 0)
 		return NULL;
 	e->ca = c.ca;
 	e->cert = c.cert;
@@ -897,6 +899,7 @@ static int run_bare_service(struct fleet *f)
 		goto out;
 	}
 	one = *cli;
+	one.cert_checked = 1; /* fleet_setup() checked every host's certificate */
 	one.host = hits[0];
 	one.service = f->service;
 	one.cmd = f->cmd;

@@ -56,6 +56,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 static int setup(void **state)
 {
+	static const char *const groups[] = { "ops", "dev" };
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct pki_req req = { .days = 1 };
 	char err[512], ca[128], cert[128], key[128], prefix[128];
@@ -70,6 +71,8 @@ static int setup(void **state)
 	assert_int_equal(pki_issue(f->dir, &req, prefix, err, sizeof(err)), 0);
 	req.kind = PKI_CLIENT;
 	req.name = "alice";
+	req.groups = groups;
+	req.n_groups = 2;
 	snprintf(prefix, sizeof(prefix), "%s/client", f->dir);
 	assert_int_equal(pki_issue(f->dir, &req, prefix, err, sizeof(err)), 0);
 
@@ -166,6 +169,9 @@ static void test_resumptions_keep_the_first_authentication_time(void **state)
 	assert_int_equal(strspn(tls_session_identity(srv)->serial, "0123456789ABCDEF"),
 			 strlen(tls_session_identity(srv)->serial));
 	strcpy(serial, tls_session_identity(srv)->serial);
+	assert_int_equal(tls_session_identity(srv)->n_groups, 2);
+	assert_string_equal(tls_session_identity(srv)->groups[0], "ops");
+	assert_string_equal(tls_session_identity(srv)->groups[1], "dev");
 	tls_session_free(srv);
 
 	/* Each resumption uses the ticket the one before it was given. */
@@ -174,6 +180,8 @@ static void test_resumptions_keep_the_first_authentication_time(void **state)
 		srv = connect_once(f, &ticket, &len);
 		assert_string_equal(tls_session_peer_cn(srv), "alice");
 		assert_string_equal(tls_session_identity(srv)->serial, serial);
+		assert_int_equal(tls_session_identity(srv)->n_groups, 2);
+		assert_string_equal(tls_session_identity(srv)->groups[1], "dev");
 		assert_int_equal(tls_session_auth_time(srv), auth);
 		tls_session_free(srv);
 	}
