@@ -438,15 +438,18 @@ static int note_groups(struct ticket_claims *c, const mbedtls_x509_name *n, char
 /* The identity tls_session_identity() shows, from the claims S->peer. */
 static void note_identity(struct tls_session *s)
 {
-	size_t i;
+	size_t i, n;
 
 	memset(&s->ident, 0, sizeof(s->ident));
 	snprintf(s->ident.cn, sizeof(s->ident.cn), "%s", s->peer.cn);
 	for (i = 0; i < s->peer.n_groups; i++)
 		memcpy(s->ident.groups[i], s->peer.groups[i], sizeof(s->ident.groups[i]));
 	s->ident.n_groups = s->peer.n_groups;
-	for (i = 0; i < s->peer.serial_len; i++)
-		snprintf(s->ident.serial + 2 * i, 3, "%02X", s->peer.serial[i]);
+	/* As openssl prints it: without the zero bytes DER puts before a high bit. */
+	for (i = 0; i + 1 < s->peer.serial_len && s->peer.serial[i] == 0; i++)
+		;
+	for (n = 0; i < s->peer.serial_len; i++, n += 2)
+		snprintf(s->ident.serial + n, 3, "%02X", s->peer.serial[i]);
 }
 
 /* Records who the peer is, once the handshake has shown it: its certificate's CN, groups,

@@ -18,6 +18,7 @@ import subprocess
 
 import pytest
 
+from certs import client_config
 from conftest import Client, wait_for, wait_gone, wait_present
 
 TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -328,3 +329,25 @@ def test_unknown_service_is_refused(audited, engine):
     assert rec["target"] == {"project": "", "service": "no-such-service", "index": 0,
                              "container": ""}, rec
     assert "no-such-service" in rec["error"], rec
+
+
+def test_records_carry_the_certificates_groups_and_serial(audited, rexec_bin, tmp_path):
+    """A certificate from `rexec cert issue --group`: its OU values are the record's groups and
+    its serial the one openssl reads; whether the session ran or a policy refused it."""
+    agent, _, log = audited()
+    sd = agent.state_dir
+    out = tmp_path / "bob"
+    r = subprocess.run([rexec_bin, "cert", "issue", "--ca", str(sd), "--client", "bob",
+                        "--group", "ops", "--group", "db-admins", "--out", str(out)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    serial = subprocess.run(["openssl", "x509", "-in", f"{out}.pem", "-noout", "-serial"],
+                            capture_output=True, text=True, check=True).stdout
+    serial = serial.strip().split("=", 1)[1]
+    conf = client_config(tmp_path / "bob.conf", sd / "ca.pem", f"{out}.pem", f"{out}-key.pem",
+                         agent.addr)
+    Client(rexec_bin, agent, config=conf).run("-T", "dev", "--host", "--", "true")
+    rec = wait_records(log, 1)[0]
+    assert rec["who"] == "bob", rec
+    assert rec["groups"] == ["ops", "db-admins"], rec
+    assert rec["serial"] == serial, (rec, serial)
