@@ -543,7 +543,8 @@ static void format_x509_time(char *buf, size_t len, const mbedtls_x509_time *t)
 
 /* Client: the agent ended the connection with a fatal alert (WHAT: "TLS handshake" or "TLS
  * read"). A certificate alert means the agent refused ours: one line that says so, why, and
- * what to check (our own certificate's dates when it is out of them). Returns the code. */
+ * what to check (our own certificate's dates when it is out of them), and REXEC_EDENIED;
+ * REXEC_ETLS for another alert. */
 static int alert_error(struct tls_session *s, const char *what)
 {
 	unsigned char alert = peer_alert(s);
@@ -577,7 +578,7 @@ static int alert_error(struct tls_session *s, const char *what)
 			 "the agent refused this client's certificate (%s): %s",
 			 alert_texts[i].name, alert_texts[i].why);
 	}
-	return REXEC_ETLS_VERIFY;
+	return REXEC_EDENIED;
 }
 
 /* Server: the handshake is over and the client's certificate (or none) carries verify FLAGS:

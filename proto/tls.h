@@ -47,8 +47,8 @@ int tls_session_feed(struct tls_session *s, const uint8_t *p, size_t n);
  * once the handshake is over, having queued the fatal alert that tells the client why
  * (unknown_ca, certificate_expired, certificate_revoked, unsupported_certificate,
  * certificate_required, bad_certificate); the caller sends it and closes. A client that gets
- * such an alert returns REXEC_ETLS_VERIFY (here or from tls_session_read()) with one line
- * saying the agent refused its certificate, why, and what to check. */
+ * such an alert returns REXEC_EDENIED (here or from tls_session_read()) with one line saying
+ * the agent refused its certificate, why, and what to check. */
 int tls_session_handshake(struct tls_session *s);
 
 /* Decrypts into BUF: the number of bytes (> 0), 0 when no full record is buffered, or a

@@ -190,3 +190,22 @@ def test_a_flood_of_refusals_is_logged_five_times_and_summed_up(start_agent, rex
     assert from_2[-1]["from"] == "127.0.0.2" and from_2[-1]["window_s"] == 10, from_2[-1]
     assert any(x["from"].startswith("127.0.0.1:") and x["reason"] == "closed" for x in recs)
     assert Client(rexec_bin, agent).run("-T", "dev", "--host", "true").returncode == 0
+
+
+def test_a_fan_out_says_per_host_that_the_agent_refused_the_certificate(start_agent, rexec_bin,
+                                                                      tmp_path):
+    """In fleet mode each host's line says the agent refused the certificate and why, without
+    the hint about the agent's own certificate that a TLS failure gets."""
+    agent = start_agent()
+    sd = agent.state_dir
+    cert, key = other_ca_cert(rexec_bin, tmp_path, "eve")
+    conf = client_config(tmp_path / "fleet.conf", sd / "ca.pem", cert, key, agent.addr)
+    with open(conf, "a") as f:
+        f.write(f'  dev2: {{ address: "{agent.addr}", server_name: dev }}\n')
+    r = Client(rexec_bin, agent, config=conf).run("@all", "--host", "true")
+    err = r.stderr.decode(errors="replace")
+    assert r.returncode == 4, err
+    for host in ("dev", "dev2"):
+        assert (f"rexec: {host}: {agent.addr}: the agent refused this client's certificate "
+                f"(unknown_ca): it is not issued by a CA the agent trusts") in err, err
+    assert "names dev" not in err, err

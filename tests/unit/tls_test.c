@@ -215,7 +215,7 @@ static void test_a_certificate_from_another_ca_is_refused_with_its_alert(void **
 	assert_string_equal(tls_session_peer_cn(srv), "");
 	for (i = 0; i < 4 && n == 0; i++)
 		n = tls_session_read(cli, &byte, 1);
-	assert_int_equal(n, REXEC_ETLS_VERIFY);
+	assert_int_equal(n, REXEC_EDENIED);
 	assert_non_null(strstr(tls_session_error(cli),
 			       "the agent refused this client's certificate (unknown_ca)"));
 	tls_session_free(cli);
