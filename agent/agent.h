@@ -4,7 +4,9 @@
 
 #include <uv.h>
 
+#include "agent/config.h"
 #include "agent/engine.h"
+#include "agent/refusal.h"
 #include "proto/conn.h"
 
 struct audit;
@@ -43,6 +45,10 @@ struct agent {
 	 * so at exit the ones still open are closed through conn_close() (agent_close_conns). */
 	struct conn **conns;
 	size_t n_conns, cap_conns;
+	/* What one client may take (config.h); connections refused before authentication are
+	 * logged through REFUSALS, rate-limited per address (refusal.h). */
+	struct agent_limits limits;
+	struct refusal_log refusals;
 };
 
 /* Starts listening on ADDR ("HOST:PORT", "[V6]:PORT"; port 0 picks one). On success the

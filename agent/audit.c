@@ -447,3 +447,42 @@ oom:
 out:
 	emit(au, rec);
 }
+
+/* ---- connections refused before authentication ---- */
+
+/* Adds NAME: S, or null when S is NULL or empty. Returns the item or NULL (out of memory). */
+static cJSON *add_str_or_null(cJSON *obj, const char *name, const char *s)
+{
+	return s != NULL && s[0] ? add_str(obj, name, s) : cJSON_AddNullToObject(obj, name);
+}
+
+void audit_conn_refused(struct audit *au, const struct audit_conn_refusal *r)
+{
+	cJSON *rec;
+
+	if (au == NULL)
+		return;
+	if ((rec = record("refused", NULL)) != NULL &&
+	    (!add_str(rec, "stage", r->stage) || !add_str(rec, "from", r->from) ||
+	     !add_str_or_null(rec, "who", r->who) || !add_str_or_null(rec, "serial", r->serial) ||
+	     !add_str(rec, "reason", r->reason) || !add_str(rec, "error", r->error))) {
+		cJSON_Delete(rec);
+		rec = NULL;
+	}
+	emit(au, rec);
+}
+
+void audit_conn_left_out(struct audit *au, const char *from, uint64_t n, unsigned window_s)
+{
+	cJSON *rec;
+
+	if (au == NULL)
+		return;
+	if ((rec = record("refused", NULL)) != NULL &&
+	    (!add_str(rec, "stage", "summary") || !add_str(rec, "from", from) ||
+	     !add_uint(rec, "left_out", n) || !add_uint(rec, "window_s", window_s))) {
+		cJSON_Delete(rec);
+		rec = NULL;
+	}
+	emit(au, rec);
+}

@@ -80,4 +80,26 @@ void audit_reason(cJSON *desc, const char *reason);
 /* Writes an "end" record: DESC's fields, the exit noted (null when none was), END's. */
 void audit_ended(struct audit *au, const cJSON *desc, const struct audit_end *end);
 
+/* ---- connections refused before authentication (agent/refusal.c rate-limits them) ---- */
+
+/* A connection refused before it was authenticated: a TLS handshake that failed or was refused,
+ * or a connection closed at once over a limit. Strings are borrowed; NULL or "" for none. */
+struct audit_conn_refusal {
+	const char *stage;  /* "handshake" or "connect" (over a limit, before any TLS) */
+	const char *from;   /* "ADDR:PORT" */
+	const char *who;    /* the CN of the certificate shown (not trusted: it was refused) */
+	const char *serial; /* its serial, hex */
+	const char *reason; /* a short name: "unknown_ca", "expired", ..., "connections" */
+	const char *error;  /* the full reason */
+};
+
+/* Writes {"event":"refused","stage":...,"from":...,"who":...,"serial":...,"reason":...,
+ * "error":...} ("who" and "serial" null when unknown). */
+void audit_conn_refused(struct audit *au, const struct audit_conn_refusal *r);
+
+/* Writes {"event":"refused","stage":"summary","from":FROM,"left_out":N,"window_s":W}: N
+ * refusals from FROM (an address, or "other addresses") in the last W seconds that were not
+ * written one by one. */
+void audit_conn_left_out(struct audit *au, const char *from, uint64_t n, unsigned window_s);
+
 #endif

@@ -22,7 +22,6 @@
 
 #define LINGER_TICK_MS 100  /* after exit, output idle this long twice ends the session */
 #define KILL_AFTER_MS  2000 /* SIGHUP, then SIGKILL this much later */
-#define SESSIONS_MAX   64   /* sessions one connection may have open at once */
 #define DEFAULT_PATH   "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 enum sess_state {
@@ -44,6 +43,7 @@ struct session {
 	enum sess_state state;
 	char cmd[128]; /* argv[0], for messages */
 	char user[64];
+	char who[256]; /* the client certificate's CN: limits.sessions_per_user counts by it */
 	int tty;
 	struct spawn_result sp; /* host sessions; a container session's pid is sp.pid */
 	struct ct *ct;          /* container sessions: out_h is the engine's stream */
@@ -132,13 +132,24 @@ static struct session *find(struct agent *a, struct conn *c, uint32_t stream)
 }
 
 /* Sessions open on C (attached to it, not yet ending). */
-static int count_sessions(struct agent *a, struct conn *c)
+static unsigned count_sessions(struct agent *a, struct conn *c)
 {
 	struct session *s;
-	int n = 0;
+	unsigned n = 0;
 
 	for (s = a->sessions; s != NULL; s = s->next)
 		n += s->conn == c;
+	return n;
+}
+
+/* The sessions of WHO (a certificate CN), on every connection and detached ones too. */
+static unsigned count_user_sessions(struct agent *a, const char *who)
+{
+	struct session *s;
+	unsigned n = 0;
+
+	for (s = a->sessions; s != NULL; s = s->next)
+		n += strcmp(s->who, who) == 0;
 	return n;
 }
 
@@ -999,6 +1010,31 @@ static void on_ct_started(void *arg, struct ct_started *st)
 	start_reading(s);
 }
 
+/* Refuses the Open of F with ERROR_LIMIT when C or its user is at a limit (agent.h). Returns 1
+ * when refused. */
+static int over_limits(struct agent *a, struct conn *c, const wire_frame *f, const cJSON *desc)
+{
+	const char *who = conn_peer_name(c);
+
+	if (count_sessions(a, c) >= a->limits.streams_per_connection) {
+		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_LIMIT,
+		       "too many sessions on one connection (at most %u at once: "
+		       "limits.streams_per_connection)",
+		       a->limits.streams_per_connection);
+		return 1;
+	}
+	if (count_user_sessions(a, who) >= a->limits.sessions_per_user) {
+		log_warn("%s: %s is at limits.sessions_per_user (%u)", conn_peer_addr(c), who,
+			 a->limits.sessions_per_user);
+		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_LIMIT,
+		       "too many sessions for %s on this agent (at most %u at once: "
+		       "limits.sessions_per_user); end some first",
+		       who, a->limits.sessions_per_user);
+		return 1;
+	}
+	return 0;
+}
+
 /* A session in a container: the engine backend does the start on the thread pool. DESC (the
  * audit log's description of the Open; NULL without one) goes to the session. */
 static void open_container(struct agent *a, struct conn *c, const wire_frame *f, cJSON *desc)
@@ -1028,6 +1064,7 @@ static void open_container(struct agent *a, struct conn *c, const wire_frame *f,
 	s->agent = a;
 	s->conn = c;
 	s->stream = f->stream;
+	snprintf(s->who, sizeof(s->who), "%s", conn_peer_name(c));
 	s->state = SESS_STARTING;
 	s->sp.pid = 0;
 	s->sp.master = s->sp.in = s->sp.out = s->sp.err = s->sp.errpipe = -1;
@@ -1073,11 +1110,8 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 		       "stream %u cannot be opened", f->stream);
 		goto out;
 	}
-	if (count_sessions(a, c) >= SESSIONS_MAX) {
-		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_LIMIT,
-		       "too many sessions on one connection (at most %d at once)", SESSIONS_MAX);
+	if (over_limits(a, c, f, desc))
 		goto out;
-	}
 	if (o->target->type != REXEC__V1__TARGET_TYPE__TARGET_HOST) {
 		open_container(a, c, f, desc);
 		return;
@@ -1129,6 +1163,7 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 	s->agent = a;
 	s->conn = c;
 	s->stream = f->stream;
+	snprintf(s->who, sizeof(s->who), "%s", conn_peer_name(c));
 	s->state = SESS_RUNNING;
 	s->tty = o->tty;
 	s->window = o->initial_window ? o->initial_window : WIRE_WINDOW_DEFAULT;

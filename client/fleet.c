@@ -423,6 +423,8 @@ static void on_close(struct conn *c, int err, const char *why, void *arg)
 		       "no answer from %s within %s (--connect-timeout); check that rexec-agent "
 		       "listens there",
 		       ch->address, duration(h->f->connect_timeout_ms, d, sizeof(d)));
+	else if (err == REXEC_EDENIED) /* the agent refused our certificate, and says why */
+		finish(h, FLEET_UNREACHABLE, -1, "%s: %s", ch->address, why);
 	else if (err == REXEC_ETLS || err == REXEC_ETLS_VERIFY)
 		finish(h, FLEET_UNREACHABLE, -1,
 		       "TLS with %s failed: %s; check that its certificate is signed by the CA "

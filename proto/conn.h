@@ -69,6 +69,14 @@ void conn_close(struct conn *c, int err, const char *why);
 /* The socket's fd (-1 when there is none yet); for getsockopt, not for I/O. */
 int conn_fileno(const struct conn *c);
 
+/* The connection's TLS session (NULL on a control master's socket), to ask why a handshake was
+ * refused (tls_session_refusal(), tls_session_shown_cn()). Borrowed. */
+const struct tls_session *conn_tls(const struct conn *c);
+
+/* 1 once the connection was ready (TLS and Hello done), even while it closes since: 0 for one
+ * that ended in its handshake. */
+int conn_was_ready(const struct conn *c);
+
 /* 1 when the TLS handshake resumed an earlier session with a ticket. */
 int conn_resumed(const struct conn *c);
 
