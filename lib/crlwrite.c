@@ -1,6 +1,7 @@
 /* crlwrite.c: an X.509 v2 CRL built back to front with mbedTLS's asn1write, hashed and signed
  * with its pk layer, as library/x509write_crt.c does for a certificate (see crlwrite.h). */
 #include "lib/crlwrite.h"
+#include "lib/pki.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -25,26 +26,13 @@
 #define PEM_FOOTER     "-----END X509 CRL-----\n"
 
 /* Format a one-line message into ERR and return CODE. */
-__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int code,
-						      const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 /* Report the mbedTLS failure MRET after WHAT, as REXEC_EPKI. */
 static int tls_fail(char *err, size_t errlen, int mret, const char *what)
 {
 	char detail[160];
 
 	mbedtls_strerror(mret, detail, sizeof(detail));
-	return fail(err, errlen, REXEC_EPKI, "%s (%s)", what, detail);
+	return pki__fail(err, errlen, REXEC_EPKI, "%s (%s)", what, detail);
 }
 
 /* Write T as a Time: UTCTime through 2049, GeneralizedTime from 2050 (RFC 5280 5.1.2.4). */
@@ -230,17 +218,19 @@ static int check_req(const struct crlwrite_req *req, char *err, size_t errlen)
 
 	if (req == NULL || req->issuer == NULL || req->key == NULL ||
 	    req->issuer->subject_raw.p == NULL)
-		return fail(err, errlen, -EINVAL, "no CA given for the CRL");
+		return pki__fail(err, errlen, -EINVAL, "no CA given for the CRL");
 	if (req->next_update <= req->this_update)
-		return fail(err, errlen, -EINVAL, "the CRL's next update must come after this one");
+		return pki__fail(err, errlen, -EINVAL,
+				 "the CRL's next update must come after this one");
 	if (req->n > CRLWRITE_MAX_ENTRIES || (req->n > 0 && req->entries == NULL))
-		return fail(err, errlen, -EINVAL, "a CRL holds 0 to %d entries",
-			    CRLWRITE_MAX_ENTRIES);
+		return pki__fail(err, errlen, -EINVAL, "a CRL holds 0 to %d entries",
+				 CRLWRITE_MAX_ENTRIES);
 	for (i = 0; i < req->n; i++)
 		if (req->entries[i].serial_len < 1 ||
 		    req->entries[i].serial_len > CRLWRITE_MAX_SERIAL)
-			return fail(err, errlen, -EINVAL, "entry %zu: a serial is 1 to %d bytes", i,
-				    CRLWRITE_MAX_SERIAL);
+			return pki__fail(err, errlen, -EINVAL,
+					 "entry %zu: a serial is 1 to %d bytes", i,
+					 CRLWRITE_MAX_SERIAL);
 	return 0;
 }
 
@@ -258,18 +248,18 @@ int crlwrite_pem(const struct crlwrite_req *req, char **out, size_t *len, char *
 	if ((ret = check_req(req, err, errlen)) < 0)
 		return ret;
 	if (psa_crypto_init() != PSA_SUCCESS)
-		return fail(err, errlen, REXEC_EPKI, "cannot initialise PSA crypto");
+		return pki__fail(err, errlen, REXEC_EPKI, "cannot initialise PSA crypto");
 	alg = mbedtls_pk_can_do(req->key, MBEDTLS_PK_RSA)     ? MBEDTLS_PK_RSA
 	      : mbedtls_pk_can_do(req->key, MBEDTLS_PK_ECDSA) ? MBEDTLS_PK_ECDSA
 							      : MBEDTLS_PK_NONE;
 	if (alg == MBEDTLS_PK_NONE ||
 	    mbedtls_oid_get_oid_by_sig_alg(alg, MBEDTLS_MD_SHA256, &sig_oid, &sig_oid_len) != 0)
-		return fail(err, errlen, REXEC_EPKI, "the CA's key is neither ECDSA nor RSA");
+		return pki__fail(err, errlen, REXEC_EPKI, "the CA's key is neither ECDSA nor RSA");
 	cap = FIXED_DER_MAX + req->issuer->subject_raw.len + req->n * ENTRY_DER_MAX;
 	tbs_buf = malloc(cap);
 	der = malloc(cap + MBEDTLS_PK_SIGNATURE_MAX_SIZE + 64);
 	if (tbs_buf == NULL || der == NULL) {
-		ret = fail(err, errlen, -ENOMEM, "out of memory");
+		ret = pki__fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	/* ECDSA's AlgorithmIdentifier has no parameters, RSA's a NULL (RFC 5758, RFC 4055). */
@@ -281,7 +271,7 @@ int crlwrite_pem(const struct crlwrite_req *req, char **out, size_t *len, char *
 	tbs_len = (size_t)mret;
 	if (psa_hash_compute(PSA_ALG_SHA_256, tbs, tbs_len, hash, sizeof(hash), &hash_len) !=
 	    PSA_SUCCESS) {
-		ret = fail(err, errlen, REXEC_EPKI, "cannot hash the CRL");
+		ret = pki__fail(err, errlen, REXEC_EPKI, "cannot hash the CRL");
 		goto out;
 	}
 	if ((mret = mbedtls_pk_sign(req->key, MBEDTLS_MD_SHA256, hash, hash_len, sig, sizeof(sig),
@@ -308,7 +298,7 @@ int crlwrite_pem(const struct crlwrite_req *req, char **out, size_t *len, char *
 	/* Base64 grows by 4/3, plus a newline every 64 characters and the two lines. */
 	cap = der_len * 4 / 3 + der_len / 48 + sizeof(PEM_HEADER) + sizeof(PEM_FOOTER) + 16;
 	if ((pem = malloc(cap)) == NULL) {
-		ret = fail(err, errlen, -ENOMEM, "out of memory");
+		ret = pki__fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	if ((mret = mbedtls_pem_write_buffer(PEM_HEADER, PEM_FOOTER, c, der_len,

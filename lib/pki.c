@@ -39,9 +39,9 @@ struct san_entry {
 	unsigned char ip[16];
 };
 
-/* Format a one-line message into ERR and return CODE, so that failures read `return fail()`. */
-__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int code,
-						      const char *fmt, ...)
+/* Format a one-line message into ERR and return CODE, so that failures read `return pki__fail()`.
+ */
+int pki__fail(char *err, size_t errlen, int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -64,7 +64,7 @@ __attribute__((format(printf, 4, 5))) static int tls_fail(char *err, size_t errl
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	mbedtls_strerror(mret, detail, sizeof(detail));
-	return fail(err, errlen, REXEC_EPKI, "%s (%s)", what, detail);
+	return pki__fail(err, errlen, REXEC_EPKI, "%s (%s)", what, detail);
 }
 
 /* PSA must be up before any mbedTLS key or random operation; psa_crypto_init() is idempotent. */
@@ -73,8 +73,8 @@ static int crypto_init(char *err, size_t errlen)
 	psa_status_t st = psa_crypto_init();
 
 	if (st != PSA_SUCCESS)
-		return fail(err, errlen, REXEC_EPKI, "cannot initialise PSA crypto (status %d)",
-			    (int)st);
+		return pki__fail(err, errlen, REXEC_EPKI,
+				 "cannot initialise PSA crypto (status %d)", (int)st);
 	return 0;
 }
 
@@ -84,7 +84,7 @@ static int join(char out[PATH_MAX], const char *a, const char *b, char *err, siz
 	int n = snprintf(out, PATH_MAX, "%s%s", a, b);
 
 	if (n < 0 || n >= PATH_MAX)
-		return fail(err, errlen, -ENAMETOOLONG, "path too long: %s%s", a, b);
+		return pki__fail(err, errlen, -ENAMETOOLONG, "path too long: %s%s", a, b);
 	return 0;
 }
 
@@ -98,7 +98,7 @@ static int make_dirs(const char *dir, char *err, size_t errlen)
 	int e;
 
 	if (len >= sizeof(path))
-		return fail(err, errlen, -ENAMETOOLONG, "path too long: %s", dir);
+		return pki__fail(err, errlen, -ENAMETOOLONG, "path too long: %s", dir);
 	memcpy(path, dir, len + 1);
 	while (len > 1 && path[len - 1] == '/')
 		path[--len] = '\0';
@@ -108,7 +108,8 @@ static int make_dirs(const char *dir, char *err, size_t errlen)
 		*p = '\0';
 		if (mkdir(path, 0755) != 0 && errno != EEXIST) {
 			e = errno;
-			return fail(err, errlen, -e, "cannot create %s: %s", path, strerror(e));
+			return pki__fail(err, errlen, -e, "cannot create %s: %s", path,
+					 strerror(e));
 		}
 		*p = '/';
 	}
@@ -116,13 +117,13 @@ static int make_dirs(const char *dir, char *err, size_t errlen)
 		return 0;
 	e = errno;
 	if (e != EEXIST)
-		return fail(err, errlen, -e, "cannot create %s: %s", path, strerror(e));
+		return pki__fail(err, errlen, -e, "cannot create %s: %s", path, strerror(e));
 	if (stat(path, &st) != 0) {
 		e = errno;
-		return fail(err, errlen, -e, "cannot stat %s: %s", path, strerror(e));
+		return pki__fail(err, errlen, -e, "cannot stat %s: %s", path, strerror(e));
 	}
 	if (!S_ISDIR(st.st_mode))
-		return fail(err, errlen, -ENOTDIR, "%s is not a directory", path);
+		return pki__fail(err, errlen, -ENOTDIR, "%s is not a directory", path);
 	return 0;
 }
 
@@ -139,12 +140,12 @@ static int read_file(const char *what, const char *path, unsigned char **out, si
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
-		fail(err, errlen, ret, "cannot read %s %s: %s", what, path, strerror(-ret));
+		pki__fail(err, errlen, ret, "cannot read %s %s: %s", what, path, strerror(-ret));
 		goto out;
 	}
 	buf = malloc(READ_CAP + 2);
 	if (buf == NULL) {
-		ret = fail(err, errlen, -ENOMEM, "out of memory reading %s", path);
+		ret = pki__fail(err, errlen, -ENOMEM, "out of memory reading %s", path);
 		goto out;
 	}
 	while (got <= READ_CAP) {
@@ -153,7 +154,8 @@ static int read_file(const char *what, const char *path, unsigned char **out, si
 			continue;
 		if (n < 0) {
 			ret = -errno;
-			fail(err, errlen, ret, "cannot read %s %s: %s", what, path, strerror(-ret));
+			pki__fail(err, errlen, ret, "cannot read %s %s: %s", what, path,
+				  strerror(-ret));
 			goto out;
 		}
 		if (n == 0)
@@ -161,7 +163,7 @@ static int read_file(const char *what, const char *path, unsigned char **out, si
 		got += (size_t)n;
 	}
 	if (got > READ_CAP) {
-		ret = fail(err, errlen, REXEC_EPKI, "%s %s is too large", what, path);
+		ret = pki__fail(err, errlen, REXEC_EPKI, "%s %s is too large", what, path);
 		goto out;
 	}
 	buf[got] = '\0';
@@ -191,15 +193,15 @@ int pki_write_file(const char *path, const void *data, size_t len, int mode, int
 	if (fd < 0) {
 		ret = -errno;
 		if (ret == -EEXIST)
-			fail(err, errlen, ret, "%s already exists", path);
+			pki__fail(err, errlen, ret, "%s already exists", path);
 		else
-			fail(err, errlen, ret, "cannot create %s: %s", path, strerror(-ret));
+			pki__fail(err, errlen, ret, "cannot create %s: %s", path, strerror(-ret));
 		goto out;
 	}
 	created = excl;
 	if (!excl && fchmod(fd, (mode_t)mode) != 0) {
 		ret = -errno;
-		fail(err, errlen, ret, "cannot chmod %s: %s", path, strerror(-ret));
+		pki__fail(err, errlen, ret, "cannot chmod %s: %s", path, strerror(-ret));
 		goto out;
 	}
 	while (len > 0) {
@@ -208,7 +210,7 @@ int pki_write_file(const char *path, const void *data, size_t len, int mode, int
 			continue;
 		if (n < 0) {
 			ret = -errno;
-			fail(err, errlen, ret, "cannot write %s: %s", path, strerror(-ret));
+			pki__fail(err, errlen, ret, "cannot write %s: %s", path, strerror(-ret));
 			goto out;
 		}
 		p += n;
@@ -216,13 +218,13 @@ int pki_write_file(const char *path, const void *data, size_t len, int mode, int
 	}
 	if (fsync(fd) != 0) {
 		ret = -errno;
-		fail(err, errlen, ret, "cannot write %s: %s", path, strerror(-ret));
+		pki__fail(err, errlen, ret, "cannot write %s: %s", path, strerror(-ret));
 		goto out;
 	}
 	ret = close(fd) != 0 ? -errno : 0;
 	fd = -1;
 	if (ret < 0)
-		fail(err, errlen, ret, "cannot write %s: %s", path, strerror(-ret));
+		pki__fail(err, errlen, ret, "cannot write %s: %s", path, strerror(-ret));
 out:
 	if (fd >= 0)
 		close(fd);
@@ -235,8 +237,8 @@ out:
 static int check_days(int days, char *err, size_t errlen)
 {
 	if (days < 1 || days > PKI_MAX_DAYS)
-		return fail(err, errlen, -EINVAL, "validity must be 1 to %d days, not %d",
-			    PKI_MAX_DAYS, days);
+		return pki__fail(err, errlen, -EINVAL, "validity must be 1 to %d days, not %d",
+				 PKI_MAX_DAYS, days);
 	return 0;
 }
 
@@ -248,12 +250,13 @@ static int check_name(const char *what, const char *name, int dns, char *err, si
 	unsigned char c;
 
 	if (len == 0 || len > NAME_MAX_LEN)
-		return fail(err, errlen, -EINVAL, "%s must be 1 to %d bytes long", what,
-			    NAME_MAX_LEN);
+		return pki__fail(err, errlen, -EINVAL, "%s must be 1 to %d bytes long", what,
+				 NAME_MAX_LEN);
 	for (i = 0; i < len; i++) {
 		c = (unsigned char)name[i];
 		if (c < 0x20 || c == 0x7f)
-			return fail(err, errlen, -EINVAL, "%s contains a control character", what);
+			return pki__fail(err, errlen, -EINVAL, "%s contains a control character",
+					 what);
 		if (!dns)
 			continue;
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -261,8 +264,8 @@ static int check_name(const char *what, const char *name, int dns, char *err, si
 			continue;
 		if (c == '*' && i == 0 && name[1] == '.')
 			continue;
-		return fail(err, errlen, -EINVAL, "%s \"%s\" is neither a host name nor an address",
-			    what, name);
+		return pki__fail(err, errlen, -EINVAL,
+				 "%s \"%s\" is neither a host name nor an address", what, name);
 	}
 	return 0;
 }
@@ -275,7 +278,7 @@ static int common_name(const char *value, char out[DN_CAP], char *err, size_t er
 	memcpy(out, "CN=", 3);
 	for (; *value != '\0'; value++) {
 		if (o + 3 >= DN_CAP)
-			return fail(err, errlen, -EINVAL, "name too long");
+			return pki__fail(err, errlen, -EINVAL, "name too long");
 		if (strchr(",=+<>#;\"\\", *value) != NULL)
 			out[o++] = '\\';
 		out[o++] = *value;
@@ -325,8 +328,8 @@ static int set_common(mbedtls_x509write_cert *w, mbedtls_pk_context *key,
 	mbedtls_x509write_crt_set_issuer_key(w, issuer_key);
 	if (validity_time(now - (time_t)backdate, from) != 0 ||
 	    validity_time(now + (time_t)secs, to) != 0)
-		return fail(err, errlen, -EINVAL, "cannot represent a validity of %lld seconds",
-			    secs);
+		return pki__fail(err, errlen, -EINVAL,
+				 "cannot represent a validity of %lld seconds", secs);
 	if ((mret = mbedtls_psa_get_random(NULL, serial, SERIAL_LEN)) != 0)
 		return tls_fail(err, errlen, mret, "cannot draw a serial number");
 	/* Positive and minimal in DER: top bit clear, the next one set. */
@@ -358,7 +361,7 @@ static int sign_and_write(mbedtls_x509write_cert *w, mbedtls_pk_context *key, mb
 	mbedtls_x509_crt_init(&crt);
 	pem = malloc(CERT_PEM_CAP);
 	if (pem == NULL) {
-		ret = fail(err, errlen, -ENOMEM, "out of memory");
+		ret = pki__fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	if ((mret = mbedtls_x509write_crt_pem(w, pem, CERT_PEM_CAP, mbedtls_psa_get_random,
@@ -371,8 +374,8 @@ static int sign_and_write(mbedtls_x509write_cert *w, mbedtls_pk_context *key, mb
 					    NULL)) != 0) {
 		mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
 		info[strcspn(info, "\n")] = '\0';
-		ret = fail(err, errlen, REXEC_EPKI,
-			   "the new certificate does not verify against the CA: %s", info);
+		ret = pki__fail(err, errlen, REXEC_EPKI,
+				"the new certificate does not verify against the CA: %s", info);
 		goto out;
 	}
 	if ((mret = mbedtls_pk_write_key_pem(key, key_pem, sizeof(key_pem))) != 0) {
@@ -403,7 +406,7 @@ int pki_ca_init(const char *dir, const char *cn, int days, char *err, size_t err
 	mbedtls_x509write_crt_init(&w);
 	mbedtls_pk_init(&key);
 	if (dir == NULL || *dir == '\0') {
-		ret = fail(err, errlen, -EINVAL, "no CA directory given");
+		ret = pki__fail(err, errlen, -EINVAL, "no CA directory given");
 		goto out;
 	}
 	if ((ret = check_days(days, err, errlen)) < 0 ||
@@ -424,7 +427,7 @@ int pki_ca_init(const char *dir, const char *cn, int days, char *err, size_t err
 	}
 	ret = sign_and_write(&w, &key, NULL, cert_path, key_path, err, errlen);
 	if (ret == -EEXIST)
-		fail(err, errlen, ret, "a CA already exists in %s: not overwriting it", dir);
+		pki__fail(err, errlen, ret, "a CA already exists in %s: not overwriting it", dir);
 out:
 	mbedtls_x509write_crt_free(&w);
 	mbedtls_pk_free(&key);
@@ -520,7 +523,7 @@ static int build_sans(const struct pki_req *req, struct san_entry **out,
 
 	e = calloc(req->n_sans + 1, sizeof(*e));
 	if (e == NULL) {
-		ret = fail(err, errlen, -ENOMEM, "out of memory");
+		ret = pki__fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	for (i = 0; i <= req->n_sans; i++) {
@@ -552,24 +555,24 @@ static int check_req(const struct pki_req *req, char *err, size_t errlen)
 	int ret;
 
 	if (req == NULL || (req->kind != PKI_AGENT && req->kind != PKI_CLIENT))
-		return fail(err, errlen, -EINVAL, "unknown kind of certificate");
+		return pki__fail(err, errlen, -EINVAL, "unknown kind of certificate");
 	if (req->ttl != 0 && (req->ttl < 1 || req->ttl > PKI_MAX_TTL))
-		return fail(err, errlen, -EINVAL, "a ttl must be 1 second to %d days",
-			    PKI_MAX_DAYS);
+		return pki__fail(err, errlen, -EINVAL, "a ttl must be 1 second to %d days",
+				 PKI_MAX_DAYS);
 	if (req->ttl == 0 && (ret = check_days(req->days, err, errlen)) < 0)
 		return ret;
 	if (req->kind == PKI_CLIENT && req->n_sans > 0)
-		return fail(err, errlen, -EINVAL,
-			    "subject alternative names are for agent certificates");
+		return pki__fail(err, errlen, -EINVAL,
+				 "subject alternative names are for agent certificates");
 	if (req->n_sans > PKI_MAX_SANS)
-		return fail(err, errlen, -EINVAL, "at most %d subject alternative names",
-			    PKI_MAX_SANS);
+		return pki__fail(err, errlen, -EINVAL, "at most %d subject alternative names",
+				 PKI_MAX_SANS);
 	if (req->n_sans > 0 && req->sans == NULL)
-		return fail(err, errlen, -EINVAL, "no subject alternative names given");
+		return pki__fail(err, errlen, -EINVAL, "no subject alternative names given");
 	if (req->kind == PKI_AGENT && req->n_groups > 0)
-		return fail(err, errlen, -EINVAL, "groups are for client certificates");
+		return pki__fail(err, errlen, -EINVAL, "groups are for client certificates");
 	if (req->n_groups > PKI_MAX_GROUPS || (req->n_groups > 0 && req->groups == NULL))
-		return fail(err, errlen, -EINVAL, "give 0 to %d groups", PKI_MAX_GROUPS);
+		return pki__fail(err, errlen, -EINVAL, "give 0 to %d groups", PKI_MAX_GROUPS);
 	for (i = 0; i < req->n_groups; i++)
 		if ((ret = pki_check_group(req->groups[i], err, errlen)) < 0)
 			return ret;
@@ -595,7 +598,7 @@ static int add_groups(mbedtls_x509write_cert *w, const struct pki_req *req, char
 						  MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_ORG_UNIT),
 						  (const unsigned char *)req->groups[i],
 						  strlen(req->groups[i])) == NULL)
-			return fail(err, errlen, -ENOMEM, "out of memory");
+			return pki__fail(err, errlen, -ENOMEM, "out of memory");
 		one->val.tag = MBEDTLS_ASN1_UTF8_STRING;
 		*tail = one;
 		tail = &one->next;
@@ -617,20 +620,20 @@ static int record_issued(const char *ca_dir, const unsigned char serial[SERIAL_L
 	n = snprintf(line, sizeof(line), "%s %lld %s %s\n", hex, not_after,
 		     req->kind == PKI_AGENT ? "agent" : "client", req->name);
 	if (n < 0 || (size_t)n >= sizeof(line))
-		return fail(err, errlen, -EINVAL, "name too long");
+		return pki__fail(err, errlen, -EINVAL, "name too long");
 	/* One short O_APPEND write: concurrent issuers never interleave within a line. */
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0 || write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
 		ret = -errno;
 		if (fd >= 0)
 			close(fd);
-		return fail(err, errlen, ret, "cannot record the certificate in %s: %s", path,
-			    strerror(-ret));
+		return pki__fail(err, errlen, ret, "cannot record the certificate in %s: %s", path,
+				 strerror(-ret));
 	}
 	if (close(fd) != 0) {
 		ret = -errno;
-		return fail(err, errlen, ret, "cannot record the certificate in %s: %s", path,
-			    strerror(-ret));
+		return pki__fail(err, errlen, ret, "cannot record the certificate in %s: %s", path,
+				 strerror(-ret));
 	}
 	return 0;
 }
@@ -654,7 +657,7 @@ int pki_issue(const char *ca_dir, const struct pki_req *req, const char *out_pre
 	mbedtls_pk_init(&ca_key);
 	mbedtls_pk_init(&key);
 	if (ca_dir == NULL || *ca_dir == '\0' || out_prefix == NULL || *out_prefix == '\0') {
-		ret = fail(err, errlen, -EINVAL, "no CA directory or output prefix given");
+		ret = pki__fail(err, errlen, -EINVAL, "no CA directory or output prefix given");
 		goto out;
 	}
 	if ((ret = check_req(req, err, errlen)) < 0)
@@ -693,8 +696,8 @@ int pki_issue(const char *ca_dir, const struct pki_req *req, const char *out_pre
 	}
 	ret = sign_and_write(&w, &key, &ca, cert_path, key_path, err, errlen);
 	if (ret == -EEXIST)
-		fail(err, errlen, ret, "%s or %s already exists: not overwriting it", cert_path,
-		     key_path);
+		pki__fail(err, errlen, ret, "%s or %s already exists: not overwriting it",
+			  cert_path, key_path);
 	if (ret == 0 && (ret = record_issued(ca_dir, serial, (long long)time(NULL) + secs, req, err,
 					     errlen)) < 0) {
 		unlink(cert_path);
@@ -742,18 +745,19 @@ int pki_check_group(const char *g, char *err, size_t errlen)
 	unsigned char c;
 
 	if (len == 0 || len > PKI_GROUP_MAX_LEN)
-		return fail(err, errlen, -EINVAL, "a group name must be 1 to %d characters long",
-			    PKI_GROUP_MAX_LEN);
+		return pki__fail(err, errlen, -EINVAL,
+				 "a group name must be 1 to %d characters long", PKI_GROUP_MAX_LEN);
 	for (i = 0; i < len; i++) {
 		c = (unsigned char)g[i];
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
 			continue;
 		if (i > 0 && (c == '.' || c == '_' || c == '-'))
 			continue;
-		return fail(err, errlen, -EINVAL,
-			    "group \"%.*s\" is not a group name: use letters, digits, '.', '_' and "
-			    "'-', starting with a letter or digit",
-			    (int)strcspn(g, "\"\\\x1b\r\n"), g);
+		return pki__fail(
+			err, errlen, -EINVAL,
+			"group \"%.*s\" is not a group name: use letters, digits, '.', '_' and "
+			"'-', starting with a letter or digit",
+			(int)strcspn(g, "\"\\\x1b\r\n"), g);
 	}
 	return 0;
 }

@@ -103,7 +103,7 @@ void pki_format_time(long long t, char *buf, size_t len);
 int pki_write_file(const char *path, const void *data, size_t len, int mode, int excl, char *err,
 		   size_t errlen);
 
-/* For lib/pkica.c (the CA directory's records), not for other callers. */
+/* For lib/pkica.c and lib/crlwrite.c (the CA directory's records), not for other callers. */
 struct mbedtls_x509_crt;
 struct mbedtls_pk_context;
 
@@ -113,6 +113,11 @@ int pki__load_ca(const char *ca_dir, struct mbedtls_x509_crt *ca, struct mbedtls
 		 char *err, size_t errlen);
 
 /* Write a serial's LEN bytes as upper-case hex without leading zero bytes into OUT. */
+/* Writes the formatted message into ERR (ERRLEN bytes; none when NULL or 0) and returns CODE:
+ * `return pki__fail(err, errlen, -EINVAL, "...")`. */
+int pki__fail(char *err, size_t errlen, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 void pki__serial_hex(const unsigned char *p, size_t len, char out[PKI_SERIAL_HEX_CAP]);
 
 #endif

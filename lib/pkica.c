@@ -40,26 +40,13 @@ struct revoked_list {
 };
 
 /* Format a one-line message into ERR and return CODE. */
-__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int code,
-						      const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 /* DIR/NAME into OUT, refusing to truncate. */
 static int path_in(char out[PATH_MAX], const char *dir, const char *name, char *err, size_t errlen)
 {
 	int n = snprintf(out, PATH_MAX, "%s/%s", dir, name);
 
 	if (n < 0 || n >= PATH_MAX)
-		return fail(err, errlen, -ENAMETOOLONG, "path too long: %s/%s", dir, name);
+		return pki__fail(err, errlen, -ENAMETOOLONG, "path too long: %s/%s", dir, name);
 	return 0;
 }
 
@@ -71,15 +58,15 @@ static int lock_dir(const char *dir, char *err, size_t errlen)
 
 	if (fd < 0) {
 		e = errno;
-		return fail(err, errlen, -e, "cannot open the CA directory %s: %s", dir,
-			    strerror(e));
+		return pki__fail(err, errlen, -e, "cannot open the CA directory %s: %s", dir,
+				 strerror(e));
 	}
 	while (flock(fd, LOCK_EX) != 0) {
 		if (errno == EINTR)
 			continue;
 		e = errno;
 		close(fd);
-		return fail(err, errlen, -e, "cannot lock %s: %s", dir, strerror(e));
+		return pki__fail(err, errlen, -e, "cannot lock %s: %s", dir, strerror(e));
 	}
 	return fd;
 }
@@ -95,11 +82,11 @@ static int atomic_write(const char *path, const void *data, size_t len, int mode
 	ssize_t n;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path) >= (int)sizeof(tmp))
-		return fail(err, errlen, -ENAMETOOLONG, "path too long: %s", path);
+		return pki__fail(err, errlen, -ENAMETOOLONG, "path too long: %s", path);
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
 		ret = -errno;
-		return fail(err, errlen, ret, "cannot create a file beside %s: %s", path,
-			    strerror(-ret));
+		return pki__fail(err, errlen, ret, "cannot create a file beside %s: %s", path,
+				 strerror(-ret));
 	}
 	if (fchmod(fd, (mode_t)mode) != 0)
 		goto fail;
@@ -137,7 +124,7 @@ fail:
 	if (fd >= 0)
 		close(fd);
 	unlink(tmp);
-	return fail(err, errlen, ret, "cannot write %s: %s", path, strerror(-ret));
+	return pki__fail(err, errlen, ret, "cannot write %s: %s", path, strerror(-ret));
 }
 
 int pkica_parse_serial(const char *s, char out[PKI_SERIAL_HEX_CAP])
@@ -217,32 +204,34 @@ static int read_revoked(const char *ca_dir, struct revoked_list *l, char *err, s
 		if (errno == ENOENT)
 			return 0;
 		ret = -errno;
-		return fail(err, errlen, ret, "cannot read %s: %s", path, strerror(-ret));
+		return pki__fail(err, errlen, ret, "cannot read %s: %s", path, strerror(-ret));
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
 		lineno++;
 		if (strchr(line, '\n') == NULL && !feof(f)) {
-			ret = fail(err, errlen, REXEC_EPKI, "%s:%zu: line too long", path, lineno);
+			ret = pki__fail(err, errlen, REXEC_EPKI, "%s:%zu: line too long", path,
+					lineno);
 			goto out;
 		}
 		if (line[0] == '#' || line[strspn(line, " \t\r\n")] == '\0')
 			continue;
 		if (sscanf(line, "%511s %lld", serial, &at) != 2 ||
 		    pkica_parse_serial(serial, norm) < 0 || at < 0) {
-			ret = fail(err, errlen, REXEC_EPKI,
-				   "%s:%zu: not \"SERIAL UNIX_TIME ...\": fix or remove the line",
-				   path, lineno);
+			ret = pki__fail(
+				err, errlen, REXEC_EPKI,
+				"%s:%zu: not \"SERIAL UNIX_TIME ...\": fix or remove the line",
+				path, lineno);
 			goto out;
 		}
 		if (l->n == LIST_CAP) {
-			ret = fail(err, errlen, REXEC_EPKI, "%s: more than %d revocations", path,
-				   LIST_CAP);
+			ret = pki__fail(err, errlen, REXEC_EPKI, "%s: more than %d revocations",
+					path, LIST_CAP);
 			goto out;
 		}
 		if (l->n == l->cap) {
 			l->cap = l->cap ? 2 * l->cap : 64;
 			if ((bigger = realloc(l->v, l->cap * sizeof(*l->v))) == NULL) {
-				ret = fail(err, errlen, -ENOMEM, "out of memory");
+				ret = pki__fail(err, errlen, -ENOMEM, "out of memory");
 				goto out;
 			}
 			l->v = bigger;
@@ -250,7 +239,7 @@ static int read_revoked(const char *ca_dir, struct revoked_list *l, char *err, s
 		memcpy(l->v[l->n].serial, norm, sizeof(norm));
 		l->v[l->n++].at = at;
 	}
-	ret = ferror(f) ? fail(err, errlen, -EIO, "cannot read %s", path) : 0;
+	ret = ferror(f) ? pki__fail(err, errlen, -EIO, "cannot read %s", path) : 0;
 out:
 	fclose(f);
 	return ret;
@@ -267,8 +256,8 @@ static int was_issued(const char *ca_dir, const char *serial, char *err, size_t 
 		return ret;
 	if ((f = fopen(path, "re")) == NULL)
 		return errno == ENOENT ? 0
-				       : fail(err, errlen, -errno, "cannot read %s: %s", path,
-					      strerror(errno));
+				       : pki__fail(err, errlen, -errno, "cannot read %s: %s", path,
+						   strerror(errno));
 	while (!found && fgets(line, sizeof(line), f) != NULL)
 		found = sscanf(line, "%511s", word) == 1 && pkica_parse_serial(word, norm) == 0 &&
 			strcmp(norm, serial) == 0;
@@ -303,7 +292,7 @@ static int revoke(const char *ca_dir, const char *serial, struct pkica_revocatio
 	}
 	cap = (l.n + 1) * (PKI_SERIAL_HEX_CAP + 64);
 	if ((text = malloc(cap)) == NULL) {
-		ret = fail(err, errlen, -ENOMEM, "out of memory");
+		ret = pki__fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	for (i = 0; i <= l.n; i++) {
@@ -333,18 +322,19 @@ int pkica_revoke_serial(const char *ca_dir, const char *serial, struct pkica_rev
 	int ret;
 
 	if (pkica_parse_serial(serial, norm) < 0)
-		return fail(
+		return pki__fail(
 			err, errlen, -EINVAL,
 			"\"%.60s\" is not a serial: give it in hex, as `rexec cert show` prints it",
 			serial);
 	if ((ret = was_issued(ca_dir, norm, err, errlen)) < 0)
 		return ret;
 	if (ret == 0)
-		return fail(err, errlen, REXEC_EPKI,
-			    "serial %s is not in %s/" PKI_CA_ISSUED
-			    ": this CA did not issue it (or issued it before keeping that record); "
-			    "revoke with the certificate file instead",
-			    norm, ca_dir);
+		return pki__fail(
+			err, errlen, REXEC_EPKI,
+			"serial %s is not in %s/" PKI_CA_ISSUED
+			": this CA did not issue it (or issued it before keeping that record); "
+			"revoke with the certificate file instead",
+			norm, ca_dir);
 	return revoke(ca_dir, norm, out, err, errlen);
 }
 
@@ -364,24 +354,25 @@ int pkica_revoke_cert(const char *ca_dir, const char *cert_path, struct pkica_re
 		goto out;
 	if ((mret = mbedtls_x509_crt_parse_file(&crt, cert_path)) != 0) {
 		mbedtls_strerror(mret, detail, sizeof(detail));
-		ret = fail(err, errlen, REXEC_EPKI, "%s is not a PEM certificate (%s)", cert_path,
-			   detail);
+		ret = pki__fail(err, errlen, REXEC_EPKI, "%s is not a PEM certificate (%s)",
+				cert_path, detail);
 		goto out;
 	}
 	if (crt.raw.len == ca.raw.len && memcmp(crt.raw.p, ca.raw.p, ca.raw.len) == 0) {
-		ret = fail(err, errlen, -EINVAL,
-			   "%s is the CA's own certificate: a CA cannot revoke itself; make a new "
-			   "CA instead",
-			   cert_path);
+		ret = pki__fail(
+			err, errlen, -EINVAL,
+			"%s is the CA's own certificate: a CA cannot revoke itself; make a new "
+			"CA instead",
+			cert_path);
 		goto out;
 	}
 	/* Only the signature matters: an expired certificate can still be revoked. */
 	mbedtls_x509_crt_verify(&crt, &ca, NULL, NULL, &flags, NULL, NULL);
 	if ((flags & ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE)) !=
 	    0) {
-		ret = fail(err, errlen, REXEC_EPKI,
-			   "%s was not signed by the CA in %s: nothing to revoke there", cert_path,
-			   ca_dir);
+		ret = pki__fail(err, errlen, REXEC_EPKI,
+				"%s was not signed by the CA in %s: nothing to revoke there",
+				cert_path, ca_dir);
 		goto out;
 	}
 	pki__serial_hex(crt.serial.p, crt.serial.len, serial);
@@ -402,16 +393,16 @@ static int read_number(const char *path, unsigned long long *n, char *err, size_
 	*n = 0;
 	if (f == NULL)
 		return errno == ENOENT ? 0
-				       : fail(err, errlen, -errno, "cannot read %s: %s", path,
-					      strerror(errno));
+				       : pki__fail(err, errlen, -errno, "cannot read %s: %s", path,
+						   strerror(errno));
 	if (fgets(text, sizeof(text), f) == NULL)
 		text[0] = '\0';
 	fclose(f);
 	errno = 0;
 	*n = strtoull(text, &end, 10);
 	if (errno != 0 || end == text || (*end != '\n' && *end != '\0') || *n >= UINT64_MAX / 2)
-		return fail(err, errlen, REXEC_EPKI, "%s: not a CRL number: fix or remove it",
-			    path);
+		return pki__fail(err, errlen, REXEC_EPKI, "%s: not a CRL number: fix or remove it",
+				 path);
 	return 0;
 }
 
@@ -432,13 +423,13 @@ static int check_crl(const char *pem, size_t len, mbedtls_x509_crt *ca, size_t n
 	    (mret = mbedtls_pk_verify(&ca->pk, MBEDTLS_MD_SHA256, hash, hash_len,
 				      crl.MBEDTLS_PRIVATE(sig).p, crl.MBEDTLS_PRIVATE(sig).len)) !=
 		    0)
-		ret = fail(err, errlen, REXEC_EPKI, "the new CRL does not check out (-0x%04x)",
-			   (unsigned)-mret);
+		ret = pki__fail(err, errlen, REXEC_EPKI, "the new CRL does not check out (-0x%04x)",
+				(unsigned)-mret);
 	for (e = &crl.entry; ret == 0 && e != NULL && e->serial.len != 0; e = e->next)
 		count++;
 	if (ret == 0 && count != n)
-		ret = fail(err, errlen, REXEC_EPKI, "the new CRL holds %zu entries, not %zu", count,
-			   n);
+		ret = pki__fail(err, errlen, REXEC_EPKI, "the new CRL holds %zu entries, not %zu",
+				count, n);
 	mbedtls_x509_crl_free(&crl);
 	return ret;
 }
@@ -459,8 +450,8 @@ int pkica_crl(const char *ca_dir, int days, const char *out_path, size_t *n_revo
 	mbedtls_x509_crt_init(&ca);
 	mbedtls_pk_init(&key);
 	if (days < 1 || days > PKI_MAX_DAYS) {
-		ret = fail(err, errlen, -EINVAL, "a CRL is valid for 1 to %d days, not %d",
-			   PKI_MAX_DAYS, days);
+		ret = pki__fail(err, errlen, -EINVAL, "a CRL is valid for 1 to %d days, not %d",
+				PKI_MAX_DAYS, days);
 		goto out;
 	}
 	if ((ret = path_in(num_path, ca_dir, PKI_CA_CRLNUMBER, err, errlen)) < 0 ||
@@ -470,7 +461,7 @@ int pkica_crl(const char *ca_dir, int days, const char *out_path, size_t *n_revo
 	    (ret = read_number(num_path, &n, err, errlen)) < 0)
 		goto out;
 	if (l.n > 0 && (entries = calloc(l.n, sizeof(*entries))) == NULL) {
-		ret = fail(err, errlen, -ENOMEM, "out of memory");
+		ret = pki__fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	for (i = 0; i < l.n; i++) {
