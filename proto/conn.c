@@ -477,9 +477,10 @@ static void step_handshake(struct conn *c)
 	if (ret == 1)
 		return;
 	/* A refusal is logged by the owner (rate-limited, with conn_tls()'s details). */
-	if (ret == REXEC_ETLS_ROLE) {
-		/* The client's certificate is not a client's: the handshake is done, so it hears
-		 * why in an Error rather than a bare TLS alert. */
+	if (ret == REXEC_ETLS_ROLE || ret == REXEC_ETLS_CRL) {
+		/* The client's certificate is not a client's, or its CA's CRL is out of date (fail
+		 * closed): the handshake is done, so it hears why in an Error rather than a bare
+		 * TLS alert. */
 		log_debug("%s: %s", c->peer_addr, tls_session_error(c->tls));
 		set_state(c, CONN_HELLO);
 		conn_send_error(c, 0, REXEC__V1__ERROR_CODE__ERROR_DENIED, "%s",

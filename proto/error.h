@@ -23,7 +23,9 @@
 	X(TICKET_KEY, -4016, "unknown session ticket key")      \
 	X(TICKET_EXPIRED, -4017, "session ticket expired")      \
 	X(TLS_ROLE, -4018, "peer certificate not for its role") \
-	X(LIMIT, -4019, "over a configured limit")
+	X(LIMIT, -4019, "over a configured limit")              \
+	X(TLS_CRL, -4020, "CRL out of date")                    \
+	X(TLS_REVOKED, -4021, "certificate revoked")
 
 enum {
 #define REXEC_ERR_ENUM(name, val, msg) REXEC_E##name = (val),

@@ -2,7 +2,7 @@
  * AES-256-GCM keys. A ticket is
  *
  *     key id (4) | nonce (12) | GCM(plain) | tag (16), the key id as additional data;
- *     plain = version (1) | created (8) | auth_time (8) | not_after (8)
+ *     plain = version (1) | created (8) | auth_time (8) | not_after (8) | issuer (32)
  *             | serial length (1) | serial | CN length (1) | CN
  *             | group count (1) | (group length (1) | group)... | session
  *
@@ -18,10 +18,12 @@
 
 #include "proto/error.h"
 
-#define VERSION   3
-#define HEAD      (4 + 12) /* key id, nonce */
-#define TAG       16
-#define PLAIN_MIN (1 + 8 + 8 + 8 + 1 + 1 + 1) /* everything but serial, CN, groups, session */
+#define VERSION 4
+#define HEAD    (4 + 12) /* key id, nonce */
+#define TAG     16
+#define PLAIN_MIN                                                                      \
+	(1 + 8 + 8 + 8 + TICKET_ISSUER_LEN + 1 + 1 + 1) /* all but serial, CN, groups, \
+							 * session */
 
 struct key {
 	mbedtls_gcm_context gcm;
@@ -177,6 +179,8 @@ int ticket_seal(struct ticket_keys *k, int64_t now, const struct ticket_claims *
 	put_be64(p + 8, (uint64_t)c->auth_time);
 	put_be64(p + 16, (uint64_t)c->not_after);
 	p += 24;
+	memcpy(p, c->issuer, TICKET_ISSUER_LEN);
+	p += TICKET_ISSUER_LEN;
 	*p++ = (uint8_t)c->serial_len;
 	memcpy(p, c->serial, c->serial_len);
 	p += c->serial_len;
@@ -235,6 +239,8 @@ int ticket_open(struct ticket_keys *k, int64_t now, uint8_t *buf, size_t len,
 	c->auth_time = (int64_t)get_be64(p + 8);
 	c->not_after = (int64_t)get_be64(p + 16);
 	p += 24;
+	memcpy(c->issuer, p, TICKET_ISSUER_LEN);
+	p += TICKET_ISSUER_LEN;
 	n = *p++;
 	if (n > TICKET_SERIAL_MAX || (size_t)(end - p) < n + 1)
 		return -EBADMSG;

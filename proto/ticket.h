@@ -1,7 +1,7 @@
 /* ticket.h: the agent's sealed TLS session tickets. A ticket holds what a resumed handshake
  * may believe of the client without its certificate (its CN, the certificate's serial and
- * notAfter, and when it last proved the certificate in a full handshake) beside the mbedTLS
- * session, sealed with AES-256-GCM. The key rotates every TICKET_ROTATE seconds and the
+ * notAfter and issuer, and when it last proved the certificate in a full handshake) beside the
+ * mbedTLS session, sealed with AES-256-GCM. The key rotates every TICKET_ROTATE seconds and the
  * previous key still opens tickets for one more period (as nginx and OpenSSL rotate theirs).
  *
  * A ticket lives TICKET_LIFETIME; a chain of resumptions (each one handing out a new ticket
@@ -23,6 +23,7 @@
 #define TICKET_CN_MAX     255           /* bytes */
 #define TICKET_GROUPS_MAX 16            /* the certificate's OU values, the client's groups */
 #define TICKET_GROUP_MAX  64            /* bytes of one group */
+#define TICKET_ISSUER_LEN 32            /* SHA-256 of the certificate's issuer name (DER) */
 #define TICKET_OVERHEAD   (4 + 12 + 16) /* key id, nonce, tag */
 
 /* What a ticket vouches for. Plain values. */
@@ -34,6 +35,9 @@ struct ticket_claims {
 	size_t serial_len;
 	int64_t auth_time; /* the full handshake the chain of resumptions started with */
 	int64_t not_after; /* the client certificate's */
+	/* Which CA issued the certificate (SHA-256 of its issuer name, DER): a serial is only
+	 * unique per CA, and with several CAs (a rollover) the CRL of this one applies. */
+	uint8_t issuer[TICKET_ISSUER_LEN];
 };
 
 struct ticket_keys;

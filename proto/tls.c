@@ -14,15 +14,19 @@
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
+#include <mbedtls/md.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
+#include <mbedtls/sha256.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
 #include <psa/crypto.h>
 
 #include "proto/buf.h"
 #include "proto/error.h"
+#include "proto/pemfile.h"
 #include "proto/ticket.h"
 
 /* Session tickets (TLS 1.3 resumption, psk_dhe_ke): a reconnecting client skips the
@@ -34,17 +38,31 @@
  * to a full handshake). A resumed session's new ticket carries the claims over unchanged, so a
  * chain of resumptions ends with the certificate, or a day after it was last shown. */
 
-struct tls_config {
-	int server;
+/* What the files say (CA, certificate, key, CRL), parsed, and the mbedTLS configuration
+ * built on them: what a reload (SIGHUP) replaces as one piece. mbedTLS keeps a pointer to its
+ * mbedtls_ssl_config for a session's whole life, so each session holds a reference to the
+ * material it started on: new sessions take the newest, and the old goes with its last
+ * session (as nginx keeps a reloaded configuration's SSL_CTX until its last connection). */
+struct tls_material {
+	unsigned refs; /* the config's (while newest) and one per session */
 	mbedtls_ssl_config conf;
 	mbedtls_x509_crt ca;
 	mbedtls_x509_crt cert;
 	mbedtls_pk_context key;
+	mbedtls_x509_crl crl; /* the chain of CRLs, n_crls of them (0: no CRL file) */
+	size_t n_crls;
+	uint8_t (*crl_issuer)[TICKET_ISSUER_LEN]; /* each CRL's issuer name, SHA-256, in order */
+};
+
+struct tls_config {
+	int server;
+	struct tls_material *mat; /* the newest: new sessions take it */
 	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
 	int allow_dual_role; /* accept a peer certificate with both serverAuth and clientAuth */
-	/* Server: the ticket keys. Both ends: the session whose mbedTLS call is running (tickets
-	 * are written and parsed, certificates verified inside one; all on the loop's thread). */
+	/* Server: the ticket keys (kept across reloads). Both ends: the session whose mbedTLS
+	 * call is running (tickets are written and parsed, certificates verified inside one; all
+	 * on the loop's thread). */
 	struct ticket_keys *tickets;
 	struct tls_session *current;
 };
@@ -52,6 +70,7 @@ struct tls_config {
 struct tls_session {
 	mbedtls_ssl_context ssl;
 	struct tls_config *cfg;
+	struct tls_material *mat; /* a reference: what this session's conf lives in */
 	tls_send_fn send;
 	void *arg;
 	struct buf in; /* ciphertext fed in, not yet taken by mbedTLS */
@@ -70,7 +89,8 @@ struct tls_session {
 	char shown_cn[65];
 	char shown_serial[2 * TICKET_SERIAL_MAX + 1];
 	const char *refusal;
-	int offered; /* client: a ticket was offered */
+	char crl_error[200]; /* server: the CRL of the client's CA is out of date (refused) */
+	int offered;         /* client: a ticket was offered */
 	int resumed;
 	int new_ticket; /* client: a ticket arrived and was not taken yet */
 	char error[256];
@@ -144,6 +164,9 @@ static const struct {
 };
 
 static void note_peer(struct tls_session *s);
+static int crl_check(const struct tls_material *m, const uint8_t *issuer, const uint8_t *serial,
+		     size_t serial_len, int64_t now, char *why, size_t len);
+static void name_id(const mbedtls_x509_buf *raw, uint8_t out[TICKET_ISSUER_LEN]);
 static int check_role(const struct tls_config *c, const mbedtls_x509_crt *crt, char *why,
 		      size_t len);
 
@@ -168,7 +191,8 @@ static int ticket_write(void *p, const mbedtls_ssl_session *session, unsigned ch
 		goto unusable;
 	note_peer(s);
 	peer = mbedtls_ssl_get_peer_cert(&s->ssl);
-	if (!s->sealable || (peer != NULL && check_role(c, peer, NULL, 0) < 0))
+	if (!s->sealable || s->crl_error[0] != 0 ||
+	    (peer != NULL && check_role(c, peer, NULL, 0) < 0))
 		goto unusable;
 	ret = mbedtls_ssl_session_save(session, NULL, 0, &need);
 	if (ret != MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL)
@@ -212,22 +236,13 @@ static int ticket_parse(void *p, mbedtls_ssl_session *session, unsigned char *bu
 		return MBEDTLS_ERR_SSL_SESSION_TICKET_EXPIRED;
 	if (ret < 0 || mbedtls_ssl_session_load(session, blob, blob_len) != 0)
 		return MBEDTLS_ERR_SSL_INVALID_MAC;
+	/* No certificate comes with a resumption: the ticket's serial and issuer are checked
+	 * against the CRL in force instead. A revoked one, or one whose CA's CRL is out of date,
+	 * is no ticket of ours: the full handshake that follows refuses the certificate. */
+	if (crl_check(c->current->mat, claims.issuer, claims.serial, claims.serial_len,
+		      (int64_t)time(NULL), NULL, 0) < 0)
+		return MBEDTLS_ERR_SSL_INVALID_MAC;
 	c->current->ticket = claims;
-	return 0;
-}
-
-/* Server: tickets sealed with fresh random keys. */
-static int setup_tickets(struct tls_config *c, char *err, size_t errlen)
-{
-	int ret = ticket_keys_new(&c->tickets, mbedtls_ctr_drbg_random, &c->drbg,
-				  (int64_t)time(NULL));
-
-	if (ret < 0) {
-		snprintf(err, errlen, "session ticket key: %s", rexec_strerror(ret));
-		return ret;
-	}
-	mbedtls_ssl_conf_session_tickets_cb(&c->conf, ticket_write, ticket_parse, c);
-	mbedtls_ssl_conf_new_session_tickets(&c->conf, 1);
 	return 0;
 }
 
@@ -305,6 +320,27 @@ static void note_shown(struct tls_session *s, const mbedtls_x509_crt *crt)
 	serial_hex(s->shown_serial, crt->serial.p, crt->serial.len);
 }
 
+/* Server: a CRL past its nextUpdate fails closed, but after the handshake rather than inside
+ * it, so that the client hears why in an Error (no TLS alert says it): the flag mbedTLS set
+ * comes off here and tls_session_handshake() refuses the session with the reason noted. */
+static void crl_out_of_date(struct tls_config *c, const mbedtls_x509_crt *crt, uint32_t *flags)
+{
+	struct tls_session *s = c->current;
+	uint8_t issuer[TICKET_ISSUER_LEN];
+
+	if (s == NULL)
+		return; /* the flag stays: refused inside the handshake */
+	*flags &= ~(uint32_t)MBEDTLS_X509_BADCRL_EXPIRED;
+	if (s->crl_error[0] != 0)
+		return;
+	name_id(&crt->issuer_raw, issuer);
+	if (crl_check(s->mat, issuer, crt->serial.p, crt->serial.len, (int64_t)time(NULL),
+		      s->crl_error, sizeof(s->crl_error)) != REXEC_ETLS_CRL)
+		snprintf(s->crl_error, sizeof(s->crl_error),
+			 "the agent's certificate revocation list (CRL) has expired: no "
+			 "certificate of its CA is accepted until the agent is given a fresh CRL");
+}
+
 /* Client: the agent's certificate (depth 0) must be an agent's; refused inside the handshake,
  * before our own certificate goes out. The agent checks a client after its handshake, so
  * that it can tell the client why (tls_session_handshake()). */
@@ -315,12 +351,265 @@ static int verify_peer(void *p, mbedtls_x509_crt *crt, int depth, uint32_t *flag
 
 	if (depth == 0 && c->server && c->current != NULL)
 		note_shown(c->current, crt);
+	if (c->server && (*flags & MBEDTLS_X509_BADCRL_EXPIRED))
+		crl_out_of_date(c, crt, flags);
 	if (depth != 0 || c->server || check_role(c, crt, why, sizeof(why)) == 0)
 		return 0;
 	if (c->current != NULL)
 		snprintf(c->current->role_error, sizeof(c->current->role_error), "%s", why);
 	*flags |= MBEDTLS_X509_BADCERT_EXT_KEY_USAGE;
 	return 0;
+}
+
+/* The SHA-256 of an issuer or subject name (DER) into OUT: how a ticket names its CA. */
+static void name_id(const mbedtls_x509_buf *raw, uint8_t out[TICKET_ISSUER_LEN])
+{
+	if (mbedtls_sha256(raw->p, raw->len, out, 0) != 0)
+		memset(out, 0, TICKET_ISSUER_LEN);
+}
+
+/* "2026-12-05 15:04:05 UTC" for T (seconds since the epoch) into BUF. */
+static void format_utc(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(buf, len, "%lld", (long long)t);
+}
+
+static int64_t x509_seconds(const mbedtls_x509_time *t);
+
+/* Whether M's CRLs let the certificate SERIAL (SERIAL_LEN bytes, DER) of the CA whose name
+ * hashes to ISSUER through at NOW: 0 (also when no CRL of that CA is loaded, as mbedTLS
+ * does), REXEC_ETLS_CRL when that CA's CRL is past its nextUpdate, REXEC_ETLS_REVOKED when it
+ * lists the serial; the reason in WHY (LEN bytes; WHY may be NULL). A serial is revoked from
+ * the moment the CRL is in force, whatever revocation date it carries (as mbedTLS's
+ * mbedtls_x509_crt_is_revoked()). */
+static int crl_check(const struct tls_material *m, const uint8_t *issuer, const uint8_t *serial,
+		     size_t serial_len, int64_t now, char *why, size_t len)
+{
+	const mbedtls_x509_crl *crl = &m->crl;
+	const mbedtls_x509_crl_entry *e;
+	char ca[200], when[40];
+	size_t i;
+
+	for (i = 0; i < m->n_crls && crl != NULL; i++, crl = crl->next) {
+		if (memcmp(m->crl_issuer[i], issuer, TICKET_ISSUER_LEN) != 0)
+			continue;
+		if (mbedtls_x509_dn_gets(ca, sizeof(ca), &crl->issuer) < 0)
+			snprintf(ca, sizeof(ca), "?");
+		if (x509_seconds(&crl->next_update) <= now) {
+			format_utc(x509_seconds(&crl->next_update), when, sizeof(when));
+			if (why != NULL)
+				snprintf(why, len,
+					 "the agent's certificate revocation list (CRL) of CA '%s' "
+					 "expired at %s: no certificate of that CA is accepted "
+					 "until "
+					 "the agent is given a fresh CRL",
+					 ca, when);
+			return REXEC_ETLS_CRL;
+		}
+		for (e = &crl->entry; e != NULL && e->serial.len != 0; e = e->next) {
+			if (e->serial.len != serial_len || serial_len == 0 ||
+			    memcmp(e->serial.p, serial, serial_len) != 0)
+				continue;
+			if (why != NULL)
+				snprintf(why, len,
+					 "the certificate is revoked by the CRL of CA '%s'", ca);
+			return REXEC_ETLS_REVOKED;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+static int add_crt(void *arg, const unsigned char *der, size_t len)
+{
+	return mbedtls_x509_crt_parse_der(arg, der, len);
+}
+
+static int add_crl(void *arg, const unsigned char *der, size_t len)
+{
+	return mbedtls_x509_crl_parse_der(arg, der, len);
+}
+
+/* Whether CA signed CRL: mbedTLS checks that only inside a handshake (and then silently lets
+ * a CRL that no CA signed pass), so a CRL that would never apply is an error at load time. */
+static int crl_signed_by(const mbedtls_x509_crl *crl, mbedtls_x509_crt *ca)
+{
+	const mbedtls_md_info_t *md = mbedtls_md_info_from_type(crl->MBEDTLS_PRIVATE(sig_md));
+	unsigned char hash[MBEDTLS_MD_MAX_SIZE];
+
+	if (md == NULL || mbedtls_md(md, crl->tbs.p, crl->tbs.len, hash) != 0)
+		return 0;
+	return mbedtls_pk_verify_ext(crl->MBEDTLS_PRIVATE(sig_pk), crl->MBEDTLS_PRIVATE(sig_opts),
+				     &ca->pk, crl->MBEDTLS_PRIVATE(sig_md), hash,
+				     mbedtls_md_get_size(md), crl->MBEDTLS_PRIVATE(sig).p,
+				     crl->MBEDTLS_PRIVATE(sig).len) == 0;
+}
+
+/* Reads PATH's CRLs into M and checks each: signed by a CA of M's (one that may sign CRLs),
+ * with a nextUpdate, and no second one of the same CA (mbedTLS would apply both, the older
+ * one failing every handshake once out of date). */
+static int load_crls(struct tls_material *m, const char *path, char *err, size_t errlen)
+{
+	const mbedtls_x509_crl *crl;
+	mbedtls_x509_crt *ca;
+	char name[200];
+	size_t i, j;
+	int n = pemfile_each(path, "X509 CRL", add_crl, &m->crl, err, errlen);
+
+	if (n < 0)
+		return n;
+	if ((m->crl_issuer = calloc((size_t)n, sizeof(*m->crl_issuer))) == NULL)
+		return -ENOMEM;
+	m->n_crls = (size_t)n;
+	for (i = 0, crl = &m->crl; i < m->n_crls && crl != NULL; i++, crl = crl->next) {
+		if (mbedtls_x509_dn_gets(name, sizeof(name), &crl->issuer) < 0)
+			snprintf(name, sizeof(name), "?");
+		name_id(&crl->issuer_raw, m->crl_issuer[i]);
+		for (ca = &m->ca; ca != NULL && ca->raw.len > 0; ca = ca->next)
+			if (ca->subject_raw.len == crl->issuer_raw.len &&
+			    memcmp(ca->subject_raw.p, crl->issuer_raw.p, crl->issuer_raw.len) == 0)
+				break;
+		if (ca == NULL || ca->raw.len == 0) {
+			snprintf(err, errlen,
+				 "%s: CRL %zu of '%s': no CA of that name in the CA file", path,
+				 i + 1, name);
+			return REXEC_EPKI;
+		}
+		if (mbedtls_x509_crt_check_key_usage(ca, MBEDTLS_X509_KU_CRL_SIGN) != 0 ||
+		    !crl_signed_by(crl, ca)) {
+			snprintf(err, errlen,
+				 "%s: CRL %zu of '%s': not signed by that CA (or the CA may not "
+				 "sign "
+				 "CRLs)",
+				 path, i + 1, name);
+			return REXEC_EPKI;
+		}
+		if (crl->next_update.year == 0) {
+			snprintf(err, errlen, "%s: CRL %zu of '%s' has no nextUpdate", path, i + 1,
+				 name);
+			return REXEC_EPKI;
+		}
+		for (j = 0; j < i; j++) {
+			if (memcmp(m->crl_issuer[j], m->crl_issuer[i], TICKET_ISSUER_LEN) == 0) {
+				snprintf(err, errlen,
+					 "%s: CRLs %zu and %zu are both of '%s': keep only the "
+					 "newest",
+					 path, j + 1, i + 1, name);
+				return REXEC_EPKI;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Drops a reference to M, freeing it with the last. */
+static void material_put(struct tls_material *m)
+{
+	if (m == NULL || --m->refs > 0)
+		return;
+	mbedtls_ssl_config_free(&m->conf);
+	mbedtls_x509_crt_free(&m->ca);
+	mbedtls_x509_crt_free(&m->cert);
+	mbedtls_pk_free(&m->key);
+	mbedtls_x509_crl_free(&m->crl);
+	free(m->crl_issuer);
+	free(m);
+}
+
+/* Builds C's material from the files CA, CERT, KEY and CRL (NULL: none) into *OUT (one
+ * reference). Returns 0, or a negative code with ERR saying which file and why. */
+static int material_new(struct tls_config *c, struct tls_material **out, const char *ca,
+			const char *cert, const char *key, const char *crl, char *err,
+			size_t errlen)
+{
+	struct tls_material *m = calloc(1, sizeof(*m));
+	int ret;
+
+	if (m == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	m->refs = 1;
+	mbedtls_ssl_config_init(&m->conf);
+	mbedtls_x509_crt_init(&m->ca);
+	mbedtls_x509_crt_init(&m->cert);
+	mbedtls_pk_init(&m->key);
+	mbedtls_x509_crl_init(&m->crl);
+
+	/* Block by block, so that a bad one is named by its line (pemfile.h). */
+	if ((ret = pemfile_each(ca, "CERTIFICATE", add_crt, &m->ca, err, errlen)) < 0 ||
+	    (ret = pemfile_each(cert, "CERTIFICATE", add_crt, &m->cert, err, errlen)) < 0)
+		goto fail;
+	{
+		/* mbedTLS says "read/write of file failed": name the file and the reason. */
+		FILE *f = fopen(key, "r");
+		if (f == NULL) {
+			ret = -errno;
+			snprintf(err, errlen, "%s: %s", key, strerror(errno));
+			goto fail;
+		}
+		fclose(f);
+	}
+	ret = mbedtls_pk_parse_keyfile(&m->key, key, NULL, mbedtls_ctr_drbg_random, &c->drbg);
+	if (ret != 0) {
+		describe(err, errlen, key, ret);
+		goto fail_tls;
+	}
+	/* mbedTLS would only find out in the first handshake, which then fails for everyone. */
+	ret = mbedtls_pk_check_pair(&m->cert.pk, &m->key, mbedtls_ctr_drbg_random, &c->drbg);
+	if (ret != 0) {
+		snprintf(err, errlen, "%s: not the key of the certificate in %s", key, cert);
+		goto fail_tls;
+	}
+	if (crl != NULL && (ret = load_crls(m, crl, err, errlen)) < 0)
+		goto fail;
+	ret = mbedtls_ssl_config_defaults(&m->conf,
+					  c->server ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
+					  MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+	if (ret != 0) {
+		describe(err, errlen, "TLS configuration", ret);
+		goto fail_tls;
+	}
+	mbedtls_ssl_conf_min_tls_version(&m->conf, MBEDTLS_SSL_VERSION_TLS1_3);
+	mbedtls_ssl_conf_max_tls_version(&m->conf, MBEDTLS_SSL_VERSION_TLS1_3);
+	mbedtls_ssl_conf_rng(&m->conf, mbedtls_ctr_drbg_random, &c->drbg);
+	mbedtls_ssl_conf_ciphersuites(&m->conf, suites);
+	mbedtls_ssl_conf_groups(&m->conf, groups);
+	/* A server verifies with optional and refuses after the handshake (see refusals[]). */
+	mbedtls_ssl_conf_authmode(&m->conf, c->server ? MBEDTLS_SSL_VERIFY_OPTIONAL
+						      : MBEDTLS_SSL_VERIFY_REQUIRED);
+	mbedtls_ssl_conf_ca_chain(&m->conf, &m->ca, m->n_crls > 0 ? &m->crl : NULL);
+	if ((ret = mbedtls_ssl_conf_own_cert(&m->conf, &m->cert, &m->key)) != 0) {
+		describe(err, errlen, "certificate and key", ret);
+		goto fail_tls;
+	}
+	if ((ret = mbedtls_ssl_conf_alpn_protocols(&m->conf, alpn_list)) != 0) {
+		describe(err, errlen, "ALPN", ret);
+		goto fail_tls;
+	}
+	/* Resumption keeps forward secrecy (psk_dhe_ke only; a full handshake otherwise). */
+	mbedtls_ssl_conf_tls13_key_exchange_modes(
+		&m->conf, MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_PSK_EPHEMERAL |
+				  MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL);
+	mbedtls_ssl_conf_verify(&m->conf, verify_peer, c);
+	if (c->server) {
+		mbedtls_ssl_conf_session_tickets_cb(&m->conf, ticket_write, ticket_parse, c);
+		mbedtls_ssl_conf_new_session_tickets(&m->conf, 1);
+	} else {
+		mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(
+			&m->conf, MBEDTLS_SSL_TLS1_3_SIGNAL_NEW_SESSION_TICKETS_ENABLED);
+	}
+	*out = m;
+	return 0;
+fail_tls:
+	ret = REXEC_ETLS;
+fail:
+	material_put(m);
+	return ret;
 }
 
 int tls_config_new(struct tls_config **out, int server, const char *ca, const char *cert,
@@ -337,102 +626,102 @@ int tls_config_new(struct tls_config **out, int server, const char *ca, const ch
 	if (c == NULL)
 		return -ENOMEM;
 	c->server = server;
-	mbedtls_ssl_config_init(&c->conf);
-	mbedtls_x509_crt_init(&c->ca);
-	mbedtls_x509_crt_init(&c->cert);
-	mbedtls_pk_init(&c->key);
 	mbedtls_entropy_init(&c->entropy);
 	mbedtls_ctr_drbg_init(&c->drbg);
-
-	/* mbedTLS says "read/write of file failed": name the file and the reason instead. */
-	{
-		const char *files[] = { ca, cert, key };
-		int i;
-		for (i = 0; i < 3; i++) {
-			FILE *f = fopen(files[i], "r");
-			if (f == NULL) {
-				snprintf(err, errlen, "%s: %s", files[i], strerror(errno));
-				ret = -errno;
-				tls_config_free(c);
-				return ret;
-			}
-			fclose(f);
-		}
-	}
 	ret = mbedtls_ctr_drbg_seed(&c->drbg, mbedtls_entropy_func, &c->entropy,
 				    (const unsigned char *)"rexec", 5);
 	if (ret != 0) {
 		describe(err, errlen, "seeding the random generator", ret);
+		ret = REXEC_ETLS;
 		goto fail;
 	}
-	if ((ret = mbedtls_x509_crt_parse_file(&c->ca, ca)) != 0) {
-		describe(err, errlen, ca, ret);
+	/* Server: tickets sealed with fresh random keys, kept across reloads. */
+	if (server && (ret = ticket_keys_new(&c->tickets, mbedtls_ctr_drbg_random, &c->drbg,
+					     (int64_t)time(NULL))) < 0) {
+		snprintf(err, errlen, "session ticket key: %s", rexec_strerror(ret));
 		goto fail;
 	}
-	if ((ret = mbedtls_x509_crt_parse_file(&c->cert, cert)) != 0) {
-		describe(err, errlen, cert, ret);
+	if ((ret = material_new(c, &c->mat, ca, cert, key, NULL, err, errlen)) < 0)
 		goto fail;
-	}
-	ret = mbedtls_pk_parse_keyfile(&c->key, key, NULL, mbedtls_ctr_drbg_random, &c->drbg);
-	if (ret != 0) {
-		describe(err, errlen, key, ret);
-		goto fail;
-	}
-	ret = mbedtls_ssl_config_defaults(&c->conf,
-					  server ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
-					  MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
-	if (ret != 0) {
-		describe(err, errlen, "TLS configuration", ret);
-		goto fail;
-	}
-	mbedtls_ssl_conf_min_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_3);
-	mbedtls_ssl_conf_max_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_3);
-	mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
-	mbedtls_ssl_conf_ciphersuites(&c->conf, suites);
-	mbedtls_ssl_conf_groups(&c->conf, groups);
-	/* A server verifies with optional and refuses after the handshake (see refusals[]). */
-	mbedtls_ssl_conf_authmode(&c->conf, server ? MBEDTLS_SSL_VERIFY_OPTIONAL
-						   : MBEDTLS_SSL_VERIFY_REQUIRED);
-	mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
-	if ((ret = mbedtls_ssl_conf_own_cert(&c->conf, &c->cert, &c->key)) != 0) {
-		describe(err, errlen, "certificate and key", ret);
-		goto fail;
-	}
-	if ((ret = mbedtls_ssl_conf_alpn_protocols(&c->conf, alpn_list)) != 0) {
-		describe(err, errlen, "ALPN", ret);
-		goto fail;
-	}
-	/* Resumption keeps forward secrecy (psk_dhe_ke only; a full handshake otherwise). */
-	mbedtls_ssl_conf_tls13_key_exchange_modes(
-		&c->conf, MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_PSK_EPHEMERAL |
-				  MBEDTLS_SSL_TLS1_3_KEY_EXCHANGE_MODE_EPHEMERAL);
-	mbedtls_ssl_conf_verify(&c->conf, verify_peer, c);
-	if (server && setup_tickets(c, err, errlen) != 0)
-		goto fail;
-	if (!server)
-		mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(
-			&c->conf, MBEDTLS_SSL_TLS1_3_SIGNAL_NEW_SESSION_TICKETS_ENABLED);
 	*out = c;
 	return 0;
 fail:
 	tls_config_free(c);
-	return REXEC_ETLS;
+	return ret;
+}
+
+int tls_config_reload(struct tls_config *c, const char *ca, const char *cert, const char *key,
+		      const char *crl, char *err, size_t errlen)
+{
+	struct tls_material *m = NULL;
+	int ret = material_new(c, &m, ca, cert, key, crl, err, errlen);
+
+	if (ret < 0)
+		return ret;
+	material_put(c->mat);
+	c->mat = m;
+	return 0;
 }
 
 void tls_config_free(struct tls_config *c)
 {
 	if (c == NULL)
 		return;
-	mbedtls_ssl_config_free(&c->conf);
+	material_put(c->mat);
 	ticket_keys_free(c->tickets);
-	mbedtls_x509_crt_free(&c->ca);
-	mbedtls_x509_crt_free(&c->cert);
-	mbedtls_pk_free(&c->key);
 	mbedtls_ctr_drbg_free(&c->drbg);
 	mbedtls_entropy_free(&c->entropy);
 	free(c);
 }
 
+size_t tls_config_crls(const struct tls_config *c, struct tls_crl_info *out, size_t max)
+{
+	const mbedtls_x509_crl *crl = &c->mat->crl;
+	const mbedtls_x509_crl_entry *e;
+	size_t i;
+
+	for (i = 0; i < c->mat->n_crls && i < max && crl != NULL; i++, crl = crl->next) {
+		memset(&out[i], 0, sizeof(out[i]));
+		if (mbedtls_x509_dn_gets(out[i].issuer, sizeof(out[i].issuer), &crl->issuer) < 0)
+			snprintf(out[i].issuer, sizeof(out[i].issuer), "?");
+		out[i].this_update = x509_seconds(&crl->this_update);
+		out[i].next_update = x509_seconds(&crl->next_update);
+		for (e = &crl->entry; e != NULL && e->serial.len != 0; e = e->next)
+			out[i].n_revoked++;
+	}
+	return c->mat->n_crls;
+}
+
+/* The value of hex digit X, or -1. */
+static int hexval(char x)
+{
+	if (x >= '0' && x <= '9')
+		return x - '0';
+	if (x >= 'A' && x <= 'F')
+		return x - 'A' + 10;
+	if (x >= 'a' && x <= 'f')
+		return x - 'a' + 10;
+	return -1;
+}
+
+int tls_config_check_peer(const struct tls_config *c, const struct tls_identity *id, int64_t now,
+			  char *why, size_t len)
+{
+	uint8_t serial[TICKET_SERIAL_MAX];
+	size_t n = strlen(id->serial) / 2, i;
+	int ret;
+
+	if (id->cn[0] == 0 || n == 0 || n > sizeof(serial))
+		return 0;
+	for (i = 0; i < n; i++) {
+		int hi = hexval(id->serial[2 * i]), lo = hexval(id->serial[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return 0;
+		serial[i] = (uint8_t)(hi << 4 | lo);
+	}
+	ret = crl_check(c->mat, id->issuer, serial, n, now, why, len);
+	return ret == REXEC_ETLS_REVOKED ? ret : 0;
+}
 /* BIO send: everything is accepted and handed to the owner, who queues it. */
 static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
@@ -466,11 +755,14 @@ int tls_session_new(struct tls_session **out, struct tls_config *cfg, const char
 		return -ENOMEM;
 	mbedtls_ssl_init(&s->ssl);
 	s->cfg = cfg;
+	s->mat = cfg->mat;
+	s->mat->refs++;
 	s->send = send;
 	s->arg = arg;
-	if ((ret = mbedtls_ssl_setup(&s->ssl, &cfg->conf)) != 0 ||
+	if ((ret = mbedtls_ssl_setup(&s->ssl, &s->mat->conf)) != 0 ||
 	    (server_name != NULL && (ret = mbedtls_ssl_set_hostname(&s->ssl, server_name)) != 0)) {
 		mbedtls_ssl_free(&s->ssl);
+		material_put(s->mat);
 		free(s);
 		return REXEC_ETLS;
 	}
@@ -484,6 +776,7 @@ void tls_session_free(struct tls_session *s)
 	if (s == NULL)
 		return;
 	mbedtls_ssl_free(&s->ssl);
+	material_put(s->mat);
 	buf_free(&s->in);
 	free(s);
 }
@@ -548,6 +841,8 @@ static void note_identity(struct tls_session *s)
 		memcpy(s->ident.groups[i], s->peer.groups[i], sizeof(s->ident.groups[i]));
 	s->ident.n_groups = s->peer.n_groups;
 	serial_hex(s->ident.serial, s->peer.serial, s->peer.serial_len);
+	memcpy(s->ident.issuer, s->peer.issuer, sizeof(s->ident.issuer));
+	s->ident.not_after = s->peer.not_after;
 }
 
 /* Records who the peer is, once the handshake has shown it: its certificate's CN, groups,
@@ -589,6 +884,7 @@ static void note_peer(struct tls_session *s)
 		s->peer.serial_len = peer->serial.len;
 	}
 	s->peer.not_after = x509_seconds(&peer->valid_to);
+	name_id(&peer->issuer_raw, s->peer.issuer);
 	s->peer.auth_time = (int64_t)time(NULL);
 	note_identity(s);
 }
@@ -613,7 +909,7 @@ static void format_x509_time(char *buf, size_t len, const mbedtls_x509_time *t)
 static int alert_error(struct tls_session *s, const char *what)
 {
 	unsigned char alert = peer_alert(s);
-	const mbedtls_x509_crt *own = &s->cfg->cert;
+	const mbedtls_x509_crt *own = &s->mat->cert;
 	char when[40];
 	size_t i;
 
@@ -693,6 +989,12 @@ int tls_session_handshake(struct tls_session *s)
 				return REXEC_ETLS_ROLE;
 			}
 			return refuse(s, flags);
+		}
+		/* Verified but for its CA's CRL being out of date (crl_out_of_date()). */
+		if (s->cfg->server && s->crl_error[0] != 0) {
+			s->refusal = "crl_expired";
+			snprintf(s->error, sizeof(s->error), "%s", s->crl_error);
+			return REXEC_ETLS_CRL;
 		}
 		s->resumed = peer == NULL;
 		if (s->resumed && s->ticket.cn[0] == 0) {

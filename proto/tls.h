@@ -21,6 +21,10 @@ struct tls_identity {
 	char groups[TICKET_GROUPS_MAX][TICKET_GROUP_MAX + 1]; /* in certificate order */
 	size_t n_groups;
 	char serial[2 * TICKET_SERIAL_MAX + 1]; /* upper-case hex, as openssl prints it */
+	/* Which CA issued the certificate (SHA-256 of its issuer name), and its notAfter (seconds
+	 * since the epoch): with the serial, what revocation and expiry are checked against. */
+	uint8_t issuer[TICKET_ISSUER_LEN];
+	int64_t not_after;
 };
 
 struct tls_config;
@@ -32,6 +36,33 @@ struct tls_session;
 int tls_config_new(struct tls_config **out, int server, const char *ca, const char *cert,
 		   const char *key, char *err, size_t errlen);
 void tls_config_free(struct tls_config *cfg);
+
+/* Reads CA (one or more CA certificates), CERT, KEY and CRL (NULL: none; else one or more
+ * CRLs, each signed by a CA of CA, at most one per CA) anew into CFG: the certificate must
+ * match the key. On success new sessions use them, sessions already made keep what they
+ * started with, and a server's session ticket keys stay (tickets stay valid, but are checked
+ * against the new CRL). Returns 0, or a negative code with a message naming the file (and its
+ * line when known) in ERR, CFG unchanged. tls_config_new() is the same without a CRL. */
+int tls_config_reload(struct tls_config *cfg, const char *ca, const char *cert, const char *key,
+		      const char *crl, char *err, size_t errlen);
+
+/* One CRL in force, for logs and warnings. */
+struct tls_crl_info {
+	char issuer[256];    /* the CA that signed it, e.g. "CN=rexec CA" */
+	int64_t this_update; /* seconds since the epoch */
+	int64_t next_update; /* after this it is out of date: that CA's clients are refused */
+	size_t n_revoked;
+};
+
+/* Copies up to MAX of CFG's CRLs into OUT; returns how many CFG has (0: none). */
+size_t tls_config_crls(const struct tls_config *cfg, struct tls_crl_info *out, size_t max);
+
+/* Whether the CRL in force revokes the certificate that ID stands for (at NOW, seconds since
+ * the epoch): REXEC_ETLS_REVOKED with the reason in WHY (LEN bytes), else 0. For connections
+ * and sessions already running when a new CRL comes (tls_config_reload()); new handshakes and
+ * resumptions are checked by the session. */
+int tls_config_check_peer(const struct tls_config *cfg, const struct tls_identity *id, int64_t now,
+			  char *why, size_t len);
 
 /* Whether CFG accepts a peer certificate made for both roles (serverAuth and clientAuth, as
  * some corporate CAs issue them); by default an agent refuses a client certificate that also
@@ -55,14 +86,16 @@ int tls_session_feed(struct tls_session *s, const uint8_t *p, size_t n);
  * code (REXEC_ETLS, REXEC_ETLS_VERIFY) with tls_session_error() saying why. A server returns
  * REXEC_ETLS_ROLE when the handshake is complete but the client's certificate is not a
  * client's (no clientAuth usage, or an agent's too) or names no user it can stand for (no CN,
- * more than TICKET_GROUPS_MAX groups, a group empty, over-long or holding a NUL): the caller
- * tells the client why, then closes. A server refuses a certificate that does not verify (or
- * none) with REXEC_ETLS_VERIFY once the handshake is over, having queued the fatal alert that
- * tells the client why (unknown_ca, certificate_expired, certificate_revoked,
- * unsupported_certificate, certificate_required, bad_certificate); the caller sends it and
- * closes. A client that gets such an alert returns REXEC_EDENIED (here or from
- * tls_session_read()) with one line saying the agent refused its certificate, why, and what to
- * check. */
+ * more than TICKET_GROUPS_MAX groups, a group empty, over-long or holding a NUL), and
+ * REXEC_ETLS_CRL when the CRL of the CA that issued it is past its nextUpdate (fail closed):
+ * the caller tells the client why, then closes. A server refuses a certificate that does not
+ * verify (or none, or a revoked one) with REXEC_ETLS_VERIFY once the handshake is over, having
+ * queued the fatal alert that tells the client why (unknown_ca, certificate_expired,
+ * certificate_revoked, unsupported_certificate, certificate_required, bad_certificate); the
+ * caller sends it and closes. A ticket of a revoked certificate is refused, so that the
+ * handshake is a full one. A client that gets such an alert returns REXEC_EDENIED (here or
+ * from tls_session_read()) with one line saying the agent refused its certificate, why, and
+ * what to check. */
 int tls_session_handshake(struct tls_session *s);
 
 /* Decrypts into BUF: the number of bytes (> 0), 0 when no full record is buffered, or a
@@ -103,7 +136,8 @@ int tls_session_resumed(const struct tls_session *s);
 
 /* Server: why the handshake was refused, as a short name for logs and the audit log:
  * "no_certificate", "unknown_ca", "revoked", "expired", "not_yet_valid", "wrong_usage",
- * "bad_certificate" (another verify failure), or "protocol" (the handshake itself failed);
+ * "bad_certificate" (another verify failure), "crl_expired" (the CRL of its CA is past its
+ * nextUpdate), or "protocol" (the handshake itself failed);
  * NULL when nothing was refused (yet). Static storage. */
 const char *tls_session_refusal(const struct tls_session *s);
 

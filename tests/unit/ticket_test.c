@@ -61,6 +61,8 @@ static int setup(void **state)
 	f->alice.n_groups = 2;
 	f->alice.auth_time = T0;
 	f->alice.not_after = T0 + 30 * 86400;
+	memset(f->alice.issuer, 0xA5, sizeof(f->alice.issuer));
+	f->alice.issuer[0] = 0x01;
 	*state = f;
 	return 0;
 }
@@ -117,8 +119,8 @@ static void test_what_is_sealed_opens_unchanged(void **state)
 	struct ticket_claims got;
 
 	assert_int_equal(seal(f, T0, &f->alice), TICKET_LIFETIME);
-	assert_int_equal(f->len,
-			 TICKET_OVERHEAD + 1 + 24 + 1 + 16 + 1 + 5 + 1 + 4 + 4 + sizeof(session));
+	assert_int_equal(f->len, TICKET_OVERHEAD + 1 + 24 + TICKET_ISSUER_LEN + 1 + 16 + 1 + 5 + 1 +
+					 4 + 4 + sizeof(session));
 	/* Sealed: neither the CN, the groups nor the session shows. */
 	assert_null(memmem(f->ticket, f->len, "alice", 5));
 	assert_null(memmem(f->ticket, f->len, "ops", 3));
@@ -132,6 +134,7 @@ static void test_what_is_sealed_opens_unchanged(void **state)
 	assert_memory_equal(got.serial, f->alice.serial, 16);
 	assert_int_equal(got.auth_time, T0);
 	assert_int_equal(got.not_after, T0 + 30 * 86400);
+	assert_memory_equal(got.issuer, f->alice.issuer, TICKET_ISSUER_LEN);
 }
 
 /* What the agent does on each resumption: open, then seal the same claims anew. The chain
