@@ -10,6 +10,7 @@
 #include "proto/conn.h"
 
 struct audit;
+struct certwatch;
 struct ctcache;
 struct initmem;
 struct session;
@@ -49,6 +50,7 @@ struct agent {
 	 * logged through REFUSALS, rate-limited per address (refusal.h). */
 	struct agent_limits limits;
 	struct refusal_log refusals;
+	struct certwatch *certwatch; /* TLS reloads, revocation and expiry (certwatch.h) */
 };
 
 /* Starts listening on ADDR ("HOST:PORT", "[V6]:PORT"; port 0 picks one). On success the

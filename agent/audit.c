@@ -486,3 +486,20 @@ void audit_conn_left_out(struct audit *au, const char *from, uint64_t n, unsigne
 	}
 	emit(au, rec);
 }
+
+void audit_disconnected(struct audit *au, const struct tls_identity *who, const char *from,
+			const char *reason)
+{
+	cJSON *rec;
+
+	if (au == NULL)
+		return;
+	if ((rec = record("disconnect", NULL)) != NULL &&
+	    (!add_str(rec, "who", who->cn) || put(rec, "groups", groups_item(who)) < 0 ||
+	     !add_str(rec, "serial", who->serial) || !add_str(rec, "from", from) ||
+	     !add_str(rec, "reason", reason))) {
+		cJSON_Delete(rec);
+		rec = NULL;
+	}
+	emit(au, rec);
+}

@@ -101,5 +101,9 @@ void audit_conn_refused(struct audit *au, const struct audit_conn_refusal *r);
  * refusals from FROM (an address, or "other addresses") in the last W seconds that were not
  * written one by one. */
 void audit_conn_left_out(struct audit *au, const char *from, uint64_t n, unsigned window_s);
+/* Writes a "disconnect" record: the agent closed the connection of WHO (from FROM) for REASON
+ * (its certificate was revoked or expired). */
+void audit_disconnected(struct audit *au, const struct tls_identity *who, const char *from,
+			const char *reason);
 
 #endif

@@ -11,7 +11,7 @@
 #include "proto/error.h"
 
 static const char known_keys[] = "listen, cert, key, ca, grace, keepalive, engine, exec_path, "
-				 "audit_log, dev, state_dir, allow_dual_role_certs, limits";
+				 "audit_log, dev, state_dir, allow_dual_role_certs, limits, crl";
 
 static const char *const exec_path_names[] = {
 	[AGENT_EXEC_PATH_AUTO] = "auto",
@@ -42,6 +42,7 @@ void agent_config_free(struct agent_config *cfg)
 	free(cfg->engine);
 	free(cfg->audit_log);
 	free(cfg->state_dir);
+	free(cfg->crl);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -198,6 +199,8 @@ static int load_setting(const struct yconf *y, const struct yconf_node *k,
 		return yconf_get_bool(y, v, key, &cfg->allow_dual_role_certs, err, errlen);
 	if (strcmp(key, "limits") == 0)
 		return load_limits(y, v, cfg, err, errlen);
+	if (strcmp(key, "crl") == 0)
+		return yconf_get_path(y, v, key, &cfg->crl, err, errlen);
 	if (strcmp(key, "exec_path") == 0) {
 		ret = yconf_get_string(y, v, key, &s, err, errlen);
 		if (ret == 0 && agent_config_exec_path_parse(s, &cfg->exec_path) != 0)

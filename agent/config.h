@@ -16,6 +16,7 @@
  *     allow_dual_role_certs: false  # accept client certificates made for agents too
  *     limits: { connections: 512, connections_per_address: 64, handshakes: 64,
  *               handshake_timeout: 10s, sessions_per_user: 128, streams_per_connection: 64 }
+ *     crl: crl.pem               # revoked client certificates (PEM; one CRL per CA)
  *
  * Use: agent_config_init(), then agent_config_load() for the file, then the flags, each of
  * which replaces its field; agent_config_free() at the end. Unknown keys are errors. */
@@ -80,6 +81,7 @@ struct agent_config {
 	char *state_dir;
 	bool allow_dual_role_certs; /* a client certificate may carry serverAuth too */
 	struct agent_limits limits;
+	char *crl; /* the CRL file (PEM, one CRL per CA); NULL: none */
 };
 
 /* Fills CFG with the defaults: no listen address, no certificates, grace and keepalive of 5s,
@@ -88,7 +90,7 @@ struct agent_config {
 void agent_config_init(struct agent_config *cfg);
 
 /* Reads the YAML file PATH over CFG (which agent_config_init() prepared): each setting the
- * file has replaces CFG's; the others stay. Paths (cert, key, ca, audit_log, state_dir)
+ * file has replaces CFG's; the others stay. Paths (cert, key, ca, crl, audit_log, state_dir)
  * become relative to the file's directory. Returns 0; or, with a message in ERR (ERRLEN
  * bytes), -ENOENT for a missing file, another -errno when it cannot be read, REXEC_EYAML for a
  * YAML syntax error, REXEC_ECONFIG for a wrong setting ("PATH:LINE: ..."), -ENOMEM. After a

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/certwatch.h"
 #include "agent/ctcache.h"
 #include "agent/session.h"
 #include "proto/addr.h"
@@ -16,6 +17,7 @@
 static void on_ready(struct conn *c, void *arg)
 {
 	log_info("%s: %s connected", conn_peer_addr(c), conn_peer_name(c));
+	certwatch_conn_ready(arg, c);
 }
 
 static void on_frame(struct conn *c, wire_frame *f, void *arg)

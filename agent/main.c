@@ -13,6 +13,7 @@
 
 #include "agent/agent.h"
 #include "agent/audit.h"
+#include "agent/certwatch.h"
 #include "agent/config.h"
 #include "agent/ctcache.h"
 #include "agent/dev.h"
@@ -53,6 +54,8 @@ static void usage(FILE *out)
 		"                       (SIGHUP reopens it, for log rotation)\n"
 		"  --allow-dual-role-certs  accept client certificates that are also made for\n"
 		"                       servers (serverAuth beside clientAuth)\n"
+		"  --crl FILE           revoked client certificates: PEM CRLs, one per CA (SIGHUP\n"
+		"                       re-reads it, the CA, certificate and key files)\n"
 		"  -v, --verbose        more log (repeat for debug)\n"
 		"  --version, --help\n");
 }
@@ -100,17 +103,22 @@ static void on_sigterm(uv_signal_t *h, int sig)
 	uv_timer_start(&a->stop_timer, on_stop_timer, STOP_FLUSH_MS, 0);
 }
 
-/* Log rotation: the audit log is opened again under its name. */
+/* Log rotation: the audit log is opened again under its name; the TLS files and the CRL are
+ * read again (certwatch.h). */
 static void on_sighup(uv_signal_t *h, int sig)
 {
 	struct agent *a = h->data;
 	int ret;
 
-	if ((ret = audit_reopen(a->audit)) < 0)
-		log_warn("SIGHUP: cannot reopen the audit log: %s (still writing the old file)",
-			 rexec_strerror(ret));
-	else
-		log_info("SIGHUP: audit log reopened");
+	if (a->audit != NULL) {
+		if ((ret = audit_reopen(a->audit)) < 0)
+			log_warn("SIGHUP: cannot reopen the audit log: %s (still writing the old "
+				 "file)",
+				 rexec_strerror(ret));
+		else
+			log_info("SIGHUP: audit log reopened");
+	}
+	agent_reload_tls(a);
 }
 
 /* Raises the soft limit on open files to the hard one, as a server that holds many sockets
@@ -163,6 +171,7 @@ enum {
 	OPT_EXEC_PATH,
 	OPT_AUDIT_LOG,
 	OPT_ALLOW_DUAL_ROLE,
+	OPT_CRL,
 	OPT_VERSION,
 	OPT_HELP
 };
@@ -184,6 +193,7 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verb
 		{ "exec-path", required_argument, NULL, OPT_EXEC_PATH },
 		{ "audit-log", required_argument, NULL, OPT_AUDIT_LOG },
 		{ "allow-dual-role-certs", no_argument, NULL, OPT_ALLOW_DUAL_ROLE },
+		{ "crl", required_argument, NULL, OPT_CRL },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, OPT_HELP },
@@ -241,6 +251,9 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verb
 			break;
 		case OPT_AUDIT_LOG:
 			ret = replace(&cfg->audit_log, optarg);
+			break;
+		case OPT_CRL:
+			ret = replace(&cfg->crl, optarg);
 			break;
 		case OPT_EXEC_PATH:
 			if (agent_config_exec_path_parse(optarg, &cfg->exec_path) < 0) {
@@ -420,6 +433,12 @@ int main(int argc, char **argv)
 	a.limits = cfg.limits;
 	raise_nofile(&a.limits);
 	refusal_log_init(&a.refusals, &loop, a.audit);
+	if ((ret = certwatch_new(&a.certwatch, &a, cfg.ca, cfg.cert, cfg.key, cfg.crl, err,
+				 sizeof(err))) < 0) {
+		fprintf(stderr, "rexec-agent: TLS: %s\n", err);
+		ret = 1;
+		goto out;
+	}
 	a.ctcache = ctcache_new(&loop, &a.engine);
 	a.initmem = initmem_new();
 	uv_timer_init(&loop, &a.stop_timer);
@@ -431,9 +450,7 @@ int main(int argc, char **argv)
 	uv_signal_start(&a.sigchld, on_sigchld, SIGCHLD);
 	uv_signal_start(&a.sigterm, on_sigterm, SIGTERM);
 	uv_signal_start(&a.sigint, on_sigterm, SIGINT);
-	/* Without an audit log a SIGHUP still ends the agent, as it always did. */
-	if (a.audit != NULL)
-		uv_signal_start(&a.sighup, on_sighup, SIGHUP);
+	uv_signal_start(&a.sighup, on_sighup, SIGHUP);
 
 	for (i = 0; i < cfg.n_listen; i++) {
 		if ((ret = agent_listen(&a, cfg.listen[i], bound, sizeof(bound))) < 0) {
@@ -470,6 +487,7 @@ out:
 		}
 	}
 	ctcache_free(a.ctcache);
+	certwatch_free(a.certwatch);
 	initmem_free(a.initmem);
 	audit_free(a.audit);
 	tls_config_free(a.tls);

@@ -73,6 +73,7 @@ struct session {
 	uint64_t started_ns; /* uv_hrtime() at the start */
 	uint64_t bytes_in;   /* stdin bytes the process (or the engine's stream) took */
 	uint64_t bytes_out;  /* stdout and stderr bytes sent to the client */
+	struct tls_identity owner; /* who opened it: revocation and expiry end it too */
 	uint8_t buf[WIRE_DATA_MAX];
 };
 
@@ -1063,6 +1064,7 @@ static void open_container(struct agent *a, struct conn *c, const wire_frame *f,
 	}
 	s->agent = a;
 	s->conn = c;
+	s->owner = *conn_peer_identity(c);
 	s->stream = f->stream;
 	snprintf(s->who, sizeof(s->who), "%s", conn_peer_name(c));
 	s->state = SESS_STARTING;
@@ -1162,6 +1164,7 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 
 	s->agent = a;
 	s->conn = c;
+	s->owner = *conn_peer_identity(c);
 	s->stream = f->stream;
 	snprintf(s->who, sizeof(s->who), "%s", conn_peer_name(c));
 	s->state = SESS_RUNNING;
@@ -1241,6 +1244,42 @@ void session_conn_lost(struct agent *a, struct conn *c)
 			 a->grace_ms);
 		start_timer(s, TIMER_GRACE, a->grace_ms, 0);
 	}
+}
+
+size_t session_end_owned(struct agent *a, int (*match)(const struct tls_identity *who, void *arg),
+			 void *arg, const char *why)
+{
+	struct session *s, *next;
+	size_t n = 0;
+
+	for (s = a->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->state == SESS_ENDING || !match(&s->owner, arg))
+			continue;
+		n++;
+		log_warn("session %u (%s, serial %s, pid %d): %s: ending it", s->stream,
+			 s->owner.cn, s->owner.serial, (int)s->sp.pid, why);
+		audit_reason(s->audit, why);
+		if (s->conn != NULL)
+			conn_send_error(s->conn, s->stream, REXEC__V1__ERROR_CODE__ERROR_DENIED,
+					"%s", why);
+		/* As when its client vanished, without the grace period. */
+		s->conn = NULL;
+		stop_reading(s);
+		if (s->state == SESS_STARTING) {
+			s->lost_starting = 1;
+		} else if (s->state == SESS_DRAINING) {
+			if (s->ct == NULL) {
+				note_exit(s);
+				signal_group(s, SIGHUP);
+			}
+			destroy(s);
+		} else {
+			start_reading(s);
+			hang_up(s);
+		}
+	}
+	return n;
 }
 
 void session_end_all(struct agent *a)

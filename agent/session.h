@@ -26,6 +26,13 @@ void session_conn_lost(struct agent *a, struct conn *c);
  * session. */
 int session_reaped(struct agent *a, pid_t pid, int status);
 
+/* Ends now every session, attached or not, whose client certificate (as its connection showed
+ * it at the Open) MATCH says yes to, for WHY (e.g. the certificate was revoked): the client
+ * gets an Error on the session's stream, the process SIGHUP (SIGKILL later), the audit "end"
+ * record WHY as its reason, the log a line. Returns how many. */
+size_t session_end_owned(struct agent *a, int (*match)(const struct tls_identity *who, void *arg),
+			 void *arg, const char *why);
+
 /* Ends every session now (agent shutdown). */
 void session_end_all(struct agent *a);
 
