@@ -68,20 +68,34 @@ fail:
 	return ret;
 }
 
-/* The 1-based line of P in BUF. */
-static unsigned line_of(const char *buf, const char *p)
+/* Whether the block whose label runs from LABEL to END ("-----") is one that a file of
+ * certificates may hold beside them and mbedTLS always passed over: the key of a certificate
+ * kept in the same file ("PRIVATE KEY", "EC PRIVATE KEY", ...) and its "EC PARAMETERS". */
+static int skippable(const char *label, const char *end)
 {
-	unsigned line = 1;
+	static const char key[] = "PRIVATE KEY", params[] = "EC PARAMETERS";
+	size_t n = end != NULL ? (size_t)(end - label) : 0;
 
-	for (; buf < p; buf++)
-		line += *buf == '\n';
-	return line;
+	return (n >= strlen(key) && memcmp(end - strlen(key), key, strlen(key)) == 0) ||
+	       (n == strlen(params) && memcmp(label, params, n) == 0);
+}
+
+/* The number of newlines from P up to END. */
+static unsigned lines(const char *p, const char *end)
+{
+	unsigned n = 0;
+
+	for (; p < end; p++)
+		n += *p == '\n';
+	return n;
 }
 
 int pemfile_each(const char *path, const char *label, pemfile_parse_fn parse, void *arg, char *err,
 		 size_t errlen)
 {
 	char header[64], footer[64], msg[160], *buf = NULL, *p;
+	const char *seen; /* where LINE was counted up to */
+	unsigned line = 1;
 	size_t len = 0, use;
 	mbedtls_pem_context pem;
 	int ret, n = 0;
@@ -108,10 +122,16 @@ int pemfile_each(const char *path, const char *label, pemfile_parse_fn parse, vo
 		free(buf);
 		return REXEC_EPKI;
 	}
+	seen = buf;
 	for (p = strstr(buf, BEGIN); p != NULL; p = strstr(p, BEGIN)) {
-		unsigned line = line_of(buf, p);
 		const char *end = strstr(p + strlen(BEGIN), DASHES);
 
+		line += lines(seen, p);
+		seen = p;
+		if (strncmp(p, header, strlen(header)) != 0 && skippable(p + strlen(BEGIN), end)) {
+			p += strlen(BEGIN);
+			continue;
+		}
 		if (strncmp(p, header, strlen(header)) != 0) {
 			int w = end != NULL && end - p < 80 ? (int)(end - p) - (int)strlen(BEGIN)
 							    : 20;
@@ -149,6 +169,10 @@ int pemfile_each(const char *path, const char *label, pemfile_parse_fn parse, vo
 		p += use;
 	}
 	ret = n;
+	if (n == 0) {
+		snprintf(err, errlen, "%s: no %s in it", path, header);
+		ret = REXEC_EPKI;
+	}
 out:
 	free(buf);
 	return ret;

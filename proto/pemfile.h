@@ -14,11 +14,12 @@
 typedef int (*pemfile_parse_fn)(void *arg, const unsigned char *der, size_t len);
 
 /* Reads PATH and hands PARSE (with ARG) the DER of each PEM block labelled LABEL ("X509 CRL",
- * "CERTIFICATE"), in order; a file without any PEM block is handed over whole, as DER. Returns
+ * "CERTIFICATE"), in order, passing over private keys (a certificate and its key in one file);
+ * a file without any PEM block is handed over whole, as DER. Returns
  * the number of blocks (> 0), or a negative code with a message in ERR (ERRLEN bytes):
  * -errno when the file cannot be read ("PATH: why"), -EFBIG over PEMFILE_MAX, REXEC_EPKI for a
  * block of another label, one that is not valid PEM or that PARSE refuses ("PATH:LINE: ...",
- * LINE the block's BEGIN line), or for a file with nothing in it. */
+ * LINE the block's BEGIN line), or for a file with no LABEL block in it. */
 int pemfile_each(const char *path, const char *label, pemfile_parse_fn parse, void *arg, char *err,
 		 size_t errlen);
 

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <errno.h>
+
 #include "lib/pki.h"
 #include "proto/error.h"
 #include "proto/tls.h"
@@ -238,6 +240,134 @@ static void test_a_certificate_from_another_ca_is_refused_with_its_alert(void **
 	tls_config_free(mallory);
 }
 
+/* PATH in F's directory into OUT. */
+static void path_in(struct fixture *f, const char *name, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s", f->dir, name);
+}
+
+/* Writes TEXT to NAME in F's directory. */
+static void write_file(struct fixture *f, const char *name, const char *text)
+{
+	char path[128];
+	FILE *fp;
+
+	path_in(f, name, path, sizeof(path));
+	assert_non_null(fp = fopen(path, "w"));
+	assert_int_equal(fputs(text, fp) >= 0, 1);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* The contents of NAME in F's directory (malloc'd). */
+static char *read_file(struct fixture *f, const char *name)
+{
+	char path[128], *buf = calloc(1, 65536);
+	FILE *fp;
+
+	path_in(f, name, path, sizeof(path));
+	assert_non_null(buf);
+	assert_non_null(fp = fopen(path, "r"));
+	fread(buf, 1, 65535, fp);
+	fclose(fp);
+	return buf;
+}
+
+/* Reloads F's agent from its own files, CA file NAMED CA. */
+static int reload(struct fixture *f, const char *ca_name, const char *key_name, char *err,
+		  size_t len)
+{
+	char ca[128], cert[128], key[128];
+
+	path_in(f, ca_name, ca, sizeof(ca));
+	path_in(f, "agent.pem", cert, sizeof(cert));
+	path_in(f, key_name, key, sizeof(key));
+	return tls_config_reload(f->agent, ca, cert, key, NULL, err, len);
+}
+
+/* A handshake that began before a reload finishes on the material it began with (mbedTLS
+ * holds a pointer to it), and tickets sealed before the reload still resume after it. */
+static void test_a_reload_keeps_live_sessions_and_tickets(void **state)
+{
+	struct fixture *f = *state;
+	struct tls_session *cli = NULL, *srv = NULL;
+	uint8_t *ticket = NULL;
+	size_t len = 0;
+	char err[512];
+	int c, s = 1, i;
+
+	tls_session_free(connect_once(f, &ticket, &len));
+	assert_int_equal(tls_session_new(&cli, f->client, "agent-1", on_send, &f->to_agent), 0);
+	assert_int_equal(tls_session_new(&srv, f->agent, NULL, on_send, &f->to_client), 0);
+	assert_int_equal(c = tls_session_handshake(cli), 1);
+	deliver(&f->to_agent, srv);
+	assert_int_equal(s = tls_session_handshake(srv), 1);
+	/* Twice: the first material has no reference left but the session's. */
+	assert_int_equal(reload(f, "ca.pem", "agent-key.pem", err, sizeof(err)), 0);
+	assert_int_equal(reload(f, "ca.pem", "agent-key.pem", err, sizeof(err)), 0);
+	for (i = 0; i < 20 && (c == 1 || s == 1); i++) {
+		deliver(&f->to_client, cli);
+		if (c == 1)
+			c = tls_session_handshake(cli);
+		deliver(&f->to_agent, srv);
+		if (s == 1)
+			s = tls_session_handshake(srv);
+	}
+	assert_int_equal(c, 0);
+	assert_int_equal(s, 0);
+	assert_string_equal(tls_session_identity(srv)->cn, "alice");
+	tls_session_free(cli);
+	tls_session_free(srv);
+	f->to_agent.len = f->to_client.len = 0;
+
+	srv = connect_once(f, &ticket, &len);
+	assert_true(tls_session_resumed(srv));
+	tls_session_free(srv);
+	free(ticket);
+}
+
+/* A reload that cannot read a file names it (and the line of a bad PEM block) and keeps the
+ * old material; a CA file of two CAs (a rollover) is fine. */
+static void test_a_failed_reload_keeps_the_old_files(void **state)
+{
+	struct fixture *f = *state;
+	char *ca = read_file(f, "ca.pem"), *text = malloc(2 * 65536), err[512], *at;
+	uint8_t *ticket = NULL;
+	size_t len = 0, lines = 0;
+
+	assert_non_null(text);
+	for (at = ca; *at; at++)
+		lines += *at == '\n';
+	snprintf(text, 2 * 65536, "%s%s", ca, ca);
+	write_file(f, "two.pem", text);
+	assert_int_equal(reload(f, "two.pem", "agent-key.pem", err, sizeof(err)), 0);
+
+	snprintf(text, 2 * 65536,
+		 "%s-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n"
+		 "-----END CERTIFICATE-----\n",
+		 ca);
+	write_file(f, "bad.pem", text);
+	assert_int_equal(reload(f, "bad.pem", "agent-key.pem", err, sizeof(err)), REXEC_EPKI);
+	snprintf(text, 64, "bad.pem:%zu: the CERTIFICATE starting here does not parse", lines + 1);
+	assert_non_null(strstr(err, text));
+
+	snprintf(text, 2 * 65536, "%s-----BEGIN X509 CRL-----\n", ca);
+	write_file(f, "mixed.pem", text);
+	assert_int_equal(reload(f, "mixed.pem", "agent-key.pem", err, sizeof(err)), REXEC_EPKI);
+	snprintf(text, 64, "mixed.pem:%zu: a 'X509 CRL' block", lines + 1);
+	assert_non_null(strstr(err, text));
+
+	/* The client's key is not the agent certificate's. */
+	assert_int_equal(reload(f, "ca.pem", "client-key.pem", err, sizeof(err)), REXEC_ETLS);
+	assert_non_null(strstr(err, "client-key.pem: not the key of the certificate in "));
+	assert_int_equal(reload(f, "ca.pem", "missing-key.pem", err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "missing-key.pem: No such file"));
+
+	tls_session_free(connect_once(f, &ticket, &len));
+	free(ticket);
+	free(text);
+	free(ca);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -246,6 +376,10 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_resumptions_keep_the_first_authentication_time,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_reload_keeps_live_sessions_and_tickets,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_failed_reload_keeps_the_old_files, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
