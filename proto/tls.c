@@ -380,6 +380,17 @@ static void format_utc(int64_t t, char *buf, size_t len)
 
 static int64_t x509_seconds(const mbedtls_x509_time *t);
 
+/* Whether serials A and B (DER INTEGER contents, A_LEN and B_LEN bytes) are one number: the
+ * zero bytes DER puts before a high bit do not count (an identity's hex serial has none). */
+static int same_serial(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
+{
+	for (; a_len > 1 && a[0] == 0; a++, a_len--)
+		;
+	for (; b_len > 1 && b[0] == 0; b++, b_len--)
+		;
+	return a_len > 0 && a_len == b_len && memcmp(a, b, a_len) == 0;
+}
+
 /* Whether M's CRLs let the certificate SERIAL (SERIAL_LEN bytes, DER) of the CA whose name
  * hashes to ISSUER through at NOW: 0 (also when no CRL of that CA is loaded, as mbedTLS
  * does), REXEC_ETLS_CRL when that CA's CRL is past its nextUpdate, REXEC_ETLS_REVOKED when it
@@ -411,8 +422,7 @@ static int crl_check(const struct tls_material *m, const uint8_t *issuer, const 
 			return REXEC_ETLS_CRL;
 		}
 		for (e = &crl->entry; e != NULL && e->serial.len != 0; e = e->next) {
-			if (e->serial.len != serial_len || serial_len == 0 ||
-			    memcmp(e->serial.p, serial, serial_len) != 0)
+			if (!same_serial(e->serial.p, e->serial.len, serial, serial_len))
 				continue;
 			if (why != NULL)
 				snprintf(why, len,

@@ -6,7 +6,8 @@ file is broken, and ends the connections and sessions of a certificate it now re
 control master's too); a CRL past its nextUpdate fails closed, loudly on both sides; a
 connection is closed when its client certificate expires.
 
-CRLs are made by Debian's `openssl ca -gencrl` against CAs made by `rexec ca init`."""
+CRLs are made by `rexec cert revoke` and `rexec ca crl`, and by Debian's `openssl ca -gencrl`
+(which can make one that expires in seconds) against CAs made by `rexec ca init`."""
 import datetime
 import json
 import os
@@ -65,6 +66,28 @@ class CrlMaker:
         `mv` would: the agent never reads half a file)."""
         tmp = pathlib.Path(str(out) + ".tmp")
         self._ca("-gencrl", "-crlsec", seconds, "-out", tmp)
+        os.replace(tmp, out)
+        return out
+
+
+class RexecCrl:
+    """The same as CrlMaker through rexec's own commands: `rexec cert revoke` (a certificate or
+    --serial HEX) and `rexec ca crl`."""
+
+    def __init__(self, rexec_bin, ca_dir):
+        self.bin, self.ca_dir = rexec_bin, pathlib.Path(ca_dir)
+
+    def _rexec(self, *args):
+        r = subprocess.run([self.bin, *map(str, args)], capture_output=True, timeout=TIMEOUT)
+        assert r.returncode == 0, (args, r.stderr)
+
+    def revoke(self, cert=None, serial=None):
+        self._rexec("cert", "revoke", "--ca", self.ca_dir,
+                    *(["--serial", serial] if serial else [cert]))
+
+    def write(self, out):
+        tmp = pathlib.Path(str(out) + ".tmp")
+        self._rexec("ca", "crl", "--ca", self.ca_dir, "--out", tmp)
         os.replace(tmp, out)
         return out
 
@@ -179,7 +202,8 @@ REVOKED = "The certificate has been revoked (is on a CRL)"
 
 def test_a_revoked_certificate_is_refused_fresh_and_on_resume(start_agent, rexec_bin, pki,
                                                               tmp_path, cache):
-    sd, crls = pki
+    sd, _ = pki
+    crls = RexecCrl(rexec_bin, sd)
     crl = crls.write(tmp_path / "crl.pem")
     agent = start_agent("-v", "--crl", crl, state_dir=sd)
     alice, bob = user(rexec_bin, agent, "alice"), user(rexec_bin, agent, "bob")
@@ -189,6 +213,7 @@ def test_a_revoked_certificate_is_refused_fresh_and_on_resume(start_agent, rexec
 
     crls.revoke(alice.cert)
     crls.write(crl)
+    assert serial_of(alice.cert) in _openssl("crl", "-in", crl, "-noout", "-text").replace(":", "")
     assert "reloaded" in reload(agent)
     # Alice's client still holds a ticket and offers it: the agent refuses it (the CRL lists
     # its serial), and the full handshake that follows refuses her certificate.
@@ -214,7 +239,8 @@ def test_a_revoked_certificate_is_refused_fresh_and_on_resume(start_agent, rexec
 def test_revocation_ends_sessions_and_a_control_master_at_sighup(start_agent, rexec_bin, pki,
                                                                  tmp_path, cache, marker,
                                                                  stop_masters):
-    sd, crls = pki
+    sd, _ = pki
+    crls = RexecCrl(rexec_bin, sd)
     crl = crls.write(tmp_path / "crl.pem")
     audit = tmp_path / "audit.jsonl"
     agent = start_agent("-v", "--crl", crl, "--audit-log", audit, state_dir=sd)
@@ -223,26 +249,32 @@ def test_revocation_ends_sessions_and_a_control_master_at_sighup(start_agent, re
     alice_m = client_for(rexec_bin, agent, "alice-master", cert, key, persist="60s")
     stop_masters(alice_m)
     bob = user(rexec_bin, agent, "bob")
-    m_direct, m_master, m_bob = marker + "1", marker + "2", marker + "3"
+    # A serial with its high bit set: DER puts a zero byte before it, openssl's hex does not.
+    cert, key = issue_with_serial(sd, sd, "frank", "80F00D0000000000000000000000000000000001")
+    frank = client_for(rexec_bin, agent, "frank", cert, key)
+    m_direct, m_master, m_bob, m_frank = (marker + n for n in "1234")
 
     with ended(alice.popen("-T", "dev", "--host", "--", "sleep", m_direct)) as p_direct, \
             ended(alice_m.popen("-v", "-T", "dev", "--host", "--", "sleep", m_master)) as p_m, \
-            ended(bob.popen("-T", "dev", "--host", "--", "sleep", m_bob)) as p_bob:
-        for m in (m_direct, m_master, m_bob):
+            ended(bob.popen("-T", "dev", "--host", "--", "sleep", m_bob)) as p_bob, \
+            ended(frank.popen("-T", "dev", "--host", "--", "sleep", m_frank)) as p_frank:
+        for m in (m_direct, m_master, m_bob, m_frank):
             wait_present(m)
         (master,) = wait_for(lambda: masters(alice_m), TIMEOUT, "alice's control master")
 
         crls.revoke(alice.cert)
+        crls.revoke(frank.cert)
         crls.write(crl)
         assert "reloaded" in reload(agent)
 
-        # Alice's sessions end and both her clients hear why; her master leaves.
-        for p in (p_direct, p_m):
+        # Alice's and frank's sessions end and their clients hear why; her master leaves.
+        for p in (p_direct, p_m, p_frank):
             p.wait(timeout=TIMEOUT)
             err = p.stderr.read()
             assert p.returncode != 0 and b"revoked" in err, (p.returncode, err)
         wait_gone(m_direct, TIMEOUT)
         wait_gone(m_master, TIMEOUT)
+        wait_gone(m_frank, TIMEOUT)
         wait_for(lambda: not masters(alice_m), TIMEOUT, "alice's master to leave")
         # Bob's session goes on.
         assert p_bob.poll() is None and pids_with_arg(m_bob)
@@ -252,10 +284,11 @@ def test_revocation_ends_sessions_and_a_control_master_at_sighup(start_agent, re
     assert log.count("alice (certificate serial") >= 2, log
     recs = records(audit)
     gone = [r for r in recs if r["event"] == "disconnect"]
-    assert len(gone) == 2 and {r["who"] for r in gone} == {"alice"}, gone
-    assert all("revoked" in r["reason"] and r["serial"] == serial_of(cert) for r in gone), gone
-    ends = [r for r in recs if r["event"] == "end" and r["who"] == "alice"]
-    assert len(ends) == 2, recs
+    assert sorted(r["who"] for r in gone) == ["alice", "alice", "frank"], gone
+    assert all("revoked" in r["reason"] and r["serial"] == serial_of(c.cert)
+               for r, c in zip(sorted(gone, key=lambda r: r["who"]), (alice, alice, frank))), gone
+    ends = [r for r in recs if r["event"] == "end" and r["who"] in ("alice", "frank")]
+    assert len(ends) == 3, recs
     assert all(r["reason"] == "the client's certificate was revoked" for r in ends), ends
     assert not [r for r in recs if r["event"] == "end" and r["who"] == "bob"]
     agent.assert_alive()
