@@ -548,6 +548,7 @@ static void test_agent_defaults(void **state)
 	assert_false(cfg.dev);
 	assert_null(cfg.state_dir);
 	assert_false(cfg.allow_dual_role_certs);
+	assert_null(cfg.crl);
 	agent_config_free(&cfg);
 	assert_null(cfg.engine);
 }
@@ -571,7 +572,8 @@ static void test_agent_overlay(void **state)
 				     "keepalive: 250ms\n"
 				     "engine: unix:///run/podman/podman.sock\n"
 				     "state_dir: state\n"
-				     "allow_dual_role_certs: true\n");
+				     "allow_dual_role_certs: true\n"
+				     "crl: pki/crl.pem\n");
 
 	agent_config_init(&cfg);
 	if (agent_config_load(one, &cfg, err, sizeof(err)) != 0)
@@ -602,6 +604,7 @@ static void test_agent_overlay(void **state)
 	assert_string_equal(cfg.cert, in_dir(t, "agent.pem"));
 	assert_true(cfg.dev);
 	assert_true(cfg.allow_dual_role_certs);
+	assert_string_equal(cfg.crl, in_dir(t, "pki/crl.pem"));
 
 	/* A flag overrides the file: free the field, set it. */
 	free(cfg.cert);
