@@ -164,7 +164,10 @@ static int is_expired(const struct tls_identity *who, void *arg)
 static void on_expiry_timer(uv_timer_t *t);
 
 /* Ends what runs on a certificate that has expired, then times the next expiry among the
- * connections. */
+ * connections. sshd looks at a certificate's validity only when a user logs in, so a session
+ * (or a ControlMaster) outlives it; here a connection ends with it, so that a short-lived
+ * certificate bounds what its holder can keep open. One timer for the earliest notAfter, as
+ * libuv's own timers are one heap: no timer per connection. */
 static void check_expiry(struct certwatch *w)
 {
 	struct agent *a = w->agent;
