@@ -10,6 +10,7 @@
 struct audit;
 struct ctcache;
 struct initmem;
+struct policy;
 struct session;
 
 #define AGENT_MAX_LISTENERS 8
@@ -43,6 +44,10 @@ struct agent {
 	 * so at exit the ones still open are closed through conn_close() (agent_close_conns). */
 	struct conn **conns;
 	size_t n_conns, cap_conns;
+	/* Who may do what (policy.h): never NULL once started (--allow-all has one too); a
+	 * SIGHUP replaces it from POLICY_PATH (NULL: --allow-all, nothing to re-read). */
+	struct policy *policy;
+	const char *policy_path;
 };
 
 /* Starts listening on ADDR ("HOST:PORT", "[V6]:PORT"; port 0 picks one). On success the

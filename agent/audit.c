@@ -426,3 +426,25 @@ oom:
 out:
 	emit(au, rec);
 }
+
+void audit_policy(cJSON *desc, const char *const *groups, size_t n_groups, int rule)
+{
+	cJSON *list;
+	size_t i;
+
+	if (desc == NULL)
+		return;
+	if (!cJSON_HasObjectItem(desc, "groups") &&
+	    (list = cJSON_AddArrayToObject(desc, "groups")) != NULL)
+		for (i = 0; i < n_groups; i++) {
+			char *t = clean_text(groups[i], strlen(groups[i]));
+			if (t != NULL)
+				cJSON_AddItemToArray(list, cJSON_CreateString(t));
+			free(t);
+		}
+	cJSON_DeleteItemFromObjectCaseSensitive(desc, "rule");
+	if (rule == AUDIT_NO_RULE)
+		cJSON_AddStringToObject(desc, "rule", "no rule allows");
+	else if (rule >= 0)
+		cJSON_AddNumberToObject(desc, "rule", rule);
+}

@@ -75,6 +75,14 @@ void audit_exit(cJSON *desc, int code, int sig, const char *reason);
  * reason. */
 void audit_reason(cJSON *desc, const char *reason);
 
+/* The policy's part of DESC (NULL is fine), for the records that follow: GROUPS, the client's
+ * groups (a list, kept when DESC has them already), and RULE, the index of the rule that
+ * decided, or the string "no rule allows" for AUDIT_NO_RULE; nothing for AUDIT_NO_DECISION
+ * (--allow-all). */
+#define AUDIT_NO_RULE     (-1)
+#define AUDIT_NO_DECISION (-2)
+void audit_policy(cJSON *desc, const char *const *groups, size_t n_groups, int rule);
+
 /* Writes an "end" record: DESC's fields, the exit noted (null when none was), END's. */
 void audit_ended(struct audit *au, const cJSON *desc, const struct audit_end *end);
 

@@ -14,6 +14,8 @@
  *     dev: false
  *     state_dir: /var/lib/rexec-agent
  *     allow_dual_role_certs: false  # accept client certificates made for agents too
+ *     policy: policy.yaml        # who may do what (policy.h); required unless dev or:
+ *     allow_all: false           # no policy: every client may do anything (a warning)
  *
  * Use: agent_config_init(), then agent_config_load() for the file, then the flags, each of
  * which replaces its field; agent_config_free() at the end. Unknown keys are errors. */
@@ -49,6 +51,9 @@ struct agent_config {
 	bool dev;
 	char *state_dir;
 	bool allow_dual_role_certs; /* a client certificate may carry serverAuth too */
+	/* The policy (policy.h). */
+	char *policy;   /* NULL: none (refused unless dev or allow_all) */
+	bool allow_all; /* --allow-all: no policy, everything allowed */
 };
 
 /* Fills CFG with the defaults: no listen address, no certificates, grace and keepalive of 5s,

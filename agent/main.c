@@ -16,6 +16,8 @@
 #include "agent/ctcache.h"
 #include "agent/dev.h"
 #include "agent/initmem.h"
+#include "agent/policy.h"
+#include "agent/policyctl.h"
 #include "agent/session.h"
 #include "lib/yconf.h"
 #include "proto/error.h"
@@ -52,6 +54,12 @@ static void usage(FILE *out)
 		"                       (SIGHUP reopens it, for log rotation)\n"
 		"  --allow-dual-role-certs  accept client certificates that are also made for\n"
 		"                       servers (serverAuth beside clientAuth)\n"
+		"  --policy FILE        who may do what (required, unless --dev or --allow-all;\n"
+		"                       SIGHUP reloads it)\n"
+		"  --allow-all          no policy: every client may do anything (a warning)\n"
+		"  --check-policy FILE  check a policy file and exit\n"
+		"  --explain --policy FILE --who NAME [--group G]... VERB TARGET [--user U]\n"
+		"           [--command \"ARGV...\"] [--option O]...  how the policy decides\n"
 		"  -v, --verbose        more log (repeat for debug)\n"
 		"  --version, --help\n");
 }
@@ -99,17 +107,20 @@ static void on_sigterm(uv_signal_t *h, int sig)
 	uv_timer_start(&a->stop_timer, on_stop_timer, STOP_FLUSH_MS, 0);
 }
 
-/* Log rotation: the audit log is opened again under its name. */
+/* SIGHUP: the files the agent reads are read again: the audit log reopened (log rotation),
+ * the policy re-read. What does not load leaves the old settings in force. */
 static void on_sighup(uv_signal_t *h, int sig)
 {
 	struct agent *a = h->data;
 	int ret;
 
-	if ((ret = audit_reopen(a->audit)) < 0)
+	if (a->audit != NULL && (ret = audit_reopen(a->audit)) < 0)
 		log_warn("SIGHUP: cannot reopen the audit log: %s (still writing the old file)",
 			 rexec_strerror(ret));
-	else
+	else if (a->audit != NULL)
 		log_info("SIGHUP: audit log reopened");
+	policyctl_reload(a);
+	/* The TLS material (certificate, key, CA file) and the CRL are re-read here too. */
 }
 
 static int replace(char **dst, const char *src)
@@ -136,6 +147,8 @@ enum {
 	OPT_EXEC_PATH,
 	OPT_AUDIT_LOG,
 	OPT_ALLOW_DUAL_ROLE,
+	OPT_POLICY,
+	OPT_ALLOW_ALL,
 	OPT_VERSION,
 	OPT_HELP
 };
@@ -157,6 +170,8 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verb
 		{ "exec-path", required_argument, NULL, OPT_EXEC_PATH },
 		{ "audit-log", required_argument, NULL, OPT_AUDIT_LOG },
 		{ "allow-dual-role-certs", no_argument, NULL, OPT_ALLOW_DUAL_ROLE },
+		{ "policy", required_argument, NULL, OPT_POLICY },
+		{ "allow-all", no_argument, NULL, OPT_ALLOW_ALL },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, OPT_HELP },
@@ -230,6 +245,12 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verb
 			break;
 		case OPT_ALLOW_DUAL_ROLE:
 			cfg->allow_dual_role_certs = true;
+			break;
+		case OPT_POLICY:
+			ret = replace(&cfg->policy, optarg);
+			break;
+		case OPT_ALLOW_ALL:
+			cfg->allow_all = true;
 			break;
 		case OPT_GRACE:
 		case OPT_KEEPALIVE:
@@ -335,6 +356,8 @@ int main(int argc, char **argv)
 	size_t i;
 
 	ensure_stdio();
+	if (policyctl_wanted(argc, argv))
+		return policyctl_main(argc, argv);
 	agent_config_init(&cfg);
 	memset(&a, 0, sizeof(a));
 	ret = parse_args(argc, argv, &cfg, &verbose);
@@ -357,6 +380,8 @@ int main(int argc, char **argv)
 		ret = 2;
 		goto out;
 	}
+	if ((ret = policyctl_setup(&a, &cfg)) != 0)
+		goto out;
 	if (engine_init(&a.engine, cfg.engine) < 0) {
 		fprintf(stderr, "rexec-agent: --engine: want unix:///PATH, not %s\n", cfg.engine);
 		ret = 2;
@@ -401,9 +426,7 @@ int main(int argc, char **argv)
 	uv_signal_start(&a.sigchld, on_sigchld, SIGCHLD);
 	uv_signal_start(&a.sigterm, on_sigterm, SIGTERM);
 	uv_signal_start(&a.sigint, on_sigterm, SIGINT);
-	/* Without an audit log a SIGHUP still ends the agent, as it always did. */
-	if (a.audit != NULL)
-		uv_signal_start(&a.sighup, on_sighup, SIGHUP);
+	uv_signal_start(&a.sighup, on_sighup, SIGHUP);
 
 	for (i = 0; i < cfg.n_listen; i++) {
 		if ((ret = agent_listen(&a, cfg.listen[i], bound, sizeof(bound))) < 0) {
@@ -442,6 +465,7 @@ out:
 	ctcache_free(a.ctcache);
 	initmem_free(a.initmem);
 	audit_free(a.audit);
+	policy_unref(a.policy);
 	tls_config_free(a.tls);
 	agent_config_free(&cfg);
 	return ret < 0 ? 0 : ret;

@@ -556,9 +556,10 @@ const char *policy_describe(const struct policy_req *r, char *buf, size_t len)
 
 	buf[0] = 0;
 	add(buf, len, &at, "%s %s %s", policy_verb_name(r->verb),
-	    r->verb == POLICY_ATTACH ? "to"
-	    : r->verb == POLICY_PS   ? "of"
-				     : "in",
+	    r->verb == POLICY_ATTACH      ? "to"
+	    : r->verb == POLICY_PS        ? "of"
+	    : strcmp(target, "host") == 0 ? "on"
+					  : "in",
 	    target);
 	if (r->verb != POLICY_EXEC && r->verb != POLICY_RUN)
 		return buf;
@@ -569,4 +570,25 @@ const char *policy_describe(const struct policy_req *r, char *buf, size_t len)
 	if (!r->user.given)
 		add(buf, len, &at, " (the default user)");
 	return buf;
+}
+
+char *policy_join(const char *const *argv, size_t n)
+{
+	size_t len = 1, i, at = 0;
+	char *s;
+
+	for (i = 0; i < n; i++)
+		len += strlen(argv[i]) + 1;
+	if ((s = malloc(len)) == NULL)
+		return NULL;
+	s[0] = 0;
+	for (i = 0; i < n; i++) {
+		size_t w = strlen(argv[i]);
+		if (i > 0)
+			s[at++] = ' ';
+		memcpy(s + at, argv[i], w);
+		at += w;
+	}
+	s[at] = 0;
+	return s;
 }

@@ -127,6 +127,11 @@ int policy_option_parse(const char *name, unsigned *bit);
 void policy_user_literal(const char *user, bool given, struct policy_user *out, char *buf,
 			 size_t len);
 
+/* The N words of ARGV joined by single spaces (what `commands` match), a new string the
+ * caller frees; "" for none; NULL when out of memory. Never cut: a cut command could match a
+ * rule the whole one does not. */
+char *policy_join(const char *const *argv, size_t n);
+
 /* "exec in shop/web as root": what R asked, for the user's error line (never the rules). */
 const char *policy_describe(const struct policy_req *r, char *buf, size_t len);
 
