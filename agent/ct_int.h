@@ -156,7 +156,7 @@ void ct__remove_container(struct ct *ct);
 struct policy_user;
 
 /* The names the target matches, from a container's inspect (or list entry, LISTED): its
- * compose PROJECT/SERVICE and container:NAME. */
+ * compose PROJECT/SERVICE, and container:NAME when it was named with --container. */
 void ct__policy_targets(struct ct *ct, const cJSON *c, int listed);
 
 /* Decides CT's request (the targets set, the user U, COMMAND; NULL: CT's argv joined) under

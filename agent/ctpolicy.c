@@ -28,7 +28,9 @@ void ct__policy_targets(struct ct *ct, const cJSON *c, int listed)
 	ct->tgt_service[0] = ct->tgt_container[0] = 0;
 	if (project[0] && service[0])
 		snprintf(ct->tgt_service, sizeof(ct->tgt_service), "%s/%s", project, service);
-	if (name[0])
+	/* container:NAME names a container named with --container (which then matches its
+	 * service's rules too); a service's containers are their service. */
+	if (name[0] && ct->req.by_container)
 		snprintf(ct->tgt_container, sizeof(ct->tgt_container), "container:%s", name);
 }
 

@@ -380,8 +380,6 @@ int main(int argc, char **argv)
 		ret = 2;
 		goto out;
 	}
-	if ((ret = policyctl_setup(&a, &cfg)) != 0)
-		goto out;
 	if (engine_init(&a.engine, cfg.engine) < 0) {
 		fprintf(stderr, "rexec-agent: --engine: want unix:///PATH, not %s\n", cfg.engine);
 		ret = 2;
@@ -397,6 +395,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	tls_config_allow_dual_role(a.tls, cfg.allow_dual_role_certs);
+	if ((ret = policyctl_setup(&a, &cfg)) != 0)
+		goto out;
 	if (cfg.audit_log != NULL && (ret = audit_new(&a.audit, cfg.audit_log)) < 0) {
 		fprintf(stderr, "rexec-agent: audit log %s: %s\n", cfg.audit_log,
 			rexec_strerror(ret));

@@ -544,6 +544,7 @@ void policy_user_literal(const char *user, bool given, struct policy_user *out, 
 		out->name = "root";
 	} else if (is_uid(buf)) {
 		out->uid = strtoll(buf, NULL, 10);
+		out->name = out->uid == 0 ? "root" : NULL;
 	} else {
 		out->name = buf;
 	}
@@ -567,7 +568,9 @@ const char *policy_describe(const struct policy_req *r, char *buf, size_t len)
 		add(buf, len, &at, " as %s", r->user.name);
 	else if (r->user.uid >= 0)
 		add(buf, len, &at, " as uid %lld", r->user.uid);
-	if (!r->user.given)
+	else
+		add(buf, len, &at, " as the %s user", r->user.given ? "given" : "default");
+	if (!r->user.given && (r->user.name != NULL || r->user.uid >= 0))
 		add(buf, len, &at, " (the default user)");
 	return buf;
 }
