@@ -4,7 +4,9 @@
 
 #include <uv.h>
 
+#include "agent/config.h"
 #include "agent/engine.h"
+#include "agent/refusal.h"
 #include "proto/conn.h"
 
 struct audit;
@@ -48,6 +50,10 @@ struct agent {
 	 * SIGHUP replaces it from POLICY_PATH (NULL: --allow-all, nothing to re-read). */
 	struct policy *policy;
 	const char *policy_path;
+	/* What one client may take (config.h); connections refused before authentication are
+	 * logged through REFUSALS, rate-limited per address (refusal.h). */
+	struct agent_limits limits;
+	struct refusal_log refusals;
 };
 
 /* Starts listening on ADDR ("HOST:PORT", "[V6]:PORT"; port 0 picks one). On success the

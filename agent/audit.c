@@ -218,14 +218,35 @@ static cJSON *target_item(const Rexec__V1__Target *t)
 	return obj;
 }
 
-cJSON *audit_describe(struct audit *au, const Rexec__V1__Open *o, const char *who, const char *from)
+/* WHO's groups as a list of strings. */
+static cJSON *groups_item(const struct tls_identity *who)
+{
+	cJSON *list = cJSON_CreateArray(), *g;
+	size_t i;
+
+	for (i = 0; list != NULL && i < who->n_groups; i++) {
+		char *t = clean_text(who->groups[i], strlen(who->groups[i]));
+		g = t != NULL ? cJSON_CreateString(t) : NULL;
+		free(t);
+		if (g == NULL || !cJSON_AddItemToArray(list, g)) {
+			cJSON_Delete(g);
+			cJSON_Delete(list);
+			return NULL;
+		}
+	}
+	return list;
+}
+
+cJSON *audit_describe(struct audit *au, const Rexec__V1__Open *o, const struct tls_identity *who,
+		      const char *from)
 {
 	cJSON *d = NULL, *argv;
 	size_t i;
 
 	if (au == NULL)
 		return NULL;
-	if ((d = cJSON_CreateObject()) == NULL || !add_str(d, "who", who) ||
+	if ((d = cJSON_CreateObject()) == NULL || !add_str(d, "who", who->cn) ||
+	    put(d, "groups", groups_item(who)) < 0 || !add_str(d, "serial", who->serial) ||
 	    !add_str(d, "from", from) || !cJSON_AddStringToObject(d, "kind", kind_name(o->kind)) ||
 	    put(d, "target", target_item(o->target)) < 0 ||
 	    (argv = cJSON_AddArrayToObject(d, "argv")) == NULL)
@@ -427,24 +448,52 @@ out:
 	emit(au, rec);
 }
 
-void audit_policy(cJSON *desc, const char *const *groups, size_t n_groups, int rule)
+void audit_policy(cJSON *desc, int rule)
 {
-	cJSON *list;
-	size_t i;
-
 	if (desc == NULL)
 		return;
-	if (!cJSON_HasObjectItem(desc, "groups") &&
-	    (list = cJSON_AddArrayToObject(desc, "groups")) != NULL)
-		for (i = 0; i < n_groups; i++) {
-			char *t = clean_text(groups[i], strlen(groups[i]));
-			if (t != NULL)
-				cJSON_AddItemToArray(list, cJSON_CreateString(t));
-			free(t);
-		}
 	cJSON_DeleteItemFromObjectCaseSensitive(desc, "rule");
 	if (rule == AUDIT_NO_RULE)
 		cJSON_AddStringToObject(desc, "rule", "no rule allows");
 	else if (rule >= 0)
 		cJSON_AddNumberToObject(desc, "rule", rule);
+}
+
+/* ---- connections refused before authentication ---- */
+
+/* Adds NAME: S, or null when S is NULL or empty. Returns the item or NULL (out of memory). */
+static cJSON *add_str_or_null(cJSON *obj, const char *name, const char *s)
+{
+	return s != NULL && s[0] ? add_str(obj, name, s) : cJSON_AddNullToObject(obj, name);
+}
+
+void audit_conn_refused(struct audit *au, const struct audit_conn_refusal *r)
+{
+	cJSON *rec;
+
+	if (au == NULL)
+		return;
+	if ((rec = record("refused", NULL)) != NULL &&
+	    (!add_str(rec, "stage", r->stage) || !add_str(rec, "from", r->from) ||
+	     !add_str_or_null(rec, "who", r->who) || !add_str_or_null(rec, "serial", r->serial) ||
+	     !add_str(rec, "reason", r->reason) || !add_str(rec, "error", r->error))) {
+		cJSON_Delete(rec);
+		rec = NULL;
+	}
+	emit(au, rec);
+}
+
+void audit_conn_left_out(struct audit *au, const char *from, uint64_t n, unsigned window_s)
+{
+	cJSON *rec;
+
+	if (au == NULL)
+		return;
+	if ((rec = record("refused", NULL)) != NULL &&
+	    (!add_str(rec, "stage", "summary") || !add_str(rec, "from", from) ||
+	     !add_uint(rec, "left_out", n) || !add_uint(rec, "window_s", window_s))) {
+		cJSON_Delete(rec);
+		rec = NULL;
+	}
+	emit(au, rec);
 }

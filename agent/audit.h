@@ -1,7 +1,7 @@
 /* audit.h: the agent's audit log (the config's audit_log, --audit-log): one JSON object per
  * line for every session that starts ("start"), ends ("end") or is refused ("refused"): who
- * (the client certificate's CN), from where, what (kind, target, argv, user), which exec path
- * ran it ("via"), how it ended, and the bytes each way.
+ * (the client certificate's CN, its groups and serial), from where, what (kind, target, argv,
+ * user), which exec path ran it ("via"), how it ended, and the bytes each way.
  *
  * A session's identifying fields are built once from its Open (audit_describe()), kept by the
  * session, completed as it starts and ends, and copied into each of its records. Without an
@@ -20,6 +20,7 @@
 
 #include <cJSON.h>
 
+#include "proto/tls.h"
 #include "proto/wire.h"
 
 struct audit;
@@ -54,10 +55,11 @@ int audit_reopen(struct audit *au);
 /* Closes the log and frees AU (NULL is fine). */
 void audit_free(struct audit *au);
 
-/* The identifying fields of the session that Open O asks for, for WHO (the peer's CN) connected
- * from FROM: who, from, kind, target, argv, user (as asked). Returns NULL when AU is NULL, or
- * when out of memory (counted as a lost record); else the caller owns it (cJSON_Delete()). */
-cJSON *audit_describe(struct audit *au, const Rexec__V1__Open *o, const char *who,
+/* The identifying fields of the session that Open O asks for, for the peer WHO (its
+ * certificate's CN, groups and serial) connected from FROM: who, groups, serial, from, kind,
+ * target, argv, user (as asked). Returns NULL when AU is NULL, or when out of memory (counted
+ * as a lost record); else the caller owns it (cJSON_Delete()). */
+cJSON *audit_describe(struct audit *au, const Rexec__V1__Open *o, const struct tls_identity *who,
 		      const char *from);
 
 /* Writes a "refused" record: DESC's fields and MESSAGE, the Error the client got. */
@@ -75,15 +77,34 @@ void audit_exit(cJSON *desc, int code, int sig, const char *reason);
  * reason. */
 void audit_reason(cJSON *desc, const char *reason);
 
-/* The policy's part of DESC (NULL is fine), for the records that follow: GROUPS, the client's
- * groups (a list, kept when DESC has them already), and RULE, the index of the rule that
- * decided, or the string "no rule allows" for AUDIT_NO_RULE; nothing for AUDIT_NO_DECISION
- * (--allow-all). */
-#define AUDIT_NO_RULE     (-1)
-#define AUDIT_NO_DECISION (-2)
-void audit_policy(cJSON *desc, const char *const *groups, size_t n_groups, int rule);
+/* The policy's decision in DESC (NULL is fine), for the records that follow: RULE, the index of
+ * the rule that decided, or the string "no rule allows" for AUDIT_NO_RULE. */
+#define AUDIT_NO_RULE (-1)
+void audit_policy(cJSON *desc, int rule);
 
 /* Writes an "end" record: DESC's fields, the exit noted (null when none was), END's. */
 void audit_ended(struct audit *au, const cJSON *desc, const struct audit_end *end);
+
+/* ---- connections refused before authentication (agent/refusal.c rate-limits them) ---- */
+
+/* A connection refused before it was authenticated: a TLS handshake that failed or was refused,
+ * or a connection closed at once over a limit. Strings are borrowed; NULL or "" for none. */
+struct audit_conn_refusal {
+	const char *stage;  /* "handshake" or "connect" (over a limit, before any TLS) */
+	const char *from;   /* "ADDR:PORT" */
+	const char *who;    /* the CN of the certificate shown (not trusted: it was refused) */
+	const char *serial; /* its serial, hex */
+	const char *reason; /* a short name: "unknown_ca", "expired", ..., "connections" */
+	const char *error;  /* the full reason */
+};
+
+/* Writes {"event":"refused","stage":...,"from":...,"who":...,"serial":...,"reason":...,
+ * "error":...} ("who" and "serial" null when unknown). */
+void audit_conn_refused(struct audit *au, const struct audit_conn_refusal *r);
+
+/* Writes {"event":"refused","stage":"summary","from":FROM,"left_out":N,"window_s":W}: N
+ * refusals from FROM (an address, or "other addresses") in the last W seconds that were not
+ * written one by one. */
+void audit_conn_left_out(struct audit *au, const char *from, uint64_t n, unsigned window_s);
 
 #endif

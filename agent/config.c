@@ -11,8 +11,8 @@
 #include "proto/error.h"
 
 static const char known_keys[] = "listen, cert, key, ca, grace, keepalive, engine, exec_path, "
-				 "audit_log, dev, state_dir, allow_dual_role_certs, policy, "
-				 "allow_all";
+				 "audit_log, dev, state_dir, allow_dual_role_certs, limits, "
+				 "policy, allow_all";
 
 static const char *const exec_path_names[] = {
 	[AGENT_EXEC_PATH_AUTO] = "auto",
@@ -26,6 +26,7 @@ void agent_config_init(struct agent_config *cfg)
 	cfg->grace_ms = AGENT_CONFIG_DEFAULT_GRACE_MS;
 	cfg->keepalive_ms = AGENT_CONFIG_DEFAULT_KEEPALIVE_MS;
 	cfg->exec_path = AGENT_EXEC_PATH_AUTO;
+	cfg->limits = (struct agent_limits)AGENT_LIMITS_DEFAULT;
 	cfg->engine = strdup(AGENT_CONFIG_DEFAULT_ENGINE);
 	if (cfg->engine == NULL) {
 		fprintf(stderr, "rexec-agent: out of memory\n");
@@ -108,6 +109,64 @@ out:
 	return ret;
 }
 
+/* ---- limits: ---- */
+
+static const char limit_keys[] = "connections, connections_per_address, handshakes, "
+				 "handshake_timeout, sessions_per_user, streams_per_connection";
+
+/* A count for limits.KEY: a whole number from 1 to 1000000. */
+static int get_count(const struct yconf *y, const struct yconf_node *v, const char *key,
+		     unsigned *out, char *err, size_t errlen)
+{
+	const char *s = yconf_kind(v) == YCONF_SCALAR ? yconf_scalar(v) : NULL;
+	unsigned long n = 0;
+	char *end = NULL;
+
+	if (s != NULL && s[0] >= '0' && s[0] <= '9')
+		n = strtoul(s, &end, 10);
+	if (end == NULL || *end != 0 || n < 1 || n > 1000000)
+		return yconf_errorf(y, v, err, errlen,
+				    "limits: %s: want a whole number from 1 to 1000000", key);
+	*out = (unsigned)n;
+	return 0;
+}
+
+/* `limits:`, a mapping of some of limit_keys over CFG's. */
+static int load_limits(const struct yconf *y, const struct yconf_node *v, struct agent_config *cfg,
+		       char *err, size_t errlen)
+{
+	struct agent_limits *l = &cfg->limits;
+	size_t i;
+	int ret = 0;
+
+	if (yconf_kind(v) != YCONF_MAP)
+		return yconf_errorf(y, v, err, errlen, "limits: want a mapping of %s", limit_keys);
+	for (i = 0; i < yconf_len(v) && ret == 0; i++) {
+		const struct yconf_node *k = yconf_key(v, i), *val = yconf_value(v, i);
+		const char *key = yconf_scalar(k);
+		unsigned *field =
+			strcmp(key, "connections") == 0               ? &l->connections
+			: strcmp(key, "connections_per_address") == 0 ? &l->connections_per_address
+			: strcmp(key, "handshakes") == 0              ? &l->handshakes
+			: strcmp(key, "sessions_per_user") == 0       ? &l->sessions_per_user
+			: strcmp(key, "streams_per_connection") == 0  ? &l->streams_per_connection
+								      : NULL;
+
+		if (strcmp(key, "handshake_timeout") == 0)
+			ret = yconf_get_duration(y, val, "limits: handshake_timeout",
+						 &l->handshake_timeout_ms, err, errlen);
+		else if (field != NULL)
+			ret = get_count(y, val, key, field, err, errlen);
+		else
+			ret = yconf_errorf(y, k, err, errlen,
+					   "limits: unknown key '%s' (known: %s)", key, limit_keys);
+	}
+	if (ret == 0 && l->handshake_timeout_ms == 0)
+		ret = yconf_errorf(y, v, err, errlen,
+				   "limits: handshake_timeout must be more than 0");
+	return ret;
+}
+
 /* One top-level setting KEY with value V into CFG. */
 static int load_setting(const struct yconf *y, const struct yconf_node *k,
 			const struct yconf_node *v, struct agent_config *cfg, char *err,
@@ -143,6 +202,8 @@ static int load_setting(const struct yconf *y, const struct yconf_node *k,
 		return yconf_get_path(y, v, key, &cfg->policy, err, errlen);
 	if (strcmp(key, "allow_all") == 0)
 		return yconf_get_bool(y, v, key, &cfg->allow_all, err, errlen);
+	if (strcmp(key, "limits") == 0)
+		return load_limits(y, v, cfg, err, errlen);
 	if (strcmp(key, "exec_path") == 0) {
 		ret = yconf_get_string(y, v, key, &s, err, errlen);
 		if (ret == 0 && agent_config_exec_path_parse(s, &cfg->exec_path) != 0)

@@ -16,6 +16,8 @@
  *     allow_dual_role_certs: false  # accept client certificates made for agents too
  *     policy: policy.yaml        # who may do what (policy.h); required unless dev or:
  *     allow_all: false           # no policy: every client may do anything (a warning)
+ *     limits: { connections: 512, connections_per_address: 64, handshakes: 64,
+ *               handshake_timeout: 10s, sessions_per_user: 128, streams_per_connection: 64 }
  *
  * Use: agent_config_init(), then agent_config_load() for the file, then the flags, each of
  * which replaces its field; agent_config_free() at the end. Unknown keys are errors. */
@@ -36,6 +38,34 @@ enum agent_exec_path {
 	AGENT_EXEC_PATH_DIRECT,
 };
 
+/* What one client may take of the agent (`limits:`; any key may be left out). Defaults hold on a
+ * small host (1 GB, the agent raising its soft RLIMIT_NOFILE to the hard one at start-up):
+ * - a connection costs one fd and at most ~130 KB touched (its 64 KB read buffer, mbedTLS's two
+ *   ~17 KB record buffers, the frame being packed), so 512 connections are at most ~70 MB and
+ *   512 fds;
+ * - a session costs 1 to 4 fds (a PTY master, or three pipes; an engine stream) and ~80 KB, so
+ *   128 per user and 64 per connection keep one user to ~512 fds and ~10 MB, and a few users at
+ *   their limit within a soft limit of a few thousand fds (systemd gives 1024 soft, 524288 hard);
+ * - a handshake in progress costs a P-256 key exchange and signature check (~2 ms of CPU here)
+ *   and is bounded in time by handshake_timeout: 64 at once, and one address holds at most
+ *   half of them (so that it never takes them all), as sshd's MaxStartups bounds
+ *   unauthenticated connections. */
+struct agent_limits {
+	unsigned connections;             /* open at once, all addresses */
+	unsigned connections_per_address; /* open at once from one IP address */
+	unsigned handshakes;              /* TLS handshakes in progress at once */
+	unsigned handshake_timeout_ms;    /* TLS + Hello must be done by then */
+	unsigned sessions_per_user;       /* sessions of one certificate CN, all connections */
+	unsigned streams_per_connection;  /* sessions open at once on one connection */
+};
+
+#define AGENT_LIMITS_DEFAULT                                                         \
+	{                                                                            \
+		.connections = 512, .connections_per_address = 64, .handshakes = 64, \
+		.handshake_timeout_ms = 10000, .sessions_per_user = 128,             \
+		.streams_per_connection = 64                                         \
+	}
+
 /* Plain values, caller-allocated. Every string and the listen array are owned by the struct
  * and freed by agent_config_free(); a field replaced by a flag must be freed first. A NULL
  * string is an unset setting. */
@@ -54,6 +84,7 @@ struct agent_config {
 	/* The policy (policy.h). */
 	char *policy;   /* NULL: none (refused unless dev or allow_all) */
 	bool allow_all; /* --allow-all: no policy, everything allowed */
+	struct agent_limits limits;
 };
 
 /* Fills CFG with the defaults: no listen address, no certificates, grace and keepalive of 5s,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "agent/agent.h"
@@ -121,6 +122,32 @@ static void on_sighup(uv_signal_t *h, int sig)
 		log_info("SIGHUP: audit log reopened");
 	policyctl_reload(a);
 	/* The TLS material (certificate, key, CA file) and the CRL are re-read here too. */
+}
+
+/* Raises the soft limit on open files to the hard one, as a server that holds many sockets
+ * should (systemd starts services with 1024 soft, 524288 hard): the limits' defaults
+ * (config.h) assume a few thousand fds. Warns when even that leaves too few for L->connections
+ * with a session each. */
+static void raise_nofile(const struct agent_limits *l)
+{
+	struct rlimit rl;
+	rlim_t want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			rl.rlim_cur = was;
+	}
+	want = (rlim_t)l->connections * 4 + 64;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+		log_warn("open files limit %llu: below what limits.connections (%u) with a session "
+			 "each needs (~%llu); raise it (LimitNOFILE=) or lower limits.connections",
+			 (unsigned long long)rl.rlim_cur, l->connections, (unsigned long long)want);
+	else
+		log_info("open files limit: %llu", (unsigned long long)rl.rlim_cur);
 }
 
 static int replace(char **dst, const char *src)
@@ -415,6 +442,9 @@ int main(int argc, char **argv)
 		log_warn("exec path direct: the agent itself enters containers; this path is not "
 			 "yet proven safe against a hostile container (auto takes the engine's)");
 	a.keepalive_ms = cfg.keepalive_ms;
+	a.limits = cfg.limits;
+	raise_nofile(&a.limits);
+	refusal_log_init(&a.refusals, &loop, a.audit);
 	a.ctcache = ctcache_new(&loop, &a.engine);
 	a.initmem = initmem_new();
 	uv_timer_init(&loop, &a.stop_timer);

@@ -23,7 +23,6 @@
 
 #define LINGER_TICK_MS 100  /* after exit, output idle this long twice ends the session */
 #define KILL_AFTER_MS  2000 /* SIGHUP, then SIGKILL this much later */
-#define SESSIONS_MAX   64   /* sessions one connection may have open at once */
 #define DEFAULT_PATH   "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 enum sess_state {
@@ -45,6 +44,7 @@ struct session {
 	enum sess_state state;
 	char cmd[128]; /* argv[0], for messages */
 	char user[64];
+	char who[256]; /* the client certificate's CN: limits.sessions_per_user counts by it */
 	int tty;
 	struct spawn_result sp; /* host sessions; a container session's pid is sp.pid */
 	struct ct *ct;          /* container sessions: out_h is the engine's stream */
@@ -133,13 +133,24 @@ static struct session *find(struct agent *a, struct conn *c, uint32_t stream)
 }
 
 /* Sessions open on C (attached to it, not yet ending). */
-static int count_sessions(struct agent *a, struct conn *c)
+static unsigned count_sessions(struct agent *a, struct conn *c)
 {
 	struct session *s;
-	int n = 0;
+	unsigned n = 0;
 
 	for (s = a->sessions; s != NULL; s = s->next)
 		n += s->conn == c;
+	return n;
+}
+
+/* The sessions of WHO (a certificate CN), on every connection and detached ones too. */
+static unsigned count_user_sessions(struct agent *a, const char *who)
+{
+	struct session *s;
+	unsigned n = 0;
+
+	for (s = a->sessions; s != NULL; s = s->next)
+		n += strcmp(s->who, who) == 0;
 	return n;
 }
 
@@ -951,7 +962,7 @@ static void on_ct_started(void *arg, struct ct_started *st)
 	int ret;
 
 	if (st->policy_decided)
-		audit_policy(s->audit, NULL, 0, st->policy_rule);
+		audit_policy(s->audit, st->policy_rule);
 	if (st->error) {
 		log_info("session %u: %s", s->stream, st->message);
 		refuse(s->agent, s->conn, s->stream, s->audit, (Rexec__V1__ErrorCode)st->error,
@@ -1002,14 +1013,20 @@ static void on_ct_started(void *arg, struct ct_started *st)
 	start_reading(s);
 }
 
-/* The client's identity for the policy: its CN and groups (the certificate's OU values, none
- * until conn.h carries them), and the agent's policy now. */
-static void peer_who(struct agent *a, struct conn *c, struct ct_who *w)
+/* The client's identity for the policy: its CN and groups (the certificate's OU values, as
+ * pointers into C's identity, in GP), and the agent's policy now. */
+static void peer_who(struct agent *a, struct conn *c, struct ct_who *w,
+		     const char *gp[TICKET_GROUPS_MAX])
 {
+	const struct tls_identity *id = conn_peer_identity(c);
+	size_t i;
+
 	w->policy = a->policy;
-	w->cn = conn_peer_name(c);
-	w->groups = NULL;
-	w->n_groups = 0;
+	w->cn = id->cn;
+	for (i = 0; i < id->n_groups && i < TICKET_GROUPS_MAX; i++)
+		gp[i] = id->groups[i];
+	w->groups = gp;
+	w->n_groups = i;
 }
 
 /* The options of a host exec that the policy knows. */
@@ -1036,12 +1053,13 @@ static int host_allowed(struct agent *a, struct conn *c, uint32_t stream, const 
 			const struct passwd *pw, char *const *argv, cJSON *desc)
 {
 	static const char *const host[] = { "host" };
+	const char *gp[TICKET_GROUPS_MAX];
 	struct ct_who w;
 	struct policy_req r;
 	struct policy_decision d;
 	char *cmd, what[256], rule[512];
 
-	peer_who(a, c, &w);
+	peer_who(a, c, &w, gp);
 	cmd = policy_join((const char *const *)argv, o->n_argv);
 	if (cmd == NULL) {
 		refuse(a, c, stream, desc, REXEC__V1__ERROR_CODE__ERROR_INTERNAL, "out of memory");
@@ -1061,7 +1079,7 @@ static int host_allowed(struct agent *a, struct conn *c, uint32_t stream, const 
 	d = policy_decide(a->policy, &r);
 	free(cmd);
 	if (!policy_allows_all(a->policy))
-		audit_policy(desc, NULL, 0, d.rule);
+		audit_policy(desc, d.rule);
 	if (d.allow)
 		return 0;
 	policy_describe(&r, what, sizeof(what));
@@ -1072,12 +1090,38 @@ static int host_allowed(struct agent *a, struct conn *c, uint32_t stream, const 
 	return -1;
 }
 
+/* Refuses the Open of F with ERROR_LIMIT when C or its user is at a limit (agent.h). Returns 1
+ * when refused. */
+static int over_limits(struct agent *a, struct conn *c, const wire_frame *f, const cJSON *desc)
+{
+	const char *who = conn_peer_name(c);
+
+	if (count_sessions(a, c) >= a->limits.streams_per_connection) {
+		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_LIMIT,
+		       "too many sessions on one connection (at most %u at once: "
+		       "limits.streams_per_connection)",
+		       a->limits.streams_per_connection);
+		return 1;
+	}
+	if (count_user_sessions(a, who) >= a->limits.sessions_per_user) {
+		log_warn("%s: %s is at limits.sessions_per_user (%u)", conn_peer_addr(c), who,
+			 a->limits.sessions_per_user);
+		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_LIMIT,
+		       "too many sessions for %s on this agent (at most %u at once: "
+		       "limits.sessions_per_user); end some first",
+		       who, a->limits.sessions_per_user);
+		return 1;
+	}
+	return 0;
+}
+
 /* A session in a container: the engine backend does the start on the thread pool. DESC (the
  * audit log's description of the Open; NULL without one) goes to the session. */
 static void open_container(struct agent *a, struct conn *c, const wire_frame *f, cJSON *desc)
 {
 	const Rexec__V1__Open *o = f->open;
 	struct session *s = NULL;
+	const char *gp[TICKET_GROUPS_MAX];
 	struct ct_who who;
 
 	if (o->kind == REXEC__V1__KIND__KIND_RESUME) {
@@ -1102,6 +1146,7 @@ static void open_container(struct agent *a, struct conn *c, const wire_frame *f,
 	s->agent = a;
 	s->conn = c;
 	s->stream = f->stream;
+	snprintf(s->who, sizeof(s->who), "%s", conn_peer_name(c));
 	s->state = SESS_STARTING;
 	s->sp.pid = 0;
 	s->sp.master = s->sp.in = s->sp.out = s->sp.err = s->sp.errpipe = -1;
@@ -1111,7 +1156,7 @@ static void open_container(struct agent *a, struct conn *c, const wire_frame *f,
 		 f->open->target->service[0] ? f->open->target->service
 					     : f->open->target->container);
 	snprintf(s->user, sizeof(s->user), "%s", f->open->user);
-	peer_who(a, c, &who);
+	peer_who(a, c, &who, gp);
 	s->ct = ct_start(a->loop, &a->engine, a->ctcache, a->initmem, a->exec_path, &who, f->open,
 			 on_ct_started, s);
 	if (s->ct == NULL) {
@@ -1140,23 +1185,16 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 	char pwbuf[4096];
 	char **argv = NULL, **envp = NULL, *file = NULL;
 	struct session *s = NULL;
-	cJSON *desc = audit_describe(a->audit, o, conn_peer_name(c), conn_peer_addr(c));
-	struct ct_who w;
+	cJSON *desc = audit_describe(a->audit, o, conn_peer_identity(c), conn_peer_addr(c));
 	int ret;
-
-	peer_who(a, c, &w);
-	audit_policy(desc, w.groups, w.n_groups, AUDIT_NO_DECISION);
 
 	if (a->stopping || find(a, c, f->stream) != NULL || f->stream % 2 == 0) {
 		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
 		       "stream %u cannot be opened", f->stream);
 		goto out;
 	}
-	if (count_sessions(a, c) >= SESSIONS_MAX) {
-		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_LIMIT,
-		       "too many sessions on one connection (at most %d at once)", SESSIONS_MAX);
+	if (over_limits(a, c, f, desc))
 		goto out;
-	}
 	if (o->target->type != REXEC__V1__TARGET_TYPE__TARGET_HOST) {
 		open_container(a, c, f, desc);
 		return;
@@ -1210,6 +1248,7 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 	s->agent = a;
 	s->conn = c;
 	s->stream = f->stream;
+	snprintf(s->who, sizeof(s->who), "%s", conn_peer_name(c));
 	s->state = SESS_RUNNING;
 	s->tty = o->tty;
 	s->window = o->initial_window ? o->initial_window : WIRE_WINDOW_DEFAULT;

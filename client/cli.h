@@ -52,6 +52,7 @@ struct cli_exec {
 	int json;                    /* --json: one JSON object per host */
 	int any;                     /* --any: a bare service on several hosts: take one */
 	int fleet_opts;              /* one of the fan-out options above was given */
+	int cert_checked; /* not an option: the caller (fleet.c) ran dial_check_cert() already */
 };
 
 /* The verbs as bits, for the option table's masks. */

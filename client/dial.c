@@ -5,8 +5,12 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include "lib/pki.h"
 #include "proto/error.h"
+
+#define DAY 86400LL
 
 void dial_creds(const struct client_config *cfg, const struct client_host *h,
 		struct dial_creds *out)
@@ -14,6 +18,41 @@ void dial_creds(const struct client_config *cfg, const struct client_host *h,
 	out->ca = h->ca ? h->ca : cfg->ca;
 	out->cert = h->cert ? h->cert : cfg->cert;
 	out->key = h->key ? h->key : cfg->key;
+}
+
+int dial_check_cert(const char *cert, int *warned, char *err, size_t errlen)
+{
+	struct pki_cert_info info;
+	char when[40], span[32];
+	long long now = (long long)time(NULL);
+
+	if (cert == NULL || pki_cert_info(cert, &info, NULL, 0) < 0)
+		return 0;
+	if (now >= info.not_after) {
+		pki_format_time(info.not_after, when, sizeof(when));
+		pki_format_duration(now - info.not_after, span, sizeof(span));
+		snprintf(err, errlen,
+			 "certificate %s expired %s ago (at %s); get a new one (rexec cert issue)",
+			 cert, span, when);
+		return REXEC_EPKI;
+	}
+	if (now < info.not_before) {
+		pki_format_time(info.not_before, when, sizeof(when));
+		snprintf(err, errlen,
+			 "certificate %s is not valid until %s; check this machine's clock", cert,
+			 when);
+		return REXEC_EPKI;
+	}
+	/* Issued for more than a day, not counting the hour an issuer may backdate it by. */
+	if (!*warned && info.not_after - info.not_before > DAY + PKI_DAYS_BACKDATE &&
+	    info.not_after - now <= DAY) {
+		pki_format_time(info.not_after, when, sizeof(when));
+		pki_format_duration(info.not_after - now, span, sizeof(span));
+		fprintf(stderr, "rexec: warning: certificate %s expires in %s (at %s); renew it\n",
+			cert, span, when);
+		*warned = 1;
+	}
+	return 0;
 }
 
 int dial_tls(struct tls_config **out, const struct client_config *cfg,

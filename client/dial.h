@@ -21,6 +21,14 @@ struct dial_creds {
 void dial_creds(const struct client_config *cfg, const struct client_host *h,
 		struct dial_creds *out);
 
+/* Check the client certificate CERT before connecting with it, as OpenSSH checks a
+ * certificate's validity before offering it: one that has expired or is not valid yet is
+ * refused here (REXEC_EPKI, with a message in ERR that says when), not by a handshake that
+ * cannot say why. One that was issued for more than a day and expires within a day gets a
+ * warning line on stderr, unless *WARNED is set (it is then set: one line per run). A file that
+ * cannot be read returns 0: the TLS set-up reports it. */
+int dial_check_cert(const char *cert, int *warned, char *err, size_t errlen);
+
 /* A client TLS configuration with CREDS, as CFG says (allow_dual_role_certs). Returns 0 with
  * *OUT (tls_config_free()), or a negative code with a message in ERR (ERRLEN bytes). */
 int dial_tls(struct tls_config **out, const struct client_config *cfg,

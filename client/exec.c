@@ -808,7 +808,7 @@ int exec_run(const struct cli_exec *cli, struct client_config *cfg)
 	char path[4096], err[1024], software[64], ticket[4200], mux_path[128];
 	const char *cfg_path = cli->config, *mux;
 	uv_loop_t loop;
-	int ret = 255, r, mux_fd = -1;
+	int ret = 255, r, mux_fd = -1, warned = 0;
 	size_t i;
 
 	if (cfg_path == NULL && cfg == NULL)
@@ -841,6 +841,11 @@ int exec_run(const struct cli_exec *cli, struct client_config *cfg)
 		ret = 2;
 		goto out;
 	}
+	dial_creds(cfg, h, &creds);
+	if (!cli->cert_checked && dial_check_cert(creds.cert, &warned, err, sizeof(err)) < 0) {
+		fprintf(stderr, "rexec: %s: %s\n", cli->host, err);
+		goto out;
+	}
 	snprintf(software, sizeof(software), "rexec %s", version_string());
 	dial_conn_opts(&opts, cfg, h, NULL, software, 0, ticket, sizeof(ticket));
 	/* A control master (control_persist) for this agent, started when there is none; if
@@ -852,7 +857,6 @@ int exec_run(const struct cli_exec *cli, struct client_config *cfg)
 			fprintf(stderr, "rexec: %s; connecting directly\n", err);
 		mux = NULL;
 	}
-	dial_creds(cfg, h, &creds);
 	if (mux == NULL && dial_tls(&tls, cfg, &creds, err, sizeof(err)) < 0) {
 		fprintf(stderr, "rexec: %s: TLS set-up: %s\n", cli->host, err);
 		goto out;

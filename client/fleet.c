@@ -88,6 +88,7 @@ struct fleet {
 	uint64_t last_int;
 	struct tls_entry *tls;
 	size_t n_tls;
+	int cert_warned; /* dial_check_cert() warned once: not again for another host */
 	uv_timer_t tick;
 	uv_signal_t sigs[3];
 	struct fleet_out *out;
@@ -422,6 +423,8 @@ static void on_close(struct conn *c, int err, const char *why, void *arg)
 		       "no answer from %s within %s (--connect-timeout); check that rexec-agent "
 		       "listens there",
 		       ch->address, duration(h->f->connect_timeout_ms, d, sizeof(d)));
+	else if (err == REXEC_EDENIED) /* the agent refused our certificate, and says why */
+		finish(h, FLEET_UNREACHABLE, -1, "%s: %s", ch->address, why);
 	else if (err == REXEC_ETLS || err == REXEC_ETLS_VERIFY)
 		finish(h, FLEET_UNREACHABLE, -1,
 		       "TLS with %s failed: %s; check that its certificate is signed by the CA "
@@ -586,7 +589,8 @@ static struct tls_config *tls_for(struct fleet *f, const struct client_host *ch,
 	}
 #undef SAME
 	e = &f->tls[f->n_tls];
-	if (dial_tls(&e->tls, f->cfg, &c, err, errlen) < 0)
+	if (dial_check_cert(c.cert, &f->cert_warned, err, errlen) < 0 ||
+	    dial_tls(&e->tls, f->cfg, &c, err, errlen) < 0)
 		return NULL;
 	e->ca = c.ca;
 	e->cert = c.cert;
@@ -897,6 +901,7 @@ static int run_bare_service(struct fleet *f)
 		goto out;
 	}
 	one = *cli;
+	one.cert_checked = 1; /* fleet_setup() checked every host's certificate */
 	one.host = hits[0];
 	one.service = f->service;
 	one.cmd = f->cmd;

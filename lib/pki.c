@@ -23,6 +23,7 @@
 #include <mbedtls/x509_crt.h>
 #include <psa/crypto.h>
 
+#include "lib/strvis.h"
 #include "proto/error.h"
 
 #define CERT_PEM_CAP (32 * 1024) /* a certificate with PKI_MAX_SANS of the longest names fits */
@@ -38,9 +39,9 @@ struct san_entry {
 	unsigned char ip[16];
 };
 
-/* Format a one-line message into ERR and return CODE, so that failures read `return fail()`. */
-__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int code,
-						      const char *fmt, ...)
+/* Format a one-line message into ERR and return CODE, so that failures read `return pki__fail()`.
+ */
+int pki__fail(char *err, size_t errlen, int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -63,7 +64,7 @@ __attribute__((format(printf, 4, 5))) static int tls_fail(char *err, size_t errl
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	mbedtls_strerror(mret, detail, sizeof(detail));
-	return fail(err, errlen, REXEC_EPKI, "%s (%s)", what, detail);
+	return pki__fail(err, errlen, REXEC_EPKI, "%s (%s)", what, detail);
 }
 
 /* PSA must be up before any mbedTLS key or random operation; psa_crypto_init() is idempotent. */
@@ -72,8 +73,8 @@ static int crypto_init(char *err, size_t errlen)
 	psa_status_t st = psa_crypto_init();
 
 	if (st != PSA_SUCCESS)
-		return fail(err, errlen, REXEC_EPKI, "cannot initialise PSA crypto (status %d)",
-			    (int)st);
+		return pki__fail(err, errlen, REXEC_EPKI,
+				 "cannot initialise PSA crypto (status %d)", (int)st);
 	return 0;
 }
 
@@ -83,7 +84,7 @@ static int join(char out[PATH_MAX], const char *a, const char *b, char *err, siz
 	int n = snprintf(out, PATH_MAX, "%s%s", a, b);
 
 	if (n < 0 || n >= PATH_MAX)
-		return fail(err, errlen, -ENAMETOOLONG, "path too long: %s%s", a, b);
+		return pki__fail(err, errlen, -ENAMETOOLONG, "path too long: %s%s", a, b);
 	return 0;
 }
 
@@ -97,7 +98,7 @@ static int make_dirs(const char *dir, char *err, size_t errlen)
 	int e;
 
 	if (len >= sizeof(path))
-		return fail(err, errlen, -ENAMETOOLONG, "path too long: %s", dir);
+		return pki__fail(err, errlen, -ENAMETOOLONG, "path too long: %s", dir);
 	memcpy(path, dir, len + 1);
 	while (len > 1 && path[len - 1] == '/')
 		path[--len] = '\0';
@@ -107,7 +108,8 @@ static int make_dirs(const char *dir, char *err, size_t errlen)
 		*p = '\0';
 		if (mkdir(path, 0755) != 0 && errno != EEXIST) {
 			e = errno;
-			return fail(err, errlen, -e, "cannot create %s: %s", path, strerror(e));
+			return pki__fail(err, errlen, -e, "cannot create %s: %s", path,
+					 strerror(e));
 		}
 		*p = '/';
 	}
@@ -115,13 +117,13 @@ static int make_dirs(const char *dir, char *err, size_t errlen)
 		return 0;
 	e = errno;
 	if (e != EEXIST)
-		return fail(err, errlen, -e, "cannot create %s: %s", path, strerror(e));
+		return pki__fail(err, errlen, -e, "cannot create %s: %s", path, strerror(e));
 	if (stat(path, &st) != 0) {
 		e = errno;
-		return fail(err, errlen, -e, "cannot stat %s: %s", path, strerror(e));
+		return pki__fail(err, errlen, -e, "cannot stat %s: %s", path, strerror(e));
 	}
 	if (!S_ISDIR(st.st_mode))
-		return fail(err, errlen, -ENOTDIR, "%s is not a directory", path);
+		return pki__fail(err, errlen, -ENOTDIR, "%s is not a directory", path);
 	return 0;
 }
 
@@ -138,12 +140,12 @@ static int read_file(const char *what, const char *path, unsigned char **out, si
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
-		fail(err, errlen, ret, "cannot read %s %s: %s", what, path, strerror(-ret));
+		pki__fail(err, errlen, ret, "cannot read %s %s: %s", what, path, strerror(-ret));
 		goto out;
 	}
 	buf = malloc(READ_CAP + 2);
 	if (buf == NULL) {
-		ret = fail(err, errlen, -ENOMEM, "out of memory reading %s", path);
+		ret = pki__fail(err, errlen, -ENOMEM, "out of memory reading %s", path);
 		goto out;
 	}
 	while (got <= READ_CAP) {
@@ -152,7 +154,8 @@ static int read_file(const char *what, const char *path, unsigned char **out, si
 			continue;
 		if (n < 0) {
 			ret = -errno;
-			fail(err, errlen, ret, "cannot read %s %s: %s", what, path, strerror(-ret));
+			pki__fail(err, errlen, ret, "cannot read %s %s: %s", what, path,
+				  strerror(-ret));
 			goto out;
 		}
 		if (n == 0)
@@ -160,7 +163,7 @@ static int read_file(const char *what, const char *path, unsigned char **out, si
 		got += (size_t)n;
 	}
 	if (got > READ_CAP) {
-		ret = fail(err, errlen, REXEC_EPKI, "%s %s is too large", what, path);
+		ret = pki__fail(err, errlen, REXEC_EPKI, "%s %s is too large", what, path);
 		goto out;
 	}
 	buf[got] = '\0';
@@ -190,15 +193,15 @@ int pki_write_file(const char *path, const void *data, size_t len, int mode, int
 	if (fd < 0) {
 		ret = -errno;
 		if (ret == -EEXIST)
-			fail(err, errlen, ret, "%s already exists", path);
+			pki__fail(err, errlen, ret, "%s already exists", path);
 		else
-			fail(err, errlen, ret, "cannot create %s: %s", path, strerror(-ret));
+			pki__fail(err, errlen, ret, "cannot create %s: %s", path, strerror(-ret));
 		goto out;
 	}
 	created = excl;
 	if (!excl && fchmod(fd, (mode_t)mode) != 0) {
 		ret = -errno;
-		fail(err, errlen, ret, "cannot chmod %s: %s", path, strerror(-ret));
+		pki__fail(err, errlen, ret, "cannot chmod %s: %s", path, strerror(-ret));
 		goto out;
 	}
 	while (len > 0) {
@@ -207,7 +210,7 @@ int pki_write_file(const char *path, const void *data, size_t len, int mode, int
 			continue;
 		if (n < 0) {
 			ret = -errno;
-			fail(err, errlen, ret, "cannot write %s: %s", path, strerror(-ret));
+			pki__fail(err, errlen, ret, "cannot write %s: %s", path, strerror(-ret));
 			goto out;
 		}
 		p += n;
@@ -215,13 +218,13 @@ int pki_write_file(const char *path, const void *data, size_t len, int mode, int
 	}
 	if (fsync(fd) != 0) {
 		ret = -errno;
-		fail(err, errlen, ret, "cannot write %s: %s", path, strerror(-ret));
+		pki__fail(err, errlen, ret, "cannot write %s: %s", path, strerror(-ret));
 		goto out;
 	}
 	ret = close(fd) != 0 ? -errno : 0;
 	fd = -1;
 	if (ret < 0)
-		fail(err, errlen, ret, "cannot write %s: %s", path, strerror(-ret));
+		pki__fail(err, errlen, ret, "cannot write %s: %s", path, strerror(-ret));
 out:
 	if (fd >= 0)
 		close(fd);
@@ -234,8 +237,8 @@ out:
 static int check_days(int days, char *err, size_t errlen)
 {
 	if (days < 1 || days > PKI_MAX_DAYS)
-		return fail(err, errlen, -EINVAL, "validity must be 1 to %d days, not %d",
-			    PKI_MAX_DAYS, days);
+		return pki__fail(err, errlen, -EINVAL, "validity must be 1 to %d days, not %d",
+				 PKI_MAX_DAYS, days);
 	return 0;
 }
 
@@ -247,12 +250,13 @@ static int check_name(const char *what, const char *name, int dns, char *err, si
 	unsigned char c;
 
 	if (len == 0 || len > NAME_MAX_LEN)
-		return fail(err, errlen, -EINVAL, "%s must be 1 to %d bytes long", what,
-			    NAME_MAX_LEN);
+		return pki__fail(err, errlen, -EINVAL, "%s must be 1 to %d bytes long", what,
+				 NAME_MAX_LEN);
 	for (i = 0; i < len; i++) {
 		c = (unsigned char)name[i];
 		if (c < 0x20 || c == 0x7f)
-			return fail(err, errlen, -EINVAL, "%s contains a control character", what);
+			return pki__fail(err, errlen, -EINVAL, "%s contains a control character",
+					 what);
 		if (!dns)
 			continue;
 		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -260,8 +264,8 @@ static int check_name(const char *what, const char *name, int dns, char *err, si
 			continue;
 		if (c == '*' && i == 0 && name[1] == '.')
 			continue;
-		return fail(err, errlen, -EINVAL, "%s \"%s\" is neither a host name nor an address",
-			    what, name);
+		return pki__fail(err, errlen, -EINVAL,
+				 "%s \"%s\" is neither a host name nor an address", what, name);
 	}
 	return 0;
 }
@@ -274,7 +278,7 @@ static int common_name(const char *value, char out[DN_CAP], char *err, size_t er
 	memcpy(out, "CN=", 3);
 	for (; *value != '\0'; value++) {
 		if (o + 3 >= DN_CAP)
-			return fail(err, errlen, -EINVAL, "name too long");
+			return pki__fail(err, errlen, -EINVAL, "name too long");
 		if (strchr(",=+<>#;\"\\", *value) != NULL)
 			out[o++] = '\\';
 		out[o++] = *value;
@@ -307,12 +311,13 @@ static int new_key(mbedtls_pk_context *key, char *err, size_t errlen)
 }
 
 /* Set what every certificate here has: v3, SHA-256, the keys and names, a random positive
- * 16-byte serial, validity from an hour ago (clock skew) for DAYS days, and key identifiers. */
+ * 16-byte serial (also into SERIAL), validity from BACKDATE seconds ago (clock skew) for SECS
+ * seconds from now, and key identifiers. */
 static int set_common(mbedtls_x509write_cert *w, mbedtls_pk_context *key,
 		      mbedtls_pk_context *issuer_key, const char *subject, const char *issuer,
-		      int days, char *err, size_t errlen)
+		      long long secs, long long backdate, unsigned char serial[SERIAL_LEN],
+		      char *err, size_t errlen)
 {
-	unsigned char serial[SERIAL_LEN];
 	char from[16], to[16];
 	time_t now = time(NULL);
 	int mret;
@@ -321,10 +326,11 @@ static int set_common(mbedtls_x509write_cert *w, mbedtls_pk_context *key,
 	mbedtls_x509write_crt_set_md_alg(w, MBEDTLS_MD_SHA256);
 	mbedtls_x509write_crt_set_subject_key(w, key);
 	mbedtls_x509write_crt_set_issuer_key(w, issuer_key);
-	if (validity_time(now - 3600, from) != 0 ||
-	    validity_time(now + (time_t)days * 86400, to) != 0)
-		return fail(err, errlen, -EINVAL, "cannot represent a validity of %d days", days);
-	if ((mret = mbedtls_psa_get_random(NULL, serial, sizeof(serial))) != 0)
+	if (validity_time(now - (time_t)backdate, from) != 0 ||
+	    validity_time(now + (time_t)secs, to) != 0)
+		return pki__fail(err, errlen, -EINVAL,
+				 "cannot represent a validity of %lld seconds", secs);
+	if ((mret = mbedtls_psa_get_random(NULL, serial, SERIAL_LEN)) != 0)
 		return tls_fail(err, errlen, mret, "cannot draw a serial number");
 	/* Positive and minimal in DER: top bit clear, the next one set. */
 	serial[0] = (unsigned char)((serial[0] & 0x7f) | 0x40);
@@ -332,7 +338,7 @@ static int set_common(mbedtls_x509write_cert *w, mbedtls_pk_context *key,
 		return tls_fail(err, errlen, mret, "invalid subject %s", subject);
 	if ((mret = mbedtls_x509write_crt_set_issuer_name(w, issuer)) != 0)
 		return tls_fail(err, errlen, mret, "invalid issuer %s", issuer);
-	if ((mret = mbedtls_x509write_crt_set_serial_raw(w, serial, sizeof(serial))) != 0 ||
+	if ((mret = mbedtls_x509write_crt_set_serial_raw(w, serial, SERIAL_LEN)) != 0 ||
 	    (mret = mbedtls_x509write_crt_set_validity(w, from, to)) != 0 ||
 	    (mret = mbedtls_x509write_crt_set_subject_key_identifier(w)) != 0 ||
 	    (mret = mbedtls_x509write_crt_set_authority_key_identifier(w)) != 0)
@@ -355,7 +361,7 @@ static int sign_and_write(mbedtls_x509write_cert *w, mbedtls_pk_context *key, mb
 	mbedtls_x509_crt_init(&crt);
 	pem = malloc(CERT_PEM_CAP);
 	if (pem == NULL) {
-		ret = fail(err, errlen, -ENOMEM, "out of memory");
+		ret = pki__fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	if ((mret = mbedtls_x509write_crt_pem(w, pem, CERT_PEM_CAP, mbedtls_psa_get_random,
@@ -368,8 +374,8 @@ static int sign_and_write(mbedtls_x509write_cert *w, mbedtls_pk_context *key, mb
 					    NULL)) != 0) {
 		mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
 		info[strcspn(info, "\n")] = '\0';
-		ret = fail(err, errlen, REXEC_EPKI,
-			   "the new certificate does not verify against the CA: %s", info);
+		ret = pki__fail(err, errlen, REXEC_EPKI,
+				"the new certificate does not verify against the CA: %s", info);
 		goto out;
 	}
 	if ((mret = mbedtls_pk_write_key_pem(key, key_pem, sizeof(key_pem))) != 0) {
@@ -392,6 +398,7 @@ out:
 int pki_ca_init(const char *dir, const char *cn, int days, char *err, size_t errlen)
 {
 	char subject[DN_CAP], cert_path[PATH_MAX], key_path[PATH_MAX];
+	unsigned char serial[SERIAL_LEN];
 	mbedtls_x509write_cert w;
 	mbedtls_pk_context key;
 	int mret, ret;
@@ -399,7 +406,7 @@ int pki_ca_init(const char *dir, const char *cn, int days, char *err, size_t err
 	mbedtls_x509write_crt_init(&w);
 	mbedtls_pk_init(&key);
 	if (dir == NULL || *dir == '\0') {
-		ret = fail(err, errlen, -EINVAL, "no CA directory given");
+		ret = pki__fail(err, errlen, -EINVAL, "no CA directory given");
 		goto out;
 	}
 	if ((ret = check_days(days, err, errlen)) < 0 ||
@@ -409,7 +416,8 @@ int pki_ca_init(const char *dir, const char *cn, int days, char *err, size_t err
 	    (ret = join(key_path, dir, "/" PKI_CA_KEY, err, errlen)) < 0 ||
 	    (ret = crypto_init(err, errlen)) < 0 || (ret = make_dirs(dir, err, errlen)) < 0 ||
 	    (ret = new_key(&key, err, errlen)) < 0 ||
-	    (ret = set_common(&w, &key, &key, subject, subject, days, err, errlen)) < 0)
+	    (ret = set_common(&w, &key, &key, subject, subject, (long long)days * 86400,
+			      PKI_DAYS_BACKDATE, serial, err, errlen)) < 0)
 		goto out;
 	if ((mret = mbedtls_x509write_crt_set_basic_constraints(&w, 1, 0)) != 0 ||
 	    (mret = mbedtls_x509write_crt_set_key_usage(
@@ -419,24 +427,23 @@ int pki_ca_init(const char *dir, const char *cn, int days, char *err, size_t err
 	}
 	ret = sign_and_write(&w, &key, NULL, cert_path, key_path, err, errlen);
 	if (ret == -EEXIST)
-		fail(err, errlen, ret, "a CA already exists in %s: not overwriting it", dir);
+		pki__fail(err, errlen, ret, "a CA already exists in %s: not overwriting it", dir);
 out:
 	mbedtls_x509write_crt_free(&w);
 	mbedtls_pk_free(&key);
 	return ret;
 }
 
-/* Load the CA certificate and its private key from CA_DIR, and check that they belong
- * together. CA and KEY are initialised; the caller frees them. */
-static int load_ca(const char *ca_dir, mbedtls_x509_crt *ca, mbedtls_pk_context *key, char *err,
-		   size_t errlen)
+int pki__load_ca(const char *ca_dir, mbedtls_x509_crt *ca, mbedtls_pk_context *key, char *err,
+		 size_t errlen)
 {
 	char cert_path[PATH_MAX], key_path[PATH_MAX];
 	unsigned char *buf = NULL;
 	size_t len = 0;
 	int mret, ret;
 
-	if ((ret = join(cert_path, ca_dir, "/" PKI_CA_CERT, err, errlen)) < 0 ||
+	if ((ret = crypto_init(err, errlen)) < 0 ||
+	    (ret = join(cert_path, ca_dir, "/" PKI_CA_CERT, err, errlen)) < 0 ||
 	    (ret = join(key_path, ca_dir, "/" PKI_CA_KEY, err, errlen)) < 0 ||
 	    (ret = read_file("CA certificate", cert_path, &buf, &len, err, errlen)) < 0)
 		goto out;
@@ -516,7 +523,7 @@ static int build_sans(const struct pki_req *req, struct san_entry **out,
 
 	e = calloc(req->n_sans + 1, sizeof(*e));
 	if (e == NULL) {
-		ret = fail(err, errlen, -ENOMEM, "out of memory");
+		ret = pki__fail(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	for (i = 0; i <= req->n_sans; i++) {
@@ -544,34 +551,105 @@ out:
 /* Check a request before any work is done. */
 static int check_req(const struct pki_req *req, char *err, size_t errlen)
 {
+	size_t i;
 	int ret;
 
 	if (req == NULL || (req->kind != PKI_AGENT && req->kind != PKI_CLIENT))
-		return fail(err, errlen, -EINVAL, "unknown kind of certificate");
-	if ((ret = check_days(req->days, err, errlen)) < 0)
+		return pki__fail(err, errlen, -EINVAL, "unknown kind of certificate");
+	if (req->ttl != 0 && (req->ttl < 1 || req->ttl > PKI_MAX_TTL))
+		return pki__fail(err, errlen, -EINVAL, "a ttl must be 1 second to %d days",
+				 PKI_MAX_DAYS);
+	if (req->ttl == 0 && (ret = check_days(req->days, err, errlen)) < 0)
 		return ret;
 	if (req->kind == PKI_CLIENT && req->n_sans > 0)
-		return fail(err, errlen, -EINVAL,
-			    "subject alternative names are for agent certificates");
+		return pki__fail(err, errlen, -EINVAL,
+				 "subject alternative names are for agent certificates");
 	if (req->n_sans > PKI_MAX_SANS)
-		return fail(err, errlen, -EINVAL, "at most %d subject alternative names",
-			    PKI_MAX_SANS);
+		return pki__fail(err, errlen, -EINVAL, "at most %d subject alternative names",
+				 PKI_MAX_SANS);
 	if (req->n_sans > 0 && req->sans == NULL)
-		return fail(err, errlen, -EINVAL, "no subject alternative names given");
+		return pki__fail(err, errlen, -EINVAL, "no subject alternative names given");
+	if (req->kind == PKI_AGENT && req->n_groups > 0)
+		return pki__fail(err, errlen, -EINVAL, "groups are for client certificates");
+	if (req->n_groups > PKI_MAX_GROUPS || (req->n_groups > 0 && req->groups == NULL))
+		return pki__fail(err, errlen, -EINVAL, "give 0 to %d groups", PKI_MAX_GROUPS);
+	for (i = 0; i < req->n_groups; i++)
+		if ((ret = pki_check_group(req->groups[i], err, errlen)) < 0)
+			return ret;
 	return check_name(req->kind == PKI_AGENT ? "the agent name" : "the user name", req->name, 0,
 			  err, errlen);
+}
+
+/* Add each group of REQ as an OU of the subject W holds. mbedtls_x509_string_to_names() keeps
+ * one value per attribute type (a second OU replaces the first), so the attributes are linked
+ * in here: the list is written back to front, and the OUs go before the CN in the DER, as the
+ * more general parts of a name do (OpenSSL's -subj "/OU=ops/OU=dev/CN=alice"). */
+static int add_groups(mbedtls_x509write_cert *w, const struct pki_req *req, char *err,
+		      size_t errlen)
+{
+	mbedtls_asn1_named_data **tail = &w->MBEDTLS_PRIVATE(subject), *one;
+	size_t i;
+
+	while (*tail != NULL)
+		tail = &(*tail)->next;
+	for (i = req->n_groups; i-- > 0;) {
+		one = NULL;
+		if (mbedtls_asn1_store_named_data(&one, MBEDTLS_OID_AT_ORG_UNIT,
+						  MBEDTLS_OID_SIZE(MBEDTLS_OID_AT_ORG_UNIT),
+						  (const unsigned char *)req->groups[i],
+						  strlen(req->groups[i])) == NULL)
+			return pki__fail(err, errlen, -ENOMEM, "out of memory");
+		one->val.tag = MBEDTLS_ASN1_UTF8_STRING;
+		*tail = one;
+		tail = &one->next;
+	}
+	return 0;
+}
+
+/* Append a line for the certificate just issued to CA_DIR/issued: its serial, notAfter, kind
+ * and name, so that `rexec cert revoke --serial` can tell the CA's own serials from others. */
+static int record_issued(const char *ca_dir, const unsigned char serial[SERIAL_LEN],
+			 long long not_after, const struct pki_req *req, char *err, size_t errlen)
+{
+	char path[PATH_MAX], hex[PKI_SERIAL_HEX_CAP], line[NAME_MAX_LEN + 128];
+	int fd, n, ret;
+
+	if ((ret = join(path, ca_dir, "/" PKI_CA_ISSUED, err, errlen)) < 0)
+		return ret;
+	pki__serial_hex(serial, SERIAL_LEN, hex);
+	n = snprintf(line, sizeof(line), "%s %lld %s %s\n", hex, not_after,
+		     req->kind == PKI_AGENT ? "agent" : "client", req->name);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return pki__fail(err, errlen, -EINVAL, "name too long");
+	/* One short O_APPEND write: concurrent issuers never interleave within a line. */
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0 || write(fd, line, (size_t)n) != n || fsync(fd) != 0) {
+		ret = -errno;
+		if (fd >= 0)
+			close(fd);
+		return pki__fail(err, errlen, ret, "cannot record the certificate in %s: %s", path,
+				 strerror(-ret));
+	}
+	if (close(fd) != 0) {
+		ret = -errno;
+		return pki__fail(err, errlen, ret, "cannot record the certificate in %s: %s", path,
+				 strerror(-ret));
+	}
+	return 0;
 }
 
 int pki_issue(const char *ca_dir, const struct pki_req *req, const char *out_prefix, char *err,
 	      size_t errlen)
 {
 	char subject[DN_CAP], issuer[DN_CAP], cert_path[PATH_MAX], key_path[PATH_MAX];
+	unsigned char serial[SERIAL_LEN];
 	struct san_entry *sans = NULL;
 	mbedtls_x509_san_list *san_list = NULL;
 	mbedtls_x509write_cert w;
 	mbedtls_x509_crt ca;
 	mbedtls_pk_context ca_key, key;
 	mbedtls_asn1_sequence eku;
+	long long secs;
 	int agent, mret, ret;
 
 	mbedtls_x509write_crt_init(&w);
@@ -579,25 +657,29 @@ int pki_issue(const char *ca_dir, const struct pki_req *req, const char *out_pre
 	mbedtls_pk_init(&ca_key);
 	mbedtls_pk_init(&key);
 	if (ca_dir == NULL || *ca_dir == '\0' || out_prefix == NULL || *out_prefix == '\0') {
-		ret = fail(err, errlen, -EINVAL, "no CA directory or output prefix given");
+		ret = pki__fail(err, errlen, -EINVAL, "no CA directory or output prefix given");
 		goto out;
 	}
 	if ((ret = check_req(req, err, errlen)) < 0)
 		goto out;
 	agent = req->kind == PKI_AGENT;
+	secs = req->ttl > 0 ? req->ttl : (long long)req->days * 86400;
 	if ((agent && (ret = build_sans(req, &sans, &san_list, err, errlen)) < 0) ||
 	    (ret = common_name(req->name, subject, err, errlen)) < 0 ||
 	    (ret = join(cert_path, out_prefix, ".pem", err, errlen)) < 0 ||
 	    (ret = join(key_path, out_prefix, "-key.pem", err, errlen)) < 0 ||
 	    (ret = crypto_init(err, errlen)) < 0 ||
-	    (ret = load_ca(ca_dir, &ca, &ca_key, err, errlen)) < 0)
+	    (ret = pki__load_ca(ca_dir, &ca, &ca_key, err, errlen)) < 0)
 		goto out;
 	if ((mret = mbedtls_x509_dn_gets(issuer, sizeof(issuer), &ca.subject)) < 0) {
 		ret = tls_fail(err, errlen, mret, "cannot read the CA's subject");
 		goto out;
 	}
 	if ((ret = new_key(&key, err, errlen)) < 0 ||
-	    (ret = set_common(&w, &key, &ca_key, subject, issuer, req->days, err, errlen)) < 0)
+	    (ret = set_common(&w, &key, &ca_key, subject, issuer, secs,
+			      req->ttl > 0 ? PKI_TTL_BACKDATE : PKI_DAYS_BACKDATE, serial, err,
+			      errlen)) < 0 ||
+	    (ret = add_groups(&w, req, err, errlen)) < 0)
 		goto out;
 	memset(&eku, 0, sizeof(eku));
 	eku.buf.tag = MBEDTLS_ASN1_OID;
@@ -614,8 +696,13 @@ int pki_issue(const char *ca_dir, const struct pki_req *req, const char *out_pre
 	}
 	ret = sign_and_write(&w, &key, &ca, cert_path, key_path, err, errlen);
 	if (ret == -EEXIST)
-		fail(err, errlen, ret, "%s or %s already exists: not overwriting it", cert_path,
-		     key_path);
+		pki__fail(err, errlen, ret, "%s or %s already exists: not overwriting it",
+			  cert_path, key_path);
+	if (ret == 0 && (ret = record_issued(ca_dir, serial, (long long)time(NULL) + secs, req, err,
+					     errlen)) < 0) {
+		unlink(cert_path);
+		unlink(key_path);
+	}
 out:
 	mbedtls_x509write_crt_free(&w);
 	mbedtls_x509_crt_free(&ca);
@@ -623,4 +710,175 @@ out:
 	mbedtls_pk_free(&key);
 	free(sans);
 	return ret;
+}
+
+int pki_parse_ttl(const char *s, long long *secs)
+{
+	static const struct {
+		char unit;
+		long long secs;
+	} units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 604800 } };
+	long long v = 0;
+	size_t i;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -EINVAL;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		v = v * 10 + (*s - '0');
+		if (v > PKI_MAX_TTL)
+			return -EINVAL;
+	}
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (s[0] != units[i].unit || s[1] != '\0')
+			continue;
+		if (v == 0 || v > PKI_MAX_TTL / units[i].secs)
+			return -EINVAL;
+		*secs = v * units[i].secs;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int pki_check_group(const char *g, char *err, size_t errlen)
+{
+	size_t i, len = g != NULL ? strlen(g) : 0;
+	unsigned char c;
+
+	if (len == 0 || len > PKI_GROUP_MAX_LEN)
+		return pki__fail(err, errlen, -EINVAL,
+				 "a group name must be 1 to %d characters long", PKI_GROUP_MAX_LEN);
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)g[i];
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+			continue;
+		if (i > 0 && (c == '.' || c == '_' || c == '-'))
+			continue;
+		return pki__fail(
+			err, errlen, -EINVAL,
+			"group \"%.*s\" is not a group name: use letters, digits, '.', '_' and "
+			"'-', starting with a letter or digit",
+			(int)strcspn(g, "\"\\\x1b\r\n"), g);
+	}
+	return 0;
+}
+
+void pki__serial_hex(const unsigned char *p, size_t len, char out[PKI_SERIAL_HEX_CAP])
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	while (len > 1 && *p == 0) {
+		p++;
+		len--;
+	}
+	for (; len > 0 && o + 2 < PKI_SERIAL_HEX_CAP; p++, len--) {
+		out[o++] = hex[*p >> 4];
+		out[o++] = hex[*p & 15];
+	}
+	out[o] = '\0';
+}
+
+/* An mbedtls_x509_time as seconds since the epoch (UTC). */
+static long long x509_time_secs(const mbedtls_x509_time *t)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = t->year - 1900;
+	tm.tm_mon = t->mon - 1;
+	tm.tm_mday = t->day;
+	tm.tm_hour = t->hour;
+	tm.tm_min = t->min;
+	tm.tm_sec = t->sec;
+	return (long long)timegm(&tm);
+}
+
+/* Fill INFO's names from the subject of CRT: the first CN, and every OU in order. */
+static void subject_names(const mbedtls_x509_crt *crt, struct pki_cert_info *info)
+{
+	const mbedtls_x509_name *n;
+
+	for (n = &crt->subject; n != NULL; n = n->next) {
+		if (n->oid.p == NULL)
+			continue;
+		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0 && info->cn[0] == '\0')
+			strvis_n(info->cn, sizeof(info->cn), (const char *)n->val.p, n->val.len);
+		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_ORG_UNIT, &n->oid) != 0)
+			continue;
+		if (info->n_groups == PKI_MAX_GROUPS) {
+			info->more_groups++;
+			continue;
+		}
+		strvis_n(info->groups[info->n_groups], sizeof(info->groups[0]),
+			 (const char *)n->val.p, n->val.len);
+		info->n_groups++;
+	}
+}
+
+int pki_cert_info(const char *path, struct pki_cert_info *out, char *err, size_t errlen)
+{
+	unsigned char *buf = NULL;
+	char issuer[DN_CAP];
+	mbedtls_x509_crt crt;
+	size_t len = 0;
+	int mret, ret;
+
+	memset(out, 0, sizeof(*out));
+	mbedtls_x509_crt_init(&crt);
+	if ((ret = crypto_init(err, errlen)) < 0 ||
+	    (ret = read_file("certificate", path, &buf, &len, err, errlen)) < 0)
+		goto out;
+	/* The first certificate of the file is the one a TLS configuration presents. */
+	mret = mbedtls_x509_crt_parse(&crt, buf, len);
+	if (mret < 0 || crt.raw.p == NULL) {
+		ret = tls_fail(err, errlen, mret, "%s is not a PEM certificate", path);
+		goto out;
+	}
+	subject_names(&crt, out);
+	pki__serial_hex(crt.serial.p, crt.serial.len, out->serial);
+	if (mbedtls_x509_dn_gets(issuer, sizeof(issuer), &crt.issuer) < 0)
+		snprintf(issuer, sizeof(issuer), "(unreadable)");
+	strvis(out->issuer, sizeof(out->issuer), issuer);
+	out->not_before = x509_time_secs(&crt.valid_from);
+	out->not_after = x509_time_secs(&crt.valid_to);
+	if (mbedtls_x509_crt_has_ext_type(&crt, MBEDTLS_X509_EXT_EXTENDED_KEY_USAGE)) {
+		out->client = mbedtls_x509_crt_check_extended_key_usage(
+				      &crt, MBEDTLS_OID_CLIENT_AUTH,
+				      MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH)) == 0;
+		out->agent = mbedtls_x509_crt_check_extended_key_usage(
+				     &crt, MBEDTLS_OID_SERVER_AUTH,
+				     MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)) == 0;
+	}
+	ret = 0;
+out:
+	free(buf);
+	mbedtls_x509_crt_free(&crt);
+	return ret;
+}
+
+void pki_format_duration(long long secs, char *buf, size_t len)
+{
+	if (secs < 0)
+		secs = 0;
+	if (secs < 60)
+		snprintf(buf, len, "%llds", secs);
+	else if (secs < 3600)
+		snprintf(buf, len, "%lldm", secs / 60);
+	else if (secs < 86400 && secs % 3600 < 60)
+		snprintf(buf, len, "%lldh", secs / 3600);
+	else if (secs < 86400)
+		snprintf(buf, len, "%lldh %lldm", secs / 3600, secs % 3600 / 60);
+	else if (secs % 86400 < 3600)
+		snprintf(buf, len, "%lldd", secs / 86400);
+	else
+		snprintf(buf, len, "%lldd %lldh", secs / 86400, secs % 86400 / 3600);
+}
+
+void pki_format_time(long long t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(buf, len, "%lld", t);
 }

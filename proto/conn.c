@@ -53,6 +53,8 @@ struct conn {
 	int shutting;   /* the shutdown is asked for (once, after the last write) */
 	int peer_hello; /* the peer's Hello came */
 	int eager;      /* a run on a control master's socket: ready once its Hello is sent */
+	int server;     /* accepted (the agent's end) */
+	int was_ready;  /* reached CONN_READY (stays set while closing) */
 	uv_write_t write_req;
 	uint8_t *pack; /* WIRE_FRAME_MAX + 4 bytes for the frame being sent */
 	uint64_t started, last_rx, last_ping, closing_since;
@@ -91,6 +93,20 @@ static void on_tls_send(void *arg, const uint8_t *data, size_t len)
 	}
 }
 
+/* The peer closed (or reset: it closes without reading what we sent) a TLS connection in its
+ * handshake: an agent over its limits does so before any TLS, with no alert to say why. Closes
+ * C saying so and returns 1; 0 when C is past its handshake. */
+static int cut_in_handshake(struct conn *c)
+{
+	if (c->tls == NULL || c->state != CONN_HANDSHAKE)
+		return 0;
+	conn_close(c, REXEC_ECLOSED,
+		   c->server ? "connection closed by peer during the TLS handshake"
+			     : "the agent closed the connection before the TLS handshake was done "
+			       "(over its connection limits? its log says why)");
+	return 1;
+}
+
 static void on_write(uv_write_t *req, int status)
 {
 	struct conn *c = req->data;
@@ -98,6 +114,8 @@ static void on_write(uv_write_t *req, int status)
 	c->writing = 0;
 	buf_consume(&c->wbuf, buf_size(&c->wbuf));
 	if (status < 0) {
+		if ((status == UV_ECONNRESET || status == UV_EPIPE) && cut_in_handshake(c))
+			return;
 		if (status != UV_ECANCELED && c->state != CONN_CLOSING)
 			conn_close(c, status, uv_strerror(status));
 		else if (c->state == CONN_CLOSING)
@@ -265,6 +283,7 @@ static void handle_control(struct conn *c, wire_frame *f)
 		if (c->state == CONN_READY)
 			return; /* eager: ready since our Hello */
 		set_state(c, CONN_READY);
+		c->was_ready = 1;
 		if (c->cb.on_ready)
 			c->cb.on_ready(c, c->arg);
 		return;
@@ -446,6 +465,7 @@ static void step_handshake(struct conn *c)
 			 * goes right behind it, not one round trip later; a master that refuses
 			 * us closes, and its Hello is checked when it comes. */
 			set_state(c, CONN_READY);
+			c->was_ready = 1;
 			if (c->cb.on_ready)
 				c->cb.on_ready(c, c->arg);
 		}
@@ -456,10 +476,11 @@ static void step_handshake(struct conn *c)
 	flush(c);
 	if (ret == 1)
 		return;
+	/* A refusal is logged by the owner (rate-limited, with conn_tls()'s details). */
 	if (ret == REXEC_ETLS_ROLE) {
 		/* The client's certificate is not a client's: the handshake is done, so it hears
 		 * why in an Error rather than a bare TLS alert. */
-		log_warn("%s: %s", c->peer_addr, tls_session_error(c->tls));
+		log_debug("%s: %s", c->peer_addr, tls_session_error(c->tls));
 		set_state(c, CONN_HELLO);
 		conn_send_error(c, 0, REXEC__V1__ERROR_CODE__ERROR_DENIED, "%s",
 				tls_session_error(c->tls));
@@ -467,7 +488,8 @@ static void step_handshake(struct conn *c)
 		return;
 	}
 	if (ret < 0) {
-		log_info("%s: %s", c->peer_addr, tls_session_error(c->tls));
+		/* A refused certificate's alert is queued: conn_close() flushes it. */
+		log_debug("%s: %s", c->peer_addr, tls_session_error(c->tls));
 		conn_close(c, ret, tls_session_error(c->tls));
 		return;
 	}
@@ -488,6 +510,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	int ret;
 
 	if (n == 0)
+		return;
+	if ((n == UV_EOF || n == UV_ECONNRESET) && cut_in_handshake(c))
 		return;
 	if (n < 0) {
 		conn_close(c, n == UV_EOF ? 0 : (int)n,
@@ -644,6 +668,7 @@ static struct conn *conn_alloc(uv_loop_t *loop, int server, int unix_socket,
 	}
 	c->cb = *cb;
 	c->arg = arg;
+	c->server = server;
 	wire_decoder_init(&c->dec);
 	if (unix_socket)
 		uv_pipe_init(loop, &c->io.pipe, 0);
@@ -787,6 +812,16 @@ int conn_fileno(const struct conn *c)
 	return uv_fileno((const uv_handle_t *)&c->io, &fd) == 0 ? fd : -1;
 }
 
+const struct tls_session *conn_tls(const struct conn *c)
+{
+	return c->tls;
+}
+
+int conn_was_ready(const struct conn *c)
+{
+	return c->was_ready;
+}
+
 int conn_resumed(const struct conn *c)
 {
 	return c->tls != NULL && tls_session_resumed(c->tls);
@@ -795,6 +830,13 @@ int conn_resumed(const struct conn *c)
 const char *conn_peer_name(const struct conn *c)
 {
 	return c->tls != NULL ? tls_session_peer_cn(c->tls) : "";
+}
+
+const struct tls_identity *conn_peer_identity(const struct conn *c)
+{
+	static const struct tls_identity nobody; /* read-only: no TLS, nobody shown */
+
+	return c->tls != NULL ? tls_session_identity(c->tls) : &nobody;
 }
 
 const char *conn_peer_addr(const struct conn *c)

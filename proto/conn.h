@@ -69,11 +69,23 @@ void conn_close(struct conn *c, int err, const char *why);
 /* The socket's fd (-1 when there is none yet); for getsockopt, not for I/O. */
 int conn_fileno(const struct conn *c);
 
+/* The connection's TLS session (NULL on a control master's socket), to ask why a handshake was
+ * refused (tls_session_refusal(), tls_session_shown_cn()). Borrowed. */
+const struct tls_session *conn_tls(const struct conn *c);
+
+/* 1 once the connection was ready (TLS and Hello done), even while it closes since: 0 for one
+ * that ended in its handshake. */
+int conn_was_ready(const struct conn *c);
+
 /* 1 when the TLS handshake resumed an earlier session with a ticket. */
 int conn_resumed(const struct conn *c);
 
 /* The peer's certificate CN (the user, on the agent) and "ADDR:PORT", for logs. Borrowed. */
 const char *conn_peer_name(const struct conn *c);
+
+/* Who the peer is: CN, groups (OU values) and serial of its certificate, as tls.h says; all
+ * empty before the handshake and on a connection without TLS. Borrowed. */
+const struct tls_identity *conn_peer_identity(const struct conn *c);
 const char *conn_peer_addr(const struct conn *c);
 
 #endif

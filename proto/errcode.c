@@ -22,6 +22,7 @@ Rexec__V1__ErrorCode rexec_error_code(int err)
 	case -EACCES:
 		return REXEC__V1__ERROR_CODE__ERROR_DENIED;
 	case REXEC_EFRAME_TOO_BIG:
+	case REXEC_ELIMIT:
 	case -E2BIG:
 	case -EMFILE:
 	case -ENFILE:

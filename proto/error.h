@@ -22,7 +22,8 @@
 	X(ENGINE, -4015, "container engine error")              \
 	X(TICKET_KEY, -4016, "unknown session ticket key")      \
 	X(TICKET_EXPIRED, -4017, "session ticket expired")      \
-	X(TLS_ROLE, -4018, "peer certificate not for its role")
+	X(TLS_ROLE, -4018, "peer certificate not for its role") \
+	X(LIMIT, -4019, "over a configured limit")
 
 enum {
 #define REXEC_ERR_ENUM(name, val, msg) REXEC_E##name = (val),

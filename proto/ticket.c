@@ -3,7 +3,8 @@
  *
  *     key id (4) | nonce (12) | GCM(plain) | tag (16), the key id as additional data;
  *     plain = version (1) | created (8) | auth_time (8) | not_after (8)
- *             | serial length (1) | serial | CN length (1) | CN | session
+ *             | serial length (1) | serial | CN length (1) | CN
+ *             | group count (1) | (group length (1) | group)... | session
  *
  * times big-endian seconds since the epoch. */
 #include "proto/ticket.h"
@@ -17,10 +18,10 @@
 
 #include "proto/error.h"
 
-#define VERSION   2
+#define VERSION   3
 #define HEAD      (4 + 12) /* key id, nonce */
 #define TAG       16
-#define PLAIN_MIN (1 + 8 + 8 + 8 + 1 + 1) /* everything but serial, CN and session */
+#define PLAIN_MIN (1 + 8 + 8 + 8 + 1 + 1 + 1) /* everything but serial, CN, groups, session */
 
 struct key {
 	mbedtls_gcm_context gcm;
@@ -146,17 +147,24 @@ int ticket_seal(struct ticket_keys *k, int64_t now, const struct ticket_claims *
 		const uint8_t *session, size_t session_len, uint8_t *out, size_t cap, size_t *len,
 		uint32_t *lifetime)
 {
-	size_t cn_len = strnlen(c->cn, sizeof(c->cn)), plen;
+	size_t cn_len = strnlen(c->cn, sizeof(c->cn)), plen, glen = 0, n, i;
 	int64_t left = ticket_claims_end(c) - now;
 	struct key *key;
 	uint8_t *plain = out + HEAD, *p;
 	int ret;
 
-	if (cn_len == 0 || cn_len > TICKET_CN_MAX || c->serial_len > TICKET_SERIAL_MAX)
+	if (cn_len == 0 || cn_len > TICKET_CN_MAX || c->serial_len > TICKET_SERIAL_MAX ||
+	    c->n_groups > TICKET_GROUPS_MAX)
 		return -EINVAL;
+	for (i = 0; i < c->n_groups; i++) {
+		n = strnlen(c->groups[i], sizeof(c->groups[i]));
+		if (n == 0 || n > TICKET_GROUP_MAX)
+			return -EINVAL;
+		glen += 1 + n;
+	}
 	if (left <= 0)
 		return REXEC_ETICKET_EXPIRED;
-	plen = PLAIN_MIN + c->serial_len + cn_len + session_len;
+	plen = PLAIN_MIN + c->serial_len + cn_len + glen + session_len;
 	if (cap < HEAD + TAG || cap - HEAD - TAG < plen)
 		return -ENOSPC;
 	if ((ret = rotate(k, now)) < 0)
@@ -175,6 +183,13 @@ int ticket_seal(struct ticket_keys *k, int64_t now, const struct ticket_claims *
 	*p++ = (uint8_t)cn_len;
 	memcpy(p, c->cn, cn_len);
 	p += cn_len;
+	*p++ = (uint8_t)c->n_groups;
+	for (i = 0; i < c->n_groups; i++) {
+		n = strlen(c->groups[i]);
+		*p++ = (uint8_t)n;
+		memcpy(p, c->groups[i], n);
+		p += n;
+	}
 	memcpy(p, session, session_len);
 
 	memcpy(out, key->id, 4);
@@ -195,7 +210,7 @@ int ticket_open(struct ticket_keys *k, int64_t now, uint8_t *buf, size_t len,
 	uint8_t *plain = buf + HEAD, *p, *end;
 	struct key *key = NULL;
 	int64_t created;
-	size_t plen, n;
+	size_t plen, n, g;
 	int i;
 
 	rotate(k, now); /* a failure keeps the old keys, which still open */
@@ -227,11 +242,25 @@ int ticket_open(struct ticket_keys *k, int64_t now, uint8_t *buf, size_t len,
 	c->serial_len = n;
 	p += n;
 	n = *p++;
-	if (n == 0 || (size_t)(end - p) < n || memchr(p, 0, n) != NULL)
+	if (n == 0 || (size_t)(end - p) < n + 1 || memchr(p, 0, n) != NULL)
 		return -EBADMSG;
 	memcpy(c->cn, p, n);
 	c->cn[n] = 0;
 	p += n;
+	c->n_groups = *p++;
+	if (c->n_groups > TICKET_GROUPS_MAX)
+		return -EBADMSG;
+	for (g = 0; g < c->n_groups; g++) {
+		if (end - p < 1)
+			return -EBADMSG;
+		n = *p++;
+		if (n == 0 || n > TICKET_GROUP_MAX || (size_t)(end - p) < n ||
+		    memchr(p, 0, n) != NULL)
+			return -EBADMSG;
+		memcpy(c->groups[g], p, n);
+		c->groups[g][n] = 0;
+		p += n;
+	}
 
 	/* No now - created: a far-off created would overflow it. */
 	if (created > now || created < now - TICKET_LIFETIME || now >= ticket_claims_end(c))

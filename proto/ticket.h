@@ -21,11 +21,15 @@
 #define TICKET_ROTATE     (12 * 3600)   /* seconds a key seals tickets */
 #define TICKET_SERIAL_MAX 32            /* bytes; RFC 5280 allows 20 */
 #define TICKET_CN_MAX     255           /* bytes */
+#define TICKET_GROUPS_MAX 16            /* the certificate's OU values, the client's groups */
+#define TICKET_GROUP_MAX  64            /* bytes of one group */
 #define TICKET_OVERHEAD   (4 + 12 + 16) /* key id, nonce, tag */
 
 /* What a ticket vouches for. Plain values. */
 struct ticket_claims {
 	char cn[TICKET_CN_MAX + 1]; /* the client certificate's CN, non-empty */
+	char groups[TICKET_GROUPS_MAX][TICKET_GROUP_MAX + 1]; /* its OU values, in order */
+	size_t n_groups;
 	uint8_t serial[TICKET_SERIAL_MAX];
 	size_t serial_len;
 	int64_t auth_time; /* the full handshake the chain of resumptions started with */
@@ -50,7 +54,8 @@ int64_t ticket_claims_end(const struct ticket_claims *c);
 /* Seals C and the serialised session (SESSION, SESSION_LEN bytes, not inside OUT) at NOW
  * into OUT (CAP bytes): 0 with *LEN set and *LIFETIME the seconds the client may offer it (at
  * most TICKET_LIFETIME, never past the chain's end). REXEC_ETICKET_EXPIRED when the chain has
- * ended (nothing is sealed), -EINVAL for an empty CN or an over-long CN or serial, -ENOSPC when
+ * ended (nothing is sealed), -EINVAL for an empty CN, an over-long CN or serial, too many
+ * groups or an empty or over-long one, -ENOSPC when
  * OUT is too small, REXEC_ETLS when the cipher failed. Rotates the key first when it is due. */
 int ticket_seal(struct ticket_keys *k, int64_t now, const struct ticket_claims *c,
 		const uint8_t *session, size_t session_len, uint8_t *out, size_t cap, size_t *len,

@@ -1,5 +1,8 @@
 /* tls.c: mbedTLS sessions driven by the owner's I/O: ciphertext in by tls_session_feed(),
  * out through a callback, so that one libuv loop can serve many connections. */
+/* The alert a peer sent is only in the context's private in_msg (mbedTLS 3.6 has no getter; its
+ * own ssl_client2 prints just the error code): read there, in one place (peer_alert()). */
+#define MBEDTLS_ALLOW_PRIVATE_ACCESS
 #include "proto/tls.h"
 
 #include <errno.h>
@@ -56,11 +59,18 @@ struct tls_session {
 	 * what the ticket vouched for. A server only seals tickets for a sealable peer. */
 	struct ticket_claims peer;
 	int sealable;
+	struct tls_identity ident; /* PEER as tls_session_identity() shows it */
+	char ident_error[160];     /* server: why the certificate stands for no user */
 	/* Server: the claims of the ticket mbedTLS is resuming with; client: the agent's CN that
 	 * goes with the ticket offered. */
 	struct ticket_claims ticket;
 	char role_error[200]; /* client: why the agent's certificate is not an agent's */
-	int offered;          /* client: a ticket was offered */
+	/* Server: the certificate the client showed, trusted or not (printable ASCII, for the
+	 * log of a refusal only), and why it was refused (a refusals[] name; NULL: not). */
+	char shown_cn[65];
+	char shown_serial[2 * TICKET_SERIAL_MAX + 1];
+	const char *refusal;
+	int offered; /* client: a ticket was offered */
 	int resumed;
 	int new_ticket; /* client: a ticket arrived and was not taken yet */
 	char error[256];
@@ -84,6 +94,55 @@ static void describe(char *buf, size_t len, const char *what, int ret)
 	snprintf(buf, len, "%s: %s", what, msg);
 }
 
+/* Why an agent refuses a client's certificate, most telling first (a certificate from another CA
+ * is often expired too): the verify flags (mbedtls_x509_crt_verify()), the short name for logs
+ * and the audit log, and the alert that tells the client (RFC 8446 6.2; "not yet valid" has none
+ * of its own). The agent verifies with authmode optional and sends the alert itself once the
+ * handshake is over: mbedTLS's own alert for a client certificate goes out under the handshake
+ * keys after the client has moved to the application keys, and the client reads "Verification
+ * of the message MAC failed" instead of the reason. */
+static const struct refusal {
+	uint32_t flags;
+	const char *name;
+	unsigned char alert;
+} refusals[] = {
+	{ MBEDTLS_X509_BADCERT_MISSING, "no_certificate", MBEDTLS_SSL_ALERT_MSG_CERT_REQUIRED },
+	{ MBEDTLS_X509_BADCERT_NOT_TRUSTED, "unknown_ca", MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA },
+	{ MBEDTLS_X509_BADCERT_REVOKED, "revoked", MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED },
+	{ MBEDTLS_X509_BADCERT_EXPIRED, "expired", MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED },
+	{ MBEDTLS_X509_BADCERT_FUTURE, "not_yet_valid", MBEDTLS_SSL_ALERT_MSG_BAD_CERT },
+	{ MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
+		  MBEDTLS_X509_BADCERT_NS_CERT_TYPE,
+	  "wrong_usage", MBEDTLS_SSL_ALERT_MSG_UNSUPPORTED_CERT },
+	{ 0xffffffff, "bad_certificate", MBEDTLS_SSL_ALERT_MSG_BAD_CERT },
+};
+
+/* What a client is told of the alert the agent ended the connection with, and what to check. */
+static const struct {
+	unsigned char alert;
+	const char *name, *why;
+} alert_texts[] = {
+	{ MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA, "unknown_ca",
+	  "it is not issued by a CA the agent trusts: is your certificate issued by this fleet's "
+	  "CA? (rexec cert show)" },
+	{ MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED, "certificate_expired",
+	  "it has expired: get a new one from the fleet's CA (rexec cert show)" },
+	{ MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED, "certificate_revoked",
+	  "it is revoked: get a new one from the fleet's CA (rexec cert show)" },
+	{ MBEDTLS_SSL_ALERT_MSG_UNSUPPORTED_CERT, "unsupported_certificate",
+	  "it is not a client certificate (no clientAuth extended key usage, or a key usage "
+	  "without digitalSignature): use one made with rexec cert issue --client" },
+	{ MBEDTLS_SSL_ALERT_MSG_CERT_REQUIRED, "certificate_required",
+	  "none was sent: set cert and key in the client's config" },
+	{ MBEDTLS_SSL_ALERT_MSG_NO_CERT, "certificate_required",
+	  "none was sent: set cert and key in the client's config" },
+	{ MBEDTLS_SSL_ALERT_MSG_BAD_CERT, "bad_certificate",
+	  "check its validity dates and issuer (rexec cert show)" },
+	{ MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN, "certificate_unknown",
+	  "check its validity dates and issuer (rexec cert show)" },
+	{ MBEDTLS_SSL_ALERT_MSG_ACCESS_DENIED, "access_denied", "the agent does not let it in" },
+};
+
 static void note_peer(struct tls_session *s);
 static int check_role(const struct tls_config *c, const mbedtls_x509_crt *crt, char *why,
 		      size_t len);
@@ -104,6 +163,9 @@ static int ticket_write(void *p, const mbedtls_ssl_session *session, unsigned ch
 
 	if (s == NULL)
 		return MBEDTLS_ERR_SSL_INTERNAL_ERROR;
+	/* Authmode is optional (see refusals[]): a refused certificate gets no ticket. */
+	if (mbedtls_ssl_get_verify_result(&s->ssl) != 0)
+		goto unusable;
 	note_peer(s);
 	peer = mbedtls_ssl_get_peer_cert(&s->ssl);
 	if (!s->sealable || (peer != NULL && check_role(c, peer, NULL, 0) < 0))
@@ -205,6 +267,44 @@ static int check_role(const struct tls_config *c, const mbedtls_x509_crt *crt, c
 	return 0;
 }
 
+/* The serial P (LEN bytes, at most TICKET_SERIAL_MAX) into OUT (2 * TICKET_SERIAL_MAX + 1
+ * bytes) as openssl prints it: upper-case hex without the zero bytes DER puts before a high
+ * bit, so that logs, the audit log and CRL listings show one spelling. */
+static void serial_hex(char *out, const uint8_t *p, size_t len)
+{
+	size_t i = 0, n = 0;
+
+	if (len > TICKET_SERIAL_MAX)
+		len = TICKET_SERIAL_MAX;
+	while (i + 1 < len && p[i] == 0)
+		i++;
+	for (; i < len; i++, n += 2)
+		snprintf(out + n, 3, "%02X", p[i]);
+	out[n] = 0;
+}
+
+/* Server: keeps the CN and serial of the certificate the client showed (CRT), trusted or not,
+ * for the log of a refusal: captured here, in the verify callback, because it runs for every
+ * certificate that parsed, whatever the verification finds. The CN is the peer's text: only
+ * printable ASCII is kept ('?' for the rest), 64 bytes at most. */
+static void note_shown(struct tls_session *s, const mbedtls_x509_crt *crt)
+{
+	const mbedtls_x509_name *n;
+	size_t i, len;
+
+	for (n = &crt->subject; n != NULL; n = n->next)
+		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0)
+			break;
+	len = n == NULL                          ? 0
+	      : n->val.len < sizeof(s->shown_cn) ? n->val.len
+						 : sizeof(s->shown_cn) - 1;
+	for (i = 0; i < len; i++)
+		s->shown_cn[i] =
+			n->val.p[i] >= 0x20 && n->val.p[i] < 0x7f ? (char)n->val.p[i] : '?';
+	s->shown_cn[len] = 0;
+	serial_hex(s->shown_serial, crt->serial.p, crt->serial.len);
+}
+
 /* Client: the agent's certificate (depth 0) must be an agent's; refused inside the handshake,
  * before our own certificate goes out. The agent checks a client after its handshake, so
  * that it can tell the client why (tls_session_handshake()). */
@@ -213,6 +313,8 @@ static int verify_peer(void *p, mbedtls_x509_crt *crt, int depth, uint32_t *flag
 	struct tls_config *c = p;
 	char why[200];
 
+	if (depth == 0 && c->server && c->current != NULL)
+		note_shown(c->current, crt);
 	if (depth != 0 || c->server || check_role(c, crt, why, sizeof(why)) == 0)
 		return 0;
 	if (c->current != NULL)
@@ -288,7 +390,9 @@ int tls_config_new(struct tls_config **out, int server, const char *ca, const ch
 	mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
 	mbedtls_ssl_conf_ciphersuites(&c->conf, suites);
 	mbedtls_ssl_conf_groups(&c->conf, groups);
-	mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+	/* A server verifies with optional and refuses after the handshake (see refusals[]). */
+	mbedtls_ssl_conf_authmode(&c->conf, server ? MBEDTLS_SSL_VERIFY_OPTIONAL
+						   : MBEDTLS_SSL_VERIFY_REQUIRED);
 	mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
 	if ((ret = mbedtls_ssl_conf_own_cert(&c->conf, &c->cert, &c->key)) != 0) {
 		describe(err, errlen, "certificate and key", ret);
@@ -404,43 +508,169 @@ static int64_t x509_seconds(const mbedtls_x509_time *t)
 	return (int64_t)timegm(&tm);
 }
 
-/* Records who the peer is, once the handshake has shown it: its certificate's CN, serial and
- * notAfter, authenticated now; without a certificate (a resumed session), what the ticket
- * vouched for, authentication time included. */
+/* Copies the certificate's OU values into C's groups. Returns 0, or -EINVAL with WHY set when
+ * one cannot be kept whole: a group cut or left out could slip past a policy's deny rule, so
+ * such a certificate stands for nobody (as sshd refuses a principal it cannot parse). */
+static int note_groups(struct ticket_claims *c, const mbedtls_x509_name *n, char *why, size_t len)
+{
+	for (; n != NULL; n = n->next) {
+		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_ORG_UNIT, &n->oid) != 0)
+			continue;
+		if (c->n_groups == TICKET_GROUPS_MAX) {
+			snprintf(why, len, "the certificate names more than %d groups (OU)",
+				 TICKET_GROUPS_MAX);
+			return -EINVAL;
+		}
+		if (n->val.len == 0 || n->val.len > TICKET_GROUP_MAX ||
+		    memchr(n->val.p, 0, n->val.len) != NULL) {
+			snprintf(
+				why, len,
+				"a group (OU) of the certificate is empty, longer than %d bytes or "
+				"holds a NUL",
+				TICKET_GROUP_MAX);
+			return -EINVAL;
+		}
+		memcpy(c->groups[c->n_groups], n->val.p, n->val.len);
+		c->groups[c->n_groups][n->val.len] = 0;
+		c->n_groups++;
+	}
+	return 0;
+}
+
+/* The identity tls_session_identity() shows, from the claims S->peer. */
+static void note_identity(struct tls_session *s)
+{
+	size_t i;
+
+	memset(&s->ident, 0, sizeof(s->ident));
+	snprintf(s->ident.cn, sizeof(s->ident.cn), "%s", s->peer.cn);
+	for (i = 0; i < s->peer.n_groups; i++)
+		memcpy(s->ident.groups[i], s->peer.groups[i], sizeof(s->ident.groups[i]));
+	s->ident.n_groups = s->peer.n_groups;
+	serial_hex(s->ident.serial, s->peer.serial, s->peer.serial_len);
+}
+
+/* Records who the peer is, once the handshake has shown it: its certificate's CN, groups,
+ * serial and notAfter, authenticated now; without a certificate (a resumed session), what the
+ * ticket vouched for, authentication time included. */
 static void note_peer(struct tls_session *s)
 {
 	const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&s->ssl);
 	const mbedtls_x509_name *n;
 	size_t len;
 
-	if (s->peer.cn[0] != 0)
+	if (s->peer.cn[0] != 0 || s->ident_error[0] != 0)
 		return;
 	if (peer == NULL) {
 		s->peer = s->ticket;
 		s->sealable = s->peer.cn[0] != 0;
+		note_identity(s);
 		return;
 	}
 	for (n = &peer->subject; n != NULL; n = n->next)
 		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0)
 			break;
-	if (n == NULL || n->val.len == 0)
+	if (n == NULL || n->val.len == 0 || memchr(n->val.p, 0, n->val.len) != NULL) {
+		snprintf(s->ident_error, sizeof(s->ident_error),
+			 "the certificate has no common name (CN) to stand for a user");
 		return;
+	}
+	if (note_groups(&s->peer, &peer->subject, s->ident_error, sizeof(s->ident_error)) < 0) {
+		s->peer.n_groups = 0;
+		return;
+	}
 	len = n->val.len < TICKET_CN_MAX ? n->val.len : TICKET_CN_MAX;
 	memcpy(s->peer.cn, n->val.p, len);
 	s->peer.cn[len] = 0;
 	/* What a ticket cannot hold whole gets none: a cut CN or serial would be another's. */
-	s->sealable = n->val.len <= TICKET_CN_MAX && strlen(s->peer.cn) == n->val.len &&
-		      peer->serial.len <= TICKET_SERIAL_MAX;
+	s->sealable = n->val.len <= TICKET_CN_MAX && peer->serial.len <= TICKET_SERIAL_MAX;
 	if (peer->serial.len <= TICKET_SERIAL_MAX) {
 		memcpy(s->peer.serial, peer->serial.p, peer->serial.len);
 		s->peer.serial_len = peer->serial.len;
 	}
 	s->peer.not_after = x509_seconds(&peer->valid_to);
 	s->peer.auth_time = (int64_t)time(NULL);
+	note_identity(s);
+}
+
+/* The alert the peer ended the connection with (after MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE). */
+static unsigned char peer_alert(const struct tls_session *s)
+{
+	return s->ssl.MBEDTLS_PRIVATE(in_msg) != NULL ? s->ssl.MBEDTLS_PRIVATE(in_msg)[1] : 0;
+}
+
+/* "2026-12-05 15:04:05 UTC" */
+static void format_x509_time(char *buf, size_t len, const mbedtls_x509_time *t)
+{
+	snprintf(buf, len, "%04d-%02d-%02d %02d:%02d:%02d UTC", t->year, t->mon, t->day, t->hour,
+		 t->min, t->sec);
+}
+
+/* Client: the agent ended the connection with a fatal alert (WHAT: "TLS handshake" or "TLS
+ * read"). A certificate alert means the agent refused ours: one line that says so, why, and
+ * what to check (our own certificate's dates when it is out of them), and REXEC_EDENIED;
+ * REXEC_ETLS for another alert. */
+static int alert_error(struct tls_session *s, const char *what)
+{
+	unsigned char alert = peer_alert(s);
+	const mbedtls_x509_crt *own = &s->cfg->cert;
+	char when[40];
+	size_t i;
+
+	for (i = 0; i < sizeof(alert_texts) / sizeof(alert_texts[0]); i++)
+		if (alert_texts[i].alert == alert)
+			break;
+	if (s->cfg->server || i == sizeof(alert_texts) / sizeof(alert_texts[0])) {
+		snprintf(s->error, sizeof(s->error),
+			 "%s: the peer ended the connection with TLS alert %u", what, alert);
+		return REXEC_ETLS;
+	}
+	if (own->raw.p != NULL && mbedtls_x509_time_is_past(&own->valid_to)) {
+		format_x509_time(when, sizeof(when), &own->valid_to);
+		snprintf(
+			s->error, sizeof(s->error),
+			"the agent refused this client's certificate (%s): it expired at %s; get a "
+			"new one from the fleet's CA (rexec cert show)",
+			alert_texts[i].name, when);
+	} else if (own->raw.p != NULL && mbedtls_x509_time_is_future(&own->valid_from)) {
+		format_x509_time(when, sizeof(when), &own->valid_from);
+		snprintf(s->error, sizeof(s->error),
+			 "the agent refused this client's certificate (%s): it is not valid before "
+			 "%s (is this host's clock right?)",
+			 alert_texts[i].name, when);
+	} else {
+		snprintf(s->error, sizeof(s->error),
+			 "the agent refused this client's certificate (%s): %s",
+			 alert_texts[i].name, alert_texts[i].why);
+	}
+	return REXEC_EDENIED;
+}
+
+/* Server: the handshake is over and the client's certificate (or none) carries verify FLAGS:
+ * notes the reason, sends the matching fatal alert (now under the application keys the client
+ * reads with) and says why in s->error. Returns REXEC_ETLS_VERIFY. */
+static int refuse(struct tls_session *s, uint32_t flags)
+{
+	const struct refusal *r = refusals;
+	char info[200];
+
+	while (!(r->flags & flags))
+		r++;
+	s->refusal = r->name;
+	mbedtls_ssl_send_alert_message(&s->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL, r->alert);
+	if (flags & MBEDTLS_X509_BADCERT_MISSING) {
+		snprintf(s->error, sizeof(s->error), "the client sent no certificate");
+		return REXEC_ETLS_VERIFY;
+	}
+	mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
+	info[strcspn(info, "\n")] = 0;
+	snprintf(s->error, sizeof(s->error), "certificate verification failed: %s", info);
+	return REXEC_ETLS_VERIFY;
 }
 
 int tls_session_handshake(struct tls_session *s)
 {
+	const mbedtls_x509_crt *peer;
 	uint32_t flags;
 	int ret;
 
@@ -448,22 +678,46 @@ int tls_session_handshake(struct tls_session *s)
 	ret = mbedtls_ssl_handshake(&s->ssl);
 	s->cfg->current = NULL;
 	if (ret == 0) {
-		s->resumed = mbedtls_ssl_get_peer_cert(&s->ssl) == NULL;
+		peer = mbedtls_ssl_get_peer_cert(&s->ssl);
+		flags = mbedtls_ssl_get_verify_result(&s->ssl);
+		/* A server verified with optional: a full handshake with a certificate that failed,
+		 * or none (BADCERT_MISSING), is refused here. A resumed one showed none and has
+		 * 0 (mbedTLS sets it for a PSK handshake). */
+		if (s->cfg->server && flags != 0) {
+			/* Only a usage the role check explains better: say it in its words. */
+			if (peer != NULL &&
+			    !(flags & ~(uint32_t)(MBEDTLS_X509_BADCERT_KEY_USAGE |
+						  MBEDTLS_X509_BADCERT_EXT_KEY_USAGE)) &&
+			    check_role(s->cfg, peer, s->error, sizeof(s->error)) < 0) {
+				s->refusal = "wrong_usage";
+				return REXEC_ETLS_ROLE;
+			}
+			return refuse(s, flags);
+		}
+		s->resumed = peer == NULL;
 		if (s->resumed && s->ticket.cn[0] == 0) {
+			s->refusal = "protocol";
 			snprintf(s->error, sizeof(s->error), "resumed without a known peer");
 			return REXEC_ETLS;
 		}
-		note_peer(s);
 		/* A client whose certificate is not a client's: the handshake is done, so that
 		 * the caller can tell it why before closing. */
 		if (s->cfg->server && !s->resumed &&
-		    check_role(s->cfg, mbedtls_ssl_get_peer_cert(&s->ssl), s->error,
-			       sizeof(s->error)) < 0)
+		    check_role(s->cfg, peer, s->error, sizeof(s->error)) < 0) {
+			s->refusal = "wrong_usage";
 			return REXEC_ETLS_ROLE;
+		}
+		note_peer(s);
+		if (s->cfg->server && s->ident_error[0] != 0) {
+			s->refusal = "bad_certificate";
+			snprintf(s->error, sizeof(s->error), "%s", s->ident_error);
+			return REXEC_ETLS_ROLE;
+		}
 		return 0;
 	}
 	if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE)
 		return 1;
+	s->refusal = "protocol";
 	if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && s->role_error[0] != 0) {
 		snprintf(s->error, sizeof(s->error), "%s", s->role_error);
 		return REXEC_ETLS_VERIFY;
@@ -476,6 +730,8 @@ int tls_session_handshake(struct tls_session *s)
 		snprintf(s->error, sizeof(s->error), "certificate verification failed: %s", info);
 		return REXEC_ETLS_VERIFY;
 	}
+	if (ret == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE)
+		return alert_error(s, "TLS handshake");
 	describe(s->error, sizeof(s->error), "TLS handshake", ret);
 	return REXEC_ETLS;
 }
@@ -507,6 +763,8 @@ int tls_session_read(struct tls_session *s, uint8_t *buf, size_t len)
 			snprintf(s->error, sizeof(s->error), "peer closed the connection");
 			return REXEC_ECLOSED;
 		}
+		if (ret == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE)
+			return alert_error(s, "TLS read");
 		describe(s->error, sizeof(s->error), "TLS read", ret);
 		return REXEC_ETLS;
 	}
@@ -537,6 +795,11 @@ void tls_session_close_notify(struct tls_session *s)
 const char *tls_session_peer_cn(const struct tls_session *s)
 {
 	return s->peer.cn;
+}
+
+const struct tls_identity *tls_session_identity(const struct tls_session *s)
+{
+	return &s->ident;
 }
 
 int64_t tls_session_auth_time(const struct tls_session *s)
@@ -593,6 +856,21 @@ fail:
 	free(blob);
 	mbedtls_ssl_session_free(&session);
 	return 0;
+}
+
+const char *tls_session_refusal(const struct tls_session *s)
+{
+	return s->refusal;
+}
+
+const char *tls_session_shown_cn(const struct tls_session *s)
+{
+	return s->shown_cn;
+}
+
+const char *tls_session_shown_serial(const struct tls_session *s)
+{
+	return s->shown_serial;
 }
 
 int tls_session_resumed(const struct tls_session *s)

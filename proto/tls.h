@@ -9,7 +9,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/ticket.h"
+
 #define TLS_ALPN "rexec/1"
+
+/* Who the peer is, once the handshake has shown it (after a resumption: what the ticket
+ * vouched for). On the agent this is the user: the client certificate's CN is the name, its
+ * OU values (one per group, as `rexec cert issue --group` writes them) are the groups. */
+struct tls_identity {
+	char cn[TICKET_CN_MAX + 1];                           /* "" until known */
+	char groups[TICKET_GROUPS_MAX][TICKET_GROUP_MAX + 1]; /* in certificate order */
+	size_t n_groups;
+	char serial[2 * TICKET_SERIAL_MAX + 1]; /* upper-case hex, as openssl prints it */
+};
 
 struct tls_config;
 struct tls_session;
@@ -42,8 +54,15 @@ int tls_session_feed(struct tls_session *s, const uint8_t *p, size_t n);
 /* Advances the handshake: 0 when it is complete, 1 while it needs more input, or a negative
  * code (REXEC_ETLS, REXEC_ETLS_VERIFY) with tls_session_error() saying why. A server returns
  * REXEC_ETLS_ROLE when the handshake is complete but the client's certificate is not a
- * client's (no clientAuth usage, or an agent's too): the caller tells the client why, then
- * closes. */
+ * client's (no clientAuth usage, or an agent's too) or names no user it can stand for (no CN,
+ * more than TICKET_GROUPS_MAX groups, a group empty, over-long or holding a NUL): the caller
+ * tells the client why, then closes. A server refuses a certificate that does not verify (or
+ * none) with REXEC_ETLS_VERIFY once the handshake is over, having queued the fatal alert that
+ * tells the client why (unknown_ca, certificate_expired, certificate_revoked,
+ * unsupported_certificate, certificate_required, bad_certificate); the caller sends it and
+ * closes. A client that gets such an alert returns REXEC_EDENIED (here or from
+ * tls_session_read()) with one line saying the agent refused its certificate, why, and what to
+ * check. */
 int tls_session_handshake(struct tls_session *s);
 
 /* Decrypts into BUF: the number of bytes (> 0), 0 when no full record is buffered, or a
@@ -58,6 +77,9 @@ void tls_session_close_notify(struct tls_session *s);
 
 /* The peer certificate's common name after the handshake ("" when unknown). Borrowed. */
 const char *tls_session_peer_cn(const struct tls_session *s);
+
+/* The peer's identity (all fields empty until the handshake is done). Borrowed. */
+const struct tls_identity *tls_session_identity(const struct tls_session *s);
 
 /* Client: offers TICKET (LEN bytes, from tls_session_take_ticket() of an earlier session with
  * the same agent) for resumption, the agent's certificate CN having been PEER_CN. Call before
@@ -78,6 +100,18 @@ int64_t tls_session_auth_time(const struct tls_session *s);
 /* 1 when the handshake resumed a session with a ticket (no certificates were exchanged;
  * the peer's CN is the one the ticket vouches for). */
 int tls_session_resumed(const struct tls_session *s);
+
+/* Server: why the handshake was refused, as a short name for logs and the audit log:
+ * "no_certificate", "unknown_ca", "revoked", "expired", "not_yet_valid", "wrong_usage",
+ * "bad_certificate" (another verify failure), or "protocol" (the handshake itself failed);
+ * NULL when nothing was refused (yet). Static storage. */
+const char *tls_session_refusal(const struct tls_session *s);
+
+/* Server: the CN and serial (lowercase hex) of the certificate the client showed, trusted or
+ * not ("" when none), for the log of a refusal only: never an identity. Printable ASCII, at
+ * most 64 characters for the CN. Borrowed. */
+const char *tls_session_shown_cn(const struct tls_session *s);
+const char *tls_session_shown_serial(const struct tls_session *s);
 
 /* The reason for the last failure, for logs and the user. Borrowed. */
 const char *tls_session_error(const struct tls_session *s);

@@ -33,11 +33,12 @@ def _stamp(t):
     return t.strftime("%Y%m%d%H%M%SZ")
 
 
-def issue(ca_dir, out_dir, name, eku=None, sans=(), seconds=86400):
+def issue(ca_dir, out_dir, name, eku=None, sans=(), seconds=86400, since=3600):
     """Issue NAME.pem and NAME-key.pem in OUT_DIR, a P-256 certificate for CN=NAME signed by the
     CA in CA_DIR: extendedKeyUsage EKU (e.g. "clientAuth" or "clientAuth,serverAuth"; None:
-    no such extension), subjectAltNames SANS ("DNS:x", "IP:1.2.3.4"), valid from an hour ago
-    until SECONDS from now. Returns (cert path, key path, notAfter as a UTC datetime)."""
+    no such extension), subjectAltNames SANS ("DNS:x", "IP:1.2.3.4"), valid from SINCE seconds
+    ago (an hour) until SECONDS from now. Returns (cert path, key path, notAfter as a UTC
+    datetime)."""
     ca_dir, out_dir = pathlib.Path(ca_dir), pathlib.Path(out_dir)
     work = out_dir / f"{name}.openssl"
     work.mkdir(parents=True)
@@ -59,7 +60,7 @@ def issue(ca_dir, out_dir, name, eku=None, sans=(), seconds=86400):
     not_after = now + datetime.timedelta(seconds=seconds)
     _openssl("ca", "-batch", "-notext", "-config", conf, "-cert", ca_dir / "ca.pem",
              "-keyfile", ca_dir / "ca-key.pem", "-rand_serial", "-extfile", extfile,
-             "-startdate", _stamp(now - datetime.timedelta(hours=1)),
+             "-startdate", _stamp(now - datetime.timedelta(seconds=since)),
              "-enddate", _stamp(not_after), "-in", csr, "-out", cert)
     return cert, key, not_after
 

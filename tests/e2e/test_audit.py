@@ -18,12 +18,13 @@ import subprocess
 
 import pytest
 
+from certs import client_config
 from conftest import Client, wait_for, wait_gone, wait_present
 
 TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 FROM_RE = re.compile(r"127\.0\.0\.1:\d+")
 # The identifying fields an "end" repeats from its "start".
-SESSION_FIELDS = ("who", "from", "kind", "target", "argv", "user", "session", "tty", "pid", "via")
+SESSION_FIELDS = ("who", "groups", "serial", "from", "kind", "target", "argv", "user", "session", "tty", "pid", "via")
 # Grace (1 s) + HUP->KILL escalation + engine round trips + scheduling slack: a hang guard.
 GONE_TIMEOUT = 30.0
 RECORD_TIMEOUT = 30.0
@@ -66,6 +67,7 @@ def check_pair(start, end, who):
     """A session's start and end records: same identity, the agent's view of the client."""
     assert (start["event"], end["event"]) == ("start", "end"), (start, end)
     assert start["who"] == who
+    assert start["groups"] == [] and re.fullmatch(r"[0-9A-F]{2,}", start["serial"]), start
     assert FROM_RE.fullmatch(start["from"]), start
     for k in SESSION_FIELDS:
         if k == "pid" and start[k] is None:  # an engine exec's: learnt after the start
@@ -327,3 +329,25 @@ def test_unknown_service_is_refused(audited, engine):
     assert rec["target"] == {"project": "", "service": "no-such-service", "index": 0,
                              "container": ""}, rec
     assert "no-such-service" in rec["error"], rec
+
+
+def test_records_carry_the_certificates_groups_and_serial(audited, rexec_bin, tmp_path):
+    """A certificate from `rexec cert issue --group`: its OU values are the record's groups and
+    its serial the one openssl reads; whether the session ran or a policy refused it."""
+    agent, _, log = audited()
+    sd = agent.state_dir
+    out = tmp_path / "bob"
+    r = subprocess.run([rexec_bin, "cert", "issue", "--ca", str(sd), "--client", "bob",
+                        "--group", "ops", "--group", "db-admins", "--out", str(out)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    serial = subprocess.run(["openssl", "x509", "-in", f"{out}.pem", "-noout", "-serial"],
+                            capture_output=True, text=True, check=True).stdout
+    serial = serial.strip().split("=", 1)[1]
+    conf = client_config(tmp_path / "bob.conf", sd / "ca.pem", f"{out}.pem", f"{out}-key.pem",
+                         agent.addr)
+    Client(rexec_bin, agent, config=conf).run("-T", "dev", "--host", "--", "true")
+    rec = wait_records(log, 1)[0]
+    assert rec["who"] == "bob", rec
+    assert rec["groups"] == ["ops", "db-admins"], rec
+    assert rec["serial"] == serial, (rec, serial)

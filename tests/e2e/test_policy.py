@@ -147,19 +147,40 @@ def test_who_and_targets_and_container_names(policed, engine, rexec_bin):
            "exec in shop/db as the default user")
     ok(ct(client, engine.name_of("shop", "worker"), "echo", "w"), "w")
     # Someone else, with a certificate from the same CA: no rule allows them.
-    sd = agent.state_dir
-    r = subprocess.run([rexec_bin, "cert", "issue", "--ca", sd, "--client", "mallory",
-                        "--out", sd / "mallory"], capture_output=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    conf = sd / "mallory.conf"
-    conf.write_text(agent.config.read_text().replace("client.pem", "mallory.pem")
-                    .replace("client-key.pem", "mallory-key.pem"))
-    assert "mallory.pem" in conf.read_text()
-    denied(ex(Client(rexec_bin, agent, config=conf), "web", "true"),
+    denied(ex(issue_client(rexec_bin, agent, "mallory"), "web", "true"),
            "exec in shop/web as the default user")
     last = records(log)[-1]
     assert (last["event"], last["who"], last["rule"]) == ("refused", "mallory",
                                                          "no rule allows"), last
+
+
+def issue_client(rexec_bin, agent, name, *groups):
+    """A client of AGENT (a dev agent) with a certificate CN=NAME, OU=GROUPS from its CA."""
+    sd = agent.state_dir
+    argv = [rexec_bin, "cert", "issue", "--ca", sd, "--client", name, "--out", sd / name]
+    for g in groups:
+        argv += ["--group", g]
+    r = subprocess.run(argv, capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    conf = sd / f"{name}.conf"
+    conf.write_text(agent.config.read_text().replace("client.pem", f"{name}.pem")
+                    .replace("client-key.pem", f"{name}-key.pem"))
+    assert f"{name}.pem" in conf.read_text()
+    return Client(rexec_bin, agent, config=conf)
+
+
+def test_who_by_group(start_agent, rexec_bin, tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text("rules:\n  - allow: {who: [\"@ops\"], targets: [host]}\n")
+    log = tmp_path / "audit.jsonl"
+    agent = start_agent("--policy", path, "--audit-log", log)
+    ok(issue_client(rexec_bin, agent, "carol", "dev", "ops").run("-T", "dev", "--host", "true"))
+    denied(issue_client(rexec_bin, agent, "dave", "dev").run("-T", "dev", "--host", "true"),
+           f"exec on host as {me()} (the default user)")
+    rs = wait_records(log, 3)
+    assert (rs[0]["who"], rs[0]["groups"], rs[0]["rule"]) == ("carol", ["dev", "ops"], 0), rs
+    assert (rs[2]["event"], rs[2]["who"], rs[2]["groups"], rs[2]["rule"]) == \
+        ("refused", "dave", ["dev"], "no rule allows"), rs
 
 
 # --- commands and options -------------------------------------------------------------------------

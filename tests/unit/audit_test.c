@@ -182,7 +182,12 @@ static void test_host_session_start_and_end(void **state)
 	size_t n;
 
 	make_open(&b, REXEC__V1__KIND__KIND_EXEC, argv, 2, "");
-	desc = audit_describe(t->au, &b.o, "alice", "10.0.0.9:40000");
+	desc = audit_describe(t->au, &b.o,
+			      &(struct tls_identity){ .cn = "alice",
+						      .groups = { "ops", "dev" },
+						      .n_groups = 2,
+						      .serial = "1F03" },
+			      "10.0.0.9:40000");
 	assert_non_null(desc);
 	audit_started(t->au, desc, &st);
 	audit_exit(desc, 0, 0, "");
@@ -191,11 +196,14 @@ static void test_host_session_start_and_end(void **state)
 
 	n = read_records(t->path, recs, 4);
 	assert_int_equal(n, 2);
-	assert_string_equal(keys(recs[0]),
-			    "time event who from kind target argv user session tty pid via");
+	assert_string_equal(
+		keys(recs[0]),
+		"time event who groups serial from kind target argv user session tty pid via");
 	assert_time(str(recs[0], "time"));
 	assert_string_equal(str(recs[0], "event"), "start");
 	assert_string_equal(str(recs[0], "who"), "alice");
+	assert_json(cJSON_GetObjectItem(recs[0], "groups"), "[\"ops\",\"dev\"]");
+	assert_string_equal(str(recs[0], "serial"), "1F03");
 	assert_string_equal(str(recs[0], "from"), "10.0.0.9:40000");
 	assert_string_equal(str(recs[0], "kind"), "exec");
 	assert_string_equal(str(recs[0], "target"), "host");
@@ -206,8 +214,9 @@ static void test_host_session_start_and_end(void **state)
 	assert_int_equal(num(recs[0], "pid"), 42);
 	assert_string_equal(str(recs[0], "via"), "host");
 
-	assert_string_equal(keys(recs[1]), "time event who from kind target argv user session tty "
-					   "pid via exit duration_ms bytes_in bytes_out");
+	assert_string_equal(keys(recs[1]),
+			    "time event who groups serial from kind target argv user session tty "
+			    "pid via exit duration_ms bytes_in bytes_out");
 	assert_string_equal(str(recs[1], "event"), "end");
 	assert_int_equal(num(recs[1], "exit"), 0);
 	assert_int_equal(num(recs[1], "duration_ms"), 12);
@@ -239,7 +248,7 @@ static void test_container_target_signal_and_reason(void **state)
 	b.t.project = "shop";
 	b.t.service = "web";
 	b.t.index = 2;
-	desc = audit_describe(t->au, &b.o, "bob", "[::1]:5000");
+	desc = audit_describe(t->au, &b.o, &(struct tls_identity){ .cn = "bob" }, "[::1]:5000");
 	audit_started(t->au, desc, &st);
 	/* The client vanished, then the hang-up killed it: the reason stays with the exit. */
 	audit_reason(desc, "client gone");
@@ -256,9 +265,10 @@ static void test_container_target_signal_and_reason(void **state)
 	assert_true(cJSON_IsNull(cJSON_GetObjectItem(recs[0], "pid")));
 	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(recs[0], "tty")));
 	assert_string_equal(str(recs[0], "detail"), "exec 3f2a1b in shop-web-1");
-	assert_string_equal(keys(recs[1]), "time event who from kind target argv user session tty "
-					   "pid via detail exit signal reason duration_ms "
-					   "bytes_in bytes_out");
+	assert_string_equal(keys(recs[1]),
+			    "time event who groups serial from kind target argv user session tty "
+			    "pid via detail exit signal reason duration_ms "
+			    "bytes_in bytes_out");
 	assert_int_equal(num(recs[1], "exit"), 129);
 	assert_string_equal(str(recs[1], "signal"), "HUP");
 	assert_string_equal(str(recs[1], "reason"), "client gone");
@@ -277,12 +287,12 @@ static void test_end_without_exit_and_refused(void **state)
 	make_open(&b, REXEC__V1__KIND__KIND_RUN, NULL, 0, "nosuch");
 	b.t.type = REXEC__V1__TARGET_TYPE__TARGET_CONTAINER;
 	b.t.container = "c1";
-	desc = audit_describe(t->au, &b.o, "carol", "127.0.0.1:1");
+	desc = audit_describe(t->au, &b.o, &(struct tls_identity){ .cn = "carol" }, "127.0.0.1:1");
 	audit_refused(t->au, desc, "unable to find user nosuch");
 	cJSON_Delete(desc);
 
 	make_open(&b, REXEC__V1__KIND__KIND_ATTACH, NULL, 0, "");
-	desc = audit_describe(t->au, &b.o, "carol", "127.0.0.1:1");
+	desc = audit_describe(t->au, &b.o, &(struct tls_identity){ .cn = "carol" }, "127.0.0.1:1");
 	audit_started(t->au, desc, &st);
 	audit_reason(desc, "the agent is shutting down");
 	audit_ended(t->au, desc, &end);
@@ -290,7 +300,8 @@ static void test_end_without_exit_and_refused(void **state)
 
 	n = read_records(t->path, recs, 4);
 	assert_int_equal(n, 3);
-	assert_string_equal(keys(recs[0]), "time event who from kind target argv user error");
+	assert_string_equal(keys(recs[0]),
+			    "time event who groups serial from kind target argv user error");
 	assert_string_equal(str(recs[0], "event"), "refused");
 	assert_string_equal(str(recs[0], "kind"), "run");
 	assert_string_equal(str(recs[0], "user"), "nosuch");
@@ -323,7 +334,7 @@ static void test_argv_bytes_that_are_not_utf8(void **state)
 	b.argv[5].data = (uint8_t *)"a\0b";
 	b.argv[5].len = 3;
 	b.o.n_argv = 6;
-	desc = audit_describe(t->au, &b.o, "x\xff", "");
+	desc = audit_describe(t->au, &b.o, &(struct tls_identity){ .cn = "x\xff" }, "");
 	audit_refused(t->au, desc, "no");
 	cJSON_Delete(desc);
 
@@ -346,7 +357,7 @@ static void test_no_audit_log_does_nothing(void **state)
 	struct audit_end end = { 0 };
 
 	make_open(&b, REXEC__V1__KIND__KIND_EXEC, NULL, 0, "");
-	assert_null(audit_describe(NULL, &b.o, "a", "b"));
+	assert_null(audit_describe(NULL, &b.o, &(struct tls_identity){ .cn = "a" }, "b"));
 	audit_refused(NULL, NULL, "x");
 	audit_started(NULL, NULL, &st);
 	audit_exit(NULL, 1, 0, "r");
@@ -371,7 +382,7 @@ static void refuse_once(struct audit *au, const char *message)
 	cJSON *desc;
 
 	make_open(&b, REXEC__V1__KIND__KIND_EXEC, argv, 1, "");
-	desc = audit_describe(au, &b.o, "dave", "127.0.0.1:2");
+	desc = audit_describe(au, &b.o, &(struct tls_identity){ .cn = "dave" }, "127.0.0.1:2");
 	assert_non_null(desc);
 	audit_refused(au, desc, message);
 	cJSON_Delete(desc);

@@ -651,6 +651,45 @@ static void test_agent_errors(void **state)
 	agent_config_free(&cfg);
 }
 
+/* limits: defaults, a partial mapping over them, and what is refused. */
+static void test_agent_limits(void **state)
+{
+	struct tmp *t = *state;
+	struct agent_config cfg;
+	char err[512] = "";
+
+	agent_config_init(&cfg);
+	assert_int_equal(cfg.limits.connections, 512);
+	assert_int_equal(cfg.limits.streams_per_connection, 64);
+	assert_int_equal(cfg.limits.handshake_timeout_ms, 10000);
+	assert_int_equal(agent_config_load(write_file(t, "l.yaml",
+						      "limits:\n  connections: 7\n"
+						      "  handshake_timeout: 2s\n"
+						      "  sessions_per_user: 1000000\n"),
+					   &cfg, err, sizeof(err)),
+			 0);
+	assert_int_equal(cfg.limits.connections, 7);
+	assert_int_equal(cfg.limits.handshake_timeout_ms, 2000);
+	assert_int_equal(cfg.limits.sessions_per_user, 1000000);
+	assert_int_equal(cfg.limits.connections_per_address, 64);
+	assert_int_equal(cfg.limits.handshakes, 64);
+	agent_config_free(&cfg);
+
+	expect_agent_error(t, "limits: 5\n", REXEC_ECONFIG, "1: limits: want a mapping");
+	expect_agent_error(t, "limits:\n  handshakes: 0\n", REXEC_ECONFIG,
+			   "2: limits: handshakes: want a whole number from 1 to 1000000");
+	expect_agent_error(t, "limits: { handshakes: -1 }\n", REXEC_ECONFIG,
+			   "1: limits: handshakes: want");
+	expect_agent_error(t, "limits: { handshakes: 1000001 }\n", REXEC_ECONFIG,
+			   "1: limits: handshakes: want");
+	expect_agent_error(t, "limits: { handshakes: [1] }\n", REXEC_ECONFIG,
+			   "1: limits: handshakes: want");
+	expect_agent_error(t, "limits:\n  conections: 3\n", REXEC_ECONFIG,
+			   "2: limits: unknown key 'conections'");
+	expect_agent_error(t, "limits: { handshake_timeout: soon }\n", REXEC_ECONFIG,
+			   "1: limits: handshake_timeout");
+}
+
 static void test_agent_listen_and_exec_path(void **state)
 {
 	static const char *const good[] = { "127.0.0.1:7600", "[::1]:7600", "[::]:0", "localhost:1",
@@ -691,6 +730,7 @@ int main(void)
 		cmocka_unit_test(test_agent_defaults),
 		cmocka_unit_test_setup_teardown(test_agent_overlay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_agent_limits, setup, teardown),
 		cmocka_unit_test(test_agent_listen_and_exec_path),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -19,6 +19,7 @@ static void test_codes(void **state)
 	assert_int_equal(rexec_error_code(-ENOENT), REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND);
 	assert_int_equal(rexec_error_code(REXEC_EDENIED), REXEC__V1__ERROR_CODE__ERROR_DENIED);
 	assert_int_equal(rexec_error_code(-EMFILE), REXEC__V1__ERROR_CODE__ERROR_LIMIT);
+	assert_int_equal(rexec_error_code(REXEC_ELIMIT), REXEC__V1__ERROR_CODE__ERROR_LIMIT);
 	assert_int_equal(rexec_error_code(REXEC_EUNAVAILABLE),
 			 REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE);
 	assert_int_equal(rexec_error_code(-ENOMEM), REXEC__V1__ERROR_CODE__ERROR_INTERNAL);

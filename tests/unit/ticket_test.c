@@ -56,6 +56,9 @@ static int setup(void **state)
 	memcpy(f->alice.serial, "\x40\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f",
 	       16);
 	f->alice.serial_len = 16;
+	strcpy(f->alice.groups[0], "ops");
+	strcpy(f->alice.groups[1], "dev");
+	f->alice.n_groups = 2;
 	f->alice.auth_time = T0;
 	f->alice.not_after = T0 + 30 * 86400;
 	*state = f;
@@ -114,12 +117,17 @@ static void test_what_is_sealed_opens_unchanged(void **state)
 	struct ticket_claims got;
 
 	assert_int_equal(seal(f, T0, &f->alice), TICKET_LIFETIME);
-	assert_int_equal(f->len, TICKET_OVERHEAD + 1 + 24 + 1 + 16 + 1 + 5 + sizeof(session));
-	/* Sealed: neither the CN nor the session shows. */
+	assert_int_equal(f->len,
+			 TICKET_OVERHEAD + 1 + 24 + 1 + 16 + 1 + 5 + 1 + 4 + 4 + sizeof(session));
+	/* Sealed: neither the CN, the groups nor the session shows. */
 	assert_null(memmem(f->ticket, f->len, "alice", 5));
+	assert_null(memmem(f->ticket, f->len, "ops", 3));
 	assert_null(memmem(f->ticket, f->len, "serialised", 10));
 	assert_int_equal(open_copy(f, T0 + 10, &got), 0);
 	assert_string_equal(got.cn, "alice");
+	assert_int_equal(got.n_groups, 2);
+	assert_string_equal(got.groups[0], "ops");
+	assert_string_equal(got.groups[1], "dev");
 	assert_int_equal(got.serial_len, 16);
 	assert_memory_equal(got.serial, f->alice.serial, 16);
 	assert_int_equal(got.auth_time, T0);
@@ -258,6 +266,16 @@ static void test_foreign_damaged_and_malformed_tickets(void **state)
 			 -EINVAL);
 	c = f->alice;
 	c.serial_len = TICKET_SERIAL_MAX + 1;
+	assert_int_equal(ticket_seal(f->keys, T0, &c, session, sizeof(session), f->ticket, CAP,
+				     &len, &lifetime),
+			 -EINVAL);
+	c = f->alice;
+	c.n_groups = TICKET_GROUPS_MAX + 1;
+	assert_int_equal(ticket_seal(f->keys, T0, &c, session, sizeof(session), f->ticket, CAP,
+				     &len, &lifetime),
+			 -EINVAL);
+	c = f->alice;
+	c.groups[1][0] = 0;
 	assert_int_equal(ticket_seal(f->keys, T0, &c, session, sizeof(session), f->ticket, CAP,
 				     &len, &lifetime),
 			 -EINVAL);

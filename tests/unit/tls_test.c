@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "lib/pki.h"
+#include "proto/error.h"
 #include "proto/tls.h"
 
 #define WIRE_CAP 65536
@@ -56,6 +57,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 static int setup(void **state)
 {
+	static const char *const groups[] = { "ops", "dev" };
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct pki_req req = { .days = 1 };
 	char err[512], ca[128], cert[128], key[128], prefix[128];
@@ -70,6 +72,8 @@ static int setup(void **state)
 	assert_int_equal(pki_issue(f->dir, &req, prefix, err, sizeof(err)), 0);
 	req.kind = PKI_CLIENT;
 	req.name = "alice";
+	req.groups = groups;
+	req.n_groups = 2;
 	snprintf(prefix, sizeof(prefix), "%s/client", f->dir);
 	assert_int_equal(pki_issue(f->dir, &req, prefix, err, sizeof(err)), 0);
 
@@ -154,12 +158,21 @@ static void test_resumptions_keep_the_first_authentication_time(void **state)
 	uint8_t *ticket = NULL;
 	size_t len = 0;
 	int64_t before = (int64_t)time(NULL), auth;
+	char serial[sizeof(tls_session_identity(NULL)->serial)];
 	int i;
 
 	srv = connect_once(f, &ticket, &len);
 	auth = tls_session_auth_time(srv);
 	assert_true(auth >= before && auth <= (int64_t)time(NULL));
 	assert_string_equal(tls_session_peer_cn(srv), "alice");
+	assert_string_equal(tls_session_identity(srv)->cn, "alice");
+	assert_true(strlen(tls_session_identity(srv)->serial) >= 2);
+	assert_int_equal(strspn(tls_session_identity(srv)->serial, "0123456789ABCDEF"),
+			 strlen(tls_session_identity(srv)->serial));
+	strcpy(serial, tls_session_identity(srv)->serial);
+	assert_int_equal(tls_session_identity(srv)->n_groups, 2);
+	assert_string_equal(tls_session_identity(srv)->groups[0], "ops");
+	assert_string_equal(tls_session_identity(srv)->groups[1], "dev");
 	tls_session_free(srv);
 
 	/* Each resumption uses the ticket the one before it was given. */
@@ -167,15 +180,70 @@ static void test_resumptions_keep_the_first_authentication_time(void **state)
 		wait_past((int64_t)time(NULL));
 		srv = connect_once(f, &ticket, &len);
 		assert_string_equal(tls_session_peer_cn(srv), "alice");
+		assert_string_equal(tls_session_identity(srv)->serial, serial);
+		assert_int_equal(tls_session_identity(srv)->n_groups, 2);
+		assert_string_equal(tls_session_identity(srv)->groups[1], "dev");
 		assert_int_equal(tls_session_auth_time(srv), auth);
 		tls_session_free(srv);
 	}
 	free(ticket);
 }
 
+/* A client certificate from another CA: the agent's handshake ends refused ("unknown_ca", the CN
+ * shown kept for the log, no identity), and the client reads the unknown_ca alert as one line
+ * that says its certificate was refused and why, not a MAC failure. */
+static void test_a_certificate_from_another_ca_is_refused_with_its_alert(void **state)
+{
+	struct fixture *f = *state;
+	struct pki_req req = { .days = 1, .kind = PKI_CLIENT, .name = "mallory" };
+	struct tls_config *mallory = NULL;
+	struct tls_session *cli = NULL, *srv = NULL;
+	char err[512], other[96], path[3][160];
+	int c = 1, s = 1, i, n = 0;
+	uint8_t byte;
+
+	snprintf(other, sizeof(other), "%s/other", f->dir);
+	assert_int_equal(pki_ca_init(other, "other CA", 1, err, sizeof(err)), 0);
+	snprintf(path[0], sizeof(path[0]), "%s/mallory", f->dir);
+	assert_int_equal(pki_issue(other, &req, path[0], err, sizeof(err)), 0);
+	snprintf(path[0], sizeof(path[0]), "%s/ca.pem", f->dir);
+	snprintf(path[1], sizeof(path[1]), "%s/mallory.pem", f->dir);
+	snprintf(path[2], sizeof(path[2]), "%s/mallory-key.pem", f->dir);
+	assert_int_equal(tls_config_new(&mallory, 0, path[0], path[1], path[2], err, sizeof(err)),
+			 0);
+
+	assert_int_equal(tls_session_new(&cli, mallory, "agent-1", on_send, &f->to_agent), 0);
+	assert_int_equal(tls_session_new(&srv, f->agent, NULL, on_send, &f->to_client), 0);
+	for (i = 0; i < 20 && (c == 1 || s == 1); i++) {
+		if (c == 1)
+			c = tls_session_handshake(cli);
+		deliver(&f->to_agent, srv);
+		if (s == 1)
+			s = tls_session_handshake(srv);
+		deliver(&f->to_client, cli);
+	}
+	assert_int_equal(c, 0); /* TLS 1.3: the client is done before the agent checks it */
+	assert_int_equal(s, REXEC_ETLS_VERIFY);
+	assert_string_equal(tls_session_refusal(srv), "unknown_ca");
+	assert_string_equal(tls_session_shown_cn(srv), "mallory");
+	assert_true(strlen(tls_session_shown_serial(srv)) > 0);
+	assert_string_equal(tls_session_peer_cn(srv), "");
+	for (i = 0; i < 4 && n == 0; i++)
+		n = tls_session_read(cli, &byte, 1);
+	assert_int_equal(n, REXEC_EDENIED);
+	assert_non_null(strstr(tls_session_error(cli),
+			       "the agent refused this client's certificate (unknown_ca)"));
+	tls_session_free(cli);
+	tls_session_free(srv);
+	tls_config_free(mallory);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			test_a_certificate_from_another_ca_is_refused_with_its_alert, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_resumptions_keep_the_first_authentication_time,
 						setup, teardown),
 	};
