@@ -13,6 +13,7 @@ struct audit;
 struct certwatch;
 struct ctcache;
 struct initmem;
+struct policy;
 struct session;
 
 #define AGENT_MAX_LISTENERS 8
@@ -46,6 +47,10 @@ struct agent {
 	 * so at exit the ones still open are closed through conn_close() (agent_close_conns). */
 	struct conn **conns;
 	size_t n_conns, cap_conns;
+	/* Who may do what (policy.h): never NULL once started (--allow-all has one too); a
+	 * SIGHUP replaces it from POLICY_PATH (NULL: --allow-all, nothing to re-read). */
+	struct policy *policy;
+	const char *policy_path;
 	/* What one client may take (config.h); connections refused before authentication are
 	 * logged through REFUSALS, rate-limited per address (refusal.h). */
 	struct agent_limits limits;

@@ -448,6 +448,17 @@ out:
 	emit(au, rec);
 }
 
+void audit_policy(cJSON *desc, int rule)
+{
+	if (desc == NULL)
+		return;
+	cJSON_DeleteItemFromObjectCaseSensitive(desc, "rule");
+	if (rule == AUDIT_NO_RULE)
+		cJSON_AddStringToObject(desc, "rule", "no rule allows");
+	else if (rule >= 0)
+		cJSON_AddNumberToObject(desc, "rule", rule);
+}
+
 /* ---- connections refused before authentication ---- */
 
 /* Adds NAME: S, or null when S is NULL or empty. Returns the item or NULL (out of memory). */

@@ -77,6 +77,11 @@ void audit_exit(cJSON *desc, int code, int sig, const char *reason);
  * reason. */
 void audit_reason(cJSON *desc, const char *reason);
 
+/* The policy's decision in DESC (NULL is fine), for the records that follow: RULE, the index of
+ * the rule that decided, or the string "no rule allows" for AUDIT_NO_RULE. */
+#define AUDIT_NO_RULE (-1)
+void audit_policy(cJSON *desc, int rule);
+
 /* Writes an "end" record: DESC's fields, the exit noted (null when none was), END's. */
 void audit_ended(struct audit *au, const cJSON *desc, const struct audit_end *end);
 

@@ -11,7 +11,8 @@
 #include "proto/error.h"
 
 static const char known_keys[] = "listen, cert, key, ca, grace, keepalive, engine, exec_path, "
-				 "audit_log, dev, state_dir, allow_dual_role_certs, limits, crl";
+				 "audit_log, dev, state_dir, allow_dual_role_certs, limits, crl, "
+				 "policy, allow_all";
 
 static const char *const exec_path_names[] = {
 	[AGENT_EXEC_PATH_AUTO] = "auto",
@@ -43,6 +44,7 @@ void agent_config_free(struct agent_config *cfg)
 	free(cfg->audit_log);
 	free(cfg->state_dir);
 	free(cfg->crl);
+	free(cfg->policy);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -197,6 +199,10 @@ static int load_setting(const struct yconf *y, const struct yconf_node *k,
 		return yconf_get_path(y, v, key, &cfg->state_dir, err, errlen);
 	if (strcmp(key, "allow_dual_role_certs") == 0)
 		return yconf_get_bool(y, v, key, &cfg->allow_dual_role_certs, err, errlen);
+	if (strcmp(key, "policy") == 0)
+		return yconf_get_path(y, v, key, &cfg->policy, err, errlen);
+	if (strcmp(key, "allow_all") == 0)
+		return yconf_get_bool(y, v, key, &cfg->allow_all, err, errlen);
 	if (strcmp(key, "limits") == 0)
 		return load_limits(y, v, cfg, err, errlen);
 	if (strcmp(key, "crl") == 0)

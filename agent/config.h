@@ -14,6 +14,8 @@
  *     dev: false
  *     state_dir: /var/lib/rexec-agent
  *     allow_dual_role_certs: false  # accept client certificates made for agents too
+ *     policy: policy.yaml        # who may do what (policy.h); required unless dev or:
+ *     allow_all: false           # no policy: every client may do anything (a warning)
  *     limits: { connections: 512, connections_per_address: 64, handshakes: 64,
  *               handshake_timeout: 10s, sessions_per_user: 128, streams_per_connection: 64 }
  *     crl: crl.pem               # revoked client certificates (PEM; one CRL per CA)
@@ -80,6 +82,9 @@ struct agent_config {
 	bool dev;
 	char *state_dir;
 	bool allow_dual_role_certs; /* a client certificate may carry serverAuth too */
+	/* The policy (policy.h). */
+	char *policy;   /* NULL: none (refused unless dev or allow_all) */
+	bool allow_all; /* --allow-all: no policy, everything allowed */
 	struct agent_limits limits;
 	char *crl; /* the CRL file (PEM, one CRL per CA); NULL: none */
 };

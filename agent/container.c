@@ -24,6 +24,7 @@
 #include "agent/ctcache.h"
 #include "agent/ctuser.h"
 #include "agent/direct.h"
+#include "agent/policy.h"
 #include "agent/procfs.h"
 #include "lib/yconf.h"
 #include "proto/errcode.h"
@@ -589,7 +590,28 @@ static void job_work(uv_work_t *w)
 static void ct_free(struct ct *ct)
 {
 	req_free(&ct->req);
+	policy_unref(ct->policy);
+	free(ct->who);
+	yconf_strings_free(ct->groups, ct->n_groups);
 	free(ct);
+}
+
+/* WHO into CT: the policy's reference and copies of the names (the frame goes away). */
+static int who_copy(struct ct *ct, const struct ct_who *who)
+{
+	size_t i;
+
+	ct->policy = policy_ref(who->policy);
+	if ((ct->who = strdup(who->cn ? who->cn : "")) == NULL)
+		return -ENOMEM;
+	if (who->n_groups == 0)
+		return 0;
+	if ((ct->groups = calloc(who->n_groups, sizeof(*ct->groups))) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < who->n_groups; i++, ct->n_groups++)
+		if ((ct->groups[i] = strdup(who->groups[i])) == NULL)
+			return -ENOMEM;
+	return 0;
 }
 
 static int queue(struct ct *ct, enum job_type type, unsigned rows, unsigned cols);
@@ -674,8 +696,8 @@ void ct_go(struct ct *ct)
 }
 
 struct ct *ct_start(uv_loop_t *loop, const struct engine *e, struct ctcache *cache,
-		    struct initmem *mem, int exec_path, const Rexec__V1__Open *o,
-		    ct_started_fn started, void *arg)
+		    struct initmem *mem, int exec_path, const struct ct_who *who,
+		    const Rexec__V1__Open *o, ct_started_fn started, void *arg)
 {
 	struct ct *ct = calloc(1, sizeof(*ct));
 
@@ -688,7 +710,7 @@ struct ct *ct_start(uv_loop_t *loop, const struct engine *e, struct ctcache *cac
 	ct->exec_path = exec_path;
 	ct->started = started;
 	ct->arg = arg;
-	if (req_copy(&ct->req, o) < 0) {
+	if (req_copy(&ct->req, o) < 0 || who_copy(ct, who) < 0) {
 		ct_free(ct);
 		return NULL;
 	}

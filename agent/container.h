@@ -21,6 +21,17 @@
 struct ct;
 struct ctcache;
 struct initmem;
+struct policy;
+
+/* Who asks, for the policy (policy.h) the start is checked against on the thread pool, once
+ * the target, its user and the command are resolved and before anything starts. Borrowed by
+ * ct_start(), which copies the strings and takes a reference on POLICY. */
+struct ct_who {
+	struct policy *policy;
+	const char *cn;
+	const char *const *groups;
+	size_t n_groups;
+};
 
 /* What a start produced. */
 struct ct_started {
@@ -34,6 +45,8 @@ struct ct_started {
 	struct buf text;  /* answered at once: stdout (ps lines, a run -d container name) */
 	int direct;       /* the direct path started it: SP is the agent's own child */
 	struct spawn_result sp;
+	int policy_decided; /* the policy decided (exec, run, attach): POLICY_RULE says which */
+	int policy_rule;    /* the deciding rule's index, or POLICY_NO_RULE */
 };
 
 /* What an ended stream means. */
@@ -48,14 +61,15 @@ typedef void (*ct_started_fn)(void *arg, struct ct_started *st);
 typedef void (*ct_exit_fn)(void *arg, const struct ct_exit *ex);
 
 /* The engine side of the Open O (any kind; target SERVICE or CONTAINER) on LOOP, with the
- * stream's initial terminal size taken from O; ct_go() starts it. An exec or attach reuses the
+ * stream's initial terminal size taken from O; ct_go() starts it. WHO's policy decides the
+ * start (a denial is ST->error ERROR_DENIED) and filters a list. An exec or attach reuses the
  * target that CACHE (ctcache.h; may be NULL) kept from an earlier start. EXEC_PATH (enum
  * agent_exec_path) says whether an exec may, must or must not take the direct path (direct.h).
  * STARTED is called on the loop with ARG once, unless ct_release() came first. Returns NULL
  * only when out of memory. */
 struct ct *ct_start(uv_loop_t *loop, const struct engine *e, struct ctcache *cache,
-		    struct initmem *mem, int exec_path, const Rexec__V1__Open *o,
-		    ct_started_fn started, void *arg);
+		    struct initmem *mem, int exec_path, const struct ct_who *who,
+		    const Rexec__V1__Open *o, ct_started_fn started, void *arg);
 
 /* Starts what ct_start() set up: on a thread pool job, or at once (STARTED is then called
  * before this returns) when a direct exec needs neither the engine nor a wait on the init. */

@@ -82,6 +82,13 @@ struct ct {
 	/* An exec that failed to start says so on its stream: kept for the exit reason. */
 	int first_output_seen;
 	char start_error[WIRE_TEXT_MAX];
+	/* The policy (ctpolicy.c): who asks, and the names the target matches. */
+	struct policy *policy;
+	char *who;
+	char **groups;
+	size_t n_groups;
+	char tgt_service[2 * NAME_MAX_ + 2]; /* "PROJECT/SERVICE", or "" */
+	char tgt_container[NAME_MAX_ + 16];  /* "container:NAME", or "" */
 };
 
 /* The value of verb option KEY of R, or NULL; whether it is set to a true value. */
@@ -144,5 +151,23 @@ void ct__start_list(struct ct *ct, struct ct_started *st);
 /* ctrun.c: a one-off container from the service's definition (compose run); its removal. */
 void ct__start_run(struct ct *ct, struct ct_started *st);
 void ct__remove_container(struct ct *ct);
+
+/* ctpolicy.c: the policy's decision on the resolved request, on the thread pool. */
+struct policy_user;
+
+/* The names the target matches, from a container's inspect (or list entry, LISTED): its
+ * compose PROJECT/SERVICE, and container:NAME when it was named with --container. */
+void ct__policy_targets(struct ct *ct, const cJSON *c, int listed);
+
+/* Decides CT's request (the targets set, the user U, COMMAND; NULL: CT's argv joined) under
+ * its policy. Returns 0 when allowed; -1 with ST's error ERROR_DENIED (or INTERNAL) when not. */
+int ct__policy_check(struct ct *ct, struct ct_started *st, const struct policy_user *u,
+		     const char *command);
+
+/* Whether CT's policy lets its client `ps` the listed container C. */
+int ct__policy_may_list(struct ct *ct, const cJSON *c);
+
+/* Whether the policy needs the request's user resolved (some rule names `users`). */
+int ct__policy_wants_user(const struct ct *ct);
 
 #endif

@@ -17,6 +17,11 @@ void ct__start_attach(struct ct *ct, struct ct_started *st)
 
 	if (ct__find_running(ct, st, &r, 0) < 0)
 		return;
+	ct__policy_targets(ct, r.json, 0);
+	if (ct__policy_check(ct, st, NULL, "") < 0) {
+		engine_reply_free(&r);
+		return;
+	}
 	cfg = cJSON_GetObjectItemCaseSensitive(r.json, "Config");
 	ct->tty = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "Tty"));
 	engine_reply_free(&r);

@@ -12,6 +12,7 @@
 #include "agent/config.h"
 #include "agent/ctuser.h"
 #include "agent/direct.h"
+#include "agent/policy.h"
 #include "proto/log.h"
 
 /* The direct path (direct.c) for an exec into the container of INSPECT, on the thread pool
@@ -36,6 +37,16 @@ static int start_direct(struct ct *ct, struct ct_started *st, const cJSON *inspe
 	else if ((ret = direct_prepare(&dc, ct->initmem, init, ct->init_start, inspect, q->user,
 				       q->workdir, q->env, q->n_env, q->tty, why, sizeof(why))) ==
 		 0) {
+		/* The policy on the ids direct_prepare() resolved: the ones direct_spawn() takes.
+		 */
+		struct policy_user pu = { .given = q->user[0] != 0,
+					  .uid = direct_uid(dc),
+					  .name = direct_user_name(dc)[0] ? direct_user_name(dc)
+									  : NULL };
+		if (ct__policy_check(ct, st, &pu, NULL) < 0) {
+			direct_free(dc);
+			return 0;
+		}
 		memset(&req, 0, sizeof(req));
 		req.argv = q->n_argv ? q->argv : sh;
 		req.tty = q->tty;
@@ -82,23 +93,37 @@ static int direct_wanted(const struct ct *ct)
 	return ct->exec_path == AGENT_EXEC_PATH_DIRECT;
 }
 
-/* The exec's -u through the container's own files (ctuser.h), as numbers for the engine:
- * the uid the agent resolved is the uid that runs, and a file the container planted in place
- * of /etc/passwd or /etc/group is refused before the engine is asked. Returns 0, or -1 with
- * ST's error set. */
-static int engine_user(struct ct *ct, struct ct_started *st, char *out, size_t len)
+/* The exec's user for the engine and the policy. -u goes through the container's own files
+ * (ctuser.h), as numbers for the engine: the uid the agent resolved is the uid that runs, and a
+ * file the container planted in place of /etc/passwd or /etc/group is refused before the engine
+ * is asked. Without -u the engine would take Config.User (INSPECT): resolved the same way, and
+ * handed over as numbers too, only when the policy names users. OUT ("" : the engine's default)
+ * and PU (NAME holds its name) are set. Returns 0, or -1 with ST's error set. */
+static int engine_user(struct ct *ct, struct ct_started *st, const cJSON *inspect, char *out,
+		       size_t len, struct policy_user *pu, char *name, size_t namelen)
 {
+	const char *want = ct->req.user;
 	struct ctuser u;
 	char why[512] = "";
-	int ret = ctuser_resolve(ct->pid, ct->req.user, NULL, &u, why, sizeof(why));
+	int ret;
 
-	if (ret < 0) {
+	out[0] = 0;
+	*pu = (struct policy_user){ .given = want[0] != 0, .name = NULL, .uid = -1 };
+	if (!pu->given) {
+		if (!ct__policy_wants_user(ct))
+			return 0;
+		want = engine_str(cJSON_GetObjectItemCaseSensitive(inspect, "Config"), "User");
+	}
+	if ((ret = ctuser_resolve(ct->pid, want, NULL, &u, why, sizeof(why))) < 0) {
 		ct__fail(st,
 			 ret == -ENOENT ? REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND
 					: REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
 			 "%s: %s", ct->cname, why);
 		return -1;
 	}
+	pu->uid = u.uid;
+	snprintf(name, namelen, "%s", u.name);
+	pu->name = name[0] ? name : NULL;
 	/* The uid alone lets the runtime add the groups that list its passwd entry's name, as
 	 * for the name; with a group named, it adds none ("uid:gid"). */
 	if (u.group_given)
@@ -113,18 +138,24 @@ void ct__start_exec(struct ct *ct, struct ct_started *st)
 	const struct ct_req *q = &ct->req;
 	struct engine_reply r;
 	cJSON *body = NULL;
-	char path[256], user[32] = "";
+	char path[256], user[32] = "", name[256];
+	struct policy_user pu;
 	int detach = ct__opt_on(q, "detach");
 
 	if (ct__find_running(ct, st, &r, 0) < 0)
 		return;
+	ct__policy_targets(ct, r.json, 0);
 	if (direct_wanted(ct) && start_direct(ct, st, r.json) == 0) {
 		engine_reply_free(&r);
 		return;
 	}
-	engine_reply_free(&r);
-	if (st->error || (q->user[0] && engine_user(ct, st, user, sizeof(user)) < 0))
+	if (st->error ||
+	    engine_user(ct, st, r.json, user, sizeof(user), &pu, name, sizeof(name)) < 0 ||
+	    ct__policy_check(ct, st, &pu, NULL) < 0) {
+		engine_reply_free(&r);
 		return;
+	}
+	engine_reply_free(&r);
 	body = cJSON_CreateObject();
 	cJSON_AddBoolToObject(body, "AttachStdin", q->stdin_open && !detach);
 	cJSON_AddBoolToObject(body, "AttachStdout", !detach);

@@ -1,5 +1,5 @@
 /* ctlist.c: `list` (behind `rexec ps` and the service lookup): one JSON object per line, per
- * compose container. Part of container.c's module (ct_int.h). */
+ * compose container the policy lets the client `ps`. Part of container.c's module (ct_int.h). */
 #include "agent/ct_int.h"
 
 #include <errno.h>
@@ -16,14 +16,16 @@ void ct__start_list(struct ct *ct, struct ct_started *st)
 		return;
 	cJSON_ArrayForEach(c, r.json)
 	{
-		cJSON *o = cJSON_CreateObject();
+		cJSON *o;
 		char *line;
 
-		if (ct->req.project[0] &&
-		    strcmp(ct__list_label(c, LABEL_PROJECT), ct->req.project)) {
-			cJSON_Delete(o);
+		if (ct->req.project[0] && strcmp(ct__list_label(c, LABEL_PROJECT), ct->req.project))
 			continue;
-		}
+		/* A client never sees what it may not `ps`: this list is also the service lookup
+		 * behind a bare service and a fan-out. */
+		if (!ct__policy_may_list(ct, c))
+			continue;
+		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "project", ct__list_label(c, LABEL_PROJECT));
 		cJSON_AddStringToObject(o, "service", ct__list_label(c, LABEL_SERVICE));
 		cJSON_AddNumberToObject(o, "number", atoi(ct__list_label(c, LABEL_NUMBER)));

@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "agent/policy.h"
 #include "lib/yconf.h"
 #include "proto/log.h"
 
@@ -392,6 +393,65 @@ static const char *compose_label(const struct ct_req *q, char *key, size_t len)
 	return NULL;
 }
 
+/* The argv the one-off will run, entrypoint included (--entrypoint split as run_body() splits
+ * it, else the service's), joined for the policy: "" when neither a command nor --entrypoint
+ * was given (the image's command, as an exec's login shell). NULL when out of memory. */
+static char *run_command(const struct ct_req *q, const cJSON *tcfg)
+{
+	const char *entry = ct__opt(q, "entrypoint");
+	const cJSON *tep = cJSON_GetObjectItemCaseSensitive(tcfg, "Entrypoint"), *it;
+	char buf[1024], *w, *save = NULL, *joined;
+	const char **words;
+	size_t n = 0, i;
+
+	if (q->n_argv == 0 && entry == NULL)
+		return strdup("");
+	words = calloc(q->n_argv + (size_t)cJSON_GetArraySize(tep) + sizeof(buf) / 2 + 1,
+		       sizeof(*words));
+	if (words == NULL)
+		return NULL;
+	if (entry != NULL) {
+		snprintf(buf, sizeof(buf), "%s", entry);
+		for (w = strtok_r(buf, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
+			words[n++] = w;
+	} else {
+		cJSON_ArrayForEach(it, tep)
+		{
+			if (cJSON_IsString(it))
+				words[n++] = it->valuestring;
+		}
+	}
+	for (i = 0; i < q->n_argv; i++)
+		words[n++] = q->argv[i];
+	joined = policy_join(words, n);
+	free(words);
+	return joined;
+}
+
+/* The policy on the one-off, before anything starts (its dependencies included): the service,
+ * the user as given or the service's Config.User taken literally (the container does not exist
+ * yet, so no passwd resolves a name), and the argv that will run. 0, or -1 with ST's error. */
+static int run_allowed(struct ct *ct, struct ct_started *st, const cJSON *tmpl)
+{
+	const struct ct_req *q = &ct->req;
+	const cJSON *tcfg = cJSON_GetObjectItemCaseSensitive(tmpl, "Config");
+	struct policy_user pu;
+	char ubuf[256], *cmd;
+	int ret;
+
+	ct__policy_targets(ct, tmpl, 0);
+	ct->tgt_container[0] = 0; /* the template's name is not the one-off's */
+	policy_user_literal(q->user[0] ? q->user : engine_str(tcfg, "User"), q->user[0] != 0, &pu,
+			    ubuf, sizeof(ubuf));
+	if ((cmd = run_command(q, tcfg)) == NULL) {
+		ct__fail(st, REXEC__V1__ERROR_CODE__ERROR_INTERNAL, "out of memory");
+		return -1;
+	}
+	ret = ct__policy_check(ct, st, &pu, cmd);
+	free(cmd);
+	return ret;
+}
+
 void ct__start_run(struct ct *ct, struct ct_started *st)
 {
 	const struct ct_req *q = &ct->req;
@@ -412,6 +472,8 @@ void ct__start_run(struct ct *ct, struct ct_started *st)
 		return;
 	if (ct__inspect(ct, st, ct->cid, &tr) < 0)
 		return;
+	if (run_allowed(ct, st, tr.json) < 0)
+		goto out;
 	snprintf(project, sizeof(project), "%s", engine_label(tr.json, LABEL_PROJECT));
 	if (!ct__opt_on(q, "no-deps") && start_deps(ct, st, tr.json) < 0)
 		goto out;

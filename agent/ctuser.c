@@ -62,6 +62,7 @@ int ctuser_resolve_in(const char *user, const cJSON *extra, const char *passwd, 
 			c->gid = (gid_t)strtoul(f3, NULL, 10);
 			snprintf(c->home, sizeof(c->home), "%s", f5);
 			snprintf(name, sizeof(name), "%s", f0);
+			snprintf(c->name, sizeof(c->name), "%s", f0);
 			found = 1;
 			break;
 		}

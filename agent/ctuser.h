@@ -23,6 +23,7 @@ struct ctuser {
 	gid_t groups[CTUSER_MAX_GROUPS]; /* the primary gid first */
 	int n_groups;
 	char home[512];  /* from the passwd entry; "/" without one */
+	char name[256];  /* the passwd entry's name; "" for a uid without one (for the policy) */
 	int group_given; /* USER named the group ("name:group"): no groups that list the user */
 };
 

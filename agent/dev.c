@@ -10,6 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mbedtls/oid.h>
+#include <mbedtls/x509_crt.h>
+
 #include "lib/pki.h"
 #include "proto/addr.h"
 #include "proto/error.h"
@@ -129,4 +132,84 @@ int dev_is_loopback(const char *addr)
 		return memcmp(&((struct sockaddr_in6 *)&ss)->sin6_addr, lo, 16) == 0;
 	}
 	return 0;
+}
+
+/* The CN of the certificate at PATH into CN (LEN bytes), as the agent will see it. */
+static int cert_cn(const char *path, char *cn, size_t len, char *err, size_t errlen)
+{
+	mbedtls_x509_crt crt;
+	const mbedtls_x509_name *n;
+	int ret = 0;
+
+	mbedtls_x509_crt_init(&crt);
+	if (mbedtls_x509_crt_parse_file(&crt, path) != 0) {
+		snprintf(err, errlen, "%s: not a certificate", path);
+		ret = REXEC_ECONFIG;
+		goto out;
+	}
+	for (n = &crt.subject; n != NULL; n = n->next)
+		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0)
+			break;
+	if (n == NULL || n->val.len == 0 || n->val.len >= len ||
+	    memchr(n->val.p, 0, n->val.len) != NULL) {
+		snprintf(err, errlen, "%s: no usable CN", path);
+		ret = REXEC_ECONFIG;
+		goto out;
+	}
+	memcpy(cn, n->val.p, n->val.len);
+	cn[n->val.len] = 0;
+out:
+	mbedtls_x509_crt_free(&crt);
+	return ret;
+}
+
+int dev_write_policy(const char *dir, char **path, char *err, size_t errlen)
+{
+	char cn[256], quoted[2 * sizeof(cn) + 3], *text = NULL, *client = NULL;
+	size_t i, q = 0;
+	int ret;
+
+	*path = join(dir, "policy.yaml");
+	client = join(dir, "client.pem");
+	if (*path == NULL || client == NULL) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (access(*path, F_OK) == 0) {
+		ret = 0;
+		goto out;
+	}
+	if ((ret = cert_cn(client, cn, sizeof(cn), err, errlen)) < 0)
+		goto out;
+	/* A YAML double-quoted string: the CN comes from $USER. */
+	quoted[q++] = '"';
+	for (i = 0; cn[i]; i++) {
+		if (cn[i] == '"' || cn[i] == '\\')
+			quoted[q++] = '\\';
+		quoted[q++] = (unsigned char)cn[i] >= 0x20 && cn[i] != 0x7f ? cn[i] : '?';
+	}
+	quoted[q++] = '"';
+	quoted[q] = 0;
+	if (asprintf(&text,
+		     "# Written by rexec-agent --dev: its own client may do anything here.\n"
+		     "# Edit it to try rules out; `rexec-agent --explain` tests them.\n"
+		     "rules:\n"
+		     "  - allow:\n"
+		     "      who: [%s]\n"
+		     "      options: [privileged, volume, publish, entrypoint, env, workdir]\n",
+		     quoted) < 0) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = pki_write_file(*path, text, strlen(text), 0600, 1, err, errlen);
+out:
+	if (ret < 0) {
+		free(*path);
+		*path = NULL;
+		if (ret == -ENOMEM)
+			snprintf(err, errlen, "out of memory");
+	}
+	free(text);
+	free(client);
+	return ret;
 }

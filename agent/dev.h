@@ -14,6 +14,11 @@ int dev_prepare(const char *dir, char **ca, char **cert, char **key, char *err, 
  * certificate. Returns 0 or a negative code with a message in ERR. */
 int dev_write_client_config(const char *dir, const char *bound, char *err, size_t errlen);
 
+/* Writes DIR/policy.yaml, unless it exists: a policy that lets the dev client (the CN of
+ * DIR/client.pem) do anything. Sets *PATH to its path (a new string the caller frees).
+ * Returns 0 or a negative code with a message in ERR. */
+int dev_write_policy(const char *dir, char **path, char *err, size_t errlen);
+
 /* 1 if ADDR ("HOST:PORT") is a loopback address. */
 int dev_is_loopback(const char *addr);
 

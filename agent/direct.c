@@ -61,6 +61,7 @@ struct direct_ctx {
 	char **envp;
 	char *cwd;
 	char home[512];
+	char user_name[256]; /* the passwd entry's name of UID, "" without one (for the policy) */
 };
 
 static void why_set(char *why, size_t len, const char *fmt, ...)
@@ -314,6 +315,7 @@ static int resolve_user(struct direct_ctx *c, const char *user, const cJSON *ext
 	c->n_groups = u.n_groups;
 	memcpy(c->groups, u.groups, sizeof(u.groups[0]) * (size_t)u.n_groups);
 	snprintf(c->home, sizeof(c->home), "%s", u.home);
+	snprintf(c->user_name, sizeof(c->user_name), "%s", u.name);
 	return 0;
 }
 
@@ -619,6 +621,16 @@ int direct_spawn(struct direct_ctx *c, struct spawn_req *req, struct spawn_resul
 		close(own);
 	}
 	return ret;
+}
+
+uid_t direct_uid(const struct direct_ctx *c)
+{
+	return c->uid;
+}
+
+const char *direct_user_name(const struct direct_ctx *c)
+{
+	return c->user_name;
 }
 
 void direct_free(struct direct_ctx *c)

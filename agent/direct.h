@@ -38,6 +38,11 @@ int direct_prepare(struct direct_ctx **out, struct initmem *mem, pid_t pid,
  * with RES as spawn_start() fills it (RES->pid is the host pid), or -errno. */
 int direct_spawn(struct direct_ctx *c, struct spawn_req *req, struct spawn_result *res);
 
+/* The uid the process of C will run as, and that uid's name in the container's passwd ("" when
+ * it has none): what the policy decides on before direct_spawn(). */
+uid_t direct_uid(const struct direct_ctx *c);
+const char *direct_user_name(const struct direct_ctx *c);
+
 void direct_free(struct direct_ctx *c);
 
 #endif

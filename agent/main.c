@@ -18,6 +18,8 @@
 #include "agent/ctcache.h"
 #include "agent/dev.h"
 #include "agent/initmem.h"
+#include "agent/policy.h"
+#include "agent/policyctl.h"
 #include "agent/session.h"
 #include "lib/yconf.h"
 #include "proto/error.h"
@@ -56,6 +58,12 @@ static void usage(FILE *out)
 		"                       servers (serverAuth beside clientAuth)\n"
 		"  --crl FILE           revoked client certificates: PEM CRLs, one per CA (SIGHUP\n"
 		"                       re-reads it, the CA, certificate and key files)\n"
+		"  --policy FILE        who may do what (required, unless --dev or --allow-all;\n"
+		"                       SIGHUP reloads it)\n"
+		"  --allow-all          no policy: every client may do anything (a warning)\n"
+		"  --check-policy FILE  check a policy file and exit\n"
+		"  --explain --policy FILE --who NAME [--group G]... VERB TARGET [--user U]\n"
+		"           [--command \"ARGV...\"] [--option O]...  how the policy decides\n"
 		"  -v, --verbose        more log (repeat for debug)\n"
 		"  --version, --help\n");
 }
@@ -103,8 +111,9 @@ static void on_sigterm(uv_signal_t *h, int sig)
 	uv_timer_start(&a->stop_timer, on_stop_timer, STOP_FLUSH_MS, 0);
 }
 
-/* Log rotation: the audit log is opened again under its name; the TLS files and the CRL are
- * read again (certwatch.h). */
+/* SIGHUP: the files the agent reads are read again: the audit log reopened (log rotation),
+ * the policy, then the TLS files and the CRL (certwatch.h). What does not load leaves the
+ * old settings in force. */
 static void on_sighup(uv_signal_t *h, int sig)
 {
 	struct agent *a = h->data;
@@ -118,6 +127,7 @@ static void on_sighup(uv_signal_t *h, int sig)
 		else
 			log_info("SIGHUP: audit log reopened");
 	}
+	policyctl_reload(a);
 	agent_reload_tls(a);
 }
 
@@ -172,6 +182,8 @@ enum {
 	OPT_AUDIT_LOG,
 	OPT_ALLOW_DUAL_ROLE,
 	OPT_CRL,
+	OPT_POLICY,
+	OPT_ALLOW_ALL,
 	OPT_VERSION,
 	OPT_HELP
 };
@@ -194,6 +206,8 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verb
 		{ "audit-log", required_argument, NULL, OPT_AUDIT_LOG },
 		{ "allow-dual-role-certs", no_argument, NULL, OPT_ALLOW_DUAL_ROLE },
 		{ "crl", required_argument, NULL, OPT_CRL },
+		{ "policy", required_argument, NULL, OPT_POLICY },
+		{ "allow-all", no_argument, NULL, OPT_ALLOW_ALL },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "help", no_argument, NULL, OPT_HELP },
@@ -270,6 +284,12 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verb
 			break;
 		case OPT_ALLOW_DUAL_ROLE:
 			cfg->allow_dual_role_certs = true;
+			break;
+		case OPT_POLICY:
+			ret = replace(&cfg->policy, optarg);
+			break;
+		case OPT_ALLOW_ALL:
+			cfg->allow_all = true;
 			break;
 		case OPT_GRACE:
 		case OPT_KEEPALIVE:
@@ -375,6 +395,8 @@ int main(int argc, char **argv)
 	size_t i;
 
 	ensure_stdio();
+	if (policyctl_wanted(argc, argv))
+		return policyctl_main(argc, argv);
 	agent_config_init(&cfg);
 	memset(&a, 0, sizeof(a));
 	ret = parse_args(argc, argv, &cfg, &verbose);
@@ -412,6 +434,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	tls_config_allow_dual_role(a.tls, cfg.allow_dual_role_certs);
+	if ((ret = policyctl_setup(&a, &cfg)) != 0)
+		goto out;
 	if (cfg.audit_log != NULL && (ret = audit_new(&a.audit, cfg.audit_log)) < 0) {
 		fprintf(stderr, "rexec-agent: audit log %s: %s\n", cfg.audit_log,
 			rexec_strerror(ret));
@@ -490,6 +514,7 @@ out:
 	certwatch_free(a.certwatch);
 	initmem_free(a.initmem);
 	audit_free(a.audit);
+	policy_unref(a.policy);
 	tls_config_free(a.tls);
 	agent_config_free(&cfg);
 	return ret < 0 ? 0 : ret;

@@ -15,6 +15,7 @@
 
 #include "agent/audit.h"
 #include "agent/container.h"
+#include "agent/policy.h"
 #include "agent/spawn.h"
 #include "proto/error.h"
 #include "proto/log.h"
@@ -961,6 +962,8 @@ static void on_ct_started(void *arg, struct ct_started *st)
 	struct session *s = arg;
 	int ret;
 
+	if (st->policy_decided)
+		audit_policy(s->audit, st->policy_rule);
 	if (st->error) {
 		log_info("session %u: %s", s->stream, st->message);
 		refuse(s->agent, s->conn, s->stream, s->audit, (Rexec__V1__ErrorCode)st->error,
@@ -1011,6 +1014,83 @@ static void on_ct_started(void *arg, struct ct_started *st)
 	start_reading(s);
 }
 
+/* The client's identity for the policy: its CN and groups (the certificate's OU values, as
+ * pointers into C's identity, in GP), and the agent's policy now. */
+static void peer_who(struct agent *a, struct conn *c, struct ct_who *w,
+		     const char *gp[TICKET_GROUPS_MAX])
+{
+	const struct tls_identity *id = conn_peer_identity(c);
+	size_t i;
+
+	w->policy = a->policy;
+	w->cn = id->cn;
+	for (i = 0; i < id->n_groups && i < TICKET_GROUPS_MAX; i++)
+		gp[i] = id->groups[i];
+	w->groups = gp;
+	w->n_groups = i;
+}
+
+/* The options of a host exec that the policy knows. */
+static unsigned host_options(const Rexec__V1__Open *o)
+{
+	unsigned opts = 0;
+	size_t i;
+
+	if (o->n_env > 0)
+		opts |= POLICY_OPT_ENV;
+	if (o->workdir[0])
+		opts |= POLICY_OPT_WORKDIR;
+	for (i = 0; i < o->n_options; i++)
+		if (strcmp(o->options[i]->key, "privileged") == 0 &&
+		    strcmp(o->options[i]->value, "0") != 0)
+			opts |= POLICY_OPT_PRIVILEGED;
+	return opts;
+}
+
+/* The policy on the host exec O of C, as PW (the host's passwd) resolved its user and with
+ * ARGV (NULL-terminated; the login shell when O has none). Returns 0 when allowed; -1 when
+ * refused: the Error sent and DESC's "refused" record written. */
+static int host_allowed(struct agent *a, struct conn *c, uint32_t stream, const Rexec__V1__Open *o,
+			const struct passwd *pw, char *const *argv, cJSON *desc)
+{
+	static const char *const host[] = { "host" };
+	const char *gp[TICKET_GROUPS_MAX];
+	struct ct_who w;
+	struct policy_req r;
+	struct policy_decision d;
+	char *cmd, what[256], rule[512];
+
+	peer_who(a, c, &w, gp);
+	cmd = policy_join((const char *const *)argv, o->n_argv);
+	if (cmd == NULL) {
+		refuse(a, c, stream, desc, REXEC__V1__ERROR_CODE__ERROR_INTERNAL, "out of memory");
+		return -1;
+	}
+	r = (struct policy_req){ .who = w.cn,
+				 .groups = w.groups,
+				 .n_groups = w.n_groups,
+				 .verb = POLICY_EXEC,
+				 .targets = host,
+				 .n_targets = 1,
+				 .user = { .given = o->user[0] != 0,
+					   .name = pw->pw_name,
+					   .uid = (long long)pw->pw_uid },
+				 .command = cmd,
+				 .options = host_options(o) };
+	d = policy_decide(a->policy, &r);
+	free(cmd);
+	if (!policy_allows_all(a->policy))
+		audit_policy(desc, d.rule);
+	if (d.allow)
+		return 0;
+	policy_describe(&r, what, sizeof(what));
+	log_info("%s@%s: denied by policy: %s: %s", w.cn, conn_peer_addr(c), what,
+		 policy_rule_render(a->policy, d.rule, rule, sizeof(rule)));
+	refuse(a, c, stream, desc, REXEC__V1__ERROR_CODE__ERROR_DENIED, "denied by policy: %s",
+	       what);
+	return -1;
+}
+
 /* Refuses the Open of F with ERROR_LIMIT when C or its user is at a limit (agent.h). Returns 1
  * when refused. */
 static int over_limits(struct agent *a, struct conn *c, const wire_frame *f, const cJSON *desc)
@@ -1042,6 +1122,8 @@ static void open_container(struct agent *a, struct conn *c, const wire_frame *f,
 {
 	const Rexec__V1__Open *o = f->open;
 	struct session *s = NULL;
+	const char *gp[TICKET_GROUPS_MAX];
+	struct ct_who who;
 
 	if (o->kind == REXEC__V1__KIND__KIND_RESUME) {
 		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
@@ -1076,7 +1158,8 @@ static void open_container(struct agent *a, struct conn *c, const wire_frame *f,
 		 f->open->target->service[0] ? f->open->target->service
 					     : f->open->target->container);
 	snprintf(s->user, sizeof(s->user), "%s", f->open->user);
-	s->ct = ct_start(a->loop, &a->engine, a->ctcache, a->initmem, a->exec_path, f->open,
+	peer_who(a, c, &who, gp);
+	s->ct = ct_start(a->loop, &a->engine, a->ctcache, a->initmem, a->exec_path, &who, f->open,
 			 on_ct_started, s);
 	if (s->ct == NULL) {
 		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
@@ -1129,6 +1212,8 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 		goto out;
 	}
 	argv = build_argv(o, &pw, &file);
+	if (argv != NULL && host_allowed(a, c, f->stream, o, &pw, argv, desc) < 0)
+		goto out;
 	envp = build_env(o, &pw);
 	s = calloc(1, sizeof(*s));
 	if (argv == NULL || envp == NULL || s == NULL) {

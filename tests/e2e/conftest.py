@@ -368,12 +368,13 @@ def ticket_cache(tmp_path_factory):
 @pytest.fixture
 def start_agent(agent_bin, tmp_path_factory):
     """Factory for agents. dev=True: `--dev --state-dir DIR --listen 127.0.0.1:0 --grace 1s`
-    plus EXTRA; dev=False: exactly EXTRA (the non-dev form). Waits for the listening line
+    plus EXTRA; dev=False: EXTRA (the non-dev form), plus --allow-all unless EXTRA gives a
+    --policy or allow_all=False. Waits for the listening line
     (wait_ready=False: the caller waits, e.g. for a refusal). Stopped by pid at teardown; a test
     fails if an agent died that it did not end itself."""
     started = []
 
-    def start(*extra, dev=True, state_dir=None, grace="1s", wait_ready=True):
+    def start(*extra, dev=True, state_dir=None, grace="1s", wait_ready=True, allow_all=True):
         sd = pathlib.Path(state_dir) if state_dir else tmp_path_factory.mktemp("agent")
         argv = [agent_bin]
         if dev:
@@ -381,6 +382,8 @@ def start_agent(agent_bin, tmp_path_factory):
             if grace:
                 argv += ["--grace", grace]
         argv += [str(a) for a in extra]
+        if not dev and allow_all and "--policy" not in argv and "--allow-all" not in argv:
+            argv.append("--allow-all")
         err_path = sd / "agent.stderr"
         with open(err_path, "wb") as err:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -121,6 +121,8 @@ class Fleet:
                     "--cert", str(self.pki / "agent.pem"),
                     "--key", str(self.pki / "agent-key.pem"),
                     "--ca", str(self.pki / "ca" / "ca.pem"), "--grace", "1s"] + self.agent_args
+            if "--policy" not in self.agent_args:
+                argv.append("--allow-all")
             with open(logs / f"{host_name(i)}.log", "wb") as err:
                 self.procs.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                                    stdout=subprocess.PIPE, stderr=err))

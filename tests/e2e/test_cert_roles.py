@@ -49,7 +49,8 @@ def test_a_client_certificate_for_both_roles_needs_allow_dual_role_certs(start_a
             "unless allow_dual_role_certs: true")
 
     conf = tmp_path / "agent.yaml"
-    conf.write_text("allow_dual_role_certs: true\n")
+    # No policy: the dev one would allow only the dev client, and `dual` is another.
+    conf.write_text("allow_dual_role_certs: true\nallow_all: true\n")
     lenient = start_agent("--config", conf)
     client = client_with(rexec_bin, lenient, "dual", "clientAuth,serverAuth")
     r = client.run("-T", "dev", "--host", "--", "echo", "in")

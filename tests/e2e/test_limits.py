@@ -85,7 +85,8 @@ def user_client(rexec_bin, agent, tmp_path, name):
 
 def limits_agent(start_agent, tmp_path, text, *extra):
     conf = tmp_path / "agent.yaml"
-    conf.write_text(f"limits: {{ {text} }}\n")
+    # allow_all: the tests' other users (bob) are not the dev client its policy names.
+    conf.write_text(f"limits: {{ {text} }}\nallow_all: true\n")
     return start_agent("--config", conf, *extra)
 
 

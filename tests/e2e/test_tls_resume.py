@@ -107,7 +107,7 @@ def test_fleet_connections_resume_too(rexec_bin, agent_bin, tmp_path, cache):
 
 
 def test_no_resumption_past_the_certificates_not_after(start_agent, rexec_bin, cache):
-    agent = start_agent("-v")
+    agent = start_agent("-v", "--allow-all")  # its client `brief` is not the dev one
     sd = agent.state_dir
     # A client certificate that expires in a few seconds (openssl against the dev CA).
     cert, key, not_after = issue(sd, sd, "brief", "clientAuth", seconds=8)
