@@ -14,6 +14,7 @@
  *     dev: false
  *     state_dir: /var/lib/rexec-agent
  *     allow_dual_role_certs: false  # accept client certificates made for agents too
+ *     record: { dir: /var/log/rexec/casts, input: false }  # asciicast v2 of TTY sessions
  *
  * Use: agent_config_init(), then agent_config_load() for the file, then the flags, each of
  * which replaces its field; agent_config_free() at the end. Unknown keys are errors. */
@@ -49,6 +50,10 @@ struct agent_config {
 	bool dev;
 	char *state_dir;
 	bool allow_dual_role_certs; /* a client certificate may carry serverAuth too */
+	/* record: { dir, input }: TTY sessions recorded into record_dir (NULL: off), stdin too
+	 * with record_input (record.h) */
+	char *record_dir;
+	bool record_input;
 };
 
 /* Fills CFG with the defaults: no listen address, no certificates, grace and keepalive of 5s,

@@ -16,6 +16,7 @@
 #include "agent/ctcache.h"
 #include "agent/dev.h"
 #include "agent/initmem.h"
+#include "agent/record.h"
 #include "agent/session.h"
 #include "lib/yconf.h"
 #include "proto/error.h"
@@ -378,6 +379,13 @@ int main(int argc, char **argv)
 		ret = 1;
 		goto out;
 	}
+	/* Session recording: the directory is checked (and made) now, not at the first session. */
+	if (cfg.record_dir != NULL &&
+	    record_dir_new(&a.record, cfg.record_dir, cfg.record_input, err, sizeof(err)) < 0) {
+		fprintf(stderr, "rexec-agent: %s\n", err);
+		ret = 1;
+		goto out;
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	/* A file size limit must fail an audit write (EFBIG), not end the agent. */
@@ -442,6 +450,7 @@ out:
 	ctcache_free(a.ctcache);
 	initmem_free(a.initmem);
 	audit_free(a.audit);
+	record_dir_free(a.record);
 	tls_config_free(a.tls);
 	agent_config_free(&cfg);
 	return ret < 0 ? 0 : ret;
