@@ -350,6 +350,8 @@ static void on_written(uv_fs_t *req)
 	} else if ((size_t)res < r->inflight.len) {
 		/* A full disk or RLIMIT_FSIZE cut it short: back to the last whole line, so that
 		 * players read what is there. */
+		const char *nl = memrchr(r->inflight.p, '\n', (size_t)res);
+		r->written += nl != NULL ? (uint64_t)(nl + 1 - r->inflight.p) : 0;
 		if (ftruncate(r->fd, (off_t)r->written) < 0)
 			log_warn("recording %s: ftruncate: %s", r->file, strerror(errno));
 		breaks(r, "short write (disk full or file size limit)");
