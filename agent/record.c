@@ -22,7 +22,8 @@
 #define RECORD_BUF_MAX (256 * 1024)
 /* Input bytes per event at most: escaped, one slice takes at most 6x this in the buffer. */
 #define RECORD_SLICE 8192
-#define EVENT_HEAD   48 /* "[123456789.123456, \"o\", \"" and "\"]\n" */
+#define EVENT_HEAD   48   /* "[123456789.123456, \"o\", \"" and "\"]\n" */
+#define COMMAND_MAX  4096 /* bytes of the argv the header keeps: a title, not a copy */
 
 struct record_dir {
 	int fd; /* the directory, opened once: files are made relative to it */
@@ -274,7 +275,7 @@ static char *command_text(const Rexec__V1__Open *o)
 		n += o->argv[i].len;
 		joined[n++] = ' ';
 	}
-	s = clean(joined, n - 1);
+	s = clean(joined, n - 1 < COMMAND_MAX ? n - 1 : COMMAND_MAX);
 	free(joined);
 	return s;
 }
@@ -476,16 +477,24 @@ static void stream_event(struct record *r, const char *code, struct held *h, con
 static int create_file(struct record *r, const char *id, char *why, size_t whylen)
 {
 	cJSON *h = cJSON_CreateObject(), *env;
-	char title[1024], *json = NULL, *name = NULL;
+	char *title = NULL, *json = NULL, *name = NULL;
 	int fd = -1, ret = -ENOMEM;
 
-	if (h == NULL || asprintf(&name, "%s.cast", id) < 0 ||
-	    asprintf(&r->file, "%s/%s", r->rd->path, name) < 0) {
+	if (h == NULL)
+		goto out;
+	if (asprintf(&name, "%s.cast", id) < 0) {
 		name = NULL;
 		goto out;
 	}
-	snprintf(title, sizeof(title), "%s: %s %s%s%s (session %s)", r->who, r->kind, r->target,
-		 r->user[0] ? " as " : "", r->user, id);
+	if (asprintf(&r->file, "%s/%s", r->rd->path, name) < 0) {
+		r->file = NULL;
+		goto out;
+	}
+	if (asprintf(&title, "%s: %s %s%s%s (session %s)", r->who, r->kind, r->target,
+		     r->user[0] ? " as " : "", r->user, id) < 0) {
+		title = NULL;
+		goto out;
+	}
 	if (!cJSON_AddNumberToObject(h, "version", 2) ||
 	    !cJSON_AddNumberToObject(h, "width", r->width) ||
 	    !cJSON_AddNumberToObject(h, "height", r->height) ||
@@ -523,6 +532,7 @@ out:
 	if (fd >= 0)
 		close(fd);
 	free(json);
+	free(title);
 	free(name);
 	cJSON_Delete(h);
 	return ret;

@@ -12,7 +12,8 @@
  * written on libuv's thread pool, one write at a time per recording. A failed or short write
  * (full disk, EIO, RLIMIT_FSIZE), or a disk so slow that the buffer fills, marks the recording
  * broken: later events are dropped, the file is cut back to its last whole line, and
- * record_close() reports it incomplete with the reason. */
+ * record_close() reports it incomplete with the reason. A write that hangs (a dead network
+ * file system) holds one thread of the pool per recording: DIR belongs on a local disk. */
 #ifndef REXEC_AGENT_RECORD_H
 #define REXEC_AGENT_RECORD_H
 
