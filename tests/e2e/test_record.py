@@ -342,3 +342,18 @@ def test_container_attach_is_recorded(recorded, engine):
     assert header["command"] == "(attach)" and header["env"]["REXEC_TARGET"] == "console"
     assert "attached-42" in "".join(e[2] for e in events if e[1] == "o")
     assert b"attached-42" in asciinema_cat(end["recording"])
+
+
+def test_agent_stopping_mid_session_finishes_the_recording(recorded):
+    agent, client, d, log = recorded()
+    child = spawn(client, "dev", "--host", "sh")
+    try:
+        shell_ready(child, "before-stop")
+        agent.kill(signal.SIGTERM)
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert agent.proc.returncode == 0, agent.log()
+    (end,) = wait_end(log)
+    assert end["recording_complete"] is True and end["reason"].endswith("shutting down"), end
+    assert b"before-stop-42" in asciinema_cat(end["recording"])
