@@ -379,19 +379,19 @@ int main(int argc, char **argv)
 		ret = 1;
 		goto out;
 	}
-	/* Session recording: the directory is checked (and made) now, not at the first session. */
-	if (cfg.record_dir != NULL &&
-	    record_dir_new(&a.record, cfg.record_dir, cfg.record_input, err, sizeof(err)) < 0) {
-		fprintf(stderr, "rexec-agent: %s\n", err);
-		ret = 1;
-		goto out;
-	}
 
 	signal(SIGPIPE, SIG_IGN);
 	/* A file size limit must fail an audit write (EFBIG), not end the agent. */
 	signal(SIGXFSZ, SIG_IGN);
 	uv_loop_init(&loop);
 	a.loop = &loop;
+	/* Session recording: the directory is checked (and made) now, not at the first session. */
+	if (cfg.record_dir != NULL && record_dir_new(&a.record, &loop, cfg.record_dir,
+						     cfg.record_input, err, sizeof(err)) < 0) {
+		fprintf(stderr, "rexec-agent: %s\n", err);
+		ret = 1;
+		goto out;
+	}
 	a.grace_ms = cfg.grace_ms;
 	a.exec_path = (int)cfg.exec_path;
 	if (cfg.exec_path == AGENT_EXEC_PATH_DIRECT)

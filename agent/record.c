@@ -19,7 +19,12 @@
 
 /* Each of a recording's two buffers (being filled, being written) holds at most this much:
  * a disk that stays this far behind breaks the recording rather than grow the agent. */
-#define RECORD_BUF_MAX (256 * 1024)
+#define RECORD_BUF_MAX (320 * 1024)
+/* Above this much waiting while a write is under way, the session pauses its output reads
+ * (record_full()): one more read (32 KiB, at most 6x that escaped) still fits under the cap. */
+#define RECORD_HIGH (64 * 1024)
+/* A write that has not come back in this long breaks its recording: the session reads on. */
+#define RECORD_STALL_MS 5000
 /* Input bytes per event at most: escaped, one slice takes at most 6x this in the buffer. */
 #define RECORD_SLICE 8192
 #define EVENT_HEAD   48   /* "[123456789.123456, \"o\", \"" and "\"]\n" */
@@ -29,6 +34,8 @@ struct record_dir {
 	int fd; /* the directory, opened once: files are made relative to it */
 	char *path;
 	bool input;
+	uv_timer_t stall;    /* while writes are under way: finds those that do not come back */
+	struct record *live; /* recordings with a file, not yet finished */
 };
 
 struct rbuf {
@@ -62,10 +69,17 @@ struct record {
 	struct held out, in;
 	record_done_cb done;
 	void *done_arg;
+	record_room_cb room; /* record_full() said yes: called when it would say no again */
+	void *room_arg;
+	bool waiting;         /* the session waits for room */
+	uint64_t write_start; /* uv_now() when the write under way began */
+	struct record *next;  /* in rd->live */
+	bool live;
 	uint8_t slice[RECORD_SLICE + sizeof(((struct held *)0)->b)];
 };
 
-int record_dir_new(struct record_dir **out, const char *dir, bool input, char *err, size_t errlen)
+int record_dir_new(struct record_dir **out, uv_loop_t *loop, const char *dir, bool input, char *err,
+		   size_t errlen)
 {
 	struct record_dir *rd = NULL;
 	struct stat st;
@@ -111,6 +125,9 @@ int record_dir_new(struct record_dir **out, const char *dir, bool input, char *e
 	}
 	rd->fd = fd;
 	rd->input = input;
+	uv_timer_init(loop, &rd->stall);
+	rd->stall.data = rd;
+	uv_unref((uv_handle_t *)&rd->stall); /* it never keeps the loop alive by itself */
 	*out = rd;
 	return 0;
 fail:
@@ -180,6 +197,16 @@ static size_t escape(char *dst, const uint8_t *p, size_t n)
 	} while (0)
 	while (i < n) {
 		uint8_t c = p[i];
+		size_t run = i;
+		/* Most output is printable ASCII: copied a run at a time. */
+		while (run < n && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' &&
+		       p[run] != '\\')
+			run++;
+		if (run > i) {
+			PUT(p + i, run - i);
+			i = run;
+			continue;
+		}
 		if (c == '"' || c == '\\') {
 			char e[2] = { '\\', (char)c };
 			PUT(e, 2);
@@ -294,7 +321,7 @@ static void free_record(struct record *r)
 }
 
 struct record *record_new(struct record_dir *rd, uv_loop_t *loop, const Rexec__V1__Open *o,
-			  const char *who, const char *user)
+			  const char *who, const char *user, record_room_cb room, void *room_arg)
 {
 	struct record *r;
 
@@ -305,6 +332,8 @@ struct record *record_new(struct record_dir *rd, uv_loop_t *loop, const Rexec__V
 	r->loop = loop;
 	r->rd = rd;
 	r->fd = -1;
+	r->room = room;
+	r->room_arg = room_arg;
 	r->kind = o->kind == REXEC__V1__KIND__KIND_RUN      ? "run"
 		  : o->kind == REXEC__V1__KIND__KIND_ATTACH ? "attach"
 							    : "exec";
@@ -337,6 +366,46 @@ static void breaks(struct record *r, const char *why)
 static void flush(struct record *r);
 static void finish(struct record *r);
 
+/* The session waited for room and there is some again (the write came back, or the recording
+ * broke): it reads on. */
+static void wake(struct record *r)
+{
+	if (!r->waiting || r->closing || record_full(r))
+		return;
+	r->waiting = false;
+	if (r->room != NULL)
+		r->room(r->room_arg);
+}
+
+/* Every RECORD_STALL_MS / 2 while writes are under way: one that has not come back for
+ * RECORD_STALL_MS breaks its recording, so that its session reads on and its end is reported;
+ * the write itself is still waited for before the file closes and R is freed. */
+static void on_stall_tick(uv_timer_t *t)
+{
+	struct record_dir *rd = t->data;
+	struct record *r;
+	bool busy = false;
+
+	for (r = rd->live; r != NULL; r = r->next) {
+		if (!r->writing)
+			continue;
+		busy = true;
+		if (uv_now(t->loop) - r->write_start < RECORD_STALL_MS || r->broken)
+			continue;
+		breaks(r, "a write has not come back for 5 s (the disk is stuck?)");
+		wake(r);
+		if (r->closing && r->done != NULL) {
+			struct record_result res = { .file = r->file,
+						     .complete = false,
+						     .error = r->error };
+			r->done(r->done_arg, &res);
+			r->done = NULL;
+		}
+	}
+	if (!busy)
+		uv_timer_stop(t);
+}
+
 static void on_written(uv_fs_t *req)
 {
 	struct record *r = req->data;
@@ -363,9 +432,15 @@ static void on_written(uv_fs_t *req)
 	flush(r);
 	if (r->closing && !r->writing)
 		finish(r);
+	else
+		wake(r);
 }
 
-/* Hands what is pending to a write on the thread pool, unless one is under way. */
+/* Hands what is pending to a write on the thread pool, unless one is under way. A regular file
+ * cannot be polled (epoll refuses it) and a write() to it may block on a busy disk, so this goes
+ * through uv_fs_write(), which libuv runs on its pool for that reason; tmux's pipe-pane hands
+ * output to a child process through a non-blocking pipe instead, a process per session where
+ * this costs one pool job per batch of events. */
 static void flush(struct record *r)
 {
 	struct rbuf t;
@@ -388,6 +463,18 @@ static void flush(struct record *r)
 		return;
 	}
 	r->writing = true;
+	r->write_start = uv_now(r->loop);
+	if (!uv_is_active((uv_handle_t *)&r->rd->stall))
+		uv_timer_start(&r->rd->stall, on_stall_tick, RECORD_STALL_MS / 2,
+			       RECORD_STALL_MS / 2);
+}
+
+bool record_full(struct record *r)
+{
+	if (r == NULL || r->broken || !r->writing || r->pending.len < RECORD_HIGH)
+		return false;
+	r->waiting = true;
+	return true;
 }
 
 /* Room for N more bytes in the pending buffer, within its cap. Returns false (the recording
@@ -556,6 +643,9 @@ void record_start(struct record *r, const char *session_id, bool tty)
 		breaks(r, why);
 		return;
 	}
+	r->next = r->rd->live;
+	r->rd->live = r;
+	r->live = true;
 	flush(r);
 }
 
@@ -595,6 +685,12 @@ static void finish(struct record *r)
 		res.error = r->error;
 	}
 	r->fd = -1;
+	if (r->live) {
+		struct record **p;
+		for (p = &r->rd->live; *p != r; p = &(*p)->next)
+			;
+		*p = r->next;
+	}
 	if (r->done != NULL)
 		r->done(r->done_arg, &res);
 	free_record(r);

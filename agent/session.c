@@ -174,6 +174,14 @@ static void on_handle_closed(uv_handle_t *h)
 	unref(h->data);
 }
 
+static void start_reading(struct session *s);
+
+/* The recording's write came back: output paused for it is read again. */
+static void on_record_room(void *arg)
+{
+	start_reading(arg);
+}
+
 /* Writes the session's "end" record, if it started, and drops its audit description. */
 static void write_end(struct session *s)
 {
@@ -346,7 +354,8 @@ static void on_timer(uv_timer_t *t)
 
 	switch (s->timer_mode) {
 	case TIMER_LINGER:
-		if (s->window <= 0 || read != s->read_at_tick) {
+		/* Output paused by the client's window or by the recording is not idle output. */
+		if (s->window <= 0 || record_full(s->rec) || read != s->read_at_tick) {
 			s->idle_ticks = 0;
 		} else if (++s->idle_ticks >= 2) {
 			finish(s);
@@ -406,7 +415,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 
 static void start_reading(struct session *s)
 {
-	if (s->reading || (s->conn == NULL && s->ct == NULL) || (s->conn && s->window <= 0))
+	if (s->reading || (s->conn == NULL && s->ct == NULL) || (s->conn && s->window <= 0) ||
+	    record_full(s->rec))
 		return;
 	s->reading = 1;
 	if (s->out_open && !s->out_eof)
@@ -471,7 +481,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 			send_data(s, fd, (const uint8_t *)buf->base, (size_t)n);
 		if (s->ct == NULL)
 			s->window -= n;
-		if (s->window <= 0 && s->conn != NULL)
+		/* The recording's disk paces the output as the client's window does. */
+		if ((s->window <= 0 && s->conn != NULL) || record_full(s->rec))
 			stop_reading(s);
 		return;
 	}
@@ -1087,7 +1098,7 @@ static void open_container(struct agent *a, struct conn *c, const wire_frame *f,
 		goto fail;
 	}
 	s->audit = desc;
-	s->rec = record_new(a->record, a->loop, o, conn_peer_name(c), o->user);
+	s->rec = record_new(a->record, a->loop, o, conn_peer_name(c), o->user, on_record_room, s);
 	uv_timer_init(a->loop, &s->timer);
 	s->timer.data = s;
 	s->handles = 1;
@@ -1179,7 +1190,7 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 	snprintf(s->user, sizeof(s->user), "%s", pw.pw_name);
 	s->audit = desc;
 	desc = NULL;
-	s->rec = record_new(a->record, a->loop, o, conn_peer_name(c), s->user);
+	s->rec = record_new(a->record, a->loop, o, conn_peer_name(c), s->user, on_record_room, s);
 	uv_timer_init(a->loop, &s->timer);
 	s->timer.data = s;
 	s->handles = 1;

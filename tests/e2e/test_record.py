@@ -178,6 +178,20 @@ def test_bytes_that_are_not_utf8_stay_valid_json(recorded):
     asciinema_cat(end["recording"])
 
 
+def test_a_burst_of_output_is_recorded_whole(recorded):
+    # 30 MB as fast as the PTY gives it: the disk paces the session (its output is read no
+    # faster than the recording is written), so nothing is dropped.
+    agent, client, d, log = recorded()
+    r = client.run("-t", "dev", "--host", "--", "sh", "-c",
+                   "yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 30000000; sleep 0.5")
+    assert r.returncode == 0 and len(r.stdout) > 30000000, (r.returncode, len(r.stdout))
+    (end,) = wait_end(log)
+    assert end["recording_complete"] is True, end
+    header, events = read_cast(end["recording"])
+    out = "".join(e[2] for e in events if e[1] == "o").encode()
+    assert out == r.stdout, (len(out), len(r.stdout))
+
+
 def test_sessions_without_a_tty_are_not_recorded(recorded):
     agent, client, d, log = recorded()
     r = client.run("-T", "dev", "--host", "--", "echo", "plain")

@@ -24,6 +24,8 @@
 
 #include "agent/record.h"
 
+#define TEXT_MAX (4 << 20) /* the largest file a test reads back */
+
 struct tmp {
 	char dir[64];
 	char path[PATH_MAX]; /* DIR/1-1.cast */
@@ -31,6 +33,7 @@ struct tmp {
 	struct record_dir *rd;
 	/* record_close()'s result, copied */
 	int done;
+	int rooms; /* calls of the room callback */
 	char file[PATH_MAX];
 	bool complete;
 	char error[256];
@@ -46,7 +49,7 @@ static int make(void **state, bool input)
 	assert_non_null(mkdtemp(t->dir));
 	snprintf(t->path, sizeof(t->path), "%s/1-1.cast", t->dir);
 	assert_int_equal(uv_loop_init(&t->loop), 0);
-	assert_int_equal(record_dir_new(&t->rd, t->dir, input, err, sizeof(err)), 0);
+	assert_int_equal(record_dir_new(&t->rd, &t->loop, t->dir, input, err, sizeof(err)), 0);
 	*state = t;
 	return 0;
 }
@@ -61,17 +64,31 @@ static int setup_input(void **state)
 	return make(state, true);
 }
 
+static void close_handle(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
 static int teardown(void **state)
 {
 	struct tmp *t = *state;
 	char cmd[128];
 
-	record_dir_free(t->rd);
+	/* As the agent at exit: the loop's handles (the directory's timer) closed, then freed. */
+	uv_walk(&t->loop, close_handle, NULL);
+	uv_run(&t->loop, UV_RUN_DEFAULT);
 	assert_int_equal(uv_loop_close(&t->loop), 0);
+	record_dir_free(t->rd);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", t->dir);
 	assert_int_equal(system(cmd), 0);
 	free(t);
 	return 0;
+}
+
+static void on_room(void *arg)
+{
+	((struct tmp *)arg)->rooms++;
 }
 
 /* A recording of `sh` on the host by alice as root, 80x24, started as session 1-1. */
@@ -93,7 +110,7 @@ static struct record *start(struct tmp *t)
 	o.tty = 1;
 	o.term = "xterm";
 	o.size = &size;
-	r = record_new(t->rd, &t->loop, &o, "alice", "root");
+	r = record_new(t->rd, &t->loop, &o, "alice", "root", on_room, t);
 	assert_non_null(r);
 	record_start(r, "1-1", true);
 	return r;
@@ -121,12 +138,12 @@ static void close_rec(struct tmp *t, struct record *r)
 static char *slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
-	char *s = malloc(1 << 20);
+	char *s = malloc(TEXT_MAX);
 	size_t n;
 
 	assert_non_null(f);
 	assert_non_null(s);
-	n = fread(s, 1, (1 << 20) - 1, f);
+	n = fread(s, 1, TEXT_MAX - 1, f);
 	fclose(f);
 	s[n] = 0;
 	if (len != NULL)
@@ -138,7 +155,8 @@ static char *slurp(const char *path, size_t *len)
  * NUL in a text ends it, as cJSON gives it). Checks that every line is JSON. */
 static char *texts(const char *path, const char *code, int *events)
 {
-	char *all = slurp(path, NULL), *out = calloc(1, 1 << 20), *line, *save = NULL;
+	char *all = slurp(path, NULL), *out = calloc(1, TEXT_MAX), *line, *save = NULL;
+	size_t len = 0;
 	int first = 1;
 
 	assert_non_null(out);
@@ -154,7 +172,9 @@ static char *texts(const char *path, const char *code, int *events)
 			assert_true(cJSON_IsArray(v) && cJSON_GetArraySize(v) == 3);
 			assert_true(cJSON_IsNumber(cJSON_GetArrayItem(v, 0)));
 			if (strcmp(cJSON_GetArrayItem(v, 1)->valuestring, code) == 0) {
-				strcat(out, cJSON_GetArrayItem(v, 2)->valuestring);
+				const char *text = cJSON_GetArrayItem(v, 2)->valuestring;
+				memcpy(out + len, text, strlen(text) + 1);
+				len += strlen(text);
 				(*events)++;
 			}
 		}
@@ -279,7 +299,7 @@ static void test_no_tty_no_file(void **state)
 {
 	struct tmp *t = *state;
 	Rexec__V1__Open o = REXEC__V1__OPEN__INIT;
-	struct record *r = record_new(t->rd, &t->loop, &o, "alice", "");
+	struct record *r = record_new(t->rd, &t->loop, &o, "alice", "", NULL, NULL);
 
 	assert_non_null(r);
 	record_start(r, "1-1", false);
@@ -287,7 +307,7 @@ static void test_no_tty_no_file(void **state)
 	close_rec(t, r);
 	assert_string_equal(t->file, "");
 	assert_int_equal(access(t->path, F_OK), -1);
-	assert_null(record_new(NULL, &t->loop, &o, "alice", ""));
+	assert_null(record_new(NULL, &t->loop, &o, "alice", "", NULL, NULL));
 }
 
 static void test_planted_symlink_is_not_followed(void **state)
@@ -368,6 +388,36 @@ static void test_a_disk_that_falls_behind_breaks_not_grows(void **state)
 	free(out);
 }
 
+static void test_a_slow_disk_paces_the_session(void **state)
+{
+	struct tmp *t = *state;
+	struct record *r = start(t);
+	uint8_t chunk[8192];
+	char *out;
+	int i, n, paused = 0;
+
+	/* A session that stops reading when told, and reads on at the room callback: nothing
+	 * is lost however far ahead of the disk its output runs. */
+	memset(chunk, 'p', sizeof(chunk));
+	for (i = 0; i < 200; i++) {
+		record_output(r, chunk, sizeof(chunk));
+		if (record_full(r)) {
+			int before = t->rooms;
+			paused++;
+			while (t->rooms == before)
+				uv_run(&t->loop, UV_RUN_ONCE);
+			assert_false(record_full(r));
+		}
+	}
+	assert_true(paused > 0);
+	assert_int_equal(t->rooms, paused);
+	close_rec(t, r);
+	assert_true(t->complete);
+	out = texts(t->path, "o", &n);
+	assert_int_equal(strlen(out), 200 * sizeof(chunk));
+	free(out);
+}
+
 static void test_dir_checks(void **state)
 {
 	struct tmp *t = *state;
@@ -377,27 +427,29 @@ static void test_dir_checks(void **state)
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/made", t->dir);
-	assert_int_equal(record_dir_new(&rd, path, false, err, sizeof(err)), 0);
+	assert_int_equal(record_dir_new(&rd, &t->loop, path, false, err, sizeof(err)), 0);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0700);
+	uv_walk(&t->loop, close_handle, NULL); /* its timer first, as at the agent's exit */
+	uv_run(&t->loop, UV_RUN_DEFAULT);
 	record_dir_free(rd);
 
 	snprintf(path, sizeof(path), "%s/file", t->dir);
 	f = fopen(path, "w");
 	assert_non_null(f);
 	fclose(f);
-	assert_true(record_dir_new(&rd, path, false, err, sizeof(err)) < 0);
+	assert_true(record_dir_new(&rd, &t->loop, path, false, err, sizeof(err)) < 0);
 	assert_null(rd);
 	assert_non_null(strstr(err, "not a directory"));
 
 	snprintf(path, sizeof(path), "%s/shared", t->dir);
 	assert_int_equal(mkdir(path, 0700), 0);
 	assert_int_equal(chmod(path, 0777), 0);
-	assert_true(record_dir_new(&rd, path, false, err, sizeof(err)) < 0);
+	assert_true(record_dir_new(&rd, &t->loop, path, false, err, sizeof(err)) < 0);
 	assert_non_null(strstr(err, "chmod go-w"));
 
 	snprintf(path, sizeof(path), "%s/no/such", t->dir);
-	assert_true(record_dir_new(&rd, path, false, err, sizeof(err)) < 0);
+	assert_true(record_dir_new(&rd, &t->loop, path, false, err, sizeof(err)) < 0);
 	assert_non_null(strstr(err, "cannot create the directory"));
 }
 
@@ -418,6 +470,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_a_disk_that_falls_behind_breaks_not_grows,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_slow_disk_paces_the_session, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_dir_checks, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("record", tests, NULL, NULL);
