@@ -14,6 +14,7 @@ struct certwatch;
 struct ctcache;
 struct initmem;
 struct policy;
+struct record_dir;
 struct session;
 
 #define AGENT_MAX_LISTENERS 8
@@ -32,6 +33,8 @@ struct agent {
 	struct session *sessions; /* every live session, attached or not */
 	int exec_path;            /* enum agent_exec_path: how an exec into a container starts */
 	struct audit *audit;      /* the audit log (audit.h); NULL: none */
+	/* Where TTY sessions are recorded (record.h); NULL: off. */
+	struct record_dir *record;
 	/* Children reaped before their session knew them (a direct exec that ended before its
 	 * start job reported back): pid and wait status, a small ring. */
 	struct {

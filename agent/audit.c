@@ -440,6 +440,11 @@ void audit_ended(struct audit *au, const cJSON *desc, const struct audit_end *en
 	    !add_uint(rec, "bytes_in", end->bytes_in) ||
 	    !add_uint(rec, "bytes_out", end->bytes_out))
 		goto oom;
+	if (end->recording != NULL &&
+	    (!add_str(rec, "recording", end->recording) ||
+	     !cJSON_AddBoolToObject(rec, "recording_complete", end->recording_complete) ||
+	     (!end->recording_complete && !add_str(rec, "recording_error", end->recording_error))))
+		goto oom;
 	goto out;
 oom:
 	cJSON_Delete(rec);

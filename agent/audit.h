@@ -42,6 +42,11 @@ struct audit_end {
 	uint64_t duration_ms; /* from the start record */
 	uint64_t bytes_in;    /* stdin bytes handed to the process */
 	uint64_t bytes_out;   /* stdout and stderr bytes sent to the client */
+	/* Its recording (record.h), NULL when none: written as "recording" (the file),
+	 * "recording_complete" and, when it is not, "recording_error". Borrowed. */
+	const char *recording;
+	int recording_complete;
+	const char *recording_error;
 };
 
 /* Opens PATH (created with mode 0600 if missing) for appending. Returns 0 with *OUT set (free

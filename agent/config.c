@@ -12,7 +12,7 @@
 
 static const char known_keys[] = "listen, cert, key, ca, grace, keepalive, engine, exec_path, "
 				 "audit_log, dev, state_dir, allow_dual_role_certs, limits, crl, "
-				 "policy, allow_all";
+				 "policy, allow_all, record";
 
 static const char *const exec_path_names[] = {
 	[AGENT_EXEC_PATH_AUTO] = "auto",
@@ -45,6 +45,7 @@ void agent_config_free(struct agent_config *cfg)
 	free(cfg->state_dir);
 	free(cfg->crl);
 	free(cfg->policy);
+	free(cfg->record_dir);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -168,6 +169,36 @@ static int load_limits(const struct yconf *y, const struct yconf_node *v, struct
 	return ret;
 }
 
+/* `record: { dir: DIR, input: BOOL }`: a map whose dir is required. */
+static int load_record(const struct yconf *y, const struct yconf_node *v, struct agent_config *cfg,
+		       char *err, size_t errlen)
+{
+	const struct yconf_node *dir = NULL;
+	const char *key;
+	size_t i;
+	int ret = 0;
+
+	if (yconf_kind(v) != YCONF_MAP)
+		return yconf_errorf(y, v, err, errlen,
+				    "record: expected { dir: DIR, input: BOOL }");
+	for (i = 0; i < yconf_len(v) && ret == 0; i++) {
+		key = yconf_scalar(yconf_key(v, i));
+		if (strcmp(key, "dir") == 0)
+			dir = yconf_value(v, i);
+		else if (strcmp(key, "input") == 0)
+			ret = yconf_get_bool(y, yconf_value(v, i), "record: input",
+					     &cfg->record_input, err, errlen);
+		else
+			ret = yconf_errorf(y, yconf_key(v, i), err, errlen,
+					   "record: unknown key '%s' (known: dir, input)", key);
+	}
+	if (ret == 0 && dir == NULL)
+		ret = yconf_errorf(y, v, err, errlen, "record: dir: missing (where recordings go)");
+	if (ret == 0)
+		ret = yconf_get_path(y, dir, "record: dir", &cfg->record_dir, err, errlen);
+	return ret;
+}
+
 /* One top-level setting KEY with value V into CFG. */
 static int load_setting(const struct yconf *y, const struct yconf_node *k,
 			const struct yconf_node *v, struct agent_config *cfg, char *err,
@@ -205,6 +236,8 @@ static int load_setting(const struct yconf *y, const struct yconf_node *k,
 		return yconf_get_bool(y, v, key, &cfg->allow_all, err, errlen);
 	if (strcmp(key, "limits") == 0)
 		return load_limits(y, v, cfg, err, errlen);
+	if (strcmp(key, "record") == 0)
+		return load_record(y, v, cfg, err, errlen);
 	if (strcmp(key, "crl") == 0)
 		return yconf_get_path(y, v, key, &cfg->crl, err, errlen);
 	if (strcmp(key, "exec_path") == 0) {

@@ -19,6 +19,7 @@
  *     limits: { connections: 512, connections_per_address: 64, handshakes: 64,
  *               handshake_timeout: 10s, sessions_per_user: 128, streams_per_connection: 64 }
  *     crl: crl.pem               # revoked client certificates (PEM; one CRL per CA)
+ *     record: { dir: /var/log/rexec/casts, input: false }  # asciicast v2 of TTY sessions
  *
  * Use: agent_config_init(), then agent_config_load() for the file, then the flags, each of
  * which replaces its field; agent_config_free() at the end. Unknown keys are errors. */
@@ -87,6 +88,10 @@ struct agent_config {
 	bool allow_all; /* --allow-all: no policy, everything allowed */
 	struct agent_limits limits;
 	char *crl; /* the CRL file (PEM, one CRL per CA); NULL: none */
+	/* record: { dir, input }: TTY sessions recorded into record_dir (NULL: off), stdin too
+	 * with record_input (record.h) */
+	char *record_dir;
+	bool record_input;
 };
 
 /* Fills CFG with the defaults: no listen address, no certificates, grace and keepalive of 5s,

@@ -20,6 +20,7 @@
 #include "agent/initmem.h"
 #include "agent/policy.h"
 #include "agent/policyctl.h"
+#include "agent/record.h"
 #include "agent/session.h"
 #include "lib/yconf.h"
 #include "proto/error.h"
@@ -448,6 +449,13 @@ int main(int argc, char **argv)
 	signal(SIGXFSZ, SIG_IGN);
 	uv_loop_init(&loop);
 	a.loop = &loop;
+	/* Session recording: the directory is checked (and made) now, not at the first session. */
+	if (cfg.record_dir != NULL && record_dir_new(&a.record, &loop, cfg.record_dir,
+						     cfg.record_input, err, sizeof(err)) < 0) {
+		fprintf(stderr, "rexec-agent: %s\n", err);
+		ret = 1;
+		goto out;
+	}
 	a.grace_ms = cfg.grace_ms;
 	a.exec_path = (int)cfg.exec_path;
 	if (cfg.exec_path == AGENT_EXEC_PATH_DIRECT)
@@ -515,6 +523,7 @@ out:
 	initmem_free(a.initmem);
 	audit_free(a.audit);
 	policy_unref(a.policy);
+	record_dir_free(a.record);
 	tls_config_free(a.tls);
 	agent_config_free(&cfg);
 	return ret < 0 ? 0 : ret;

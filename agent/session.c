@@ -16,6 +16,7 @@
 #include "agent/audit.h"
 #include "agent/container.h"
 #include "agent/policy.h"
+#include "agent/record.h"
 #include "agent/spawn.h"
 #include "proto/error.h"
 #include "proto/log.h"
@@ -75,6 +76,9 @@ struct session {
 	uint64_t bytes_in;   /* stdin bytes the process (or the engine's stream) took */
 	uint64_t bytes_out;  /* stdout and stderr bytes sent to the client */
 	struct tls_identity owner; /* who opened it: revocation and expiry end it too */
+	/* Its recording (record.h; NULL: none), and its "end" record kept while that closes. */
+	struct record *rec;
+	struct audit_end end;
 	uint8_t buf[WIRE_DATA_MAX];
 };
 
@@ -167,15 +171,51 @@ static void unlink_session(struct session *s)
 	}
 }
 
-static void on_handle_closed(uv_handle_t *h)
+/* Drops one of what keeps the session's memory (its open handles, a recording closing); the
+ * last one frees it. */
+static void unref(struct session *s)
 {
-	struct session *s = h->data;
-
 	if (--s->handles > 0)
 		return;
 	if (s->sp.errpipe >= 0)
 		close(s->sp.errpipe);
 	free(s);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	unref(h->data);
+}
+
+static void start_reading(struct session *s);
+
+/* The recording's write came back: output paused for it is read again. */
+static void on_record_room(void *arg)
+{
+	start_reading(arg);
+}
+
+/* Writes the session's "end" record, if it started, and drops its audit description. */
+static void write_end(struct session *s)
+{
+	if (s->audit_started)
+		audit_ended(s->agent->audit, s->audit, &s->end);
+	cJSON_Delete(s->audit);
+	s->audit = NULL;
+	s->audit_started = 0;
+}
+
+/* The recording's last write is done: the "end" record names the file and says whether it is
+ * complete. */
+static void on_recorded(void *arg, const struct record_result *res)
+{
+	struct session *s = arg;
+
+	s->end.recording = res->file;
+	s->end.recording_complete = res->complete;
+	s->end.recording_error = res->error;
+	write_end(s);
+	unref(s);
 }
 
 static void close_handle(struct session *s, uv_handle_t *h, int *open)
@@ -195,15 +235,20 @@ static void destroy(struct session *s)
 	set_state(s, SESS_ENDING);
 	unlink_session(s);
 	if (s->audit_started) {
-		struct audit_end end = { .pid = s->ct != NULL ? ct_exec_pid(s->ct) : 0,
-					 .duration_ms = (uv_hrtime() - s->started_ns) / 1000000,
-					 .bytes_in = s->bytes_in,
-					 .bytes_out = s->bytes_out };
-		audit_ended(s->agent->audit, s->audit, &end);
+		s->end = (struct audit_end){ .pid = s->ct != NULL ? ct_exec_pid(s->ct) : 0,
+					     .duration_ms = (uv_hrtime() - s->started_ns) / 1000000,
+					     .bytes_in = s->bytes_in,
+					     .bytes_out = s->bytes_out };
 	}
-	cJSON_Delete(s->audit);
-	s->audit = NULL;
-	s->audit_started = 0;
+	if (s->rec != NULL) {
+		/* The "end" waits for the recording's last write (on the thread pool), so that it
+		 * can say whether the file is whole; the session's memory waits with it. */
+		s->handles++;
+		record_close(s->rec, on_recorded, s);
+		s->rec = NULL;
+	} else {
+		write_end(s);
+	}
 	ct_release(s->ct);
 	s->ct = NULL;
 	uv_timer_stop(&s->timer);
@@ -322,7 +367,8 @@ static void on_timer(uv_timer_t *t)
 
 	switch (s->timer_mode) {
 	case TIMER_LINGER:
-		if (s->window <= 0 || read != s->read_at_tick) {
+		/* Output paused by the client's window or by the recording is not idle output. */
+		if (s->window <= 0 || record_full(s->rec) || read != s->read_at_tick) {
 			s->idle_ticks = 0;
 		} else if (++s->idle_ticks >= 2) {
 			finish(s);
@@ -382,7 +428,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 
 static void start_reading(struct session *s)
 {
-	if (s->reading || (s->conn == NULL && s->ct == NULL) || (s->conn && s->window <= 0))
+	if (s->reading || (s->conn == NULL && s->ct == NULL) || (s->conn && s->window <= 0) ||
+	    record_full(s->rec))
 		return;
 	s->reading = 1;
 	if (s->out_open && !s->out_eof)
@@ -404,6 +451,7 @@ static void send_data(struct session *s, Rexec__V1__Fd fd, const uint8_t *p, siz
 	f.data = &d;
 	if (s->conn != NULL)
 		s->bytes_out += (uint64_t)n;
+	record_output(s->rec, p, n);
 	send_frame(s, &f);
 	s->off[fd] += (uint64_t)n;
 }
@@ -446,7 +494,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 			send_data(s, fd, (const uint8_t *)buf->base, (size_t)n);
 		if (s->ct == NULL)
 			s->window -= n;
-		if (s->window <= 0 && s->conn != NULL)
+		/* The recording's disk paces the output as the client's window does. */
+		if ((s->window <= 0 && s->conn != NULL) || record_full(s->rec))
 			stop_reading(s);
 		return;
 	}
@@ -654,6 +703,7 @@ void session_frame(struct agent *a, struct conn *c, const wire_frame *f)
 			return;
 		}
 		s->in_window -= (int64_t)f->data->bytes.len;
+		record_input(s->rec, f->data->bytes.data, f->data->bytes.len);
 		write_stdin(s, &f->data->bytes);
 		return;
 	case REXEC__V1__FRAME__MSG_EOF:
@@ -675,6 +725,7 @@ void session_frame(struct agent *a, struct conn *c, const wire_frame *f)
 		start_reading(s);
 		return;
 	case REXEC__V1__FRAME__MSG_RESIZE:
+		record_resize(s->rec, f->resize->size->cols, f->resize->size->rows);
 		if (s->ct != NULL) {
 			ct_resize(s->ct, f->resize->size->rows, f->resize->size->cols);
 		} else if (s->tty && s->out_open) {
@@ -853,6 +904,7 @@ static void send_opened(struct session *s)
 	f.msg_case = REXEC__V1__FRAME__MSG_OPENED;
 	f.opened = &o;
 	send_frame(s, &f);
+	record_start(s->rec, id, s->tty);
 	if (s->audit != NULL) {
 		struct audit_start st = { .session = id,
 					  .user = s->user,
@@ -1168,6 +1220,7 @@ static void open_container(struct agent *a, struct conn *c, const wire_frame *f,
 		goto fail;
 	}
 	s->audit = desc;
+	s->rec = record_new(a->record, a->loop, o, conn_peer_name(c), o->user, on_record_room, s);
 	uv_timer_init(a->loop, &s->timer);
 	s->timer.data = s;
 	s->handles = 1;
@@ -1260,6 +1313,7 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 	snprintf(s->user, sizeof(s->user), "%s", pw.pw_name);
 	s->audit = desc;
 	desc = NULL;
+	s->rec = record_new(a->record, a->loop, o, conn_peer_name(c), s->user, on_record_room, s);
 	uv_timer_init(a->loop, &s->timer);
 	s->timer.data = s;
 	s->handles = 1;

@@ -205,7 +205,7 @@ def test_a_revoked_certificate_is_refused_fresh_and_on_resume(start_agent, rexec
     sd, _ = pki
     crls = RexecCrl(rexec_bin, sd)
     crl = crls.write(tmp_path / "crl.pem")
-    agent = start_agent("-v", "--crl", crl, state_dir=sd)
+    agent = start_agent("-v", "--allow-all", "--crl", crl, state_dir=sd)
     alice, bob = user(rexec_bin, agent, "alice"), user(rexec_bin, agent, "bob")
     assert handshake(run(alice, "true")) == "full"
     assert handshake(run(alice, "true")) == "resumed"
@@ -243,7 +243,7 @@ def test_revocation_ends_sessions_and_a_control_master_at_sighup(start_agent, re
     crls = RexecCrl(rexec_bin, sd)
     crl = crls.write(tmp_path / "crl.pem")
     audit = tmp_path / "audit.jsonl"
-    agent = start_agent("-v", "--crl", crl, "--audit-log", audit, state_dir=sd)
+    agent = start_agent("-v", "--allow-all", "--crl", crl, "--audit-log", audit, state_dir=sd)
     alice = user(rexec_bin, agent, "alice")
     cert, key = alice.cert, pathlib.Path(str(alice.cert).replace(".pem", "-key.pem"))
     alice_m = client_for(rexec_bin, agent, "alice-master", cert, key, persist="60s")
@@ -298,7 +298,7 @@ def test_an_expired_crl_fails_closed_loudly(start_agent, rexec_bin, pki, tmp_pat
     sd, crls = pki
     crl = crls.write(tmp_path / "crl.pem", seconds=6)
     until = time.time() + 6
-    agent = start_agent("-v", "--crl", crl, state_dir=sd)
+    agent = start_agent("-v", "--allow-all", "--crl", crl, state_dir=sd)
     # Within a day of its nextUpdate from the start: a warning at once.
     wait_for(lambda: "goes out of date at" in agent.log(), TIMEOUT, "the start-up warning")
     client = Client(rexec_bin, agent)
@@ -330,7 +330,7 @@ def test_broken_files_at_sighup_keep_the_old_settings(start_agent, rexec_bin, pk
                                                       cache):
     sd, crls = pki
     crl = tmp_path / "crl.pem"
-    agent = start_agent("-v", "--crl", crls.write(crl), state_dir=sd)
+    agent = start_agent("-v", "--allow-all", "--crl", crls.write(crl), state_dir=sd)
     alice, client = user(rexec_bin, agent, "alice"), Client(rexec_bin, agent)
     crls.revoke(alice.cert)
     crls.write(crl)
@@ -391,7 +391,7 @@ def test_a_ca_rollover_at_sighup(start_agent, rexec_bin, pki, tmp_path, cache):
     ca2 = new_ca(rexec_bin, tmp_path / "ca2", "rexec CA 2")
     crls2 = CrlMaker(ca2, tmp_path / "crl2-db")
     crl = tmp_path / "crl.pem"
-    agent = start_agent("-v", "--crl", crls1.write(crl), state_dir=sd)
+    agent = start_agent("-v", "--allow-all", "--crl", crls1.write(crl), state_dir=sd)
     alice = user(rexec_bin, agent, "alice")
     carol = user(rexec_bin, agent, "carol", ca_dir=ca2)
     dave = user(rexec_bin, agent, "dave", ca_dir=ca2)
@@ -423,7 +423,7 @@ def test_a_control_master_is_closed_when_its_certificate_expires(start_agent, re
                                                                   stop_masters):
     sd, _ = pki
     audit = tmp_path / "audit.jsonl"
-    agent = start_agent("-v", "--audit-log", audit, state_dir=sd)
+    agent = start_agent("-v", "--allow-all", "--audit-log", audit, state_dir=sd)
     cert, key, not_after = issue(sd, sd, "brief", "clientAuth", seconds=8)
     brief = client_for(rexec_bin, agent, "brief", cert, key, persist="60s")
     stop_masters(brief)

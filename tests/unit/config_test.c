@@ -714,6 +714,33 @@ static void test_agent_listen_and_exec_path(void **state)
 	assert_int_equal(agent_config_exec_path_parse("Auto", &p), REXEC_ECONFIG);
 }
 
+/* `record: { dir, input }`: a map; dir is a path relative to the file, input a boolean. */
+static void test_agent_record(void **state)
+{
+	struct tmp *t = *state;
+	struct agent_config cfg;
+	char err[256] = "";
+	const char *path = write_file(t, "rec.yaml", "record:\n  dir: casts\n  input: yes\n");
+
+	agent_config_init(&cfg);
+	assert_null(cfg.record_dir); /* off by default */
+	assert_false(cfg.record_input);
+	if (agent_config_load(path, &cfg, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_string_equal(cfg.record_dir, in_dir(t, "casts"));
+	assert_true(cfg.record_input);
+	agent_config_free(&cfg);
+
+	expect_agent_error(t, "record: /var/casts\n", REXEC_ECONFIG,
+			   "1: record: expected { dir: DIR, input: BOOL }");
+	expect_agent_error(t, "record:\n  input: true\n", REXEC_ECONFIG, "2: record: dir: missing");
+	expect_agent_error(t, "record: { dir: c, inptu: true }\n", REXEC_ECONFIG,
+			   "1: record: unknown key 'inptu'");
+	expect_agent_error(t, "record: { dir: c, input: often }\n", REXEC_ECONFIG,
+			   "1: record: input: 'often'");
+	expect_agent_error(t, "record: { dir: \"\" }\n", REXEC_ECONFIG, "1: record: dir: ");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -735,6 +762,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_agent_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_limits, setup, teardown),
 		cmocka_unit_test(test_agent_listen_and_exec_path),
+		cmocka_unit_test_setup_teardown(test_agent_record, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
