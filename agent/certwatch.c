@@ -235,7 +235,7 @@ void agent_reload_tls(struct agent *a)
 		log_error("SIGHUP: TLS files not reloaded, the old ones stay in force: %s", err);
 		return;
 	}
-	log_warn("SIGHUP: TLS files reloaded: CA %s, certificate %s, key %s, %s%s", w->ca, w->cert,
+	log_info("SIGHUP: TLS files reloaded: CA %s, certificate %s, key %s, %s%s", w->ca, w->cert,
 		 w->key, w->crl ? "CRL " : "no CRL", w->crl ? w->crl : "");
 	if (crl_loaded(w) < 0)
 		log_error("SIGHUP: out of memory checking the CRL's dates");

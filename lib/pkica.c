@@ -266,8 +266,8 @@ static int was_issued(const char *ca_dir, const char *serial, char *err, size_t 
 }
 
 /* Record SERIAL as revoked now in CA_DIR/revoked, unless it is already (OUT says which). */
-static int revoke(const char *ca_dir, const char *serial, struct pkica_revocation *out, char *err,
-		  size_t errlen)
+static int revoke_in_dir(const char *ca_dir, const char *serial, struct pkica_revocation *out,
+			 char *err, size_t errlen)
 {
 	struct revoked_list l = { 0 };
 	char path[PATH_MAX], when[32], *text = NULL;
@@ -335,7 +335,7 @@ int pkica_revoke_serial(const char *ca_dir, const char *serial, struct pkica_rev
 			": this CA did not issue it (or issued it before keeping that record); "
 			"revoke with the certificate file instead",
 			norm, ca_dir);
-	return revoke(ca_dir, norm, out, err, errlen);
+	return revoke_in_dir(ca_dir, norm, out, err, errlen);
 }
 
 int pkica_revoke_cert(const char *ca_dir, const char *cert_path, struct pkica_revocation *out,
@@ -376,7 +376,7 @@ int pkica_revoke_cert(const char *ca_dir, const char *cert_path, struct pkica_re
 		goto out;
 	}
 	pki__serial_hex(crt.serial.p, crt.serial.len, serial);
-	ret = revoke(ca_dir, serial, out, err, errlen);
+	ret = revoke_in_dir(ca_dir, serial, out, err, errlen);
 out:
 	mbedtls_x509_crt_free(&crt);
 	mbedtls_x509_crt_free(&ca);

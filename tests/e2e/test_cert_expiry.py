@@ -29,7 +29,7 @@ def client_for(rexec_bin, agent, cert, key, extra=""):
 
 
 def test_a_short_lived_certificate_works_then_is_refused_once_expired(start_agent, rexec_bin):
-    agent = start_agent()
+    agent = start_agent("--allow-all")  # its clients are not the dev client
     cert, key = cert_issue(rexec_bin, agent, "brief", "--ttl", "1h")
     r = client_for(rexec_bin, agent, cert, key).run("-T", "dev", "--host", "--", "echo", "in")
     assert (r.returncode, r.stdout) == (0, b"in\n"), r.stderr
@@ -52,7 +52,7 @@ def test_a_short_lived_certificate_works_then_is_refused_once_expired(start_agen
 
 
 def test_a_certificate_expiring_within_a_day_warns_once(start_agent, rexec_bin):
-    agent = start_agent()
+    agent = start_agent("--allow-all")  # its clients are not the dev client
     sd = agent.state_dir
     # Issued two days ago, 3 hours left: openssl can backdate, `rexec cert issue` does not.
     cert, key, _ = issue(sd, sd, "soon", "clientAuth", seconds=3 * 3600 + 30, since=2 * 86400)
@@ -81,7 +81,7 @@ def test_a_certificate_expiring_within_a_day_warns_once(start_agent, rexec_bin):
 
 
 def test_no_warning_for_a_certificate_issued_for_a_day_or_less(start_agent, rexec_bin):
-    agent = start_agent()
+    agent = start_agent("--allow-all")  # its clients are not the dev client
     for name, extra in ("day", ("--days", "1")), ("ttl", ("--ttl", "20h")):
         cert, key = cert_issue(rexec_bin, agent, name, *extra)
         r = client_for(rexec_bin, agent, cert, key).run("-T", "dev", "--host", "--", "true")
@@ -90,7 +90,7 @@ def test_no_warning_for_a_certificate_issued_for_a_day_or_less(start_agent, rexe
 
 
 def test_an_expired_certificate_stops_a_fan_out_before_it_starts(start_agent, rexec_bin):
-    agent = start_agent()
+    agent = start_agent("--allow-all")  # its clients are not the dev client
     sd = agent.state_dir
     cert, key, _ = issue(sd, sd, "old", "clientAuth", seconds=-60, since=86400)
     conf = sd / "old-fanout.conf"
