@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/strvis.h"
 #include "proto/log.h"
 #include "proto/signame.h"
 
@@ -89,44 +90,22 @@ static char *clean_text(const char *p, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)p;
 	char *out = malloc(3 * n + 1), *o = out;
-	size_t i = 0, len, k;
+	size_t i = 0;
+	int len;
 
 	if (out == NULL)
 		return NULL;
 	while (i < n) {
-		unsigned char c = s[i], lo = 0x80, hi = 0xbf;
-		if (c >= 0x01 && c < 0x80) {
-			*o++ = (char)c;
-			i++;
-			continue;
-		}
-		len = c >= 0xc2 && c <= 0xdf   ? 2
-		      : c >= 0xe0 && c <= 0xef ? 3
-		      : c >= 0xf0 && c <= 0xf4 ? 4
-					       : 0;
-		/* The second byte's range excludes overlong forms, surrogates and > U+10FFFF. */
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-		else if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-		for (k = 1; len > 0 && k < len; k++) {
-			if (i + k >= n || s[i + k] < (k == 1 ? lo : 0x80) ||
-			    s[i + k] > (k == 1 ? hi : 0xbf))
-				len = 0;
-		}
-		if (len == 0) {
+		len = s[i] == 0 ? 0 : utf8_len(s + i, n - i);
+		if (len <= 0) {
 			memcpy(o, "\xef\xbf\xbd", 3);
 			o += 3;
 			i++;
 			continue;
 		}
-		memcpy(o, s + i, len);
+		memcpy(o, s + i, (size_t)len);
 		o += len;
-		i += len;
+		i += (size_t)len;
 	}
 	*o = 0;
 	return out;

@@ -14,6 +14,7 @@
 
 #include <cJSON.h>
 
+#include "lib/strvis.h"
 #include "proto/error.h"
 #include "proto/log.h"
 
@@ -147,37 +148,6 @@ void record_dir_free(struct record_dir *rd)
 	free(rd);
 }
 
-/* The length of the valid UTF-8 sequence at P (N > 0 bytes left): 1 to 4; 0 when P[0] cannot
- * start one there; -1 when the N bytes are the valid start of one, cut short. */
-static int seq_len(const uint8_t *p, size_t n)
-{
-	uint8_t c = p[0], lo = 0x80, hi = 0xbf;
-	int len, k;
-
-	if (c < 0x80)
-		return 1;
-	len = c >= 0xc2 && c <= 0xdf   ? 2
-	      : c >= 0xe0 && c <= 0xef ? 3
-	      : c >= 0xf0 && c <= 0xf4 ? 4
-				       : 0;
-	/* The second byte's range excludes overlong forms, surrogates and > U+10FFFF. */
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	for (k = 1; k < len; k++) {
-		if ((size_t)k >= n)
-			return -1;
-		if (p[k] < (k == 1 ? lo : 0x80) || p[k] > (k == 1 ? hi : 0xbf))
-			return 0;
-	}
-	return len;
-}
-
 /* P..N as the inside of a JSON string into DST (NULL: only measure); returns the length. Valid
  * UTF-8 is copied, each other byte becomes U+FFFD, control characters are escaped (a NUL as
  * \u0000). Hand-written rather than cJSON's: cJSON takes NUL-terminated strings (a NUL of the
@@ -221,7 +191,7 @@ static size_t escape(char *dst, const uint8_t *p, size_t n)
 			PUT(e, 6);
 		} else if (c < 0x80) {
 			PUT(&c, 1);
-		} else if ((len = seq_len(p + i, n - i)) > 0) {
+		} else if ((len = utf8_len(p + i, n - i)) > 0) {
 			PUT(p + i, (size_t)len);
 			i += (size_t)len;
 			continue;
@@ -245,7 +215,7 @@ static char *clean(const char *p, size_t n)
 	if (s == NULL)
 		return NULL;
 	while (i < n) {
-		len = p[i] != 0 ? seq_len((const uint8_t *)p + i, n - i) : 0;
+		len = p[i] != 0 ? utf8_len((const uint8_t *)p + i, n - i) : 0;
 		if (len > 0) {
 			memcpy(s + o, p + i, (size_t)len);
 			o += (size_t)len;
@@ -546,7 +516,7 @@ static void stream_event(struct record *r, const char *code, struct held *h, con
 		 * sequence spans a lead byte, so escape() would have reached it). */
 		for (j = len; j > 0 && len - j < 3; j--) {
 			if ((r->slice[j - 1] & 0xc0) != 0x80) {
-				if (seq_len(r->slice + j - 1, len - (j - 1)) < 0) {
+				if (utf8_len(r->slice + j - 1, len - (j - 1)) < 0) {
 					h->n = len - (j - 1);
 					memcpy(h->b, r->slice + j - 1, h->n);
 					len = j - 1;

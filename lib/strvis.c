@@ -5,39 +5,49 @@
 #include <stdlib.h>
 #include <string.h>
 
+int utf8_len(const unsigned char *p, size_t n)
+{
+	unsigned char c = p[0], lo = 0x80, hi = 0xbf;
+	int len, k;
+
+	if (c < 0x80)
+		return 1;
+	len = c >= 0xc2 && c <= 0xdf   ? 2
+	      : c >= 0xe0 && c <= 0xef ? 3
+	      : c >= 0xf0 && c <= 0xf4 ? 4
+				       : 0;
+	/* The second byte's range excludes overlong forms, surrogates and > U+10FFFF. */
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	for (k = 1; k < len; k++) {
+		if ((size_t)k >= n)
+			return -1;
+		if (p[k] < (k == 1 ? lo : 0x80) || p[k] > (k == 1 ? hi : 0xbf))
+			return 0;
+	}
+	return len;
+}
+
 /* Length of the valid UTF-8 sequence of a printable character at P (N bytes left), or 0: a
  * control character, an invalid, overlong or truncated sequence, a surrogate, or past
- * U+10FFFF. C1 controls (U+0080..U+009F) count as controls: some terminals obey them. */
+ * U+10FFFF. C1 controls (U+0080..U+009F, 0xc2 0x80..0x9f) count as controls: some terminals
+ * obey them. */
 static size_t printable_at(const uint8_t *p, size_t n)
 {
-	uint32_t cp;
-	size_t len, i;
+	int len;
 
 	if (p[0] >= 0x20 && p[0] < 0x7f)
 		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		len = 2;
-		cp = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		len = 3;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		len = 4;
-		cp = p[0] & 0x07;
-	} else {
+	if (p[0] < 0x80 || (p[0] == 0xc2 && n > 1 && p[1] < 0xa0))
 		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp < 0xa0)
-		return 0;
-	return len;
+	len = utf8_len(p, n);
+	return len > 0 ? (size_t)len : 0;
 }
 
 size_t strvis_n(char *dst, size_t len, const char *src, size_t n)

@@ -8,6 +8,11 @@
 
 #include <stddef.h>
 
+/* The length of the valid UTF-8 sequence at P (N > 0 bytes left): 1 to 4; 0 when P[0] cannot
+ * start one there (an overlong form, a surrogate, past U+10FFFF, a stray continuation byte);
+ * -1 when the N bytes are the valid start of one, cut short (the rest may come next). */
+int utf8_len(const unsigned char *p, size_t n);
+
 /* Writes the escaped form of the N bytes at SRC into DST (LEN bytes, NUL-terminated whenever
  * LEN > 0; an escape that does not fit whole is left out). Returns the length the whole escaped
  * form needs, without the NUL, like snprintf: the result was cut short when it is >= LEN. */
