@@ -57,6 +57,7 @@ struct session {
 	int out_open, err_open, in_open; /* handle initialised and not yet closed */
 	int reading;
 	int out_eof;       /* tty: the master reported EIO; kept open until the child is reaped */
+	int fed;           /* output came since the last EOF libuv reported (tty_hup()) */
 	int64_t window;    /* output bytes the client still accepts */
 	int64_t in_window; /* stdin bytes the client may still send: what we granted, less what
 			    * came, plus what we credited back (at most WIRE_WINDOW_DEFAULT) */
@@ -478,6 +479,25 @@ static void ct_stream_closed(struct session *s)
 	ct_stream_ended(s->ct, on_ct_exit);
 }
 
+/* Whether the EOF N (a negative code) that libuv reported for ST is only the PTY slave's last
+ * close, with output still to read: reading goes on then, and it returns 1. libuv ends a stream
+ * at POLLHUP after a short read, which is right for a pipe or a socket (a short read emptied
+ * it) but not for a PTY master: a read gets at most one line-discipline buffer (4095 bytes)
+ * while the pty may still hold up to about 19 KB that the process wrote before it exited. As
+ * OpenSSH's channels.c does (it reads a pty until read() fails, whatever poll() said), the end is
+ * the read that fails with EIO: the kernel flushes those buffers to the master before it reports
+ * that. An EOF with no output since the last one is a real end (a read of 0), not the shortcut, so
+ * this cannot loop. */
+static int tty_hup(struct session *s, uv_stream_t *st, ssize_t n)
+{
+	if (n != UV_EOF || !s->tty || s->ct != NULL || st != (uv_stream_t *)&s->out_h || !s->fed)
+		return 0;
+	s->fed = 0;
+	s->reading = 0; /* libuv stopped it; a window or a full recording may keep it so */
+	start_reading(s);
+	return 1;
+}
+
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
 	struct session *s = st->data;
@@ -485,6 +505,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 							  : REXEC__V1__FD__FD_STDOUT;
 
 	if (n > 0) {
+		s->fed = 1;
 		/* The window counts what the client receives: payload, not the engine's
 		 * multiplexing headers. */
 		if (s->ct != NULL)
@@ -501,7 +522,9 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	}
 	if (n == 0 || n == UV_ENOBUFS)
 		return;
-	/* EOF; on a PTY master, EIO once every slave fd is closed. */
+	if (tty_hup(s, st, n))
+		return;
+	/* EOF; on a PTY master, EIO once every slave fd is closed and all it wrote was read. */
 	if (n != UV_EOF && n != UV_EIO)
 		log_warn("session %u: read: %s", s->stream, uv_strerror((int)n));
 	if (s->ct != NULL) {

@@ -49,6 +49,7 @@ import pytest
 
 from conftest import (Client, ended, pids_with_arg, read_until, wait_for, wait_gone,
                       wait_present)
+from test_exec_tty import tail_held_in_the_pty
 
 IMAGE = "rexec-busybox:test"
 IDLE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
@@ -740,6 +741,30 @@ def test_direct_exec_tty_is_the_containers(clients, containers):
     assert got["engine"].startswith("/dev/pts/N\nis-tty\n/dev/pts/N\n"), got["engine"]
     assert "TERM=xterm\n" in got["engine"], got["engine"]
     assert got["direct"] == got["engine"]
+
+
+@pytest.mark.parametrize("tty", ["-t", "-T"])
+@pytest.mark.parametrize("path", PATHS)
+def test_direct_exec_burst_then_exit_arrives_whole(clients, containers, path, tty):
+    """A burst larger than the pty's buffers, then an exit at once: every byte arrives, run
+    after run (a regression guard: the tail-held test below is the one that fails every time
+    when a PTY master's tail is lost)."""
+    name = containers("default")
+    short = []
+    for i in range(10):
+        r = clients[path].run(tty, "dev", "--container", name, "--", "sh", "-c",
+                              "head -c 300000 /dev/zero | tr '\\0' x; exit")
+        assert r.returncode == 0, (path, r.stderr)
+        if r.stdout != b"x" * 300000:
+            short.append((i, len(r.stdout)))
+    assert short == [], f"{path} {tty}: runs (index, bytes) that lost output: {short}"
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_direct_exec_tail_held_in_the_pty_at_exit_arrives(clients, containers, path, marker):
+    """The same with the tail still in the pty when the process exits (the client is behind):
+    the agent drains the master (direct) or the engine does (engine)."""
+    tail_held_in_the_pty(clients[path], ["--container", containers("default")], marker)
 
 
 @pytest.mark.parametrize("mode", ["engine", "auto", "direct"])

@@ -312,6 +312,19 @@ def test_output_written_just_before_exit_is_not_lost(client):
     assert len(r.stdout) == 3 * 1024 * 1024 + 7
 
 
+def test_burst_then_exit_arrives_whole_every_time(client):
+    # A pipe's end is exact (EOF only once the buffer is read): no run may come up short. The
+    # same burst through a PTY is in test_exec_tty.py.
+    short = []
+    for i in range(30):
+        r = client.run("-T", "dev", "--host", "--", "sh", "-c",
+                       "head -c 300000 /dev/zero | tr '\\0' x; exit")
+        assert r.returncode == 0, r.stderr
+        if r.stdout != b"x" * 300000:
+            short.append((i, len(r.stdout)))
+    assert short == [], f"runs (index, bytes) that lost output: {short}"
+
+
 @pytest.mark.parametrize("tty", ["-T", "-t"])
 def test_remote_process_holds_only_its_stdio(client, marker, tty):
     # Nothing of the agent's (sockets, the engine's, other sessions' pipes) leaks into a

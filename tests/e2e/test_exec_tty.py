@@ -1,15 +1,17 @@
 """`rexec dev --host` on a real terminal (pexpect gives the client a PTY, as a person's
 terminal would): initial size and resize, ^C ^Z ^\\ ^D through the remote line discipline,
 exit codes, the `~.` escape, and the local terminal restored afterwards."""
+import json
 import os
 import pwd
 import shlex
+import time
 
 import pexpect
 import pytest
 
-from conftest import (finish, send_until_seen, shell_ready, wait_for, wait_gone, wait_present,
-                      wait_remote_size)
+from conftest import (Client, ended, finish, pids_with_arg, send_until_seen, shell_ready,
+                      wait_for, wait_gone, wait_present, wait_remote_size)
 
 TIMEOUT = 30  # pexpect's per-expect bound: a hang guard, not a speed claim
 
@@ -274,3 +276,114 @@ def test_own_messages_in_raw_mode_end_lines_with_cr_lf(spawn):
     child.expect(rb"no such user on this host: no-such-user-here(\r?\n)")
     assert child.match.group(1) == b"\r\n"
     assert finish(child) == 125
+
+
+# --- output written just before the exit ---------------------------------------------------------
+
+# A burst larger than the pty's buffers (the writer blocks on it), then the session leader exits
+# at once: the kernel still holds tens of KB on the master side when the slave side is closed.
+# The tail was lost about 3 runs in 20 (libuv took the master's POLLHUP after a short read for
+# the end): enough runs to see it every time.
+BURST = 300000
+BURST_RUNS = 30
+BURST_CMD = f"head -c {BURST} /dev/zero | tr '\\0' x; exit"
+
+
+def read_to_eof(child):
+    """Everything a pexpect CHILD prints until it closes its terminal (bounded by TIMEOUT)."""
+    out = b""
+    while True:
+        try:
+            out += child.read_nonblocking(65536, timeout=TIMEOUT)
+        except pexpect.EOF:
+            return out
+
+
+def audit_ends(path, n):
+    """The "end" records of the audit log at PATH once there are N of them (bounded poll)."""
+    def ends():
+        try:
+            lines = path.read_text().splitlines()
+        except FileNotFoundError:
+            return None
+        got = [r for r in map(json.loads, lines) if r["event"] == "end"]
+        return got if len(got) >= n else None
+
+    return wait_for(ends, 30, f"{n} end records in {path}")
+
+
+def test_burst_then_exit_arrives_whole(start_agent, rexec_bin, tmp_path):
+    # Through the client's real terminal (raw: the count is exact), and as the agent counted it.
+    log = tmp_path / "audit.jsonl"
+    client = Client(rexec_bin, start_agent("--audit-log", log))
+    short = []
+    for i in range(BURST_RUNS):
+        child = pexpect.spawn(client.bin, ["dev", "--host", "--", "sh", "-c", BURST_CMD],
+                              env=dict(client.env, TERM="xterm"), dimensions=(24, 80),
+                              timeout=TIMEOUT)
+        try:
+            got = read_to_eof(child).count(b"x")
+            assert finish(child) == 0
+        finally:
+            if child.isalive():
+                child.close(force=True)
+        if got != BURST:
+            short.append((i, got))
+    counted = [r["bytes_out"] for r in audit_ends(log, BURST_RUNS)]
+    assert short == [], f"runs (index, bytes) that lost output, of {BURST_RUNS}: {short}"
+    assert counted == [BURST] * BURST_RUNS, counted
+
+
+def test_background_holder_of_the_terminal_does_not_hold_the_session(spawn, marker):
+    # The holder ignores the hang-up: the slave stays open, the master never reports its end,
+    # and the session must still end once the output stays idle (the tail of BURST included).
+    child = spawn("dev", "--host", "--", "sh", "-c",
+                  f"trap '' HUP; sleep {marker} & {BURST_CMD}")
+    got = read_to_eof(child).count(b"x")
+    assert finish(child) == 0
+    assert got == BURST
+    assert wait_present(marker), "the holder should outlive the session"
+
+
+# The client's window (WIRE_WINDOW_DEFAULT) and what its stdout pipe takes unread (16 pages, at
+# most a 4095-byte read of the master in each): past these the agent stops reading until the
+# client writes some out. TAIL is what the process writes beyond that: more than one read of the
+# master gets, less than the pty buffers (8 to 19 KB here, by the writes' sizes), so that the
+# writer exits with the tail in the pty; when the pipe took less, the writer waits for the test
+# to read and the run proves nothing: it is tried again. Once the test reads, the client writes
+# out 16 frames at once and the agent's window opens wide: its reads of the master come short.
+WINDOW = 1024 * 1024
+PIPE = 16 * 4095
+TAIL = 4600
+HELD_TRIES = 8
+
+
+def tail_held_in_the_pty(client, target, marker):
+    """Run a burst on TARGET (`--host` or `--container NAME`) with -t while the client's stdout
+    is not read, so that its tail waits in the pty when the process exits; then read. Asserts
+    that every byte arrived, in every try, and that some try held the tail."""
+    n = WINDOW + PIPE + TAIL
+    script = f"stty -echo; read go; head -c {n} /dev/zero | tr '\\0' x; exit"
+    for i in range(HELD_TRIES):
+        tag = f"{marker}{i}"
+        p = client.popen("-t", "dev", *target, "--", "sh", "-c", script, tag)
+        with ended(p):
+            wait_present(tag)  # it waits for the go: it cannot have ended unseen
+            p.stdin.write(b"go\n")
+            p.stdin.flush()
+            deadline = time.monotonic() + 5
+            while pids_with_arg(tag) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            exited = not pids_with_arg(tag)
+            out, err = p.communicate(timeout=TIMEOUT)
+        assert p.returncode == 0, err
+        got = out.count(b"x")
+        assert got == n, f"try {i} (exited first: {exited}): {n - got} bytes of the tail lost"
+        if exited:
+            return
+    pytest.fail(f"the writer never exited before the test read ({HELD_TRIES} tries): the sizes"
+                " no longer hold the tail in the pty")
+
+
+def test_tail_held_in_the_pty_at_exit_arrives(client, marker):
+    tail_held_in_the_pty(client, ["--host"], marker)
