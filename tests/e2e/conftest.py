@@ -27,6 +27,7 @@ Helpers (plain functions, imported by the tests: `from conftest import ...`)
 """
 import contextlib
 import dataclasses
+import errno
 import os
 import pathlib
 import random
@@ -232,6 +233,29 @@ def wait_remote_size(child, rows, cols, what):
         return (int(child.match.group(1)), int(child.match.group(2))) == (rows, cols)
 
     wait_for(remote_size, 20, f"`stty size` in {what} to show {rows} {cols}", interval=0.2)
+
+
+@contextlib.contextmanager
+def tmpfs(path, options):
+    """A tmpfs of OPTIONS ("size=12k") mounted on the new directory PATH, unmounted at the end:
+    a disk a test can fill."""
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        if subprocess.run(["umount", str(path)]).returncode != 0:
+            subprocess.run(["umount", "-l", str(path)])
+
+
+def fill(path):
+    """Write PATH until the file system is full."""
+    with open(path, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"x" * 1024)
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
 
 
 def vm_status_kib(pid, field):

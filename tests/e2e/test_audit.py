@@ -7,7 +7,6 @@ writes a session's "end" just after it sends the Exit frame, so a client that ha
 not prove that the record is there yet: tests poll the file (bounded) for the records they
 expect. The full-disk case mounts a 12 KiB tmpfs (the suite runs as root). No test asserts a
 duration."""
-import errno
 import json
 import os
 import pathlib
@@ -19,7 +18,7 @@ import subprocess
 import pytest
 
 from certs import client_config
-from conftest import Client, wait_for, wait_gone, wait_present
+from conftest import fill, tmpfs, Client, wait_for, wait_gone, wait_present
 
 TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 FROM_RE = re.compile(r"127\.0\.0\.1:\d+")
@@ -203,25 +202,8 @@ def test_unwritable_log_path_stops_the_start(start_agent, tmp_path):
 
 @pytest.fixture
 def tiny_disk(tmp_path):
-    """A 12 KiB tmpfs, unmounted at the end."""
-    d = tmp_path / "disk"
-    d.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", str(d)], check=True)
-    try:
+    with tmpfs(tmp_path / "disk", "size=12k") as d:
         yield d
-    finally:
-        if subprocess.run(["umount", str(d)]).returncode != 0:
-            subprocess.run(["umount", "-l", str(d)])
-
-
-def fill(path):
-    """Write PATH until the file system is full."""
-    with open(path, "wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"x" * 1024)
-        except OSError as e:
-            assert e.errno == errno.ENOSPC, e
 
 
 def test_full_disk_loses_records_not_sessions(audited, tiny_disk):

@@ -7,7 +7,6 @@ client (on a real PTY through pexpect, or with -t over pipes), then reads the fi
 line by line here (header, events) and through `asciinema cat`. The agent writes a session's
 "end" after the recording's last write, so tests poll the audit log (bounded) for it. The
 full-disk case mounts a small tmpfs in the test's temp dir (the suite runs as root)."""
-import errno
 import json
 import os
 import pathlib
@@ -19,7 +18,7 @@ import subprocess
 import pexpect
 import pytest
 
-from conftest import Client, finish, shell_ready, wait_for, wait_remote_size
+from conftest import fill, tmpfs, Client, finish, shell_ready, wait_for, wait_remote_size
 
 TIMEOUT = 30  # pexpect's per-expect bound: a hang guard
 RECORD_TIMEOUT = 30.0
@@ -240,26 +239,8 @@ def test_bad_dir_stops_the_start(start_agent, tmp_path, case):
 
 @pytest.fixture
 def tiny_disk(tmp_path):
-    """A 64 KiB tmpfs (mode 0700), unmounted at the end."""
-    d = tmp_path / "disk"
-    d.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(d)],
-                   check=True)
-    try:
+    with tmpfs(tmp_path / "disk", "size=64k,mode=0700") as d:
         yield d
-    finally:
-        if subprocess.run(["umount", str(d)]).returncode != 0:
-            subprocess.run(["umount", "-l", str(d)])
-
-
-def fill(path):
-    """Write PATH until the file system is full."""
-    with open(path, "wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"x" * 1024)
-        except OSError as e:
-            assert e.errno == errno.ENOSPC, e
 
 
 def test_full_disk_breaks_the_recording_not_the_session(recorded, tiny_disk):
