@@ -37,6 +37,10 @@ static const char *sess_state_names[] = { "starting", "running", "draining", "en
 
 enum timer_mode { TIMER_NONE, TIMER_LINGER, TIMER_GRACE, TIMER_KILL };
 
+#define IN_SPARES 4 /* stdin blocks a session keeps for reuse (write_stdin()) */
+
+struct in_write;
+
 struct session {
 	struct session *next;
 	struct agent *agent;
@@ -63,7 +67,11 @@ struct session {
 			    * came, plus what we credited back (at most WIRE_WINDOW_DEFAULT) */
 	uint64_t off[4];
 	size_t in_queued; /* stdin bytes written to the process but not yet drained */
-	int stdin_eof;    /* Eof arrived; close once in_queued is 0 */
+	/* Written stdin blocks kept for the next frame the process does not take at once: musl
+	 * maps each such block fresh and unmaps it on free (36 KiB per frame on an upload). */
+	struct in_write *spare[IN_SPARES];
+	int n_spare;
+	int stdin_eof; /* Eof arrived; close once in_queued is 0 */
 	uint8_t last_in;
 	int status;
 	uint64_t read_at_tick;
@@ -87,7 +95,7 @@ struct in_write {
 	uv_write_t req;
 	struct session *s;
 	size_t len;
-	uint8_t data[];
+	uint8_t data[WIRE_DATA_MAX];
 };
 
 static void set_state(struct session *s, enum sess_state next)
@@ -180,6 +188,8 @@ static void unref(struct session *s)
 		return;
 	if (s->sp.errpipe >= 0)
 		close(s->sp.errpipe);
+	while (s->n_spare > 0)
+		free(s->spare[--s->n_spare]);
 	free(s);
 }
 
@@ -603,7 +613,10 @@ static void on_in_written(uv_write_t *req, int status)
 	/* The bytes left our buffer: the client may send as many more. */
 	if (s->state != SESS_ENDING)
 		send_credit(s, w->len);
-	free(w);
+	if (s->n_spare < IN_SPARES)
+		s->spare[s->n_spare++] = w;
+	else
+		free(w);
 	if (s->stdin_eof && s->in_queued == 0 && s->state != SESS_ENDING)
 		close_stdin(s);
 }
@@ -638,7 +651,9 @@ static void write_stdin(struct session *s, const ProtobufCBinaryData *b)
 			b = &rest;
 		}
 	}
-	w = malloc(sizeof(*w) + b->len);
+	w = b->len > sizeof(w->data) ? NULL /* wire.c refuses such a frame */
+	    : s->n_spare > 0         ? s->spare[--s->n_spare]
+				     : malloc(sizeof(*w));
 	if (w == NULL) {
 		send_credit(s, b->len);
 		return;
