@@ -12,11 +12,13 @@ Fixtures
                          each stopped (by its pid) at teardown
   client                 Client bound to dev_agent: .run(*args), .popen(*args), .argv(*args),
                          .env (REXEC_CONFIG set), .bin, .agent
+  stop_masters           stop_masters(client): its control masters are killed at teardown
   marker                 a unique decimal number string (e.g. "1000.4821937") to tag a remote
                          `sleep` so the test can find it in /proc; leftovers are killed at teardown
 Helpers (plain functions, imported by the tests: `from conftest import ...`)
   wait_for(pred, timeout, what)   poll a condition with a bound
   pids_with_arg(arg)              pids on this host whose argv contains ARG exactly
+  masters(client)                 pids of the control masters of CLIENT's config
   wait_present(arg) / wait_gone(arg, timeout)   poll until a process carries ARG / none does
   read_until(pipe, needle, timeout)             read a pipe until NEEDLE shows up
   ended(popen)                    `with ended(client.popen(...)) as p:` the process is killed
@@ -175,6 +177,26 @@ def pids_with_arg(arg, prefix=False, rexec_too=False):
         if hit and not _is_zombie(name):
             found.append(int(name))
     return found
+
+
+def masters(client):
+    """Pids of the control masters started for CLIENT's config (`rexec --control-master
+    CONFIG HOST FD`; a run names its config through $REXEC_CONFIG, not in its argv)."""
+    return pids_with_arg(str(client.config), rexec_too=True)
+
+
+@pytest.fixture
+def stop_masters():
+    """Stops (by pid) any control master a test leaves behind, for the clients it registers
+    (`stop_masters(client)`), whatever happened in the test."""
+    clients = []
+    yield clients.append
+    for c in clients:
+        for pid in masters(c):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def wait_present(arg, timeout=20.0):

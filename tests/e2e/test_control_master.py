@@ -19,7 +19,7 @@ import time
 import pexpect
 import pytest
 
-from conftest import Client, ended, pids_with_arg, wait_for, wait_gone, wait_present
+from conftest import Client, ended, masters, wait_for, wait_gone, wait_present
 
 TIMEOUT = 30  # pexpect's per-expect bound: a hang guard, not a speed claim
 
@@ -40,25 +40,6 @@ def mux_client(rexec_bin, agent, persist="30s"):
     conf = agent.state_dir / f"client-master-{persist}.conf"
     conf.write_text(agent.config.read_text() + f"\ndefaults: {{ control_persist: {persist} }}\n")
     return Client(rexec_bin, agent, config=conf)
-
-
-def masters(client):
-    """Pids of the control masters started for CLIENT's config (`rexec --control-master
-    CONFIG HOST FD`; a run names its config through $REXEC_CONFIG, not in its argv)."""
-    return pids_with_arg(str(client.config), rexec_too=True)
-
-
-@pytest.fixture
-def stop_masters():
-    """Stops (by pid) any master a test leaves behind, for the configs it registers."""
-    clients = []
-    yield clients.append
-    for c in clients:
-        for pid in masters(c):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def run(client, *cmd, **kw):

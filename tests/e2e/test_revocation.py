@@ -21,7 +21,7 @@ import time
 import pytest
 
 from certs import client_config, issue
-from conftest import Client, ended, pids_with_arg, read_until, wait_for, wait_gone, wait_present
+from conftest import Client, ended, masters, pids_with_arg, wait_for, wait_gone, wait_present
 
 TIMEOUT = 30  # bounds on waits: a hang guard, not a speed claim
 
@@ -178,23 +178,6 @@ def records(path):
     if not path.exists():
         return []
     return [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
-
-
-def masters(client):
-    return pids_with_arg(str(client.config), rexec_too=True)
-
-
-@pytest.fixture
-def stop_masters():
-    """Control masters a test started are stopped by pid at its end, whatever happened."""
-    clients = []
-    yield clients.append
-    for c in clients:
-        for pid in masters(c):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 REVOKED = "The certificate has been revoked (is on a CRL)"
