@@ -109,7 +109,8 @@ class Demo:
     def start_agents(self, engine_url):
         """Starts the dev agent `dev` (with ENGINE_URL) and NODES (no engine) at once, each a
         `rexec-agent --dev` with its own state dir on 127.0.0.1:0, and waits for their
-        `listening on` lines. node3 runs with umask 077: a host that differs for --group."""
+        `listening on` lines. node3 runs with umask 077, the others with 022: one host that
+        differs, for --group."""
         no_engine = f"unix://{self.dir}/no-engine.sock"  # nothing listens there
         for name in ("dev",) + NODES:
             sd = self.dir / name
@@ -121,7 +122,7 @@ class Demo:
                 # A session of its own: a ^C at the terminal reaches the demo, which ends it.
                 proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=log,
                                         start_new_session=True,
-                                        umask=0o077 if name == "node3" else -1)
+                                        umask=0o077 if name == "node3" else 0o022)
             self.agents[name] = [proc, sd, None]
         deadline = time.monotonic() + READY_TIMEOUT
         for name, a in self.agents.items():
