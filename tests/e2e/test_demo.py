@@ -1,13 +1,15 @@
 """The demo (`packaging/zig build demo` runs packaging/demo with REXEC_BIN_DIR): run for real,
-with its own throwaway dockerd and without one (REXEC_DEMO_ENGINE=none), and interrupted by a
-^C. Each step's output and exit status are checked as printed, and afterwards nothing the demo
-started is left: its printed pids are gone, no process names its temp dir, no mount is under
-it, and the dir itself is removed."""
+with its own throwaway dockerd, without one (REXEC_DEMO_ENGINE=none), with one that fails to
+start, and interrupted by a ^C or a SIGTERM. Each step's output and exit status are checked as
+printed, and afterwards nothing the demo started is left: its printed pids are gone, no
+process names its temp dir, no mount is under it, and the dir itself is removed."""
 import os
 import pathlib
 import re
 import signal
 import subprocess
+
+import pytest
 
 from conftest import BIN_DIR, read_until
 
@@ -153,8 +155,24 @@ def test_demo_without_engine_says_why_and_shows_host_sessions():
     assert_nothing_left(tmp, pids)
 
 
-def test_demo_cleans_up_after_ctrl_c():
-    # Its own process group, as a terminal's foreground job: ^C reaches the group.
+def test_demo_says_why_when_dockerd_fails():
+    # A real dockerd start failure: an address pool it refuses (docker_env passes it through).
+    rc, out, err = run_demo(REXEC_TEST_ADDRESS_POOL="not-a-pool")
+    assert rc == 0, f"{out}\n{err}"
+    assert re.search(r"^demo: no container engine: dockerd exited \(1\) before it was ready"
+                     r" \(dockerd: .*not-a-pool.*\); showing host sessions only$", out,
+                     flags=re.M), out
+    tmp, pids = started(out)
+    found = steps(out)
+    check_host_steps(found)
+    check_fanout(found)
+    assert_nothing_left(tmp, pids)
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_demo_cleans_up_when_interrupted(how):
+    # Its own process group, as a terminal's foreground job: ^C reaches the whole group;
+    # SIGTERM (a `kill`) only the demo.
     p = subprocess.Popen([str(DEMO)], env=demo_env(), stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          start_new_session=True)
@@ -162,7 +180,10 @@ def test_demo_cleans_up_after_ctrl_c():
         head = read_until(p.stdout, b"\n$ rexec dev web sh -c 'trap", DEMO_TIMEOUT)
         tmp, pids = started(head.decode())
         assert len(pids) == 5, head
-        os.killpg(p.pid, signal.SIGINT)
+        if how == "ctrl-c":
+            os.killpg(p.pid, signal.SIGINT)
+        else:
+            os.kill(p.pid, signal.SIGTERM)
         rest, _ = p.communicate(timeout=DEMO_TIMEOUT)
     finally:
         if p.poll() is None:  # a failed wait: still let it clean up, then make sure it ends
@@ -173,6 +194,6 @@ def test_demo_cleans_up_after_ctrl_c():
                 p.kill()
                 p.wait()
     out = (head + rest).decode(errors="replace")
-    assert p.returncode == 130, out
-    assert "demo: interrupted" in out and "demo: cleaned up: agents" in out, out
+    assert p.returncode == (130 if how == "ctrl-c" else 128 + signal.SIGTERM), out
+    assert "demo: cleaned up: agents" in out, out
     assert_nothing_left(tmp, pids)
