@@ -83,7 +83,7 @@ class DockerEnv:
         self.userns_remap = userns_remap
         self.pool = pool
         # COMPOSE_DIR/PROJECT/docker-compose.yml for each of PROJECTS (the demo has its own)
-        self.compose_dir = pathlib.Path(compose_dir)
+        self.compose_dir = pathlib.Path(compose_dir).resolve()
         self.projects = tuple(projects)
         self.proc = None
         self.api_port = api_port or free_port()
