@@ -631,7 +631,7 @@ fn unitModules(b: *std.Build, name: []const u8) []const []const u8 {
 }
 
 fn addDemo(b: *std.Build) void {
-    const demo = b.step("demo", "Start a throwaway dev agent and show a real session against it");
+    const demo = b.step("demo", "Throwaway dev agents (and dockerd, compose) and real sessions, shown");
     const run = b.addSystemCommand(&.{b.pathFromRoot("packaging/demo")});
     run.stdio = .inherit;
     run.has_side_effects = true;

@@ -69,7 +69,8 @@ def free_port():
 
 
 class DockerEnv:
-    def __init__(self, base=None, api_port=None, userns_remap=False, pool=None):
+    def __init__(self, base=None, api_port=None, userns_remap=False, pool=None,
+                 compose_dir=COMPOSE_DIR, projects=PROJECTS):
         # Unix socket paths must stay short (< 108 bytes): a temp dir right under /tmp.
         self.dir = pathlib.Path(base) if base else pathlib.Path(
             tempfile.mkdtemp(prefix="rxd", dir="/tmp"))
@@ -81,6 +82,9 @@ class DockerEnv:
         # /etc/subuid itself on first use)
         self.userns_remap = userns_remap
         self.pool = pool
+        # COMPOSE_DIR/PROJECT/docker-compose.yml for each of PROJECTS (the demo has its own)
+        self.compose_dir = pathlib.Path(compose_dir).resolve()
+        self.projects = tuple(projects)
         self.proc = None
         self.api_port = api_port or free_port()
         self.env = dict(os.environ)
@@ -184,7 +188,7 @@ class DockerEnv:
         return r
 
     def compose(self, project, *args, check=True, timeout=CMD_TIMEOUT):
-        f = COMPOSE_DIR / project / "docker-compose.yml"
+        f = self.compose_dir / project / "docker-compose.yml"
         r = subprocess.run([COMPOSE, "--no-ansi", "-p", project, "-f", str(f)]
                            + [str(a) for a in args], env=self.env, capture_output=True,
                            text=True, timeout=timeout, stdin=subprocess.DEVNULL,
@@ -286,7 +290,7 @@ class DockerEnv:
         self.compose(project, *args)
 
     def up_all(self):
-        for p in PROJECTS:
+        for p in self.projects:
             self.up(p)
         self.ensure_up()
         return self
@@ -296,10 +300,10 @@ class DockerEnv:
         stopped a service or ended the console shell leaves the next one a whole stack."""
         stopped = [c["Id"] for c in self.containers(oneoff=False)
                    if not c["State"]["Running"]
-                   and c["Config"]["Labels"].get("com.docker.compose.project") in PROJECTS]
+                   and c["Config"]["Labels"].get("com.docker.compose.project") in self.projects]
         if stopped:
             self.docker("start", *stopped)
-        want = {(p, s): n for p in PROJECTS for s, n in SCALE.get(p, {}).items()}
+        want = {(p, s): n for p in self.projects for s, n in SCALE.get(p, {}).items()}
         running = self.containers(oneoff=False, all=False)
         for (p, s), n in want.items():
             have = sum(1 for c in running
@@ -309,7 +313,7 @@ class DockerEnv:
                 self.fail(f"{p}/{s}: {have} of {n} replicas running")
 
     def down_all(self):
-        for p in PROJECTS:
+        for p in self.projects:
             self.compose(p, "down", "--remove-orphans", "-t", "5", check=False)
 
 
