@@ -44,6 +44,7 @@ static void usage(FILE *out)
 		"  --dev                throwaway CA and certificates in --state-dir, loopback "
 		"only,\n"
 		"                       and STATE_DIR/client.conf for `rexec --config`\n"
+		"  --state-dir DIR      where --dev keeps its CA, certificates and policy\n"
 		"  --grace DURATION     how long a session outlives a vanished client (default "
 		"5s)\n"
 		"  --keepalive DURATION ping period; a peer silent 3 periods is dead (default 5s)\n"
@@ -66,7 +67,8 @@ static void usage(FILE *out)
 		"  --explain --policy FILE --who NAME [--group G]... VERB TARGET [--user U]\n"
 		"           [--command \"ARGV...\"] [--option O]...  how the policy decides\n"
 		"  -v, --verbose        more log (repeat for debug)\n"
-		"  --version, --help\n");
+		"  --version            the version of the agent, its protocol and libraries\n"
+		"  -h, --help           this text; the manual: man rexec-agent\n");
 }
 
 static void on_sigchld(uv_signal_t *h, int sig)

@@ -1,6 +1,7 @@
 /* cli.c: the table of verbs and options, and the parser and usage text made from it. */
 #include "client/cli.h"
 
+#include "client/cmd_pki.h"
 #include "client/fleet_cli.h"
 
 #include <errno.h>
@@ -160,9 +161,12 @@ void cli_usage(void *stream, int verb)
 			cli_verbs[i].verb == CLI_EXEC ? "]" : "", cli_verbs[i].synopsis);
 	}
 	if (verb < 0) {
-		fprintf(f, "       rexec ca init DIR | rexec cert issue ... | rexec --version\n");
+		fprintf(f, "       rexec ca|cert SUBCOMMAND [options] | rexec version\n");
 		for (i = 0; i < cli_n_verbs; i++)
 			fprintf(f, "  %-8s %s\n", cli_verbs[i].name, cli_verbs[i].help);
+		cmd_pki_summary(f);
+		fprintf(f, "  %-8s rexec's version (--version too)\n", "version");
+		fprintf(f, "  rexec VERB --help: that verb's options; the manual: man rexec\n");
 	} else {
 		fprintf(f, "  %s\n", cli_verbs[verb].help);
 	}
