@@ -64,8 +64,9 @@ static void usage(FILE *out)
 		"                       SIGHUP reloads it)\n"
 		"  --allow-all          no policy: every client may do anything (a warning)\n"
 		"  --check-policy FILE  check a policy file and exit\n"
-		"  --explain --policy FILE --who NAME [--group G]... VERB TARGET [--user U]\n"
-		"           [--command \"ARGV...\"] [--option O]...  how the policy decides\n"
+		"  --explain --policy FILE --who NAME [--group G]... VERB TARGET [TARGET...]\n"
+		"           [--user U] [--default-user U] [--command \"ARGV...\"] [--option O]...\n"
+		"                       how the policy decides one request\n"
 		"  -v, --verbose        more log (repeat for debug)\n"
 		"  --version            the version of the agent, its protocol and libraries\n"
 		"  -h, --help           this text; the manual: man rexec-agent\n");
