@@ -120,22 +120,6 @@ static void print_usage(FILE *f, const char *verb, int only)
 	}
 }
 
-void cmd_pki_summary(void *stream)
-{
-	const char *verbs[] = { "ca", "cert" };
-	size_t v;
-	int c, n;
-
-	for (v = 0; v < 2; v++) {
-		fprintf(stream, "  %-8s", verbs[v]);
-		for (c = n = 0; c < PKI_N_CMDS; c++)
-			if (strcmp(cmd_pki_subs[c].verb, verbs[v]) == 0)
-				fprintf(stream, "%s%s", n++ ? ", " : " ", cmd_pki_subs[c].sub);
-		fprintf(stream, ": %s (rexec %s --help)\n",
-			v == 0 ? "the fleet's certificate authority" : "certificates", verbs[v]);
-	}
-}
-
 /* Print an optional complaint and the usage of VERB (command ONLY, or all: -1) to stderr;
  * returns the usage exit code. */
 __attribute__((format(printf, 3, 4))) static int usage_error(const char *verb, int only,

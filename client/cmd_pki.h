@@ -66,8 +66,4 @@ int cmd_ca(int argc, char **argv);
  * --serial HEX)`: record a revocation. ARGV[0] is "cert". Returns the exit code as cmd_ca(). */
 int cmd_cert(int argc, char **argv);
 
-/* The lines of `ca` and `cert` for `rexec --help`: each with its subcommands. STREAM is a
- * FILE *. */
-void cmd_pki_summary(void *stream);
-
 #endif
