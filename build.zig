@@ -68,6 +68,7 @@ pub fn build(b: *std.Build) void {
     addTests(b, target, p, &bootstrap.step, san);
     addDemo(b);
     addFuzz(b);
+    addMan(b, &bootstrap.step);
     if (gcm == .mbedtls) useMbedtlsGcm(b) else addGcmChecks(b, target, p, &bootstrap.step);
 }
 
@@ -638,6 +639,22 @@ fn addDemo(b: *std.Build) void {
     run.setEnvironmentVariable("REXEC_BIN_DIR", b.getInstallPath(.bin, ""));
     run.step.dependOn(b.getInstallStep());
     demo.dependOn(&run.step);
+}
+
+// The manual: each packaging/man/NAME.N.scd through Debian's scdoc (as sway and foot build
+// theirs) into zig-out/share/man/manN/NAME.N, by the default install step, where the
+// packages and release archives take it from.
+fn addMan(b: *std.Build, bootstrap: *std.Build.Step) void {
+    const pages = [_][]const u8{ "rexec.1", "rexec-agent.8", "rexec-config.5", "rexec-agent-config.5" };
+    for (pages) |page| {
+        const scdoc = b.addSystemCommand(&.{"scdoc"});
+        scdoc.setName(b.fmt("scdoc {s}", .{page}));
+        scdoc.step.dependOn(bootstrap);
+        scdoc.setStdIn(.{ .lazy_path = b.path(b.fmt("packaging/man/{s}.scd", .{page})) });
+        const dir = b.fmt("share/man/man{s}", .{page[page.len - 1 ..]});
+        const inst = b.addInstallFileWithDir(scdoc.captureStdOut(), .{ .custom = dir }, page);
+        b.getInstallStep().dependOn(&inst.step);
+    }
 }
 
 // `fuzz`: the libFuzzer targets of tests/fuzz, each run -Dfuzz-seconds long. Not a Zig

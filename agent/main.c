@@ -44,6 +44,7 @@ static void usage(FILE *out)
 		"  --dev                throwaway CA and certificates in --state-dir, loopback "
 		"only,\n"
 		"                       and STATE_DIR/client.conf for `rexec --config`\n"
+		"  --state-dir DIR      where --dev keeps its CA, certificates and policy\n"
 		"  --grace DURATION     how long a session outlives a vanished client (default "
 		"5s)\n"
 		"  --keepalive DURATION ping period; a peer silent 3 periods is dead (default 5s)\n"
@@ -63,10 +64,12 @@ static void usage(FILE *out)
 		"                       SIGHUP reloads it)\n"
 		"  --allow-all          no policy: every client may do anything (a warning)\n"
 		"  --check-policy FILE  check a policy file and exit\n"
-		"  --explain --policy FILE --who NAME [--group G]... VERB TARGET [--user U]\n"
-		"           [--command \"ARGV...\"] [--option O]...  how the policy decides\n"
+		"  --explain --policy FILE --who NAME [--group G]... VERB TARGET [TARGET...]\n"
+		"           [--user U] [--default-user U] [--command \"ARGV...\"] [--option O]...\n"
+		"                       how the policy decides one request\n"
 		"  -v, --verbose        more log (repeat for debug)\n"
-		"  --version, --help\n");
+		"  --version            the version of the agent, its protocol and libraries\n"
+		"  -h, --help           this text; the manual: man rexec-agent\n");
 }
 
 static void on_sigchld(uv_signal_t *h, int sig)

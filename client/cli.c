@@ -99,6 +99,15 @@ const struct cli_opt cli_opts[] = {
 };
 const size_t cli_n_opts = N_OF(cli_opts);
 
+/* The verbs main.c hands to cmd_pki.c or answers itself, for the verb list of --help; their
+ * options are cmd_pki.c's (kept here so that cli.c stands alone in unit tests; the manual's
+ * test checks these lines against cmd_pki.c's table). */
+static const char *const other_verbs[][2] = {
+	{ "ca", "init, crl: the fleet's certificate authority (rexec ca --help)" },
+	{ "cert", "issue, show, revoke: certificates (rexec cert --help)" },
+	{ "version", "rexec's version (--version too)" },
+};
+
 /* The verbs of MASK as "exec, run" into BUF. */
 static const char *verb_names(unsigned mask, char *buf, size_t len)
 {
@@ -160,9 +169,12 @@ void cli_usage(void *stream, int verb)
 			cli_verbs[i].verb == CLI_EXEC ? "]" : "", cli_verbs[i].synopsis);
 	}
 	if (verb < 0) {
-		fprintf(f, "       rexec ca init DIR | rexec cert issue ... | rexec --version\n");
+		fprintf(f, "       rexec ca|cert SUBCOMMAND [options] | rexec version\n");
 		for (i = 0; i < cli_n_verbs; i++)
 			fprintf(f, "  %-8s %s\n", cli_verbs[i].name, cli_verbs[i].help);
+		for (i = 0; i < N_OF(other_verbs); i++)
+			fprintf(f, "  %-8s %s\n", other_verbs[i][0], other_verbs[i][1]);
+		fprintf(f, "  rexec VERB --help: that verb's options; the manual: man rexec\n");
 	} else {
 		fprintf(f, "  %s\n", cli_verbs[verb].help);
 	}

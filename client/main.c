@@ -18,6 +18,11 @@ int main(int argc, char **argv)
 
 	log_setup("rexec", LOG_LEVEL_WARN);
 	if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)) {
+		if (argc >= 3 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+			printf("usage: rexec version | rexec --version\n"
+			       "  the version of rexec, its protocol and its libraries\n");
+			return 0;
+		}
 		version_print(stdout, "rexec");
 		return 0;
 	}

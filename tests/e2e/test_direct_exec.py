@@ -637,8 +637,8 @@ def test_direct_exec_killed_by_signal_gives_128_plus_n(clients, containers, path
     assert r.returncode == code, r.stderr
 
 
-# README: command not found 127; not executable or could not start (e.g. -w to a missing
-# directory) 126; refused by the agent (no such user) 125. The same through both paths.
+# rexec(1), EXIT STATUS: command not found 127; not executable or could not start (e.g. -w to
+# a missing directory) 126; refused by the agent (no such user) 125. The same through both paths.
 START_FAILURES = {
     "not-found": ((), ["no-such-command"], 127),
     "not-executable": ((), ["/etc/passwd"], 126),
