@@ -269,7 +269,7 @@ class Demo:
         if self.engine:
             print(f"\n## Containers (compose project {PROJECT} on the demo's dockerd)")
             self.show_tty("dev", "web", "sh", "-c",
-                          'echo "$GREETING on $(tty) ($(stty size)) in $(pwd)"',
+                          'echo "$GREETING on $(tty) in $(pwd)"',
                           note="on a terminal: the exec gets a TTY")
             self.show_tty("dev", "web", "sh", "-c",
                           'trap "echo got INT" INT; trap "echo got TERM; exit 143" TERM;'
