@@ -1,0 +1,63 @@
+# bash completion for rexec(1)                                   -*- shell-script -*-
+#
+# The candidates come from the binary itself, `rexec __complete WORD... CUR`
+# (client/complete.c), as kubectl's and docker's completions do: the same option table as the
+# parser, host names and @groups from the inventory, services from the service cache, and never
+# a connection to an agent. Each output line is a candidate (a TAB and a description may
+# follow); the last one is a directive: ":files" or ":dirs" for local names, ":" for nothing
+# more. The candidates are taken as data into COMPREPLY, never through `compgen -W` (which
+# would expand them) nor eval.
+# With bash-completion, _init_completion keeps --opt=value and a:b whole; without it, plain
+# `complete -F` on the words bash splits.
+
+_rexec()
+{
+    local cur words cword
+    if declare -F _init_completion >/dev/null 2>&1; then
+        local prev split
+        _init_completion -n =: || return
+    else
+        words=("${COMP_WORDS[@]}")
+        cword=$COMP_CWORD
+        cur=${COMP_WORDS[COMP_CWORD]}
+    fi
+
+    # VAR=VALUE words before the command; REXEC_CONFIG=FILE names the config to read.
+    local i=0 config= assign='^[A-Za-z_][A-Za-z0-9_]*='
+    while ((i < cword)) && [[ ${words[i]} =~ $assign ]]; do
+        [[ ${words[i]} == REXEC_CONFIG=* ]] && config=${words[i]#REXEC_CONFIG=}
+        ((i++))
+    done
+    local bin=${words[i]}
+    [[ $bin == "~/"* ]] && bin=$HOME/${bin#"~/"}
+    [[ $config == "~/"* ]] && config=$HOME/${config#"~/"}
+
+    local out line directive=
+    local -a cands=()
+    out=$(
+        [[ -n $config ]] && export REXEC_CONFIG=$config
+        "$bin" __complete "${words[@]:i+1:cword-i-1}" "$cur" 2>/dev/null
+    ) || return
+    while IFS= read -r line; do
+        case $line in
+        :*) directive=${line#:} ;;
+        *) cands+=("${line%%$'\t'*}") ;;
+        esac
+    done <<<"$out"
+
+    case $directive in
+    files | dirs)
+        if declare -F _filedir >/dev/null 2>&1; then
+            [[ $directive == dirs ]] && _filedir -d || _filedir
+        else
+            compopt -o filenames 2>/dev/null
+            mapfile -t COMPREPLY < <(compgen "-${directive:0:1}" -- "$cur")
+        fi
+        return
+        ;;
+    esac
+    COMPREPLY=("${cands[@]}")
+}
+complete -F _rexec rexec
+
+# ex: filetype=sh
