@@ -22,22 +22,14 @@ _rexec()
         cur=${COMP_WORDS[COMP_CWORD]}
     fi
 
-    # VAR=VALUE words before the command; REXEC_CONFIG=FILE names the config to read.
-    local i=0 config= assign='^[A-Za-z_][A-Za-z0-9_]*='
-    while ((i < cword)) && [[ ${words[i]} =~ $assign ]]; do
-        [[ ${words[i]} == REXEC_CONFIG=* ]] && config=${words[i]#REXEC_CONFIG=}
-        ((i++))
-    done
-    local bin=${words[i]}
+    # (bash shows a completion function neither VAR=VALUE words before the command nor
+    # anything before them: a REXEC_CONFIG=FILE there is not seen; an exported one is.)
+    local bin=${words[0]}
     [[ $bin == "~/"* ]] && bin=$HOME/${bin#"~/"}
-    [[ $config == "~/"* ]] && config=$HOME/${config#"~/"}
 
     local out line directive=
     local -a cands=()
-    out=$(
-        [[ -n $config ]] && export REXEC_CONFIG=$config
-        "$bin" __complete "${words[@]:i+1:cword-i-1}" "$cur" 2>/dev/null
-    ) || return
+    out=$("$bin" __complete "${words[@]:1:cword-1}" "$cur" 2>/dev/null) || return
     while IFS= read -r line; do
         case $line in
         :*) directive=${line#:} ;;

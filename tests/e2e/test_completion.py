@@ -259,10 +259,24 @@ def test_config_on_the_line_and_in_the_environment(cenv, tmp_path):
     assert cenv.raw("run", "--config", str(other), "@")[0] == ["@all", "@lab"]
     env = dict(cenv.env, REXEC_CONFIG=str(other))
     assert cenv.raw("l", env=env)[0] == ["lab-9"]
-    # REXEC_CONFIG=FILE written before the command (bash, fish)
-    assert cenv.bash(f"REXEC_CONFIG={other}", "rexec", "l") == ["lab-9"]
-    assert cenv.bash(f"REXEC_CONFIG={other}", "rexec", "l", lib=False) == ["lab-9"]
+    assert cenv.bash("rexec", "--config", str(other), "l") == ["lab-9"]
+    assert cenv.bash("rexec", "l", env=env) == ["lab-9"]
+    # REXEC_CONFIG=FILE written before the command: fish and zsh see it (bash hides it from
+    # completion functions: neither COMP_WORDS nor COMP_LINE has it)
     assert cenv.fish(f"REXEC_CONFIG={other} rexec l") == ["lab-9"]
+    child = cenv.spawn("zsh")
+    try:
+        for line, want in ((f"REXEC_CONFIG={other} rexec l", "lab-9"),
+                           (f'true && REXEC_CONFIG="{other}" rexec --config {other} @l', "@lab"),
+                           (f"REXEC_CONFIG={other} true; rexec l", "l")):
+            child.send(line + "\t")
+            # the line as completed, quoted whole: printed, not run
+            child.send("\x01echo LI\"\"NE: '\x05'\r")
+            child.expect("LINE: (.*?)\r\n")
+            assert child.match.group(1).split()[-1] == want, child.match.group(1)
+            child.expect("CP> ")
+    finally:
+        child.close(force=True)
 
 
 @pytest.mark.parametrize("content", [
@@ -300,12 +314,16 @@ def test_hostile_cache_entries_are_skipped(cenv, tmp_path):
                      ("$(touch PWNED)", "web-1"), ("a b", "web-1"), ("x;y", "web-1"),
                      (b"t\x1b]0;pwned\x07", "web-1"), (b"c\x1b[2J", "web-1"),
                      ("-rf", "web-1"), ("api", "web-2"))
-    with open(cenv.cache, "ab") as f:  # an entry of another config, and garbage
+    with open(cenv.cache, "ab") as f:
+        # an expired entry: still a name seen lately, offered
+        f.write(b"%d\t%s\told-svc\tweb-1\n" % (int(time.time()) - 3600,
+                                               str(cenv.config).encode()))
+        # an entry of another config, and garbage
         f.write(b"%d\t/other.yaml\telsewhere\tweb-1\n" % (int(time.time()) + 10))
         f.write(b"no tabs at all\n\t\t\t\n")
-    assert cenv.raw("")[0] == VERBS + HOSTS + GROUPS + ["api", "worker"]
-    assert cenv.raw("web-1", "")[0] == ["api"]
-    assert cenv.raw("@prod", "")[0] == ["api", "worker"]
+    assert cenv.raw("")[0] == VERBS + HOSTS + GROUPS + ["api", "worker", "old-svc"]
+    assert cenv.raw("web-1", "")[0] == ["api", "old-svc"]
+    assert cenv.raw("@prod", "")[0] == ["api", "worker", "old-svc"]
     assert cenv.raw("db-1", "w")[0] == ["worker"]
     assert cenv.bash("rexec", "web-2", "") == ["worker", "api"]
     assert cenv.fish("rexec db-1 ") == ["worker"]
