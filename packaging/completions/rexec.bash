@@ -17,9 +17,12 @@ _rexec()
         local prev split
         _init_completion -n =: || return
     else
-        words=("${COMP_WORDS[@]}")
-        cword=$COMP_CWORD
-        cur=${COMP_WORDS[COMP_CWORD]}
+        # COMP_WORDS is split at = and : too: the words of the line up to the cursor instead
+        local line=${COMP_LINE:0:COMP_POINT}
+        read -ra words <<<"$line"
+        [[ -z $line || $line == *[[:space:]] ]] && words+=("")
+        cword=$((${#words[@]} - 1))
+        cur=${words[cword]}
     fi
 
     # (bash shows a completion function neither VAR=VALUE words before the command nor
@@ -48,6 +51,12 @@ _rexec()
         return
         ;;
     esac
+    # Readline replaces only what follows the word's last COMP_WORDBREAKS character (= and :
+    # by default), as bash-completion's __ltrim_colon_completions knows: give it that part.
+    local keep=${cur%"${cur##*[=:]}"}
+    if [[ -n $keep && $COMP_WORDBREAKS == *"${keep: -1}"* ]]; then
+        cands=("${cands[@]#"$keep"}")
+    fi
     COMPREPLY=("${cands[@]}")
 }
 complete -F _rexec rexec

@@ -96,9 +96,10 @@ class Shells:
         assert r.seconds < 2 * FAST, f"fish completion took {r.seconds:.2f}s"
         return [l.split("\t")[0] for l in r.stdout.decode().splitlines()]
 
-    def spawn(self, shell):
-        """An interactive SHELL (bash with bash-completion, or zsh -f with compinit and the
-        installed _rexec on fpath) on a PTY, at its prompt "CP> "."""
+    def spawn(self, shell, lib=True):
+        """An interactive SHELL (bash with bash-completion, LIB false: with the script alone;
+        or zsh -f with compinit and the installed _rexec on fpath) on a PTY, at its prompt
+        "CP> "."""
         import pexpect
         if shell == "zsh":
             child = pexpect.spawn("zsh", ["-f"], env=self.env, encoding="utf-8",
@@ -108,7 +109,8 @@ class Shells:
         else:
             child = pexpect.spawn("bash", ["--norc", "--noprofile", "-i"], env=self.env,
                                   encoding="utf-8", dimensions=(40, 200), timeout=10)
-            setup = f"PS1='CP> '; source {BASH_COMPLETION}; echo SET''UP"
+            setup = (f"PS1='CP> '; source {BASH_COMPLETION}; echo SET''UP" if lib else
+                     f"PS1='CP> '; source {INSTALLED['rexec.bash']}; echo SET''UP")
         child.sendline(setup)
         child.expect("SETUP")
         child.expect("CP> ")
@@ -370,16 +372,22 @@ def test_bash_with_and_without_bash_completion(cenv):
     cenv.no_dial()
 
 
-def test_bash_interactive_tab_tab(cenv):
-    child = cenv.spawn("bash")
+@pytest.mark.parametrize("lib", [True, False], ids=["bash-completion", "plain"])
+def test_bash_interactive_tab_tab(cenv, lib):
+    child = cenv.spawn("bash", lib=lib)
     try:
         child.send("rexec web-\t\t")
         child.expect(r"web-1\s+web-2")
         child.send("\x15")  # ^U: drop the line
-        # the line as completed: printed by echo (LI""NE: only the output reads LINE:)
-        child.send("rexec run dev --no-d\t")
-        child.send('\x01echo LI""NE: \r')
-        child.expect("LINE: rexec run dev --no-deps")
+        # the lines as completed: printed by echo (LI""NE: only the output reads LINE:)
+        for typed, want in (("rexec run dev --no-d", "rexec run dev --no-deps"),
+                            ("rexec attach web-1 --sig-proxy=f", "web-1 --sig-proxy=false"),
+                            (f"rexec --config={cenv.config} @p", " @prod")):
+            child.send(typed + "\t")
+            child.send("\x01echo LI\"\"NE: '\x05'\r")
+            child.expect("LINE: (.*?)\r\n")
+            assert child.match.group(1).rstrip().endswith(want), child.match.group(1)
+            child.expect("CP> ")
     finally:
         child.close(force=True)
     cenv.no_dial()
