@@ -322,7 +322,8 @@ static enum directive complete_cli(struct comp *c, int n, char **w)
 	}
 	if (i == n && c->cur[0] == '-') {
 		options(c, CLI_EXEC);
-		emit(c, "", "--version", "the version of rexec");
+		if (i == 0) /* `rexec --version` only stands alone */
+			emit(c, "", "--version", "the version of rexec");
 		return DIR_NONE;
 	}
 	if (i == n) {
