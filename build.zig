@@ -64,6 +64,7 @@ pub fn build(b: *std.Build) void {
         if (p.agent) |agent| s.install(agent);
     }
 
+    addCompletions(b);
     addRelease(b, &bootstrap.step);
     addTests(b, target, p, &bootstrap.step, san);
     addDemo(b);
@@ -520,6 +521,14 @@ const libssh_sources = [_][]const u8{
     "sftp_common.c",       "sftp_aio.c",               "sftpserver.c",          "server.c",
     "bind.c",              "bind_config.c",            "dh-gex.c",              "external/curve25519_ref.c",
 };
+
+// The shell completions (packaging/completions/), installed by the default step where
+// Debian's bash-completion, zsh and fish look for those of packages.
+fn addCompletions(b: *std.Build) void {
+    b.installFile("packaging/completions/rexec.bash", "share/bash-completion/completions/rexec");
+    b.installFile("packaging/completions/_rexec", "share/zsh/vendor-completions/_rexec");
+    b.installFile("packaging/completions/rexec.fish", "share/fish/vendor_completions.d/rexec.fish");
+}
 
 // `release`: both Linux architectures, ReleaseSmall and stripped, into zig-out/release/ARCH,
 // with a SHA256SUMS file beside them.

@@ -4,6 +4,7 @@
 
 #include "client/cli.h"
 #include "client/cmd_pki.h"
+#include "client/complete.h"
 #include "client/exec.h"
 #include "client/fleet.h"
 #include "client/mux.h"
@@ -26,6 +27,8 @@ int main(int argc, char **argv)
 		version_print(stdout, "rexec");
 		return 0;
 	}
+	if (argc >= 2 && strcmp(argv[1], COMPLETE_ARG) == 0)
+		return complete_main(argc - 2, argv + 2, stdout);
 	if (argc >= 2 && strcmp(argv[1], MUX_MASTER_ARG) == 0)
 		return mux_master_main(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "ca") == 0)

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client/config.h"
@@ -100,4 +102,27 @@ void svccache_put(const char *config, const char *service, const char *hosts)
 	}
 	if (fclose(out) != 0 || rename(tmp, path) < 0)
 		unlink(tmp);
+}
+
+void svccache_each(const char *config,
+		   void (*fn)(void *arg, const char *service, const char *hosts), void *arg)
+{
+	char path[4096], line[LINE_MAX_LEN], *c, *s, *h;
+	long long expires;
+	struct stat st;
+	FILE *f;
+	int fd;
+
+	/* A regular file only, opened without waiting: completion must never block on a FIFO. */
+	if (cache_path(path, sizeof(path), 0) < 0 ||
+	    (fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
+		return;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (f = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return;
+	}
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (split(line, &expires, &c, &s, &h) == 0 && strcmp(c, config) == 0)
+			fn(arg, s, h);
+	fclose(f);
 }

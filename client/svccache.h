@@ -19,4 +19,11 @@ char *svccache_get(const char *config, const char *service);
 /* Remembers that HOSTS (comma-separated) run SERVICE under CONFIG. */
 void svccache_put(const char *config, const char *service, const char *hosts);
 
+/* Calls FN(ARG, SERVICE, HOSTS) for each entry of CONFIG, live or expired (shell completion
+ * offers the names of the services seen lately; which hosts run them now is svccache_get()'s
+ * question). Strings are borrowed for the call only and are as the file holds them: the
+ * caller checks them. */
+void svccache_each(const char *config,
+		   void (*fn)(void *arg, const char *service, const char *hosts), void *arg);
+
 #endif
