@@ -222,14 +222,14 @@ static int add_line(char **l, const char *v)
 	return 0;
 }
 
-/* The row of CLI_OPTS that ARG names for VERB; *VAL: the value written into ARG ("-uroot",
- * "--user=root"), or NULL. *OTHER: whether another verb would take it. */
-static const struct cli_opt *find_opt(const char *arg, enum cli_verb verb, const char **val,
-				      int *other)
+/* See cli.h. */
+const struct cli_opt *cli_find_opt(const char *arg, enum cli_verb verb, const char **val,
+				   int *other)
 {
 	size_t i, n;
 
-	*other = 0;
+	if (other != NULL)
+		*other = 0;
 	for (i = 0; i < cli_n_opts; i++) {
 		const struct cli_opt *o = &cli_opts[i];
 		const char *v = NULL;
@@ -248,7 +248,8 @@ static const struct cli_opt *find_opt(const char *arg, enum cli_verb verb, const
 				v = arg + 2;
 		}
 		if (!(o->verbs & CLI_BIT(verb))) {
-			*other = 1;
+			if (other != NULL)
+				*other = 1;
 			continue;
 		}
 		*val = v;
@@ -413,7 +414,7 @@ int cli_parse(int argc, char **argv, struct cli_exec *e)
 			}
 			break; /* the command */
 		}
-		o = find_opt(a, verb, &v, &other);
+		o = cli_find_opt(a, verb, &v, &other);
 		if (o == NULL && other) {
 			fprintf(stderr, "rexec %s: %s is not an option of %s\n",
 				cli_verbs[verb].name, a, cli_verbs[verb].name);

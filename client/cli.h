@@ -132,6 +132,12 @@ extern const size_t cli_n_verbs;
 extern const struct cli_opt cli_opts[];
 extern const size_t cli_n_opts;
 
+/* The row of CLI_OPTS that ARG names for VERB; *VAL: the value written into ARG ("-uroot",
+ * "--user=root"), or NULL. *OTHER (when not NULL): whether another verb would take it. The
+ * parser and the shell completion (client/complete.c) read options the same way. */
+const struct cli_opt *cli_find_opt(const char *arg, enum cli_verb verb, const char **val,
+				   int *other);
+
 /* Parses a whole command line after the program name:
  *   [--config FILE] [VERB] [options] HOST [SERVICE] [--] [CMD [ARG...]]   (exec, run, attach)
  *   [--config FILE] ps [options] [HOST]                                  (HOST: @all)

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "client/cli.h"
+#include "client/cmd_pki.h"
 #include "client/config.h"
 #include "client/select.h"
 #include "client/svccache.h"
@@ -72,7 +73,9 @@ static void emit(struct comp *c, const char *pre, const char *word, const char *
 	if (nc <= np ? strncmp(pre, c->cur, nc) != 0
 		     : strncmp(pre, c->cur, np) != 0 || strncmp(word, c->cur + np, nc - np) != 0)
 		return;
-	fprintf(c->out, "%s%s%s%s\n", pre, word, desc ? "\t" : "", desc ? desc : "");
+	/* a description is one line: the first of a help text written for the usage */
+	fprintf(c->out, "%s%s%s%.*s\n", pre, word, desc ? "\t" : "",
+		desc ? (int)strcspn(desc, "\n") : 0, desc ? desc : "");
 }
 
 /* The config the line names (loaded once), or NULL when it is missing or broken: then there
@@ -263,35 +266,6 @@ static void options(struct comp *c, enum cli_verb verb)
 	}
 }
 
-/* The row of cli_opts that ARG names for VERB (as cli.c's find_opt()), with *VAL the value
- * written into ARG ("-uroot", "--user=root") or NULL. */
-static const struct cli_opt *find_opt(const char *arg, enum cli_verb verb, const char **val)
-{
-	size_t i, n;
-
-	for (i = 0; i < cli_n_opts; i++) {
-		const struct cli_opt *o = &cli_opts[i];
-		if (!(o->verbs & CLI_BIT(verb)))
-			continue;
-		*val = NULL;
-		if (arg[1] == '-') {
-			n = strlen(o->long_name);
-			if (strncmp(arg, o->long_name, n) != 0 || (arg[n] != 0 && arg[n] != '='))
-				continue;
-			if (arg[n] == '=')
-				*val = arg + n + 1;
-		} else {
-			if (o->short_name == NULL || strncmp(arg, o->short_name, 2) != 0 ||
-			    (arg[2] != 0 && o->arg != CLI_ARG_REQUIRED))
-				continue;
-			if (arg[2] != 0)
-				*val = arg + 2;
-		}
-		return o;
-	}
-	return NULL;
-}
-
 /* The verb ARG names, or -1. */
 static int verb_of(const char *arg)
 {
@@ -346,7 +320,7 @@ static enum directive complete_cli(struct comp *c, int n, char **w)
 				return DIR_NONE; /* the command */
 			continue;
 		}
-		if ((o = find_opt(a, verb, &v)) == NULL)
+		if ((o = cli_find_opt(a, verb, &v, NULL)) == NULL)
 			continue; /* the parser will say what is wrong with it */
 		if (o->arg == CLI_ARG_REQUIRED && v == NULL) {
 			if (i + 1 == n) /* its value is being typed */
@@ -372,44 +346,31 @@ static enum directive complete_cli(struct comp *c, int n, char **w)
 /* What an argument of ca/cert is, for its completion. */
 enum pki_value { PV_NONE, PV_TEXT, PV_FILE, PV_DIR, PV_HOST };
 
-/* The sub-verbs of ca and cert, with what their positional argument is, and their options:
- * as cmd_pki.c's usage texts give them (test_completion.py checks them against `--help`).
- * Kept here until cmd_pki.c has an option table of its own to take them from. */
-static const struct pki_sub {
-	const char *verb, *sub;
-	enum pki_value arg;
-	const char *help;
-} pki_subs[] = {
-	{ "ca", "init", PV_DIR, "create a certificate authority in DIR" },
-	{ "ca", "crl", PV_NONE, "write the CRL of the CA" },
-	{ "cert", "issue", PV_NONE, "a certificate signed by the CA" },
-	{ "cert", "show", PV_FILE, "the name, groups and validity of a certificate" },
-	{ "cert", "revoke", PV_FILE, "record that a certificate is revoked" },
-};
+/* The kind of value option O takes: from cmd_pki's table, which drives the parser too. */
+static enum pki_value pki_opt_value(const struct cmd_pki_opt *o)
+{
+	if (o->value == NULL)
+		return PV_NONE;
+	switch (o->id) {
+	case PKI_OPT_CA:
+		return PV_DIR;
+	case PKI_OPT_OUT:
+	case PKI_OPT_CONFIG:
+		return PV_FILE;
+	case PKI_OPT_HOST:
+		return PV_HOST;
+	default:
+		return PV_TEXT;
+	}
+}
 
-static const struct pki_opt {
-	const char *verb, *sub, *name;
-	enum pki_value value;
-	const char *help;
-} pki_opts[] = {
-	{ "ca", "init", "--name", PV_TEXT, "the CA's common name" },
-	{ "ca", "init", "--days", PV_TEXT, "validity in days" },
-	{ "ca", "crl", "--ca", PV_DIR, "the CA's directory" },
-	{ "ca", "crl", "--days", PV_TEXT, "the CRL's validity in days" },
-	{ "ca", "crl", "--out", PV_FILE, "the CRL file to write" },
-	{ "cert", "issue", "--ca", PV_DIR, "the CA's directory" },
-	{ "cert", "issue", "--agent", PV_TEXT, "an agent certificate for host NAME" },
-	{ "cert", "issue", "--san", PV_TEXT, "another DNS name or IP address of the agent" },
-	{ "cert", "issue", "--client", PV_TEXT, "a client certificate for USER" },
-	{ "cert", "issue", "--group", PV_TEXT, "a group of the user" },
-	{ "cert", "issue", "--out", PV_FILE, "PREFIX of PREFIX.pem and PREFIX-key.pem" },
-	{ "cert", "issue", "--days", PV_TEXT, "validity in days" },
-	{ "cert", "issue", "--ttl", PV_TEXT, "validity as 30s, 90m, 8h or 7d" },
-	{ "cert", "show", "--config", PV_FILE, "the client configuration" },
-	{ "cert", "show", "--host", PV_HOST, "the certificate the config gives this host" },
-	{ "cert", "revoke", "--ca", PV_DIR, "the CA's directory" },
-	{ "cert", "revoke", "--serial", PV_TEXT, "a serial number instead of CERT.pem" },
-};
+/* The kind of SUB's positional argument ("DIR", "CERT.pem" or none). */
+static enum pki_value pki_pos_value(const struct cmd_pki_sub *sub)
+{
+	if (sub->pos == NULL)
+		return PV_NONE;
+	return strcmp(sub->pos, "DIR") == 0 ? PV_DIR : PV_FILE;
+}
 
 /* The completion of a value or positional argument of kind V. */
 static enum directive pki_value(struct comp *c, enum pki_value v)
@@ -419,53 +380,53 @@ static enum directive pki_value(struct comp *c, enum pki_value v)
 	return v == PV_FILE ? DIR_FILES : v == PV_DIR ? DIR_DIRS : DIR_NONE;
 }
 
-/* The option of VERB SUB that ARG is (written without "=VALUE"), or NULL. */
-static const struct pki_opt *pki_find(const char *verb, const char *sub, const char *arg)
+/* The option of subcommand CMD that ARG is (written without "=VALUE"), or NULL. */
+static const struct cmd_pki_opt *pki_find(int cmd, const char *arg)
 {
 	size_t i;
 
-	for (i = 0; i < N_OF(pki_opts); i++)
-		if (strcmp(pki_opts[i].verb, verb) == 0 && strcmp(pki_opts[i].sub, sub) == 0 &&
-		    strcmp(pki_opts[i].name, arg) == 0)
-			return &pki_opts[i];
+	for (i = 0; i < cmd_pki_n_opts; i++)
+		if ((cmd_pki_opts[i].cmds & (1u << cmd)) && strcmp(cmd_pki_opts[i].name, arg) == 0)
+			return &cmd_pki_opts[i];
 	return NULL;
 }
 
 /* `rexec ca ...` and `rexec cert ...`: W[0] is the verb. */
 static enum directive complete_pki(struct comp *c, int n, char **w)
 {
-	const struct pki_sub *sub = NULL;
-	const struct pki_opt *o;
-	size_t i;
-	int k;
+	const struct cmd_pki_opt *o;
+	int i, k, cmd = -1;
 
-	for (i = 0; i < N_OF(pki_subs); i++) {
-		if (strcmp(pki_subs[i].verb, w[0]) != 0)
+	for (i = 0; i < PKI_N_CMDS; i++) {
+		if (strcmp(cmd_pki_subs[i].verb, w[0]) != 0)
 			continue;
 		if (n == 1 && c->cur[0] != '-')
-			emit(c, "", pki_subs[i].sub, pki_subs[i].help);
-		if (n > 1 && strcmp(pki_subs[i].sub, w[1]) == 0)
-			sub = &pki_subs[i];
+			emit(c, "", cmd_pki_subs[i].sub, cmd_pki_subs[i].help);
+		if (n > 1 && strcmp(cmd_pki_subs[i].sub, w[1]) == 0)
+			cmd = i;
 	}
-	if (n > 1 && sub == NULL)
+	if (cmd < 0) {
+		if (n == 1 && c->cur[0] == '-') {
+			emit(c, "", "-h", "usage");
+			emit(c, "", "--help", "usage");
+		}
 		return DIR_NONE;
-	for (k = 2; sub != NULL && k < n; k++) {
-		if ((o = pki_find(sub->verb, sub->sub, w[k])) == NULL || o->value == PV_NONE)
+	}
+	for (k = 2; k < n; k++) {
+		if ((o = pki_find(cmd, w[k])) == NULL || o->value == NULL)
 			continue;
 		if (k + 1 == n) /* its value is being typed */
-			return pki_value(c, o->value);
-		if (strcmp(o->name, "--config") == 0)
+			return pki_value(c, pki_opt_value(o));
+		if (o->id == PKI_OPT_CONFIG)
 			c->config = w[k + 1];
 		k++;
 	}
 	if (c->cur[0] != '-')
-		return sub != NULL ? pki_value(c, sub->arg) : DIR_NONE;
-	for (i = 0; sub != NULL && i < N_OF(pki_opts); i++)
-		if (strcmp(pki_opts[i].verb, sub->verb) == 0 &&
-		    strcmp(pki_opts[i].sub, sub->sub) == 0)
-			emit(c, "", pki_opts[i].name, pki_opts[i].help);
+		return pki_value(c, pki_pos_value(&cmd_pki_subs[cmd]));
+	for (i = 0; i < (int)cmd_pki_n_opts; i++)
+		if (cmd_pki_opts[i].cmds & (1u << cmd))
+			emit(c, "", cmd_pki_opts[i].name, cmd_pki_opts[i].help);
 	emit(c, "", "-h", "usage");
-	emit(c, "", "--help", "usage");
 	return DIR_NONE;
 }
 

@@ -1,4 +1,4 @@
-/* uses: client/complete.c client/cli.c client/fleet_cli.c client/config.c client/select.c client/svccache.c */
+/* uses: client/complete.c client/cli.c client/fleet_cli.c client/config.c client/select.c client/svccache.c client/cmd_pki.c */
 /* complete_test.c: `rexec __complete` walks the line over the parser's own option table: every
  * option that takes a value is followed by its value, every flag by HOST; and a service cache
  * with hostile names yields only the safe ones. A real inventory and cache file in a fresh
