@@ -186,6 +186,14 @@ void ct__start_exec(struct ct *ct, struct ct_started *st)
 	body = cJSON_CreateObject();
 	cJSON_AddBoolToObject(body, "Detach", detach);
 	cJSON_AddBoolToObject(body, "Tty", q->tty);
+	if (q->tty && q->rows > 0 && q->cols > 0 && q->rows <= 0xffff && q->cols <= 0xffff) {
+		/* The first size, before the process runs. podman 4.3 ignores ConsoleSize and
+		 * answers a resize before its exec runs with 500 "not running" (dockerd waits for
+		 * the start instead), but its exec start takes libpod's h/w; dockerd ignores
+		 * fields it does not know. The resize after the start stays for dockerd. */
+		cJSON_AddNumberToObject(body, "h", q->rows);
+		cJSON_AddNumberToObject(body, "w", q->cols);
+	}
 	snprintf(path, sizeof(path), "/exec/%s/start", ct->exec_id);
 	if (detach) {
 		if (ct__call(ct, st, "POST", path, body, &r) == 0)
