@@ -354,27 +354,44 @@ static int env_has(char **env, size_t n, const char *name)
 	return 0;
 }
 
+/* Whether the container's Config.Env (CFG's) holds the entry KV exactly. */
+static int cfg_env_is(const cJSON *cfg, const char *kv)
+{
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(cfg, "Env"))
+	{
+		if (cJSON_IsString(e) && strcmp(e->valuestring, kv) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* The environment docker exec gives: PATH (a default when the image has none), HOSTNAME, TERM
  * with a TTY, the container's Config.Env, the exec's -e; HOME from the user's passwd entry
- * when nothing set it (as runc does). */
+ * when nothing set it (as runc does). podman's exec (its containers carry container=podman)
+ * leaves out the HOSTNAME that its Config.Env lists: so does this (seen on podman 4.3). */
 static int build_env(struct direct_ctx *c, const cJSON *cfg, char *const *env, size_t n_env,
 		     int tty)
 {
 	const cJSON *e;
 	char kv[600];
 	size_t n = 0, i;
+	int podman = cfg_env_is(cfg, "container=podman");
 
 	c->envp = calloc(1, sizeof(char *));
 	if (c->envp == NULL)
 		return -ENOMEM;
 	snprintf(kv, sizeof(kv), "HOSTNAME=%s", engine_str(cfg, "Hostname"));
-	if (env_put(&c->envp, &n, kv) < 0)
+	if (!podman && env_put(&c->envp, &n, kv) < 0)
 		return -ENOMEM;
 	if (tty && env_put(&c->envp, &n, "TERM=xterm") < 0)
 		return -ENOMEM;
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(cfg, "Env"))
 	{
-		if (cJSON_IsString(e) && env_put(&c->envp, &n, e->valuestring) < 0)
+		if (!cJSON_IsString(e) || (podman && strncmp(e->valuestring, "HOSTNAME=", 9) == 0))
+			continue;
+		if (env_put(&c->envp, &n, e->valuestring) < 0)
 			return -ENOMEM;
 	}
 	if (!env_has(c->envp, n, "PATH") &&
