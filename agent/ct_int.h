@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "agent/container.h"
+#include "agent/detachkeys.h"
 #include "agent/engine.h"
 #include "proto/buf.h"
 #include "proto/wire.h"
@@ -82,10 +83,7 @@ struct ct {
 	/* An exec that failed to start says so on its stream: kept for the exit reason. */
 	int first_output_seen;
 	char start_error[WIRE_TEXT_MAX];
-	/* Attach with a TTY: the detach keys, matched by the agent (ctattach.c). */
-	uint8_t detach_keys[CT_DETACH_MAX];
-	size_t n_detach_keys;  /* 0: none to match */
-	size_t detach_matched; /* the keys typed so far: held back */
+	struct detach_keys detach; /* attach with a TTY: matched by the agent (ctattach.c) */
 	/* The policy (ctpolicy.c): who asks, and the names the target matches. */
 	struct policy *policy;
 	char *who;

@@ -95,7 +95,7 @@ struct in_write {
 	uv_write_t req;
 	struct session *s;
 	size_t len;
-	uint8_t data[WIRE_DATA_MAX + CT_DETACH_MAX]; /* + detach keys held back before */
+	uint8_t data[WIRE_DATA_MAX + DETACH_KEYS_MAX]; /* + detach keys held back before */
 };
 
 static void set_state(struct session *s, enum sess_state next)
@@ -629,7 +629,7 @@ static void write_stdin(struct session *s, const ProtobufCBinaryData *b)
 	ProtobufCBinaryData rest, kept;
 	struct in_write *w;
 	uv_buf_t buf;
-	uint8_t keep[WIRE_DATA_MAX + CT_DETACH_MAX];
+	uint8_t keep[WIRE_DATA_MAX + DETACH_KEYS_MAX];
 	int detached = 0;
 
 	if (!open || s->stdin_eof || b->len == 0) {
