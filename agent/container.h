@@ -86,7 +86,8 @@ size_t ct_demux(struct ct *ct, const uint8_t *p, size_t n,
 		void (*emit)(void *arg, int fd, const uint8_t *p, size_t n), void *arg);
 
 /* Holds back the engine's "cannot start" text (so that it becomes the exit reason) when the
- * first output of an exec is that text. Returns 1 if P..N was held back. */
+ * first output of an exec is that text, and all output after it (the process never ran).
+ * Returns 1 if P..N was held back. */
 int ct_hold_start_error(struct ct *ct, int fd, const uint8_t *p, size_t n);
 
 /* Stdin bytes P..N of an attach with a TTY on their way to the container, with its detach

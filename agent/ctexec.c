@@ -215,7 +215,8 @@ out:
 /* The engine's start failure as the user should read it, and what it means. */
 static void start_error(struct ct *ct, struct ct_exit *ex)
 {
-	static const char *noise[] = { "OCI runtime exec failed: ", "exec failed: ",
+	static const char *noise[] = { "OCI runtime exec failed: ", "Error: runc: ",
+				       "Error: crun: ", "exec failed: ",
 				       "unable to start container process: " };
 	const char *t = ct->start_error;
 	char *end;
@@ -226,6 +227,9 @@ static void start_error(struct ct *ct, struct ct_exit *ex)
 			t += strlen(noise[i]);
 	snprintf(ex->reason, sizeof(ex->reason), "%s: %s", ct->cname, t);
 	if ((end = strstr(ex->reason, ": unknown")) != NULL && end[9] == 0)
+		*end = 0;
+	/* podman's runtime error class at the end ("...: OCI permission denied"). */
+	if ((end = strstr(ex->reason, ": OCI ")) != NULL)
 		*end = 0;
 	if (strncmp(t, "unable to find user", 19) == 0) {
 		ex->error = REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND;
