@@ -250,6 +250,10 @@ class DockerEnv:
                 return c["Name"].lstrip("/")
         raise DockerEnvError(f"no container {project}/{service}#{number}")
 
+    def run_args(self, args):
+        """What a `docker run ARGS` needs besides ARGS on this engine (nothing for dockerd)."""
+        return []
+
     def remove(self, *names_or_ids):
         if names_or_ids:
             self.docker("rm", "-f", *names_or_ids, check=False)

@@ -22,7 +22,8 @@ DockerEnv's own. What differs is only how the engine starts and stops, and why:
     RLIMIT_NPROC to 32768 at start-up); a sandbox whose hard nofile limit is lower and that
     lacks CAP_SYS_RESOURCE cannot raise them ("runc: error setting rlimit type 7: operation not
     permitted"). The containers get min(podman's default, this process's hard limit), which is
-    what podman itself falls back to for a rootless user.
+    what podman itself falls back to for a rootless user. A `docker run --ulimit` replaces
+    that list (nproc would be 1048576 again): run_args() adds the nproc limit to such a run.
   - Stop: the containers' conmon monitors outlive the API service (podman has no daemon that
     owns them), so the containers are removed before the service is stopped, and a conmon left
     with D in its command line (a killed service) is killed by pid.
@@ -50,6 +51,7 @@ class PodmanEnv(DockerEnv):
     def __init__(self, base=None, api_port=None, pool=None):
         super().__init__(base=base, api_port=api_port, pool=pool)
         self.conf = self.dir / "containers.conf"
+        self.nproc = NPROC_DEFAULT
 
     def write_conf(self):
         """D/containers.conf (see the module's docstring for each setting)."""
@@ -60,6 +62,7 @@ class PodmanEnv(DockerEnv):
             min(NOFILE_DEFAULT, hard_nofile)
         nproc = NPROC_DEFAULT if hard_nproc == resource.RLIM_INFINITY else \
             min(NPROC_DEFAULT, hard_nproc)
+        self.nproc = nproc
         for d in ("tmp", "net"):
             (self.dir / d).mkdir(exist_ok=True)
         self.conf.write_text(
@@ -75,6 +78,13 @@ class PodmanEnv(DockerEnv):
             'network_backend = "cni"\n'
             f'network_config_dir = "{self.dir}/net"\n'
             f'default_subnet_pools = [{{"base" = "{pool}", "size" = 24}}]\n')
+
+    def run_args(self, args):
+        """A `--ulimit` of a `docker run` replaces containers.conf's default_ulimits, and podman
+        then gives RLIMIT_NPROC 1048576 again: the nproc limit this machine allows goes too."""
+        if "--ulimit" in args and not any(str(a).startswith("nproc=") for a in args):
+            return ["--ulimit", f"nproc={self.nproc}:{self.nproc}"]
+        return []
 
     def engine_argv(self):
         """`podman system service` on D/sock, never timing out, with D's storage, in a network

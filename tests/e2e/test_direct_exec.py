@@ -125,7 +125,8 @@ class Containers:
         if config not in self.made:
             name = f"rexec-direct-{config}-{self.tag}"
             self.env.docker("run", "-d", "--name", name, "--network", "none",
-                            *CONFIGS[config], IMAGE, *INITS.get(config, IDLE))
+                            *CONFIGS[config], *self.env.run_args(CONFIGS[config]), IMAGE,
+                            *INITS.get(config, IDLE))
             self.made[config] = name
         return self.made[config]
 
