@@ -188,9 +188,10 @@ void ct__start_exec(struct ct *ct, struct ct_started *st)
 	cJSON_AddBoolToObject(body, "Tty", q->tty);
 	if (q->tty && q->rows > 0 && q->cols > 0 && q->rows <= 0xffff && q->cols <= 0xffff) {
 		/* The first size, before the process runs. podman 4.3 ignores ConsoleSize and
-		 * answers a resize before its exec runs with 500 "not running" (dockerd waits for
-		 * the start instead), but its exec start takes libpod's h/w; dockerd ignores
-		 * fields it does not know. The resize after the start stays for dockerd. */
+		 * answers a resize before its exec runs with 500 "not running", but its exec
+		 * start takes libpod's h/w; dockerd ignores fields it does not know. dockerd
+		 * 20.10 has no size before the start (an exec start's ConsoleSize is API 1.42):
+		 * the resize after the start is its first, a race the process can win. */
 		cJSON_AddNumberToObject(body, "h", q->rows);
 		cJSON_AddNumberToObject(body, "w", q->cols);
 	}
