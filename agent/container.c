@@ -769,17 +769,26 @@ size_t ct_demux(struct ct *ct, const uint8_t *p, size_t n,
 
 int ct_hold_start_error(struct ct *ct, int fd, const uint8_t *p, size_t n)
 {
-	static const char *prefixes[] = { "OCI runtime exec failed", "unable to find user" };
+	/* dockerd's words, then podman 4.3's ("Error: runc: exec failed: ...", then "Error:
+	 * read unixpacket ...: connection reset by peer" of its own attach). */
+	static const char *prefixes[] = { "OCI runtime exec failed", "unable to find user",
+					  "Error: runc: exec failed", "Error: crun: " };
+	const size_t n_prefixes = sizeof(prefixes) / sizeof(prefixes[0]);
 	size_t len, i;
 
-	if (ct->first_output_seen || ct->req.kind != CT_EXEC)
+	if (ct->req.kind != CT_EXEC)
+		return 0;
+	/* The process never ran: what follows the start error is the engine's too. */
+	if (ct->start_error[0])
+		return 1;
+	if (ct->first_output_seen)
 		return 0;
 	ct->first_output_seen = 1;
 	(void)fd;
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < n_prefixes; i++)
 		if (n >= strlen(prefixes[i]) && memcmp(p, prefixes[i], strlen(prefixes[i])) == 0)
 			break;
-	if (i == 2)
+	if (i == n_prefixes)
 		return 0;
 	len = n < sizeof(ct->start_error) - 1 ? n : sizeof(ct->start_error) - 1;
 	memcpy(ct->start_error, p, len);

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "agent/detachkeys.h"
 #include "agent/engine.h"
 #include "agent/spawn.h"
 #include "proto/buf.h"
@@ -85,8 +86,18 @@ size_t ct_demux(struct ct *ct, const uint8_t *p, size_t n,
 		void (*emit)(void *arg, int fd, const uint8_t *p, size_t n), void *arg);
 
 /* Holds back the engine's "cannot start" text (so that it becomes the exit reason) when the
- * first output of an exec is that text. Returns 1 if P..N was held back. */
+ * first output of an exec is that text, and all output after it (the process never ran).
+ * Returns 1 if P..N was held back. */
 int ct_hold_start_error(struct ct *ct, int fd, const uint8_t *p, size_t n);
+
+/* Stdin bytes P..N of an attach with a TTY on their way to the container, with its detach
+ * keys taken out (detachkeys.h). Returns the bytes to write (P itself when CT matches no keys,
+ * else BUF, with room for N + DETACH_KEYS_MAX) and their count in *NOUT: a prefix of the keys is
+ * held back until the next byte tells. *DETACHED is set to 1 when the keys were typed: the stream
+ * is to be closed, the container runs on. podman 4.3 ignores the detachKeys of its attach API, so
+ * the agent matches them itself for both engines, as moby/term's escape proxy does. */
+const uint8_t *ct_stdin_detach(struct ct *ct, const uint8_t *p, size_t n, uint8_t *buf,
+			       size_t *nout, int *detached);
 
 void ct_resize(struct ct *ct, unsigned rows, unsigned cols);
 

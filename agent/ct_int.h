@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "agent/container.h"
+#include "agent/detachkeys.h"
 #include "agent/engine.h"
 #include "proto/buf.h"
 #include "proto/wire.h"
@@ -82,6 +83,7 @@ struct ct {
 	/* An exec that failed to start says so on its stream: kept for the exit reason. */
 	int first_output_seen;
 	char start_error[WIRE_TEXT_MAX];
+	struct detach_keys detach; /* attach with a TTY: matched by the agent (ctattach.c) */
 	/* The policy (ctpolicy.c): who asks, and the names the target matches. */
 	struct policy *policy;
 	char *who;

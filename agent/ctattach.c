@@ -7,6 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+const uint8_t *ct_stdin_detach(struct ct *ct, const uint8_t *p, size_t n, uint8_t *buf,
+			       size_t *nout, int *detached)
+{
+	return detach_keys_filter(&ct->detach, p, n, buf, nout, detached);
+}
+
 void ct__start_attach(struct ct *ct, struct ct_started *st)
 {
 	const struct ct_req *q = &ct->req;
@@ -33,6 +39,9 @@ void ct__start_attach(struct ct *ct, struct ct_started *st)
 	if (ct__hijack(ct, st, path, NULL, &st->text) < 0)
 		return;
 	st->tty = ct->tty;
-	if (ct->tty)
+	if (ct->tty) {
 		ct__resize_now(ct, q->rows, q->cols);
+		/* Keys dockerd would have refused are not matched either. */
+		detach_keys_parse(&ct->detach, keys && keys[0] ? keys : "ctrl-p,ctrl-q");
+	}
 }

@@ -13,10 +13,12 @@
 #define READ_SIZE 4096
 
 /* The events that change which container a request names, or its init: not exec_*, attach,
- * resize or health_status, which come with every session or every few seconds. */
+ * resize or health_status, which come with every session or every few seconds. podman 4.3
+ * filters by its own names ("died", "remove") and reports dockerd's ("die", "destroy"): both
+ * are asked for, and dockerd does not check the values of a filter. */
 #define EVENT_FILTER                                                                     \
 	"{\"type\":[\"container\"],\"event\":[\"create\",\"start\",\"restart\",\"die\"," \
-	"\"destroy\",\"rename\",\"pause\",\"unpause\",\"update\"]}"
+	"\"died\",\"destroy\",\"remove\",\"rename\",\"pause\",\"unpause\",\"update\"]}"
 
 struct slot {
 	char key[CTCACHE_KEY_MAX];

@@ -186,6 +186,15 @@ void ct__start_exec(struct ct *ct, struct ct_started *st)
 	body = cJSON_CreateObject();
 	cJSON_AddBoolToObject(body, "Detach", detach);
 	cJSON_AddBoolToObject(body, "Tty", q->tty);
+	if (q->tty && q->rows > 0 && q->cols > 0 && q->rows <= 0xffff && q->cols <= 0xffff) {
+		/* The first size, before the process runs. podman 4.3 ignores ConsoleSize and
+		 * answers a resize before its exec runs with 500 "not running", but its exec
+		 * start takes libpod's h/w; dockerd ignores fields it does not know. dockerd
+		 * 20.10 has no size before the start (an exec start's ConsoleSize is API 1.42):
+		 * the resize after the start is its first, a race the process can win. */
+		cJSON_AddNumberToObject(body, "h", q->rows);
+		cJSON_AddNumberToObject(body, "w", q->cols);
+	}
 	snprintf(path, sizeof(path), "/exec/%s/start", ct->exec_id);
 	if (detach) {
 		if (ct__call(ct, st, "POST", path, body, &r) == 0)
@@ -207,7 +216,8 @@ out:
 /* The engine's start failure as the user should read it, and what it means. */
 static void start_error(struct ct *ct, struct ct_exit *ex)
 {
-	static const char *noise[] = { "OCI runtime exec failed: ", "exec failed: ",
+	static const char *noise[] = { "OCI runtime exec failed: ", "Error: runc: ",
+				       "Error: crun: ", "exec failed: ",
 				       "unable to start container process: " };
 	const char *t = ct->start_error;
 	char *end;
@@ -218,6 +228,9 @@ static void start_error(struct ct *ct, struct ct_exit *ex)
 			t += strlen(noise[i]);
 	snprintf(ex->reason, sizeof(ex->reason), "%s: %s", ct->cname, t);
 	if ((end = strstr(ex->reason, ": unknown")) != NULL && end[9] == 0)
+		*end = 0;
+	/* podman's runtime error class at the end ("...: OCI permission denied"). */
+	if ((end = strstr(ex->reason, ": OCI ")) != NULL)
 		*end = 0;
 	if (strncmp(t, "unable to find user", 19) == 0) {
 		ex->error = REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND;

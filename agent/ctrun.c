@@ -4,6 +4,7 @@
  * (attached unless -d). Part of container.c's module (ct_int.h), on the thread pool. */
 #include "agent/ct_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -179,6 +180,37 @@ static int start_deps(struct ct *ct, struct ct_started *st, const cJSON *tmpl)
 	return 0;
 }
 
+/* HOST's Ulimits by the names a create takes ("nofile"): podman's inspect names them as its
+ * spec does ("RLIMIT_NOFILE") but its create, as dockerd's, refuses those ("invalid ulimit
+ * type"); dockerd's inspect already says "nofile". Other names are left to the engine. */
+static void ulimit_names(cJSON *host)
+{
+	cJSON *u, *name;
+	char low[32];
+	size_t i, n;
+
+	cJSON_ArrayForEach(u, cJSON_GetObjectItemCaseSensitive(host, "Ulimits"))
+	{
+		name = cJSON_GetObjectItemCaseSensitive(u, "Name");
+		if (!cJSON_IsString(name) || strncmp(name->valuestring, "RLIMIT_", 7) != 0 ||
+		    (n = strlen(name->valuestring + 7)) == 0 || n >= sizeof(low))
+			continue;
+		for (i = 0; i <= n; i++)
+			low[i] = (char)tolower((unsigned char)name->valuestring[7 + i]);
+		cJSON_ReplaceItemInObjectCaseSensitive(u, "Name", cJSON_CreateString(low));
+	}
+}
+
+/* A start failure is the command's: compose run reports it so (127: not found, 126: could
+ * not run), as the docker CLI tells them apart by the runtime's words. */
+static void start_failed(struct ct_started *st)
+{
+	if (strstr(st->message, "not found") || strstr(st->message, "no such file"))
+		st->error = REXEC__V1__ERROR_CODE__ERROR_NO_COMMAND;
+	else
+		st->error = REXEC__V1__ERROR_CODE__ERROR_START_FAILED;
+}
+
 /* The create body for the one-off: the template container's definition, overridden. */
 static cJSON *run_body(struct ct *ct, const cJSON *tmpl, const char *project)
 {
@@ -268,6 +300,7 @@ static cJSON *run_body(struct ct *ct, const cJSON *tmpl, const char *project)
 	cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(host, "RestartPolicy"), "Name",
 				"no");
 	cJSON_DeleteItemFromObjectCaseSensitive(host, "AutoRemove");
+	ulimit_names(host);
 	binds = cJSON_GetObjectItemCaseSensitive(host, "Binds");
 	if (!cJSON_IsArray(binds)) {
 		cJSON_DeleteItemFromObjectCaseSensitive(host, "Binds");
@@ -495,9 +528,20 @@ void ct__start_run(struct ct *ct, struct ct_started *st)
 		snprintf(path, sizeof(path),
 			 "/containers/%s/attach?stream=1&stdin=%d&stdout=1&stderr=1", ct->cid,
 			 q->stdin_open);
-		if (ct__hijack(ct, st, path, NULL, &st->text) < 0)
+		if (ct__hijack(ct, st, path, NULL, &st->text) < 0) {
+			/* podman makes the container's process when it attaches ("preparing
+			 * container ID for attach: runc create failed: ..."): a command that
+			 * cannot start fails here, as it fails the start with dockerd. */
+			if (strstr(st->message, " for attach: ") != NULL)
+				start_failed(st);
 			goto fail_remove;
+		}
 		st->tty = q->tty;
+		/* The first size, before the process runs: podman 4.3 ignores ConsoleSize, and
+		 * takes a resize once the attach has made the container (409 before); dockerd
+		 * refuses a resize before the start and takes the one after it, below. */
+		if (q->tty)
+			ct__resize_now(ct, q->rows, q->cols);
 	}
 	snprintf(path, sizeof(path), "/containers/%s/start", ct->cid);
 	if (ct__call(ct, st, "POST", path, NULL, &r) < 0) {
@@ -505,11 +549,7 @@ void ct__start_run(struct ct *ct, struct ct_started *st)
 			close(st->fd);
 			st->fd = -1;
 		}
-		/* A start failure is the command's: compose run reports it so. */
-		if (strstr(st->message, "not found") || strstr(st->message, "no such file"))
-			st->error = REXEC__V1__ERROR_CODE__ERROR_NO_COMMAND;
-		else
-			st->error = REXEC__V1__ERROR_CODE__ERROR_START_FAILED;
+		start_failed(st);
 		goto fail_remove;
 	}
 	engine_reply_free(&r);

@@ -119,6 +119,17 @@ static void apply_spec(struct direct_ctx *c, const struct ocispec *sum)
 	memcpy(c->rl, sum->rl, sizeof(c->rl));
 }
 
+/* GID out of C's additional groups. */
+static void drop_group(struct direct_ctx *c, gid_t gid)
+{
+	int i, o = 0;
+
+	for (i = 0; i < c->n_groups; i++)
+		if (c->groups[i] != gid)
+			c->groups[o++] = c->groups[i];
+	c->n_groups = o;
+}
+
 /* Without -u the exec runs as the spec's user: uid, gid and additional gids as they are
  * there. Returns -1 if the spec has none. */
 static int spec_user(struct direct_ctx *c, const struct ocispec *sum)
@@ -354,27 +365,48 @@ static int env_has(char **env, size_t n, const char *name)
 	return 0;
 }
 
+/* What podman puts in the environment of every container it makes: how its differences from
+ * dockerd's exec are told apart. */
+#define PODMAN_ENV "container=podman"
+
+/* Whether the container's Config.Env (CFG's) holds the entry KV exactly. */
+static int cfg_env_is(const cJSON *cfg, const char *kv)
+{
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(cfg, "Env"))
+	{
+		if (cJSON_IsString(e) && strcmp(e->valuestring, kv) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* The environment docker exec gives: PATH (a default when the image has none), HOSTNAME, TERM
  * with a TTY, the container's Config.Env, the exec's -e; HOME from the user's passwd entry
- * when nothing set it (as runc does). */
+ * when nothing set it (as runc does). podman's exec (its containers carry container=podman)
+ * leaves out the HOSTNAME that its Config.Env lists: so does this (seen on podman 4.3). */
 static int build_env(struct direct_ctx *c, const cJSON *cfg, char *const *env, size_t n_env,
 		     int tty)
 {
 	const cJSON *e;
 	char kv[600];
 	size_t n = 0, i;
+	int podman = cfg_env_is(cfg, PODMAN_ENV);
 
 	c->envp = calloc(1, sizeof(char *));
 	if (c->envp == NULL)
 		return -ENOMEM;
 	snprintf(kv, sizeof(kv), "HOSTNAME=%s", engine_str(cfg, "Hostname"));
-	if (env_put(&c->envp, &n, kv) < 0)
+	if (!podman && env_put(&c->envp, &n, kv) < 0)
 		return -ENOMEM;
 	if (tty && env_put(&c->envp, &n, "TERM=xterm") < 0)
 		return -ENOMEM;
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(cfg, "Env"))
 	{
-		if (cJSON_IsString(e) && env_put(&c->envp, &n, e->valuestring) < 0)
+		if (!cJSON_IsString(e) || (podman && strncmp(e->valuestring, "HOSTNAME=", 9) == 0))
+			continue;
+		if (env_put(&c->envp, &n, e->valuestring) < 0)
 			return -ENOMEM;
 	}
 	if (!env_has(c->envp, n, "PATH") &&
@@ -463,6 +495,10 @@ int direct_prepare(struct direct_ctx **out, struct initmem *mem, pid_t pid,
 		if ((ret = resolve_user(c, uid, NULL, why, whylen)) < 0)
 			goto fail;
 		spec_user(c, &sum);
+		/* podman's exec gives the spec's additional gids but its primary gid (seen on
+		 * podman 4.3: `id` shows no groups=1000 for user 1000); dockerd's keeps it. */
+		if (cfg_env_is(cfg, PODMAN_ENV))
+			drop_group(c, c->gid);
 	} else {
 		u = user && user[0] ? user : engine_str(cfg, "User");
 		if ((ret = resolve_user(c, u, cJSON_GetObjectItemCaseSensitive(host, "GroupAdd"),

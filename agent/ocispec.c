@@ -5,8 +5,10 @@
  * its own capabilities, lowered its limits or set no_new_privs does not pass that on. So the
  * spec is preferred to what /proc says of the init. It is found through the init's parent:
  * containerd's runtime shim runs in the bundle directory, which is named after the container
- * (.../moby/<id>); the name is checked, so a recycled parent pid cannot hand us another
- * directory. Without it (another runtime), the init's own context is used. */
+ * (.../moby/<id>); podman's conmon runs in the engine's directory and names the bundle in its
+ * argv (`-b .../overlay-containers/<id>/userdata`), as CRI-O's does. The name is checked, so
+ * a recycled parent pid cannot hand us another directory. Without it (another runtime), the
+ * init's own context is used. */
 #include "agent/ocispec.h"
 
 #include <errno.h>
@@ -81,34 +83,84 @@ static const struct {
 	{ "RLIMIT_RTPRIO", RLIMIT_RTPRIO },     { "RLIMIT_RTTIME", RLIMIT_RTTIME },
 };
 
+/* Whether the directory held open as DFD is named .../ID (SUFFIX NULL) or .../ID/SUFFIX: the
+ * name of the directory held open, not of a path looked up again. */
+static int dir_is(int dfd, const char *id, const char *suffix)
+{
+	char path[64], dir[4096];
+	size_t n, idlen = strlen(id), slen = suffix ? strlen(suffix) + 1 : 0;
+	ssize_t len;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", dfd);
+	if ((len = readlink(path, dir, sizeof(dir) - 1)) <= 0)
+		return 0;
+	dir[len] = 0;
+	n = (size_t)len;
+	if (n < idlen + slen + 1 ||
+	    (suffix && (dir[n - slen] != '/' || strcmp(dir + n - slen + 1, suffix) != 0)))
+		return 0;
+	n -= slen;
+	return dir[n - idlen - 1] == '/' && strncmp(dir + n - idlen, id, idlen) == 0;
+}
+
+/* The bundle directory of conmon PPID (podman's and CRI-O's monitor, started with `-b
+ * BUNDLE`; its cwd is the engine's), opened, if it is .../ID/userdata as podman names it;
+ * else -1. A process can rewrite only its own argv, and conmon is the engine's. */
+static int conmon_bundle(pid_t ppid, const char *id)
+{
+	char path[64], argv[8192], *a, *end, *bundle = NULL;
+	ssize_t n;
+	int dfd;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)ppid);
+	if ((n = procfs_read(path, argv, sizeof(argv))) <= 0)
+		return -1;
+	end = argv + n;
+	a = strrchr(argv, '/') ? strrchr(argv, '/') + 1 : argv;
+	if (strcmp(a, "conmon") != 0)
+		return -1;
+	for (a = argv + strlen(argv) + 1; a < end; a += strlen(a) + 1)
+		if ((strcmp(a, "-b") == 0 || strcmp(a, "--bundle") == 0) &&
+		    a + strlen(a) + 1 < end) {
+			bundle = a + strlen(a) + 1;
+			break;
+		}
+	if (bundle == NULL || bundle[0] != '/' ||
+	    (dfd = open(bundle, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	if (!dir_is(dfd, id, "userdata")) {
+		close(dfd);
+		return -1;
+	}
+	return dfd;
+}
+
 /* The spec of container ID (whose init is PID), parsed; NULL when it cannot be found.
- * *RUNTIME is the pid of the shim it was found through. */
+ * *RUNTIME is the pid of the shim or monitor it was found through: containerd's shim runs in
+ * the bundle directory (docker); podman's conmon names it in its argv. */
 static cJSON *read_spec(pid_t pid, const char *id, pid_t *runtime)
 {
-	char v[32], path[64], dir[4096];
-	const char *base;
+	char v[32], path[64];
 	cJSON *spec = NULL;
 	char *text = NULL;
 	struct stat st;
 	size_t size;
-	ssize_t n;
 	int dfd = -1, fd = -1;
 	pid_t ppid;
 
-	if (id == NULL || id[0] == 0 || procfs_stat_field(pid, 4, v, sizeof(v)) < 0)
+	if (id == NULL || id[0] == 0 || strchr(id, '/') != NULL ||
+	    procfs_stat_field(pid, 4, v, sizeof(v)) < 0)
 		return NULL;
 	ppid = (pid_t)strtol(v, NULL, 10);
 	snprintf(path, sizeof(path), "/proc/%d/cwd", (int)ppid);
-	if (ppid <= 1 || (dfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+	if (ppid <= 1)
 		return NULL;
-	/* The name of the directory we hold open (not of a path looked up again). */
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", dfd);
-	if ((n = readlink(path, dir, sizeof(dir) - 1)) <= 0)
-		goto out;
-	dir[n] = 0;
-	base = strrchr(dir, '/');
-	if (base == NULL || strcmp(base + 1, id) != 0)
-		goto out;
+	if ((dfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) >= 0 && !dir_is(dfd, id, NULL)) {
+		close(dfd);
+		dfd = -1;
+	}
+	if (dfd < 0 && (dfd = conmon_bundle(ppid, id)) < 0)
+		return NULL;
 	/* The file's size and a byte more (at most SPEC_MAX): no 4 MB buffer to map and unmap. */
 	if ((fd = openat(dfd, "config.json", O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
 	    fstat(fd, &st) < 0)

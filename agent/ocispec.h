@@ -2,7 +2,8 @@
  * engine's exec starts from the spec's process, not from what the init made of itself, so the
  * direct path does too: capabilities, no_new_privs, rlimits (over the runtime shim's own), the
  * user, and whether the runtime installed a seccomp filter. The spec is found through the
- * init's parent (containerd's shim runs in the bundle directory, named after the container). */
+ * init's parent (containerd's shim runs in the bundle directory, named after the container;
+ * podman's conmon names its bundle .../<id>/userdata in its argv). */
 #ifndef REXEC_AGENT_OCISPEC_H
 #define REXEC_AGENT_OCISPEC_H
 

@@ -95,7 +95,7 @@ struct in_write {
 	uv_write_t req;
 	struct session *s;
 	size_t len;
-	uint8_t data[WIRE_DATA_MAX];
+	uint8_t data[WIRE_DATA_MAX + DETACH_KEYS_MAX]; /* + detach keys held back before */
 };
 
 static void set_state(struct session *s, enum sess_state next)
@@ -626,15 +626,29 @@ static void write_stdin(struct session *s, const ProtobufCBinaryData *b)
 	int to_out = s->tty || s->ct != NULL;
 	uv_stream_t *dst = to_out ? (uv_stream_t *)&s->out_h : (uv_stream_t *)&s->in_h;
 	int open = to_out ? s->out_open : s->in_open;
-	ProtobufCBinaryData rest;
+	ProtobufCBinaryData rest, kept;
 	struct in_write *w;
 	uv_buf_t buf;
+	uint8_t keep[WIRE_DATA_MAX + DETACH_KEYS_MAX];
+	int detached = 0;
 
 	if (!open || s->stdin_eof || b->len == 0) {
 		/* Nobody reads stdin any more: drop the bytes but keep the window turning. */
 		if (b->len > 0)
 			send_credit(s, b->len);
 		return;
+	}
+	if (s->ct != NULL && b->len <= WIRE_DATA_MAX) {
+		/* An attach's detach keys (held-back keys are credited once written). */
+		kept.data = (uint8_t *)ct_stdin_detach(s->ct, b->data, b->len, keep, &kept.len,
+						       &detached);
+		if (detached) {
+			ct_stream_closed(s);
+			return;
+		}
+		if (kept.len == 0)
+			return;
+		b = &kept;
 	}
 	s->last_in = b->data[b->len - 1];
 	/* Most writes complete at once: queue (and copy) only what the process has not taken. */

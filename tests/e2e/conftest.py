@@ -560,30 +560,67 @@ def read_until(stream, needle, timeout):
 #   docker_engine   session: DockerEnv (tests/e2e/docker_env.py) with dockerd started in a temp
 #                   dir, the busybox image imported, compose projects shop and blog up; dockerd
 #                   stopped by its pid at the end. Fails (never skips) with the dockerd log tail.
-#   engine          per test: the same DockerEnv, stacks checked/restarted before the test;
+#   podman_engine   session: the same with podman's API service (tests/e2e/podman_env.py),
+#                   started only when a test runs against podman
+#   engine_kind     module: "docker", or each of ENGINES for a test marked `both_engines`
+#                   (pytest ids [docker], [podman])
+#   engine_env      module: docker_engine or podman_engine, as engine_kind says
+#   engine          per test: engine_env, stacks checked/restarted before the test;
 #                   containers the test created (run, docker run, ...) removed after it
 #   engine_agent    `rexec-agent --dev ... --engine unix://D/sock` (start_agent with --engine)
 #   engine_client   Client bound to engine_agent (host `dev`)
 
 
+def _start_engine(module, what):
+    """MODULE's start_env() (docker_env, podman_env), or the test fails with why."""
+    try:
+        return module.start_env()
+    except module.DockerEnvError as e:
+        pytest.fail(f"the test {what} could not be set up: {e}", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def docker_engine():
     import docker_env
-    try:
-        env = docker_env.start_env()
-    except docker_env.DockerEnvError as e:
-        pytest.fail(f"the test Docker Engine could not be set up: {e}", pytrace=False)
+    env = _start_engine(docker_env, "Docker Engine")
     yield env
     env.cleanup()
 
 
+@pytest.fixture(scope="session")
+def podman_engine():
+    import podman_env
+    env = _start_engine(podman_env, "podman API service")
+    yield env
+    env.cleanup()
+
+
+# Tests (or modules, by `pytestmark = both_engines`) that run against both engines: ids
+# [docker] and [podman]. Module scope: a module's module fixtures (its containers) are made
+# once per engine, and pytest runs a module's docker tests, then its podman ones.
+ENGINES = ("docker", "podman")
+both_engines = pytest.mark.parametrize("engine_kind", ENGINES, indirect=True)
+
+
+@pytest.fixture(scope="module")
+def engine_kind(request):
+    """"docker", or the engine of a test marked both_engines."""
+    return getattr(request, "param", "docker")
+
+
+@pytest.fixture(scope="module")
+def engine_env(request, engine_kind):
+    """The session's engine of ENGINE_KIND (docker_engine or podman_engine)."""
+    return request.getfixturevalue(f"{engine_kind}_engine")
+
+
 @pytest.fixture
-def engine(docker_engine):
-    docker_engine.ensure_up()
-    before = set(docker_engine.ids())
-    yield docker_engine
-    made = [i for i in docker_engine.ids() if i not in before]
-    docker_engine.remove(*made)
+def engine(engine_env):
+    engine_env.ensure_up()
+    before = set(engine_env.ids())
+    yield engine_env
+    made = [i for i in engine_env.ids() if i not in before]
+    engine_env.remove(*made)
 
 
 @pytest.fixture

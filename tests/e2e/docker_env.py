@@ -69,6 +69,11 @@ def free_port():
 
 
 class DockerEnv:
+    NAME = "dockerd"  # the engine, as logs and messages name it; the pytest id is KIND
+    KIND = "docker"
+    TOOLS = (DOCKERD, DOCKER, COMPOSE, BUSYBOX)
+    DEBS = "docker.io docker-compose busybox-static"
+
     def __init__(self, base=None, api_port=None, userns_remap=False, pool=None,
                  compose_dir=COMPOSE_DIR, projects=PROJECTS):
         # Unix socket paths must stay short (< 108 bytes): a temp dir right under /tmp.
@@ -76,7 +81,7 @@ class DockerEnv:
             tempfile.mkdtemp(prefix="rxd", dir="/tmp"))
         self.sock = self.dir / "sock"
         self.host = f"unix://{self.sock}"
-        self.log_path = self.dir / "dockerd.log"
+        self.log_path = self.dir / f"{self.NAME}.log"
         # userns-remap: containers in a user namespace of their own (root is the host's
         # 100000, dockerd's `dockremap` range, which dockerd adds to /etc/passwd and
         # /etc/subuid itself on first use)
@@ -101,18 +106,15 @@ class DockerEnv:
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:
-            return "(no dockerd log)"
+            return f"(no {self.NAME} log)"
         return "\n".join(text.splitlines()[-lines:])
 
     def fail(self, msg):
-        raise DockerEnvError(f"{msg}\n--- dockerd log tail ({self.log_path}) ---\n"
+        raise DockerEnvError(f"{msg}\n--- {self.NAME} log tail ({self.log_path}) ---\n"
                              f"{self.log_tail()}")
 
-    def start(self, timeout=ENGINE_READY_TIMEOUT):
-        for tool in (DOCKERD, DOCKER, COMPOSE, BUSYBOX):
-            if not os.path.exists(tool):
-                raise DockerEnvError(f"{tool} missing: install docker.io docker-compose"
-                                     " busybox-static (tests/run-e2e does)")
+    def engine_argv(self):
+        """The engine's command line (dockerd here; PodmanEnv's is podman's API service)."""
         # Compose networks come from a pool of its own (256 /24s in 10.213/16), so an engine
         # left over from an earlier run (its bridges stay) cannot exhaust docker's default pools.
         # REXEC_TEST_ADDRESS_POOL gives a second engine run at the same time a pool of its own.
@@ -125,14 +127,26 @@ class DockerEnv:
             argv.append("--userns-remap=default")
             # the remapped root must be able to reach its layers under the data root
             os.chmod(self.dir, 0o755)
+        return argv
+
+    def engine_env(self):
+        """The engine's environment (None: this process's)."""
+        return None
+
+    def start(self, timeout=ENGINE_READY_TIMEOUT):
+        for tool in self.TOOLS:
+            if not os.path.exists(tool):
+                raise DockerEnvError(f"{tool} missing: install {self.DEBS}"
+                                     " (tests/run-e2e does)")
+        argv = self.engine_argv()
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, cwd=self.dir,
-                                         start_new_session=True)
+                                         env=self.engine_env(), start_new_session=True)
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                self.fail(f"dockerd exited ({self.proc.returncode}) before it was ready")
+                self.fail(f"{self.NAME} exited ({self.proc.returncode}) before it was ready")
             if self.sock.exists():
                 r = subprocess.run([DOCKER, "version", "--format", "{{.Server.APIVersion}}"],
                                    env=self.env, capture_output=True, text=True, timeout=30)
@@ -140,7 +154,7 @@ class DockerEnv:
                     self.api_version = r.stdout.strip()
                     return self
             if time.monotonic() >= deadline:
-                self.fail(f"dockerd not answering on {self.sock} after {timeout:g}s")
+                self.fail(f"{self.NAME} not answering on {self.sock} after {timeout:g}s")
             time.sleep(0.1)
 
     def stop(self):
@@ -240,6 +254,10 @@ class DockerEnv:
                 return c["Name"].lstrip("/")
         raise DockerEnvError(f"no container {project}/{service}#{number}")
 
+    def run_args(self, args):
+        """What a `docker run ARGS` needs besides ARGS on this engine (nothing for dockerd)."""
+        return []
+
     def remove(self, *names_or_ids):
         if names_or_ids:
             self.docker("rm", "-f", *names_or_ids, check=False)
@@ -317,10 +335,10 @@ class DockerEnv:
             self.compose(p, "down", "--remove-orphans", "-t", "5", check=False)
 
 
-def start_env():
-    """Engine + image + both projects up; on failure the engine is stopped and the error
-    (with the dockerd log tail) raised."""
-    env = DockerEnv()
+def start_env(cls=DockerEnv):
+    """Engine (CLS: DockerEnv, or podman_env.PodmanEnv) + image + both projects up; on failure
+    the engine is stopped and the error (with the engine's log tail) raised."""
+    env = cls()
     try:
         env.start()
         env.build_image()
@@ -331,12 +349,17 @@ def start_env():
     return env
 
 
-if __name__ == "__main__":
-    # Manual check: python3 tests/e2e/docker_env.py  (starts, lists, tears down)
-    e = start_env()
+def main(cls=DockerEnv):
+    """Manual check: starts CLS's engine with the projects, lists them, tears down."""
+    e = start_env(cls)
     try:
-        print(f"engine API {e.api_version} on {e.host}")
+        print(f"{e.NAME}: engine API {e.api_version} on {e.host}")
         print(e.docker("ps", "-a", "--format", "{{.Names}}\t{{.Status}}\t{{.Ports}}").stdout)
     finally:
         e.down_all()
         e.cleanup()
+
+
+if __name__ == "__main__":
+    # Manual check: python3 tests/e2e/docker_env.py  (starts, lists, tears down)
+    main()

@@ -11,7 +11,7 @@ import time
 import pexpect
 import pytest
 
-from conftest import Client, read_until, wait_for
+from conftest import Client, both_engines, read_until, wait_for
 from conftest import finish, shell_ready
 from test_audit import records as audit_records
 from test_containers import GONE_TIMEOUT, IDLE, plain_container, rexec_error
@@ -52,6 +52,7 @@ def detached(child):
 # --- TTY main process: the console service ---------------------------------------------------------
 
 
+@both_engines
 def test_attach_and_detach_with_the_default_keys(engine_spawn, engine):
     before = engine.state("shop_console_1")
     child = engine_spawn("attach", "dev", "console")
@@ -70,6 +71,7 @@ def test_attach_custom_detach_keys(engine_spawn, engine):
     assert engine.running("shop_console_1")
 
 
+@both_engines
 def test_attach_sees_the_terminal_size_and_resizes(engine_spawn):
     child = engine_spawn("attach", "dev", "console", dims=(27, 91))
     shell_ready(child)
@@ -112,6 +114,7 @@ def test_two_clients_attached_at_once_both_see_output(engine_spawn):
     assert detached(a)
 
 
+@both_engines
 def test_attach_exit_code_is_the_containers(engine_spawn, engine):
     plain_container(engine, "rexec-attach-exit", "sh", tty=True, stdin=True)
     child = engine_spawn("attach", "dev", "--container", "rexec-attach-exit")
@@ -125,6 +128,7 @@ def test_attach_exit_code_is_the_containers(engine_spawn, engine):
 # --- non-TTY main process ---------------------------------------------------------------------------
 
 
+@both_engines
 def test_attach_to_a_service_without_tty(start_agent, rexec_bin, engine, tmp_path):
     audit = tmp_path / "audit.log"
     agent = start_agent("--engine", engine.host, "--audit-log", audit)
@@ -142,6 +146,7 @@ def test_attach_to_a_service_without_tty(start_agent, rexec_bin, engine, tmp_pat
     agent.assert_alive()
 
 
+@both_engines
 def test_attach_keeps_stdout_and_stderr_apart(engine_client, engine):
     plain_container(engine, "rexec-attach-split", "sh", "-c", TICKER)
     p = engine_client.popen("attach", "dev", "--container", "rexec-attach-split")
@@ -171,6 +176,7 @@ def test_attach_without_tty_passes_detach_key_bytes_as_data(engine_client, engin
     assert engine.running("rexec-attach-notty-keys")
 
 
+@both_engines
 def test_attach_proxies_signals_to_the_main_process(engine_client, engine):
     plain_container(engine, "rexec-attach-sig", "sh", "-c", TICKER)
     p = engine_client.popen("attach", "dev", "--container", "rexec-attach-sig")
@@ -243,6 +249,7 @@ def test_attach_unknown_replica_is_refused(engine_client):
     rexec_error(engine_client.run("attach", "--project", "shop", "--index", "9", "dev", "web"))
 
 
+@both_engines
 def test_attach_stopped_container_is_refused(engine_client, engine):
     plain_container(engine, "rexec-attach-stopped", *IDLE)
     engine.docker("stop", "-t", "5", "rexec-attach-stopped")

@@ -3,7 +3,8 @@ plus `rexec ps` and the errors users hit. The engine, the busybox image and the 
 projects come from the session fixture docker_engine (tests/e2e/docker_env.py): project shop
 (web x2 with GREETING and working_dir /srv/web, worker, api, db, console) and project blog (web
 again, so `web` alone is ambiguous). The agent runs on this host, so container processes are
-visible in /proc: a unique `sleep MARKER` finds them.
+visible in /proc: a unique `sleep MARKER` finds them. Tests marked both_engines run against
+podman's Docker-compatible API too (podman_engine, tests/e2e/podman_env.py; ids [podman]).
 
 Waits are bounded (a broken build fails instead of hanging); no test asserts a duration."""
 import os
@@ -11,8 +12,8 @@ import signal
 
 import pytest
 
-from conftest import (Client, ended, finish, read_until, shell_ready, wait_gone, wait_present,
-                      wait_remote_size)
+from conftest import (Client, both_engines, ended, finish, read_until, shell_ready, wait_gone,
+                      wait_present, wait_remote_size)
 
 # Grace (1 s) + HUP->KILL escalation + engine round trips + scheduling slack: a hang guard.
 GONE_TIMEOUT = 30.0
@@ -59,6 +60,7 @@ IDLE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
 # --- basics through pipes ------------------------------------------------------------------------
 
 
+@both_engines
 def test_exec_echo(engine_client):
     r = engine_client.run("-T", "dev", "worker", "--", "echo", "hello", "world")
     assert (r.returncode, r.stdout, r.stderr) == (0, b"hello world\n", b"")
@@ -85,6 +87,7 @@ def test_options_between_host_and_service(engine_client):
     assert out(r) == "1000\n"
 
 
+@both_engines
 def test_stdin_bytes_reach_the_process_exactly(engine_client):
     blob = os.urandom(1 << 20) + b"\0\r\n\x03\x04\xff"
     r = engine_client.run("-T", "dev", "worker", "--", "cat", input=blob)
@@ -92,11 +95,13 @@ def test_stdin_bytes_reach_the_process_exactly(engine_client):
     assert r.stdout == blob
 
 
+@both_engines
 def test_stdin_eof_reaches_the_process(engine_client):
     r = engine_client.run("-T", "dev", "worker", "--", "wc", "-l", input=b"a\nb\nc\n")
     assert out(r).strip() == "3"
 
 
+@both_engines
 def test_stdout_and_stderr_stay_apart(engine_client):
     r = engine_client.run("-T", "dev", "worker", "--", "sh", "-c",
                           "echo to-out; echo to-err >&2; echo more-out")
@@ -119,12 +124,14 @@ def test_no_command_runs_sh(engine_client):
 # --- exit codes ----------------------------------------------------------------------------------
 
 
+@both_engines
 @pytest.mark.parametrize("code", [0, 1, 3, 42, 126, 127, 255])
 def test_exit_code_is_the_process_exit_code(engine_client, code):
     r = engine_client.run("-T", "dev", "worker", "--", "sh", "-c", f"exit {code}")
     assert r.returncode == code, r.stderr
 
 
+@both_engines
 @pytest.mark.parametrize("sig,code", [("KILL", 137), ("TERM", 143), ("INT", 130)])
 def test_killed_by_signal_gives_128_plus_n(engine_client, sig, code):
     r = engine_client.run("-T", "dev", "worker", "--", "sh", "-c",
@@ -132,6 +139,7 @@ def test_killed_by_signal_gives_128_plus_n(engine_client, sig, code):
     assert r.returncode == code, r.stderr
 
 
+@both_engines
 def test_command_not_found_gives_127(engine_client):
     r = engine_client.run("-T", "dev", "worker", "--", "no-such-command-rexec")
     assert r.returncode == 127, r.stderr
@@ -141,12 +149,14 @@ def test_command_not_found_gives_127(engine_client):
     assert r.stderr.strip(), "a message should say what happened"
 
 
+@both_engines
 def test_not_executable_gives_126(engine_client):
     r = engine_client.run("-T", "dev", "worker", "--", "/etc/passwd")
     assert r.returncode == 126, r.stderr
     assert r.stdout == b""
 
 
+@both_engines
 def test_not_found_with_tty_gives_127(engine_client):
     r = engine_client.run("-t", "dev", "worker", "--", "no-such-command-rexec")
     assert r.returncode == 127, (r.stdout, r.stderr)
@@ -186,6 +196,7 @@ def test_default_user_is_the_containers(engine_client):
 
 @pytest.mark.parametrize("user,uid,gid", [("app", "1000", "1000"), ("1000:1000", "1000", "1000"),
                                           ("root", "0", "0"), ("1234", "1234", "0")])
+@both_engines
 def test_user(engine_client, user, uid, gid):
     r = engine_client.run("-T", "-u", user, "dev", "worker", "--", "sh", "-c", "id -u; id -g")
     assert out(r) == f"{uid}\n{gid}\n"
@@ -202,6 +213,7 @@ def test_unknown_user_is_refused(engine_client):
     rexec_error(r, "nosuch")
 
 
+@both_engines
 def test_workdir(engine_client):
     assert out(engine_client.run("-T", "-w", "/tmp", "dev", "worker", "--", "pwd")) == "/tmp\n"
 
@@ -217,6 +229,7 @@ def test_env(engine_client):
     assert out(r) == "one|two words\n"
 
 
+@both_engines
 def test_env_of_the_service_is_inherited_and_can_be_overridden(engine_client):
     r = engine_client.run("-T", "--project", "shop", "dev", "web", "--", "sh", "-c",
                           'echo "$GREETING|$SHOP_ROLE"')
@@ -252,6 +265,7 @@ def test_privileged(engine_client, engine):
 # --- replicas, projects, --container -------------------------------------------------------------
 
 
+@both_engines
 @pytest.mark.parametrize("index", [1, 2])
 def test_index_picks_the_replica(engine_client, engine, index):
     r = engine_client.run("-T", "--project", "shop", "--index", index, "dev", "web", "--",
@@ -289,6 +303,7 @@ def test_project_disambiguates(engine_client, engine):
     assert out(r) == f"{hostname_of(engine, 'blog_web_1')}\nhello from blog\n"
 
 
+@both_engines
 def test_container_by_name(engine_client, engine):
     plain_container(engine, "rexec-plain-byname", *IDLE)
     r = engine_client.run("-T", "dev", "--container", "rexec-plain-byname", "--", "hostname")
@@ -312,6 +327,7 @@ def test_container_of_a_compose_service(engine_client, engine):
 # --- detach ----------------------------------------------------------------------------------------
 
 
+@both_engines
 def test_detach_returns_and_leaves_the_process_running(engine_client, engine, marker):
     main_before = engine.host_pid("shop_worker_1")
     r = engine_client.run("-d", "dev", "worker", "--", "sleep", marker)
@@ -327,6 +343,7 @@ def test_detach_returns_and_leaves_the_process_running(engine_client, engine, ma
 TRAP = "trap 'echo got-{sig}; exit 42' {sig}; echo ready; while :; do sleep 1; done"
 
 
+@both_engines
 @pytest.mark.parametrize("sig", ["TERM", "INT", "HUP", "QUIT", "USR1", "USR2"])
 def test_signal_to_the_client_reaches_a_trap_in_the_container(engine_client, sig):
     # `docker exec` cannot do this: the engine has no API to signal an exec'd process.
@@ -385,6 +402,7 @@ def _start_and_kill(client, marker, *args):
         p.wait(timeout=10)
 
 
+@both_engines
 def test_sigkill_client_ends_the_container_process(engine_client, engine, marker):
     _start_and_kill(engine_client, marker, "-T", "dev", "worker", "--", "sh", "-c",
                     f"exec sleep {marker}")
@@ -408,6 +426,7 @@ def test_sigkill_client_ends_a_process_that_ignores_hup_and_term(engine_client, 
     wait_gone(marker, GONE_TIMEOUT)
 
 
+@both_engines
 def test_sigkill_tty_client_ends_the_container_process(engine_client, marker):
     _start_and_kill(engine_client, marker, "-t", "dev", "worker", "--", "sh", "-c",
                     f"exec sleep {marker}")
@@ -417,6 +436,7 @@ def test_sigkill_tty_client_ends_the_container_process(engine_client, marker):
 # --- terminal: size, ^C, exit ----------------------------------------------------------------------
 
 
+@both_engines
 def test_stty_size_at_start(engine_spawn):
     # No resize ever happens here: the size is the one the client had when it started.
     child = engine_spawn("dev", "worker", "--", "sh", dims=(33, 111))
@@ -427,6 +447,19 @@ def test_stty_size_at_start(engine_spawn):
     assert finish(child) == 0
 
 
+@pytest.mark.parametrize("engine_kind", ["podman"], indirect=True)
+def test_stty_size_is_there_before_the_process_runs(engine_spawn):
+    # `stty size` as the command itself reads the size before any resize after the start could
+    # arrive: the exec must start with it (podman ignores ConsoleSize and refuses a resize
+    # before its exec runs; busybox's stty says "standard input" for a 0x0 terminal). Not
+    # dockerd 20.10: it has no size before an exec starts (ConsoleSize there is API 1.42), so
+    # its first size is the resize after the start, a race the process can win (and did here).
+    child = engine_spawn("dev", "worker", "--", "stty", "size", dims=(33, 111))
+    child.expect_exact("33 111")
+    assert finish(child) == 0
+
+
+@both_engines
 def test_stty_size_follows_a_resize(engine_spawn):
     child = engine_spawn("dev", "worker", "--", "sh", dims=(24, 80))
     shell_ready(child)
@@ -437,6 +470,7 @@ def test_stty_size_follows_a_resize(engine_spawn):
     assert finish(child) == 0
 
 
+@both_engines
 def test_ctrl_c_interrupts_the_foreground_command(engine_spawn, marker):
     child = engine_spawn("dev", "worker", "--", "sh")
     shell_ready(child)
@@ -449,6 +483,7 @@ def test_ctrl_c_interrupts_the_foreground_command(engine_spawn, marker):
     assert finish(child) == 5
 
 
+@both_engines
 def test_exit_code_through_a_tty(engine_spawn):
     child = engine_spawn("dev", "worker")  # no CMD: sh
     shell_ready(child)
@@ -486,6 +521,7 @@ def test_unknown_container_is_refused(engine_client):
                 "no-such-container")
 
 
+@both_engines
 def test_stopped_container_is_refused(engine_client, engine):
     plain_container(engine, "rexec-plain-stopped", *IDLE)
     engine.docker("stop", "-t", "5", "rexec-plain-stopped")
@@ -538,6 +574,7 @@ def _row_for(rows, name):
     return found[0]
 
 
+@both_engines
 @pytest.mark.parametrize("with_host", [True, False])
 def test_ps_lists_projects_services_replicas(engine_client, engine, with_host):
     r = engine_client.run("ps", "dev") if with_host else engine_client.run("ps")
@@ -574,6 +611,7 @@ def test_ps_escapes_control_characters_a_container_labels_itself_with(engine_cli
     assert "café\\033[2J\\302\\233".encode() in row[0], row[0]
 
 
+@both_engines
 def test_ps_shows_a_stopped_container(engine_client, engine):
     engine.docker("stop", "-t", "5", "shop_db_1")
     try:

@@ -1,9 +1,10 @@
 """Proof of equivalence of the direct exec path (issue #5) with the engine's exec.
 
-Two agents talk to the same test Docker Engine (session fixture docker_engine): one started
-with `--exec-path engine` (the Docker Engine's exec API: the reference), one with
-`--exec-path direct` (the agent joins the container's namespaces and cgroup itself). Every test
-runs the same thing through both, in the same container, and compares what the process sees.
+Two agents talk to the same test engine (module fixture engine_env: dockerd, and podman too for
+the tests marked both_engines, ids [podman]): one started with `--exec-path engine` (the
+engine's exec API: the reference), one with `--exec-path direct` (the agent joins the
+container's namespaces and cgroup itself). Every test runs the same thing through both, in the
+same container, and compares what the process sees.
 
 Containers: one per configuration in CONFIGS (`docker run -d --network none ... sh` idling, or
 the init of INITS), created on first use by a module fixture and removed (`docker rm -f`) at its
@@ -47,8 +48,8 @@ import uuid
 
 import pytest
 
-from conftest import (Client, ended, pids_with_arg, read_until, wait_for, wait_gone,
-                      wait_present)
+from conftest import (Client, both_engines, ended, pids_with_arg, read_until, wait_for,
+                      wait_gone, wait_present)
 from test_exec_tty import tail_held_in_the_pty
 
 IMAGE = "rexec-busybox:test"
@@ -124,25 +125,26 @@ class Containers:
         if config not in self.made:
             name = f"rexec-direct-{config}-{self.tag}"
             self.env.docker("run", "-d", "--name", name, "--network", "none",
-                            *CONFIGS[config], IMAGE, *INITS.get(config, IDLE))
+                            *CONFIGS[config], *self.env.run_args(CONFIGS[config]), IMAGE,
+                            *INITS.get(config, IDLE))
             self.made[config] = name
         return self.made[config]
 
 
 @pytest.fixture(scope="module")
-def containers(docker_engine):
-    c = Containers(docker_engine)
+def containers(engine_env):
+    c = Containers(engine_env)
     yield c
-    docker_engine.remove(*c.made.values())
+    engine_env.remove(*c.made.values())
 
 
 # --- the two agents -------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def clients(start_agent, rexec_bin, docker_engine):
+def clients(start_agent, rexec_bin, engine_env):
     """{"engine": Client, "direct": Client}: one agent per exec path, same engine."""
-    return {path: Client(rexec_bin, start_agent("--engine", docker_engine.host,
+    return {path: Client(rexec_bin, start_agent("--engine", engine_env.host,
                                                 "--exec-path", path))
             for path in PATHS}
 
@@ -278,8 +280,15 @@ def differences(engine, direct, skip=()):
             for k in engine if k not in skip and engine[k] != direct[k]]
 
 
-def check_anchors(config, engine):
+# podman's default seccomp profile (containers-common's) allows unshare(CLONE_NEWUSER), which
+# Docker's refuses: under podman every configuration may unshare (the two paths must still agree).
+UNSHARE_REFUSED = {"docker": True, "podman": False}
+
+
+def check_anchors(config, engine, kind):
     for section, text in ANCHORS.get(config, []):
+        if text == "unshare rc=1" and not UNSHARE_REFUSED[kind]:
+            text = "unshare rc=0"
         assert text in engine[section], \
             (f"the {config} container does not look configured (engine path, section"
              f" {section}): expected {text!r} in {engine[section]!r}")
@@ -288,11 +297,12 @@ def check_anchors(config, engine):
 # --- per container configuration: the whole context -----------------------------------------------
 
 
+@both_engines
 @pytest.mark.parametrize("config", list(CONFIGS))
-def test_direct_exec_context_equals_engine_exec(clients, containers, docker_engine, config):
+def test_direct_exec_context_equals_engine_exec(clients, containers, engine_env, config):
     name = containers(config)
     engine, direct = probe(clients, name)
-    check_anchors(config, engine)
+    check_anchors(config, engine, engine_env.KIND)
     skip = ()
     if config == "ulimit-nofile":
         # runc 1.1's nofile soft-limit bug (runc#4195; see the module docstring): the direct
@@ -313,12 +323,13 @@ def _status(pid):
         return dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
 
 
+@both_engines
 def test_direct_exec_takes_the_spec_not_what_the_init_made_of_itself(clients, containers,
-                                                                      docker_engine):
+                                                                      engine_env):
     # The init really did change itself (else the comparison in the test above proves
     # nothing for this container) ...
     name = containers("init-dropped-privileges")
-    init = docker_engine.host_pid(name)
+    init = engine_env.host_pid(name)
     st = _status(init)
     assert (st["Uid"].split()[0], st["NoNewPrivs"], st["CapEff"]) == \
         ("1000", "1", "0000000000000000"), st
@@ -334,12 +345,13 @@ def test_direct_exec_takes_the_spec_not_what_the_init_made_of_itself(clients, co
         assert r.stdout.split(b"\n")[3] != b"777", (path, r.stdout)
 
 
+@both_engines
 @pytest.mark.parametrize("config", ["default", "ulimit-nofile", "user-1000"])
-def test_direct_exec_rlimits_are_the_inits(clients, containers, docker_engine, config):
+def test_direct_exec_rlimits_are_the_inits(clients, containers, engine_env, config):
     """The direct path's limits are those of the container's spec over the runtime's own
     (which the init inherited too): for an init that left them alone, its /proc/PID/limits."""
     name = containers(config)
-    with open(f"/proc/{docker_engine.host_pid(name)}/limits") as f:
+    with open(f"/proc/{engine_env.host_pid(name)}/limits") as f:
         init_limits = f.read()
     r = clients["direct"].run("-T", "dev", "--container", name, "--", "cat", "/proc/self/limits")
     assert r.returncode == 0, r.stderr
@@ -349,13 +361,13 @@ def test_direct_exec_rlimits_are_the_inits(clients, containers, docker_engine, c
 SPEC_KEPT = b"the container's spec, as read before"
 
 
-def test_direct_exec_keeps_the_spec_per_init_only(start_agent, rexec_bin, docker_engine):
+def test_direct_exec_keeps_the_spec_per_init_only(start_agent, rexec_bin, engine_env):
     """The direct agent keeps what it took from a container's spec per init (pid and start
     time): its second exec in a container takes it from memory (its -vv log says so) and
     still has the engine's context; a container recreated under the same name, with another
     spec, is read afresh and the exec has the new context, not the remembered one."""
-    direct_agent = start_agent("--engine", docker_engine.host, "--exec-path", "direct", "-vv")
-    clients = {"engine": Client(rexec_bin, start_agent("--engine", docker_engine.host,
+    direct_agent = start_agent("--engine", engine_env.host, "--exec-path", "direct", "-vv")
+    clients = {"engine": Client(rexec_bin, start_agent("--engine", engine_env.host,
                                                        "--exec-path", "engine")),
                "direct": Client(rexec_bin, direct_agent)}
     name = f"rexec-direct-respec-{uuid.uuid4().hex[:8]}"
@@ -371,7 +383,7 @@ def test_direct_exec_keeps_the_spec_per_init_only(start_agent, rexec_bin, docker
         return direct
 
     try:
-        docker_engine.docker("run", "-d", "--name", name, "--network", "none",
+        engine_env.docker("run", "-d", "--name", name, "--network", "none",
                              *CONFIGS["no-new-privileges-user-1000"], "--cap-drop", "ALL",
                              "--cap-add", "NET_BIND_SERVICE", IMAGE, *IDLE)
         first = same_as_engine("the first exec")
@@ -380,13 +392,13 @@ def test_direct_exec_keeps_the_spec_per_init_only(start_agent, rexec_bin, docker
         assert kept() == 1, "the second exec in the same init read the spec again"
         assert again == first
         assert "NoNewPrivs:\t1" in first["status"] and "uid=1000(app)" in first["id"], first
-        docker_engine.docker("rm", "-f", name)
-        docker_engine.docker("run", "-d", "--name", name, "--network", "none", IMAGE, *IDLE)
+        engine_env.docker("rm", "-f", name)
+        engine_env.docker("run", "-d", "--name", name, "--network", "none", IMAGE, *IDLE)
         second = same_as_engine("an exec in the container recreated under the same name")
         assert kept() == 1, "the recreated container's spec was taken from memory"
         assert "NoNewPrivs:\t0" in second["status"] and "uid=0(root)" in second["id"], second
     finally:
-        docker_engine.remove(name)
+        engine_env.remove(name)
 
 
 # --- exec options (-u -w -e) through both paths ---------------------------------------------------
@@ -442,11 +454,11 @@ def test_direct_exec_user_and_group_as_runc_resolves_them(clients, containers, u
         (0, res["engine"].stdout), res["direct"].stderr
 
 
-def test_direct_exec_finds_a_user_past_the_first_pages_of_passwd(clients, docker_engine):
+def test_direct_exec_finds_a_user_past_the_first_pages_of_passwd(clients, engine_env):
     """A user and group listed after 8 KiB of others (the agent reads small files on the stack
     and larger ones again into a buffer of their size limit): both paths agree."""
     name = f"rexec-direct-bigpasswd-{uuid.uuid4().hex[:8]}"
-    docker_engine.docker("run", "-d", "--name", name, "--network", "none", IMAGE, *IDLE)
+    engine_env.docker("run", "-d", "--name", name, "--network", "none", IMAGE, *IDLE)
     try:
         fill = "; ".join([
             "for i in $(seq 1 400); do echo \"filler$i:x:$((3000 + i)):$((3000 + i))::/:/bin/sh\""
@@ -455,7 +467,7 @@ def test_direct_exec_finds_a_user_past_the_first_pages_of_passwd(clients, docker
             "echo lategrp:x:2346: >> /etc/group",
             "echo extra:x:2347:late >> /etc/group",
             "wc -c /etc/passwd /etc/group"])
-        sizes = docker_engine.docker("exec", name, "sh", "-c", fill).stdout.split()
+        sizes = engine_env.docker("exec", name, "sh", "-c", fill).stdout.split()
         assert int(sizes[0]) > 8192 and int(sizes[2]) > 4096, sizes
         res = run_both(clients, name, "-u", "late", cmd=["id"])
         for path, r in res.items():
@@ -463,7 +475,7 @@ def test_direct_exec_finds_a_user_past_the_first_pages_of_passwd(clients, docker
                 0, b"uid=2345(late) gid=2346(lategrp) groups=2346(lategrp),2347(extra)\n"), \
                 (path, r.stdout, r.stderr)
     finally:
-        docker_engine.remove(name)
+        engine_env.remove(name)
 
 
 # --- the seccomp filter: a blocked syscall fails the same way -------------------------------------
@@ -478,9 +490,14 @@ EPERM_UNSHARE = (b"unshare: unshare(0x10000000): Operation not permitted\n", 1)
     ("cap-drop-all-add-net-bind", EPERM_UNSHARE),
     ("seccomp-unconfined", (b"", 0)),
 ])
-def test_direct_exec_seccomp_blocks_the_same_syscalls(clients, containers, config, expect):
+@both_engines
+def test_direct_exec_seccomp_blocks_the_same_syscalls(clients, containers, engine_kind, config,
+                                                      expect):
     """unshare(CLONE_NEWUSER) needs no capability: only the seccomp filter refuses it (EPERM in
-    Docker's default profile). Without a filter (seccomp=unconfined) it works, through both."""
+    Docker's default profile, allowed by podman's). Without a filter (seccomp=unconfined) it
+    works, through both."""
+    if not UNSHARE_REFUSED[engine_kind]:
+        expect = (b"", 0)
     res = run_both(clients, containers(config), cmd=["busybox", "unshare", "-U", "true"])
     for path, r in res.items():
         err = b"".join(l for l in r.stderr.splitlines(keepends=True)
@@ -499,15 +516,15 @@ def test_direct_exec_verbose_names_the_path(clients, containers, path):
 
 
 def test_auto_takes_the_engine_path_and_direct_warns(start_agent, agent_bin, rexec_bin,
-                                                      containers, docker_engine):
+                                                      containers, engine_env):
     # Until the direct path passes the hostile-container tests, `auto` (the default) takes
     # the engine's exec; `direct` must be asked for, and the agent says at start-up that it is
     # not yet proven safe, in its log and in --help.
-    auto = Client(rexec_bin, start_agent("--engine", docker_engine.host))
+    auto = Client(rexec_bin, start_agent("--engine", engine_env.host))
     r = auto.run("-v", "-T", "dev", "--container", containers("default"), "--", "true")
     assert r.returncode == 0, r.stderr
     says_path(r, "engine", strict=True)
-    direct = start_agent("--engine", docker_engine.host, "--exec-path", "direct")
+    direct = start_agent("--engine", engine_env.host, "--exec-path", "direct")
     assert re.search(r"exec path direct: .*not yet proven safe", direct.log()), direct.log()
     assert "not yet proven safe" not in auto.agent.log()
     h = subprocess.run([str(agent_bin), "--help"], capture_output=True, text=True, timeout=30)
@@ -526,12 +543,12 @@ def _ancestors(pid):
     return seen
 
 
-def _engine_get(docker_engine, url):
+def _engine_get(engine_env, url):
     """GET URL from the test engine's API socket (JSON)."""
     conn = http.client.HTTPConnection("localhost", timeout=30)
     conn.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.sock.settimeout(30)
-    conn.sock.connect(str(docker_engine.sock))
+    conn.sock.connect(str(engine_env.sock))
     try:
         conn.request("GET", url)
         resp = conn.getresponse()
@@ -542,14 +559,15 @@ def _engine_get(docker_engine, url):
         conn.close()
 
 
-def _exec_pids(docker_engine, name):
+def _exec_pids(engine_env, name):
     """Host pids of the execs the engine runs in container NAME."""
-    ids = docker_engine.inspect(name)["ExecIDs"] or []
-    return {_engine_get(docker_engine, f"/exec/{i}/json").get("Pid") for i in ids}
+    ids = engine_env.inspect(name)["ExecIDs"] or []
+    return {_engine_get(engine_env, f"/exec/{i}/json").get("Pid") for i in ids}
 
 
+@both_engines
 @pytest.mark.parametrize("path", PATHS)
-def test_direct_exec_bypasses_the_engine(clients, containers, docker_engine, marker, path):
+def test_direct_exec_bypasses_the_engine(clients, containers, engine_env, marker, path):
     """On the host: a direct session is the agent's descendant and no exec of the engine; an
     engine session is an exec the engine knows (by its host pid), not the agent's child."""
     name = containers("default")
@@ -559,12 +577,12 @@ def test_direct_exec_bypasses_the_engine(clients, containers, docker_engine, mar
         (pid,) = wait_present(marker)
         if path == "engine":
             # the engine records the exec's pid a moment after the process exists: wait for it
-            engine_exec = bool(wait_for(lambda: pid in _exec_pids(docker_engine, name), 20.0,
+            engine_exec = bool(wait_for(lambda: pid in _exec_pids(engine_env, name), 20.0,
                                         f"the engine to list pid {pid} as an exec of {name}"))
         else:
-            engine_exec = pid in _exec_pids(docker_engine, name)
+            engine_exec = pid in _exec_pids(engine_env, name)
         in_agent = client.agent.pid in _ancestors(pid)
-        init = docker_engine.host_pid(name)
+        init = engine_env.host_pid(name)
         same_ns = {n: os.readlink(f"/proc/{pid}/ns/{n}") == os.readlink(f"/proc/{init}/ns/{n}")
                    for n in ("pid", "mnt", "net", "ipc", "uts", "cgroup", "user")}
     finally:
@@ -581,6 +599,7 @@ def test_direct_exec_bypasses_the_engine(clients, containers, docker_engine, mar
 # --- stdio, exit codes, signals, no orphans: what the engine path guarantees ----------------------
 
 
+@both_engines
 @pytest.mark.parametrize("path", PATHS)
 def test_direct_exec_stdin_bytes_are_exact(clients, containers, path):
     blob = os.urandom(1 << 20) + b"\0\r\n\x03\x04\xff"
@@ -621,6 +640,7 @@ def test_direct_exec_no_command_runs_sh(clients, containers, path):
     assert (r.returncode, r.stdout) == (4, b"from-sh-42\n"), r.stderr
 
 
+@both_engines
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("code", [0, 1, 3, 42, 255])
 def test_direct_exec_exit_code(clients, containers, path, code):
@@ -629,6 +649,7 @@ def test_direct_exec_exit_code(clients, containers, path, code):
     assert r.returncode == code, r.stderr
 
 
+@both_engines
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("sig,code", [("KILL", 137), ("TERM", 143), ("INT", 130)])
 def test_direct_exec_killed_by_signal_gives_128_plus_n(clients, containers, path, sig, code):
@@ -647,6 +668,7 @@ START_FAILURES = {
 }
 
 
+@both_engines
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("case", list(START_FAILURES))
 def test_direct_exec_start_failure_exit_code(clients, containers, case, path):
@@ -659,6 +681,7 @@ def test_direct_exec_start_failure_exit_code(clients, containers, case, path):
 TRAP = "trap 'echo got-{sig}; exit 42' {sig}; echo ready; while :; do sleep 1; done"
 
 
+@both_engines
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("sig", ["TERM", "INT", "HUP", "USR1"])
 def test_direct_exec_signal_to_the_client_reaches_a_trap(clients, containers, path, sig):
@@ -685,12 +708,13 @@ def test_direct_exec_sigterm_ends_an_untrapping_process_with_143(clients, contai
     wait_gone(marker, GONE_TIMEOUT)
 
 
+@both_engines
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("tty", ["-T", "-t"])
-def test_direct_exec_sigkill_client_leaves_no_orphans(clients, containers, docker_engine,
+def test_direct_exec_sigkill_client_leaves_no_orphans(clients, containers, engine_env,
                                                       marker, path, tty):
     name = containers("default")
-    main_before = docker_engine.state(name)
+    main_before = engine_env.state(name)
     other = marker + "1"
     p = clients[path].popen(tty, "dev", "--container", name, "--", "sh", "-c",
                             f"sleep {other} & trap '' HUP TERM INT; exec sleep {marker}")
@@ -703,18 +727,18 @@ def test_direct_exec_sigkill_client_leaves_no_orphans(clients, containers, docke
     wait_gone(marker, GONE_TIMEOUT)
     wait_gone(other, GONE_TIMEOUT)
     clients[path].agent.assert_alive()
-    after = docker_engine.state(name)
+    after = engine_env.state(name)
     assert (after["Running"], after["Pid"], after["StartedAt"]) == \
         (True, main_before["Pid"], main_before["StartedAt"]), "the container itself must stay up"
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_direct_exec_leaves_the_main_process_alone(clients, containers, docker_engine, path):
+def test_direct_exec_leaves_the_main_process_alone(clients, containers, engine_env, path):
     name = containers("default")
-    before = docker_engine.state(name)
+    before = engine_env.state(name)
     r = clients[path].run("-T", "dev", "--container", name, "--", "sh", "-c", "kill -TERM $$")
     assert r.returncode == 143, r.stderr
-    after = docker_engine.state(name)
+    after = engine_env.state(name)
     assert (after["Running"], after["Pid"], after["StartedAt"]) == \
         (True, before["Pid"], before["StartedAt"])
 
@@ -726,6 +750,7 @@ TTY_PROBE = ("tty; [ -t 0 ] && [ -t 1 ] && echo is-tty;"
              " { tr '\\0' '\\n' <&3 | sort; } 3< /proc/$$/environ")
 
 
+@both_engines
 def test_direct_exec_tty_is_the_containers(clients, containers):
     """-t: the process's terminal is a pty of the container's own devpts (/dev/pts/N inside,
     so ttyname() works and `tty` names it), as runc's console is; TERM as the engine sets it.
@@ -769,10 +794,10 @@ def test_direct_exec_tail_held_in_the_pty_at_exit_arrives(clients, containers, p
 
 @pytest.mark.parametrize("mode", ["engine", "auto", "direct"])
 def test_direct_exec_detach_leaves_the_process_running(start_agent, rexec_bin, containers,
-                                                       docker_engine, marker, mode):
+                                                       engine_env, marker, mode):
     """-d: the engine path and `auto` (which may hand -d to the engine) leave the process
     running in the container; a forced direct path does the same or refuses (125, one line)."""
-    client = Client(rexec_bin, start_agent("--engine", docker_engine.host, "--exec-path", mode))
+    client = Client(rexec_bin, start_agent("--engine", engine_env.host, "--exec-path", mode))
     name = containers("default")
     r = client.run("-d", "dev", "--container", name, "--", "sleep", marker)
     if mode == "direct" and r.returncode == 125:
@@ -782,7 +807,7 @@ def test_direct_exec_detach_leaves_the_process_running(start_agent, rexec_bin, c
         return
     assert (r.returncode, r.stdout) == (0, b""), r.stderr
     (pid,) = wait_present(marker)
-    init = docker_engine.host_pid(name)
+    init = engine_env.host_pid(name)
     assert os.readlink(f"/proc/{pid}/ns/pid") == os.readlink(f"/proc/{init}/ns/pid")
     assert os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink(f"/proc/{init}/ns/mnt")
     client.agent.assert_alive()
