@@ -133,6 +133,9 @@ def tty_checks(rexec, env):
 def main():
     agent, rexec = (os.path.abspath(a) for a in sys.argv[1:3])
     started = time.monotonic()
+    binfmt = os.path.exists("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+    print(f"cross-smoke: binfmt_misc has {'a' if binfmt else 'no'} qemu-aarch64 entry;"
+          f" every binary runs as `{QEMU} BINARY` either way", flush=True)
     with tempfile.TemporaryDirectory(prefix="rexec-cross-") as tmp:
         state = pathlib.Path(tmp) / "agent"
         state.mkdir()
