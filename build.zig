@@ -5,6 +5,7 @@
 //   packaging/zig build -Dtarget=aarch64-linux-musl
 //   packaging/zig build release              both architectures, ReleaseSmall, stripped, SHA256SUMS
 //   packaging/zig build test                 C unit tests, then the end-to-end suite (pytest)
+//   packaging/zig build cross-test           aarch64: unit tests and a smoke test under qemu-user
 //   packaging/zig build demo                 a dev agent and a real session against it
 const std = @import("std");
 
