@@ -5,6 +5,7 @@
 //   packaging/zig build -Dtarget=aarch64-linux-musl
 //   packaging/zig build release              both architectures, ReleaseSmall, stripped, SHA256SUMS
 //   packaging/zig build test                 C unit tests, then the end-to-end suite (pytest)
+//   packaging/zig build cross-test           aarch64: unit tests and a smoke test under qemu-user
 //   packaging/zig build demo                 a dev agent and a real session against it
 const std = @import("std");
 
@@ -70,6 +71,7 @@ pub fn build(b: *std.Build) void {
     addDemo(b);
     addFuzz(b);
     addMan(b, &bootstrap.step);
+    addCrossTest(b, &bootstrap.step);
     if (gcm == .mbedtls) useMbedtlsGcm(b) else addGcmChecks(b, target, p, &bootstrap.step);
 }
 
@@ -557,40 +559,11 @@ fn addTests(b: *std.Build, target: std.Build.ResolvedTarget, p: Products, bootst
     const test_step = b.step("test", "Run the C unit tests and the end-to-end tests");
     const unit_step = b.step("unit", "Run the C unit tests only");
 
-    const cmocka = newDep(b, "cmocka", target, .ReleaseFast, bootstrap);
-    const cm_root = b.path(deps_dir ++ "/cmocka");
-    cmocka.addIncludePath(cm_root.path(b, "include"));
-    const cm_config = b.addConfigHeader(.{ .style = .blank, .include_path = "config.h" }, .{
-        .HAVE_SIGNAL_H = 1,
-        .HAVE_STRINGS_H = 1,
-        .HAVE_INTTYPES_H = 1,
-        .HAVE_STDINT_H = 1,
-        .HAVE_MALLOC_H = 1,
-        .HAVE_SETJMP_H = 1,
-        .HAVE_SIGLONGJMP = 1,
-        .HAVE_STRSIGNAL = 1,
-        .HAVE_CLOCK_GETTIME = 1,
-        .HAVE_CLOCK_REALTIME = 1,
-        .HAVE_STRUCT_TIMESPEC = 1,
-        .HAVE_GCC_THREAD_LOCAL_STORAGE = 1,
-    });
-    cmocka.addConfigHeader(cm_config);
-    cmocka.root_module.addCMacro("HAVE_CONFIG_H", "1");
-    cmocka.addCSourceFiles(.{ .root = cm_root.path(b, "src"), .files = &.{"cmocka.c"}, .flags = &dep_flags });
+    const cmocka = addCmocka(b, target, bootstrap);
 
     var last_unit: ?*std.Build.Step = null;
     for (globC(b, "tests/unit", "_test")) |file| {
-        const name = file[0 .. file.len - 2];
-        const exe = b.addExecutable(.{ .name = name, .target = target, .optimize = .Debug });
-        exe.linkLibC();
-        exe.addCSourceFile(.{ .file = b.path(b.fmt("tests/unit/{s}", .{file})), .flags = &own_flags });
-        // A unit test may test a module of the agent or the client directly.
-        exe.addCSourceFiles(.{ .root = b.path("tests/unit"), .files = unitModules(b, name), .flags = &own_flags });
-        exe.addIncludePath(cm_root.path(b, "include"));
-        exe.addIncludePath(p.gen_dir);
-        addOwnIncludes(b, exe);
-        linkDeps(exe, p.deps, p.proto);
-        exe.linkLibrary(cmocka);
+        const exe = addUnitTest(b, file, target, p, cmocka);
         const run = if (san) |s| s.run(exe) else b.addRunArtifact(exe);
         run.stdio = .inherit;
         run.has_side_effects = true;
@@ -623,6 +596,56 @@ fn addTests(b: *std.Build, target: std.Build.ResolvedTarget, p: Products, bootst
     e2e.step.dependOn(unit_step);
     if (b.args) |args| e2e.addArgs(args);
     test_step.dependOn(&e2e.step);
+}
+
+// cmocka (Debian's source) for TARGET, with the configuration its CMake build would find.
+fn addCmocka(b: *std.Build, target: std.Build.ResolvedTarget, bootstrap: *std.Build.Step) *std.Build.Step.Compile {
+    const cmocka = newDep(b, "cmocka", target, .ReleaseFast, bootstrap);
+    const cm_root = b.path(deps_dir ++ "/cmocka");
+    cmocka.addIncludePath(cm_root.path(b, "include"));
+    const cm_config = b.addConfigHeader(.{ .style = .blank, .include_path = "config.h" }, .{
+        .HAVE_SIGNAL_H = 1,
+        .HAVE_STRINGS_H = 1,
+        .HAVE_INTTYPES_H = 1,
+        .HAVE_STDINT_H = 1,
+        .HAVE_MALLOC_H = 1,
+        .HAVE_SETJMP_H = 1,
+        .HAVE_SIGLONGJMP = 1,
+        .HAVE_STRSIGNAL = 1,
+        .HAVE_CLOCK_GETTIME = 1,
+        .HAVE_CLOCK_REALTIME = 1,
+        .HAVE_STRUCT_TIMESPEC = 1,
+        .HAVE_GCC_THREAD_LOCAL_STORAGE = 1,
+    });
+    cmocka.addConfigHeader(cm_config);
+    cmocka.root_module.addCMacro("HAVE_CONFIG_H", "1");
+    // musl has uintptr_t (cmocka.h would otherwise guess it from __WORDSIZE, wrongly on aarch64).
+    cmocka.root_module.addCMacro("HAVE_UINTPTR_T", "1");
+    cmocka.addCSourceFiles(.{ .root = cm_root.path(b, "src"), .files = &.{"cmocka.c"}, .flags = &dep_flags });
+    return cmocka;
+}
+
+// The unit test tests/unit/FILE as an executable for TARGET, linked with cmocka and P's libraries.
+fn addUnitTest(
+    b: *std.Build,
+    file: []const u8,
+    target: std.Build.ResolvedTarget,
+    p: Products,
+    cmocka: *std.Build.Step.Compile,
+) *std.Build.Step.Compile {
+    const name = file[0 .. file.len - 2];
+    const exe = b.addExecutable(.{ .name = name, .target = target, .optimize = .Debug });
+    exe.linkLibC();
+    exe.addCSourceFile(.{ .file = b.path(b.fmt("tests/unit/{s}", .{file})), .flags = &own_flags });
+    // A unit test may test a module of the agent or the client directly.
+    exe.addCSourceFiles(.{ .root = b.path("tests/unit"), .files = unitModules(b, name), .flags = &own_flags });
+    exe.addIncludePath(b.path(deps_dir ++ "/cmocka/include"));
+    exe.addIncludePath(p.gen_dir);
+    addOwnIncludes(b, exe);
+    linkDeps(exe, p.deps, p.proto);
+    exe.linkLibrary(cmocka);
+    exe.root_module.addCMacro("HAVE_UINTPTR_T", "1");
+    return exe;
 }
 
 // Modules of agent/ or client/ that a unit test compiles in beside the shared library, named
@@ -664,6 +687,46 @@ fn addMan(b: *std.Build, bootstrap: *std.Build.Step) void {
         const inst = b.addInstallFileWithDir(scdoc.captureStdOut(), .{ .custom = dir }, page);
         b.getInstallStep().dependOn(&inst.step);
     }
+}
+
+// `cross-test`: the aarch64-linux-musl build (both programs and every unit test) run on this
+// machine under Debian's qemu-user-static, each unit test and then tests/cross/smoke.py (an
+// aarch64 dev agent and client on loopback). Every binary is run as `qemu-aarch64-static EXE`,
+// not through binfmt_misc, which containers and CI machines often lack (Debian's own
+// cross-built packages are tested the same way). REXEC_UNDER_QEMU tells the few unit tests
+// that look at what qemu-user emulates (/proc/self) to skip that part, saying why; `timeout`
+// bounds every run.
+fn addCrossTest(b: *std.Build, bootstrap: *std.Build.Step) void {
+    const cross = b.step("cross-test", "Build for aarch64 and run the unit tests and a host-session smoke test under qemu-user-static");
+    const t = b.resolveTargetQuery(.{ .cpu_arch = .aarch64, .os_tag = .linux, .abi = .musl });
+    const p = addProducts(b, t, .Debug, false, bootstrap);
+    const debs = b.addSystemCommand(&.{b.pathFromRoot("tests/cross/debs")});
+    debs.setName("cross-debs");
+    debs.has_side_effects = true;
+
+    const cmocka = addCmocka(b, t, bootstrap);
+    var last: *std.Build.Step = &debs.step;
+    for (globC(b, "tests/unit", "_test")) |file| {
+        const exe = addUnitTest(b, file, t, p, cmocka);
+        const run = b.addSystemCommand(&.{ "timeout", "-k", "10", "600", "qemu-aarch64-static" });
+        run.setName(b.fmt("qemu-aarch64 {s}", .{exe.name}));
+        run.addArtifactArg(exe);
+        run.setEnvironmentVariable("REXEC_UNDER_QEMU", "qemu-aarch64-static");
+        run.stdio = .inherit;
+        run.has_side_effects = true;
+        // One at a time, so that their output reads in order and qemu has the machine.
+        run.step.dependOn(last);
+        last = &run.step;
+    }
+
+    const smoke = b.addSystemCommand(&.{ "timeout", "-k", "10", "900", "/usr/bin/python3", b.pathFromRoot("tests/cross/smoke.py") });
+    smoke.setName("cross smoke (qemu-aarch64)");
+    smoke.addArtifactArg(p.agent.?);
+    smoke.addArtifactArg(p.client);
+    smoke.stdio = .inherit;
+    smoke.has_side_effects = true;
+    smoke.step.dependOn(last);
+    cross.dependOn(&smoke.step);
 }
 
 // `fuzz`: the libFuzzer targets of tests/fuzz, each run -Dfuzz-seconds long. Not a Zig

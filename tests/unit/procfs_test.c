@@ -26,7 +26,12 @@ static void test_own_fields(void **unused)
 	char v[64];
 
 	assert_int_equal(procfs_stat_field(getpid(), 3, v, sizeof(v)), 0);
-	assert_string_equal(v, "R");
+	/* qemu-user (`packaging/zig build cross-test` sets REXEC_UNDER_QEMU) writes the emulated
+	 * process's own stat file itself, with only pid, comm, ppid and start time filled in. */
+	if (getenv("REXEC_UNDER_QEMU") != NULL)
+		print_message("[  SKIP    ] own stat state (qemu-user says \"%s\")\n", v);
+	else
+		assert_string_equal(v, "R");
 	assert_int_equal(procfs_stat_field(getpid(), 4, v, sizeof(v)), 0);
 	assert_int_equal(strtol(v, NULL, 10), getppid());
 	assert_int_equal(procfs_stat_field(getpid(), 22, v, sizeof(v)), 0);
