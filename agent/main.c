@@ -417,8 +417,8 @@ static bool absent(const char *path)
 
 /* An installed agent whose certificates or policy do not exist yet (the packaged example
  * configuration names them before anyone made them) exits with EX_CONFIG, which the unit's
- * RestartPreventExitStatus= names: no restart loop, and one message of what to make and how,
- * as sshd's unit stops on a missing host key rather than retrying. Returns 0 or EX_CONFIG. */
+ * RestartPreventExitStatus= names: no restart loop (ssh.service does the same for sshd's fatal
+ * start-up errors, exit 255), and one message of what to make and how. Returns 0 or EX_CONFIG. */
 static int check_configured(const struct agent_config *cfg)
 {
 	const char *files[] = { cfg->cert, cfg->key, cfg->ca, cfg->policy };
