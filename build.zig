@@ -3,7 +3,8 @@
 //
 //   packaging/zig build                      zig-out/bin/{rexec,rexec-agent}, x86_64-linux-musl
 //   packaging/zig build -Dtarget=aarch64-linux-musl
-//   packaging/zig build release              both architectures, ReleaseSmall, stripped, SHA256SUMS
+//   packaging/zig build release              both architectures, ReleaseSmall, stripped, archives, SHA256SUMS
+//   packaging/zig build deb                  Debian packages rexec and rexec-agent, amd64 and arm64
 //   packaging/zig build test                 C unit tests, then the end-to-end suite (pytest)
 //   packaging/zig build cross-test           aarch64: unit tests and a smoke test under qemu-user
 //   packaging/zig build demo                 a dev agent and a real session against it
@@ -66,7 +67,8 @@ pub fn build(b: *std.Build) void {
     }
 
     addCompletions(b);
-    addRelease(b, &bootstrap.step);
+    const release_bins = addRelease(b, &bootstrap.step);
+    addDeb(b, release_bins);
     addTests(b, target, p, &bootstrap.step, san);
     addDemo(b);
     addFuzz(b);
@@ -532,25 +534,60 @@ fn addCompletions(b: *std.Build) void {
     b.installFile("packaging/completions/rexec.fish", "share/fish/vendor_completions.d/rexec.fish");
 }
 
-// `release`: both Linux architectures, ReleaseSmall and stripped, into zig-out/release/ARCH,
-// with a SHA256SUMS file beside them.
-fn addRelease(b: *std.Build, bootstrap: *std.Build.Step) void {
-    const release = b.step("release", "Build stripped static binaries for x86_64 and aarch64 with SHA256SUMS");
-    const sums = b.addSystemCommand(&.{
-        "sh", "-c", "cd \"$0\" && sha256sum */rexec */rexec-agent > SHA256SUMS && cat SHA256SUMS",
-        b.getInstallPath(.prefix, "release"),
-    });
-    sums.has_side_effects = true;
+// `release`: both Linux architectures, ReleaseSmall and stripped, into zig-out/release/ARCH;
+// then packaging/release makes zig-out/release/rexec-VERSION-linux-ARCH.tar.gz of each (both
+// binaries, the man pages and completions of the default install step, the unit, README, NEWS)
+// and SHA256SUMS over the archives. Returns the step after which both architectures' binaries
+// are installed, for the packages (addDeb).
+fn addRelease(b: *std.Build, bootstrap: *std.Build.Step) *std.Build.Step {
+    const release = b.step("release", "Build stripped static binaries for x86_64 and aarch64, their archives and SHA256SUMS");
+    const bins = b.allocator.create(std.Build.Step) catch @panic("OOM");
+    bins.* = std.Build.Step.init(.{ .id = .custom, .name = "release binaries", .owner = b });
     for ([_]std.Target.Cpu.Arch{ .x86_64, .aarch64 }) |arch| {
         const t = b.resolveTargetQuery(.{ .cpu_arch = arch, .os_tag = .linux, .abi = .musl });
         const p = addProducts(b, t, .ReleaseSmall, true, bootstrap);
         const dir = b.fmt("release/{s}", .{@tagName(arch)});
         inline for (.{ p.client, p.agent.? }) |exe| {
             const inst = b.addInstallArtifact(exe, .{ .dest_dir = .{ .override = .{ .custom = dir } } });
-            sums.step.dependOn(&inst.step);
+            bins.dependOn(&inst.step);
         }
     }
-    release.dependOn(&sums.step);
+    const archives = b.addSystemCommand(&.{
+        b.pathFromRoot("packaging/release"), "--version", version,
+        "--share",                           b.getInstallPath(.prefix, "share"),
+        "--out",                             b.getInstallPath(.prefix, "release"),
+    });
+    archives.setName("release archives");
+    archives.has_side_effects = true;
+    archives.step.dependOn(bins);
+    archives.step.dependOn(b.getInstallStep()); // the man pages and completions
+    release.dependOn(&archives.step);
+    return bins;
+}
+
+// `deb`: packaging/deb/build makes zig-out/deb/rexec_VERSION_ARCH.deb and
+// rexec-agent_VERSION_ARCH.deb for amd64 and arm64 from the release binaries and the man pages
+// and completions of the default install step, and runs lintian on them (bootstrap --deb
+// installs it).
+fn addDeb(b: *std.Build, release_bins: *std.Build.Step) void {
+    const deb = b.step("deb", "Build the Debian packages rexec and rexec-agent for amd64 and arm64 (zig-out/deb)");
+    const lintian = b.addSystemCommand(&.{ b.pathFromRoot("packaging/bootstrap"), "--deb" });
+    lintian.setName("bootstrap --deb");
+    lintian.has_side_effects = true;
+    const run = b.addSystemCommand(&.{
+        b.pathFromRoot("packaging/deb/build"), "--version", version,
+        "--share",                             b.getInstallPath(.prefix, "share"),
+        "--out",                               b.getInstallPath(.prefix, "deb"),
+        b.fmt("amd64={s}", .{b.getInstallPath(.prefix, "release/x86_64")}),
+        b.fmt("arm64={s}", .{b.getInstallPath(.prefix, "release/aarch64")}),
+    });
+    run.setName("packaging/deb/build");
+    run.has_side_effects = true;
+    run.stdio = .inherit;
+    run.step.dependOn(release_bins);
+    run.step.dependOn(&lintian.step);
+    run.step.dependOn(b.getInstallStep());
+    deb.dependOn(&run.step);
 }
 
 // `test`: the C unit tests first, then the end-to-end suite against the installed binaries.

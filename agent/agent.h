@@ -7,6 +7,7 @@
 #include "agent/config.h"
 #include "agent/engine.h"
 #include "agent/refusal.h"
+#include "agent/sdnotify.h"
 #include "proto/conn.h"
 
 struct audit;
@@ -59,6 +60,7 @@ struct agent {
 	struct agent_limits limits;
 	struct refusal_log refusals;
 	struct certwatch *certwatch; /* TLS reloads, revocation and expiry (certwatch.h) */
+	struct sdnotify notify;      /* the service manager's $NOTIFY_SOCKET (sdnotify.h) */
 };
 
 /* Starts listening on ADDR ("HOST:PORT", "[V6]:PORT"; port 0 picks one). On success the

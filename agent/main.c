@@ -4,12 +4,16 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <sysexits.h>
+#include <unistd.h>
 
 #include "agent/agent.h"
 #include "agent/audit.h"
@@ -21,6 +25,7 @@
 #include "agent/policy.h"
 #include "agent/policyctl.h"
 #include "agent/record.h"
+#include "agent/sdnotify.h"
 #include "agent/session.h"
 #include "lib/yconf.h"
 #include "proto/error.h"
@@ -99,6 +104,16 @@ static void close_handle(uv_handle_t *h, void *arg)
 		uv_close(h, NULL);
 }
 
+/* Tells the service manager STATE (sdnotify.h); a failure is logged, never fatal. */
+static void notify(struct agent *a, const char *state)
+{
+	int ret = strncmp(state, "RELOADING=", 10) == 0 ? sdnotify_reloading(&a->notify)
+							: sdnotify_send(&a->notify, state);
+	if (ret < 0)
+		log_warn("cannot notify the service manager on %s of %s: %s", a->notify.path, state,
+			 rexec_strerror(ret));
+}
+
 /* SIGTERM, SIGINT: the listeners close, sessions end, and the loop stops once the last
  * frames had STOP_FLUSH_MS to go. A second signal meanwhile changes nothing: the stop is
  * already bounded by that timer. */
@@ -111,17 +126,21 @@ static void on_sigterm(uv_signal_t *h, int sig)
 		return;
 	}
 	log_info("signal %d: stopping", sig);
+	notify(a, "STOPPING=1");
 	agent_stop(a);
 	uv_timer_start(&a->stop_timer, on_stop_timer, STOP_FLUSH_MS, 0);
 }
 
 /* SIGHUP: the files the agent reads are read again: the audit log reopened (log rotation),
  * the policy, then the TLS files and the CRL (certwatch.h). What does not load leaves the
- * old settings in force. */
+ * old settings in force. The service manager hears RELOADING=1 before and READY=1 after, so
+ * that `systemctl reload` returns once it is done. */
 static void on_sighup(uv_signal_t *h, int sig)
 {
 	struct agent *a = h->data;
 	int ret;
+
+	notify(a, "RELOADING=1");
 
 	if (a->audit != NULL) {
 		if ((ret = audit_reopen(a->audit)) < 0)
@@ -133,6 +152,7 @@ static void on_sighup(uv_signal_t *h, int sig)
 	}
 	policyctl_reload(a);
 	agent_reload_tls(a);
+	notify(a, "READY=1");
 }
 
 /* Raises the soft limit on open files to the hard one, as a server that holds many sockets
@@ -376,6 +396,79 @@ static int setup_dev(struct agent_config *cfg)
 	return 0;
 }
 
+/* Appends the printf-formatted text to OUT (OUTLEN bytes, *N used), truncating. */
+__attribute__((format(printf, 4, 5))) static void append(char *out, size_t outlen, size_t *n,
+							 const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	if (*n >= outlen)
+		return;
+	va_start(ap, fmt);
+	k = vsnprintf(out + *n, outlen - *n, fmt, ap);
+	va_end(ap);
+	if (k > 0)
+		*n += (size_t)k;
+}
+
+/* Whether PATH is set and names nothing (ENOENT; other errors are reported where it is read). */
+static bool absent(const char *path)
+{
+	return path != NULL && access(path, F_OK) < 0 && errno == ENOENT;
+}
+
+/* An installed agent whose certificates or policy do not exist yet (the packaged example
+ * configuration names them before anyone made them) exits with EX_CONFIG, which the unit's
+ * RestartPreventExitStatus= names: no restart loop (ssh.service does the same for sshd's fatal
+ * start-up errors, exit 255), and one message of what to make and how. Returns 0 or EX_CONFIG. */
+static int check_configured(const struct agent_config *cfg)
+{
+	const char *files[] = { cfg->cert, cfg->key, cfg->ca, cfg->policy };
+	char msg[4096], host[256] = "", prefix[1024] = "/etc/rexec/agent";
+	size_t i, n = 0, len;
+	bool any = false;
+
+	if (cfg->dev)
+		return 0;
+	append(msg, sizeof(msg), &n,
+	       "%srexec-agent: not configured yet: ", log_journal_prefix(LOG_LEVEL_ERROR));
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (!absent(files[i]))
+			continue;
+		append(msg, sizeof(msg), &n, "%s%s", any ? ", " : "", files[i]);
+		any = true;
+	}
+	if (!any)
+		return 0;
+	append(msg, sizeof(msg), &n, ": No such file or directory.");
+	if (absent(cfg->cert) || absent(cfg->key)) {
+		if (gethostname(host, sizeof(host) - 1) < 0 || host[0] == 0)
+			snprintf(host, sizeof(host), "HOSTNAME");
+		len = strlen(cfg->cert);
+		if (len > 4 && strcmp(cfg->cert + len - 4, ".pem") == 0)
+			snprintf(prefix, sizeof(prefix), "%.*s", (int)(len - 4), cfg->cert);
+		append(msg, sizeof(msg), &n,
+		       " Issue the agent's certificate with the fleet's CA (made once with `rexec "
+		       "ca "
+		       "init CADIR`): `rexec cert issue --ca CADIR --agent %s --san ADDRESS --out "
+		       "%s` writes %s.pem and %s-key.pem.",
+		       host, prefix, prefix, prefix);
+	}
+	if (absent(cfg->ca))
+		append(msg, sizeof(msg), &n, " Copy CADIR/ca.pem to %s.", cfg->ca);
+	if (absent(cfg->policy))
+		append(msg, sizeof(msg), &n,
+		       " Write the policy %s (rexec-agent-config(5)) and check it with "
+		       "`rexec-agent --check-policy %s`.",
+		       cfg->policy, cfg->policy);
+	append(msg, sizeof(msg), &n,
+	       " Then start rexec-agent again (exit status 78, EX_CONFIG: not restarted until "
+	       "then).");
+	fprintf(stderr, "%s\n", msg);
+	return EX_CONFIG;
+}
+
 /* Fds 0-2 open (on /dev/null when they came closed): else the first socket, pipe or epoll
  * fd would take their numbers, the log would be written into it, and a session's dup2()s
  * onto 0-2 would clobber it. */
@@ -409,6 +502,9 @@ int main(int argc, char **argv)
 	log_setup("rexec-agent", verbose >= 2   ? LOG_LEVEL_DEBUG
 				 : verbose == 1 ? LOG_LEVEL_INFO
 						: LOG_LEVEL_WARN);
+	if (sdnotify_init(&a.notify) < 0)
+		log_warn("NOTIFY_SOCKET is neither an absolute path nor @abstract: not notifying "
+			 "the service manager");
 	if (cfg.dev && (ret = setup_dev(&cfg)) != 0)
 		goto out;
 	if (cfg.cert == NULL || cfg.key == NULL || cfg.ca == NULL) {
@@ -418,6 +514,8 @@ int main(int argc, char **argv)
 		ret = 2;
 		goto out;
 	}
+	if ((ret = check_configured(&cfg)) != 0)
+		goto out;
 	if (cfg.n_listen == 0) {
 		fprintf(stderr, "rexec-agent: nothing to listen on: give --listen ADDR:PORT\n");
 		ret = 2;
@@ -506,6 +604,8 @@ int main(int argc, char **argv)
 		printf("rexec-agent: dev mode: try `rexec --config %s/client.conf dev --host`\n",
 		       cfg.state_dir);
 	fflush(stdout);
+	/* Every listener listens: a client connecting now is accepted. */
+	notify(&a, "READY=1");
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ret = 0;
 out:
