@@ -352,8 +352,8 @@ static int apply(struct cli_exec *e, const struct cli_opt *o, const char *v)
 	}
 }
 
-/* The verb ARG names, or -1. */
-static int verb_of(const char *arg)
+/* See cli.h. */
+int cli_verb_of(const char *arg)
 {
 	size_t i;
 
@@ -385,8 +385,8 @@ int cli_parse(int argc, char **argv, struct cli_exec *e)
 			config = argv[++i];
 		i++;
 	}
-	if (i < argc && verb_of(argv[i]) >= 0) {
-		verb = (enum cli_verb)verb_of(argv[i++]);
+	if (i < argc && cli_verb_of(argv[i]) >= 0) {
+		verb = (enum cli_verb)cli_verb_of(argv[i++]);
 		named = 1;
 	}
 	e->verb = verb;

@@ -132,6 +132,9 @@ extern const size_t cli_n_verbs;
 extern const struct cli_opt cli_opts[];
 extern const size_t cli_n_opts;
 
+/* The verb ARG names ("run"), or -1. */
+int cli_verb_of(const char *arg);
+
 /* The row of CLI_OPTS that ARG names for VERB; *VAL: the value written into ARG ("-uroot",
  * "--user=root"), or NULL. *OTHER (when not NULL): whether another verb would take it. The
  * parser and the shell completion (client/complete.c) read options the same way. */

@@ -266,17 +266,6 @@ static void options(struct comp *c, enum cli_verb verb)
 	}
 }
 
-/* The verb ARG names, or -1. */
-static int verb_of(const char *arg)
-{
-	size_t i;
-
-	for (i = 0; i < cli_n_verbs; i++)
-		if (strcmp(arg, cli_verbs[i].name) == 0)
-			return (int)cli_verbs[i].verb;
-	return -1;
-}
-
 /* exec, run, attach, ps: W (N words) walked as cli_parse() walks them. */
 static enum directive complete_cli(struct comp *c, int n, char **w)
 {
@@ -305,8 +294,8 @@ static enum directive complete_cli(struct comp *c, int n, char **w)
 		selector(c, CLI_EXEC);
 		return DIR_NONE;
 	}
-	if (verb_of(w[i]) >= 0)
-		verb = (enum cli_verb)verb_of(w[i++]);
+	if (cli_verb_of(w[i]) >= 0)
+		verb = (enum cli_verb)cli_verb_of(w[i++]);
 	for (; i < n; i++) {
 		const char *a = w[i];
 		if (strcmp(a, "--") == 0)
