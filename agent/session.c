@@ -80,7 +80,7 @@ struct session {
 	enum timer_mode timer_mode;
 	int handles;         /* open libuv handles; freed when the last one closes */
 	cJSON *audit;        /* the audit log's description of it (audit.h); NULL: no audit log */
-	int audit_started;   /* its "start" record is written: destroy() writes the "end" */
+	int audit_started;   /* its "start" record is out: session__destroy() writes the "end" */
 	uint64_t started_ns; /* uv_hrtime() at the start */
 	uint64_t bytes_in;   /* stdin bytes the process (or the engine's stream) took */
 	uint64_t bytes_out;  /* stdout and stderr bytes sent to the client */
@@ -98,14 +98,14 @@ struct in_write {
 	uint8_t data[WIRE_DATA_MAX + DETACH_KEYS_MAX]; /* + detach keys held back before */
 };
 
-static void set_state(struct session *s, enum sess_state next)
+static void session__set_state(struct session *s, enum sess_state next)
 {
 	log_debug("session %u/%d: %s -> %s", s->stream, (int)s->sp.pid, sess_state_names[s->state],
 		  sess_state_names[next]);
 	s->state = next;
 }
 
-static void send_frame(struct session *s, wire_frame *f)
+static void session__send_frame(struct session *s, wire_frame *f)
 {
 	if (s->conn == NULL)
 		return;
@@ -113,7 +113,7 @@ static void send_frame(struct session *s, wire_frame *f)
 	conn_send(s->conn, f);
 }
 
-static void send_eof(struct session *s, Rexec__V1__Fd fd)
+static void session__send_eof(struct session *s, Rexec__V1__Fd fd)
 {
 	wire_frame f = REXEC__V1__FRAME__INIT;
 	Rexec__V1__Eof e = REXEC__V1__EOF__INIT;
@@ -121,7 +121,7 @@ static void send_eof(struct session *s, Rexec__V1__Fd fd)
 	e.fd = fd;
 	f.msg_case = REXEC__V1__FRAME__MSG_EOF;
 	f.eof = &e;
-	send_frame(s, &f);
+	session__send_frame(s, &f);
 }
 
 static void send_credit(struct session *s, size_t n)
@@ -133,10 +133,10 @@ static void send_credit(struct session *s, size_t n)
 	c.bytes = (uint32_t)n;
 	f.msg_case = REXEC__V1__FRAME__MSG_CREDIT;
 	f.credit = &c;
-	send_frame(s, &f);
+	session__send_frame(s, &f);
 }
 
-static struct session *find(struct agent *a, struct conn *c, uint32_t stream)
+static struct session *session__find(struct agent *a, struct conn *c, uint32_t stream)
 {
 	struct session *s;
 
@@ -147,7 +147,7 @@ static struct session *find(struct agent *a, struct conn *c, uint32_t stream)
 }
 
 /* Sessions open on C (attached to it, not yet ending). */
-static unsigned count_sessions(struct agent *a, struct conn *c)
+static unsigned session__count(struct agent *a, struct conn *c)
 {
 	struct session *s;
 	unsigned n = 0;
@@ -158,7 +158,7 @@ static unsigned count_sessions(struct agent *a, struct conn *c)
 }
 
 /* The sessions of WHO (a certificate CN), on every connection and detached ones too. */
-static unsigned count_user_sessions(struct agent *a, const char *who)
+static unsigned session__count_user(struct agent *a, const char *who)
 {
 	struct session *s;
 	unsigned n = 0;
@@ -198,12 +198,12 @@ static void on_handle_closed(uv_handle_t *h)
 	unref(h->data);
 }
 
-static void start_reading(struct session *s);
+static void session__start_reading(struct session *s);
 
 /* The recording's write came back: output paused for it is read again. */
-static void on_record_room(void *arg)
+static void session__on_record_room(void *arg)
 {
-	start_reading(arg);
+	session__start_reading(arg);
 }
 
 /* Writes the session's "end" record, if it started, and drops its audit description. */
@@ -241,9 +241,9 @@ static void close_handle(struct session *s, uv_handle_t *h, int *open)
 
 /* Tears the session down: no more frames, its "end" in the audit log, handles closed, memory
  * freed at the last close. */
-static void destroy(struct session *s)
+static void session__destroy(struct session *s)
 {
-	set_state(s, SESS_ENDING);
+	session__set_state(s, SESS_ENDING);
 	unlink_session(s);
 	if (s->audit_started) {
 		s->end = (struct audit_end){ .pid = s->ct != NULL ? ct_exec_pid(s->ct) : 0,
@@ -284,25 +284,25 @@ static void signal_group(struct session *s, int sig)
 }
 
 static void start_timer(struct session *s, enum timer_mode mode, unsigned ms, unsigned repeat);
-static void start_reading(struct session *s);
+static void session__start_reading(struct session *s);
 
 /* The client is gone (after the grace period) or gave up: SIGHUP now, SIGKILL later. An
  * attach session only detaches; a container stream is read to its end, which reports the
  * exit. */
-static void hang_up(struct session *s)
+static void session__hang_up(struct session *s)
 {
 	if (s->state == SESS_STARTING) {
 		s->lost_starting = 1;
 		return;
 	}
 	if (s->ct != NULL && (s->state == SESS_DRAINING || !ct_hangup(s->ct, SIGHUP))) {
-		destroy(s);
+		session__destroy(s);
 		return;
 	}
 	if (s->ct == NULL)
 		signal_group(s, SIGHUP);
 	start_timer(s, TIMER_KILL, KILL_AFTER_MS, 0);
-	start_reading(s);
+	session__start_reading(s);
 }
 
 /* How the reaped process ended: its exit code (128+N when killed by signal N), with *SIG and
@@ -341,19 +341,19 @@ static void note_exit(struct session *s)
 
 /* Sends Exit and ends the session. What still holds the output gets SIGHUP, as on a
  * terminal hangup. */
-static void send_exit(struct session *s, int code, int sig, int core, const char *reason);
+static void session__send_exit(struct session *s, int code, int sig, int core, const char *reason);
 
 static void finish(struct session *s)
 {
 	char reason[WIRE_TEXT_MAX];
 	int sig, core, code = exit_status(s, &sig, &core, reason, sizeof(reason));
 
-	send_exit(s, code, sig, core, reason);
+	session__send_exit(s, code, sig, core, reason);
 	audit_exit(s->audit, code, sig, reason);
 	log_info("session %u (%s, pid %d) ended: code %d%s%s", s->stream, s->user, (int)s->sp.pid,
 		 code, reason[0] ? ", " : "", reason);
 	signal_group(s, SIGHUP);
-	destroy(s);
+	session__destroy(s);
 }
 
 /* After exit: ends the session at output EOF, or when the output stayed idle for two
@@ -391,7 +391,7 @@ static void on_timer(uv_timer_t *t)
 		log_info("session %u: client gone for the grace period: SIGHUP to %d", s->stream,
 			 (int)s->sp.pid);
 		audit_reason(s->audit, "client gone for the grace period: hung up");
-		hang_up(s);
+		session__hang_up(s);
 		return;
 	case TIMER_KILL:
 		log_info("session %u: SIGKILL to group %d", s->stream, (int)s->sp.pid);
@@ -437,7 +437,7 @@ static void stop_reading(struct session *s)
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 
-static void start_reading(struct session *s)
+static void session__start_reading(struct session *s)
 {
 	if (s->reading || (s->conn == NULL && s->ct == NULL) || (s->conn && s->window <= 0) ||
 	    record_full(s->rec))
@@ -449,7 +449,7 @@ static void start_reading(struct session *s)
 		uv_read_start((uv_stream_t *)&s->err_h, on_alloc, on_read);
 }
 
-static void send_data(struct session *s, Rexec__V1__Fd fd, const uint8_t *p, size_t n)
+static void session__send_data(struct session *s, Rexec__V1__Fd fd, const uint8_t *p, size_t n)
 {
 	wire_frame f = REXEC__V1__FRAME__INIT;
 	Rexec__V1__Data d = REXEC__V1__DATA__INIT;
@@ -463,18 +463,18 @@ static void send_data(struct session *s, Rexec__V1__Fd fd, const uint8_t *p, siz
 	if (s->conn != NULL)
 		s->bytes_out += (uint64_t)n;
 	record_output(s->rec, p, n);
-	send_frame(s, &f);
+	session__send_frame(s, &f);
 	s->off[fd] += (uint64_t)n;
 }
 
 /* A payload of the engine's stream (1: stdout, 2: stderr). */
-static void emit_ct(void *arg, int fd, const uint8_t *p, size_t n)
+static void session__emit_ct(void *arg, int fd, const uint8_t *p, size_t n)
 {
 	struct session *s = arg;
 
 	if (ct_hold_start_error(s->ct, fd, p, n))
 		return;
-	send_data(s, fd == 2 ? REXEC__V1__FD__FD_STDERR : REXEC__V1__FD__FD_STDOUT, p, n);
+	session__send_data(s, fd == 2 ? REXEC__V1__FD__FD_STDERR : REXEC__V1__FD__FD_STDOUT, p, n);
 }
 
 static void on_ct_exit(void *arg, const struct ct_exit *ex);
@@ -483,9 +483,9 @@ static void on_ct_exit(void *arg, const struct ct_exit *ex);
 static void ct_stream_closed(struct session *s)
 {
 	close_handle(s, (uv_handle_t *)&s->out_h, &s->out_open);
-	send_eof(s, REXEC__V1__FD__FD_STDOUT);
-	send_eof(s, REXEC__V1__FD__FD_STDERR);
-	set_state(s, SESS_DRAINING);
+	session__send_eof(s, REXEC__V1__FD__FD_STDOUT);
+	session__send_eof(s, REXEC__V1__FD__FD_STDERR);
+	session__set_state(s, SESS_DRAINING);
 	ct_stream_ended(s->ct, on_ct_exit);
 }
 
@@ -504,7 +504,7 @@ static int tty_hup(struct session *s, uv_stream_t *st, ssize_t n)
 		return 0;
 	s->fed = 0;
 	s->reading = 0; /* libuv stopped it; a window or a full recording may keep it so */
-	start_reading(s);
+	session__start_reading(s);
 	return 1;
 }
 
@@ -520,9 +520,9 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 		 * multiplexing headers. */
 		if (s->ct != NULL)
 			s->window -= (int64_t)ct_demux(s->ct, (const uint8_t *)buf->base, (size_t)n,
-						       emit_ct, s);
+						       session__emit_ct, s);
 		else
-			send_data(s, fd, (const uint8_t *)buf->base, (size_t)n);
+			session__send_data(s, fd, (const uint8_t *)buf->base, (size_t)n);
 		if (s->ct == NULL)
 			s->window -= n;
 		/* The recording's disk paces the output as the client's window does. */
@@ -552,7 +552,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 	} else {
 		close_handle(s, (uv_handle_t *)&s->out_h, &s->out_open);
 	}
-	send_eof(s, fd);
+	session__send_eof(s, fd);
 	check_drained(s);
 }
 
@@ -729,7 +729,7 @@ static void drop_peer(struct session *s, struct conn *c, const char *fmt, ...)
 
 void session_frame(struct agent *a, struct conn *c, const wire_frame *f)
 {
-	struct session *s = find(a, c, f->stream);
+	struct session *s = session__find(a, c, f->stream);
 
 	if (f->msg_case == REXEC__V1__FRAME__MSG_OPEN) {
 		session_open(a, c, f);
@@ -774,7 +774,7 @@ void session_frame(struct agent *a, struct conn *c, const wire_frame *f)
 			return;
 		}
 		s->window += f->credit->bytes;
-		start_reading(s);
+		session__start_reading(s);
 		return;
 	case REXEC__V1__FRAME__MSG_RESIZE:
 		record_resize(s->rec, f->resize->size->cols, f->resize->size->rows);
@@ -799,7 +799,7 @@ void session_frame(struct agent *a, struct conn *c, const wire_frame *f)
 		audit_reason(s->audit, "client cancelled");
 		s->conn = NULL;
 		stop_reading(s);
-		hang_up(s);
+		session__hang_up(s);
 		return;
 	default:
 		conn_send_error(c, f->stream, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
@@ -955,7 +955,7 @@ static void send_opened(struct session *s)
 	o.via = (char *)(s->via ? s->via : "");
 	f.msg_case = REXEC__V1__FRAME__MSG_OPENED;
 	f.opened = &o;
-	send_frame(s, &f);
+	session__send_frame(s, &f);
 	record_start(s->rec, id, s->tty);
 	if (s->audit != NULL) {
 		struct audit_start st = { .session = id,
@@ -973,12 +973,12 @@ static void send_opened(struct session *s)
 
 /* Refuses an Open on STREAM of C (NULL: the client is gone): an Error frame, and a "refused"
  * record of DESC (the Open's description for the audit log, NULL without one). */
-static void refuse(struct agent *a, struct conn *c, uint32_t stream, const cJSON *desc,
-		   Rexec__V1__ErrorCode code, const char *fmt, ...)
+static void session__refuse(struct agent *a, struct conn *c, uint32_t stream, const cJSON *desc,
+			    Rexec__V1__ErrorCode code, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
 
-static void refuse(struct agent *a, struct conn *c, uint32_t stream, const cJSON *desc,
-		   Rexec__V1__ErrorCode code, const char *fmt, ...)
+static void session__refuse(struct agent *a, struct conn *c, uint32_t stream, const cJSON *desc,
+			    Rexec__V1__ErrorCode code, const char *fmt, ...)
 {
 	char msg[WIRE_TEXT_MAX];
 	va_list ap;
@@ -993,7 +993,7 @@ static void refuse(struct agent *a, struct conn *c, uint32_t stream, const cJSON
 }
 
 /* Exit: CODE, killed by SIG when > 0 (CORE: with a core dump), REASON for the user. */
-static void send_exit(struct session *s, int code, int sig, int core, const char *reason)
+static void session__send_exit(struct session *s, int code, int sig, int core, const char *reason)
 {
 	wire_frame f = REXEC__V1__FRAME__INIT;
 	Rexec__V1__Exit e = REXEC__V1__EXIT__INIT;
@@ -1005,7 +1005,7 @@ static void send_exit(struct session *s, int code, int sig, int core, const char
 	e.reason = (char *)reason;
 	f.msg_case = REXEC__V1__FRAME__MSG_EXIT;
 	f.exit = &e;
-	send_frame(s, &f);
+	session__send_frame(s, &f);
 }
 
 /* How a container session's stream ended. */
@@ -1018,11 +1018,11 @@ static void on_ct_exit(void *arg, const struct ct_exit *ex)
 			conn_send_error(s->conn, s->stream, (Rexec__V1__ErrorCode)ex->error, "%s",
 					ex->reason);
 	} else
-		send_exit(s, ex->code, ex->signal, 0, ex->reason);
+		session__send_exit(s, ex->code, ex->signal, 0, ex->reason);
 	audit_exit(s->audit, ex->code, ex->signal, ex->reason);
 	log_info("session %u (%s) ended: code %d%s%s", s->stream, s->cmd, ex->code,
 		 ex->reason[0] ? ", " : "", ex->reason);
-	destroy(s);
+	session__destroy(s);
 }
 
 static void setup_pipes(struct session *s);
@@ -1046,9 +1046,9 @@ static void start_direct_session(struct session *s, struct ct_started *st)
 	send_opened(s);
 	if (s->lost_starting) {
 		s->conn = NULL;
-		hang_up(s);
+		session__hang_up(s);
 	} else {
-		start_reading(s);
+		session__start_reading(s);
 	}
 	/* It may have ended before we knew it. */
 	for (i = 0; i < 16 && i < a->n_unclaimed; i++) {
@@ -1070,15 +1070,15 @@ static void on_ct_started(void *arg, struct ct_started *st)
 		audit_policy(s->audit, st->policy_rule);
 	if (st->error) {
 		log_info("session %u: %s", s->stream, st->message);
-		refuse(s->agent, s->conn, s->stream, s->audit, (Rexec__V1__ErrorCode)st->error,
-		       "%s", st->message);
-		destroy(s);
+		session__refuse(s->agent, s->conn, s->stream, s->audit,
+				(Rexec__V1__ErrorCode)st->error, "%s", st->message);
+		session__destroy(s);
 		return;
 	}
 	snprintf(s->cmd, sizeof(s->cmd), "%s", st->what && st->what[0] ? st->what : "list");
 	s->sp.pid = st->pid;
 	s->tty = st->fd >= 0 && st->tty;
-	set_state(s, SESS_RUNNING);
+	session__set_state(s, SESS_RUNNING);
 	if (st->direct) {
 		start_direct_session(s, st);
 		return;
@@ -1088,34 +1088,34 @@ static void on_ct_started(void *arg, struct ct_started *st)
 	if (st->fd < 0) {
 		/* Answered at once (ps, a detached exec or run). */
 		if (buf_size(&st->text) > 0)
-			send_data(s, REXEC__V1__FD__FD_STDOUT, buf_peek(&st->text),
-				  buf_size(&st->text));
-		send_eof(s, REXEC__V1__FD__FD_STDOUT);
-		send_eof(s, REXEC__V1__FD__FD_STDERR);
-		send_exit(s, 0, 0, 0, "");
+			session__send_data(s, REXEC__V1__FD__FD_STDOUT, buf_peek(&st->text),
+					   buf_size(&st->text));
+		session__send_eof(s, REXEC__V1__FD__FD_STDOUT);
+		session__send_eof(s, REXEC__V1__FD__FD_STDERR);
+		session__send_exit(s, 0, 0, 0, "");
 		audit_exit(s->audit, 0, 0, "");
-		destroy(s);
+		session__destroy(s);
 		return;
 	}
 	if ((ret = open_pipe(s, &s->out_h, st->fd, &s->out_open)) < 0) {
 		log_error("session %u: %s", s->stream, uv_strerror(ret));
-		send_exit(s, 255, 0, 0, "agent: cannot read the engine's stream");
+		session__send_exit(s, 255, 0, 0, "agent: cannot read the engine's stream");
 		audit_exit(s->audit, 255, 0, "agent: cannot read the engine's stream");
-		destroy(s);
+		session__destroy(s);
 		return;
 	}
 	log_info("session %u: %s@%s: %s (%s)", s->stream, s->conn ? conn_peer_name(s->conn) : "-",
 		 s->conn ? conn_peer_addr(s->conn) : "gone", s->cmd, s->tty ? "tty" : "no tty");
 	if (buf_size(&st->text) > 0) {
 		s->window -= (int64_t)ct_demux(s->ct, buf_peek(&st->text), buf_size(&st->text),
-					       emit_ct, s);
+					       session__emit_ct, s);
 	}
 	if (s->lost_starting) {
 		s->conn = NULL;
-		hang_up(s);
+		session__hang_up(s);
 		return;
 	}
-	start_reading(s);
+	session__start_reading(s);
 }
 
 /* The client's identity for the policy: its CN and groups (the certificate's OU values, as
@@ -1167,7 +1167,8 @@ static int host_allowed(struct agent *a, struct conn *c, uint32_t stream, const 
 	peer_who(a, c, &w, gp);
 	cmd = policy_join((const char *const *)argv, o->n_argv);
 	if (cmd == NULL) {
-		refuse(a, c, stream, desc, REXEC__V1__ERROR_CODE__ERROR_INTERNAL, "out of memory");
+		session__refuse(a, c, stream, desc, REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
+				"out of memory");
 		return -1;
 	}
 	r = (struct policy_req){ .who = w.cn,
@@ -1190,8 +1191,8 @@ static int host_allowed(struct agent *a, struct conn *c, uint32_t stream, const 
 	policy_describe(&r, what, sizeof(what));
 	log_info("%s@%s: denied by policy: %s: %s", w.cn, conn_peer_addr(c), what,
 		 policy_rule_render(a->policy, d.rule, rule, sizeof(rule)));
-	refuse(a, c, stream, desc, REXEC__V1__ERROR_CODE__ERROR_DENIED, "denied by policy: %s",
-	       what);
+	session__refuse(a, c, stream, desc, REXEC__V1__ERROR_CODE__ERROR_DENIED,
+			"denied by policy: %s", what);
 	return -1;
 }
 
@@ -1201,20 +1202,20 @@ static int over_limits(struct agent *a, struct conn *c, const wire_frame *f, con
 {
 	const char *who = conn_peer_name(c);
 
-	if (count_sessions(a, c) >= a->limits.streams_per_connection) {
-		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_LIMIT,
-		       "too many sessions on one connection (at most %u at once: "
-		       "limits.streams_per_connection)",
-		       a->limits.streams_per_connection);
+	if (session__count(a, c) >= a->limits.streams_per_connection) {
+		session__refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_LIMIT,
+				"too many sessions on one connection (at most %u at once: "
+				"limits.streams_per_connection)",
+				a->limits.streams_per_connection);
 		return 1;
 	}
-	if (count_user_sessions(a, who) >= a->limits.sessions_per_user) {
+	if (session__count_user(a, who) >= a->limits.sessions_per_user) {
 		log_warn("%s: %s is at limits.sessions_per_user (%u)", conn_peer_addr(c), who,
 			 a->limits.sessions_per_user);
-		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_LIMIT,
-		       "too many sessions for %s on this agent (at most %u at once: "
-		       "limits.sessions_per_user); end some first",
-		       who, a->limits.sessions_per_user);
+		session__refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_LIMIT,
+				"too many sessions for %s on this agent (at most %u at once: "
+				"limits.sessions_per_user); end some first",
+				who, a->limits.sessions_per_user);
 		return 1;
 	}
 	return 0;
@@ -1230,8 +1231,8 @@ static void open_container(struct agent *a, struct conn *c, const wire_frame *f,
 	struct ct_who who;
 
 	if (o->kind == REXEC__V1__KIND__KIND_RESUME) {
-		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
-		       "this agent does not resume sessions");
+		session__refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
+				"this agent does not resume sessions");
 		goto fail;
 	}
 	if (o->kind != REXEC__V1__KIND__KIND_LIST &&
@@ -1239,13 +1240,13 @@ static void open_container(struct agent *a, struct conn *c, const wire_frame *f,
 	      !o->target->service[0]) ||
 	     (o->target->type == REXEC__V1__TARGET_TYPE__TARGET_CONTAINER &&
 	      !o->target->container[0]))) {
-		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
-		       "open: the target names no service or container");
+		session__refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
+				"open: the target names no service or container");
 		goto fail;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
-		       "out of memory");
+		session__refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
+				"out of memory");
 		goto fail;
 	}
 	s->agent = a;
@@ -1266,13 +1267,14 @@ static void open_container(struct agent *a, struct conn *c, const wire_frame *f,
 	s->ct = ct_start(a->loop, &a->engine, a->ctcache, a->initmem, a->exec_path, &who, f->open,
 			 on_ct_started, s);
 	if (s->ct == NULL) {
-		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
-		       "out of memory");
+		session__refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
+				"out of memory");
 		free(s);
 		goto fail;
 	}
 	s->audit = desc;
-	s->rec = record_new(a->record, a->loop, o, conn_peer_name(c), o->user, on_record_room, s);
+	s->rec = record_new(a->record, a->loop, o, conn_peer_name(c), o->user,
+			    session__on_record_room, s);
 	uv_timer_init(a->loop, &s->timer);
 	s->timer.data = s;
 	s->handles = 1;
@@ -1295,9 +1297,9 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 	cJSON *desc = audit_describe(a->audit, o, conn_peer_identity(c), conn_peer_addr(c));
 	int ret;
 
-	if (a->stopping || find(a, c, f->stream) != NULL || f->stream % 2 == 0) {
-		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
-		       "stream %u cannot be opened", f->stream);
+	if (a->stopping || session__find(a, c, f->stream) != NULL || f->stream % 2 == 0) {
+		session__refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_PROTOCOL,
+				"stream %u cannot be opened", f->stream);
 		goto out;
 	}
 	if (over_limits(a, c, f, desc))
@@ -1307,13 +1309,13 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 		return;
 	}
 	if (o->kind != REXEC__V1__KIND__KIND_EXEC) {
-		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
-		       "only exec runs on the host itself; name a service or container");
+		session__refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
+				"only exec runs on the host itself; name a service or container");
 		goto out;
 	}
 	if (resolve_user(o->user, &pw, pwbuf, sizeof(pwbuf)) < 0) {
-		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
-		       "no such user on this host: %s", o->user);
+		session__refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_NOT_FOUND,
+				"no such user on this host: %s", o->user);
 		goto out;
 	}
 	argv = build_argv(o, &pw, &file);
@@ -1322,8 +1324,8 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 	envp = build_env(o, &pw);
 	s = calloc(1, sizeof(*s));
 	if (argv == NULL || envp == NULL || s == NULL) {
-		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
-		       "out of memory");
+		session__refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_INTERNAL,
+				"out of memory");
 		free(s);
 		goto out;
 	}
@@ -1346,8 +1348,8 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 		req.ws.ws_ypixel = (unsigned short)o->size->ypixel;
 	}
 	if ((ret = spawn_start(&req, &s->sp)) < 0) {
-		refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_START_FAILED,
-		       "cannot start %s: %s", argv[0], strerror(-ret));
+		session__refuse(a, c, f->stream, desc, REXEC__V1__ERROR_CODE__ERROR_START_FAILED,
+				"cannot start %s: %s", argv[0], strerror(-ret));
 		free(s);
 		goto out;
 	}
@@ -1365,7 +1367,8 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 	snprintf(s->user, sizeof(s->user), "%s", pw.pw_name);
 	s->audit = desc;
 	desc = NULL;
-	s->rec = record_new(a->record, a->loop, o, conn_peer_name(c), s->user, on_record_room, s);
+	s->rec = record_new(a->record, a->loop, o, conn_peer_name(c), s->user,
+			    session__on_record_room, s);
 	uv_timer_init(a->loop, &s->timer);
 	s->timer.data = s;
 	s->handles = 1;
@@ -1376,7 +1379,7 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 	log_info("session %u: %s@%s runs %s as %s (pid %d, %s)", s->stream, conn_peer_name(c),
 		 conn_peer_addr(c), s->cmd, s->user, (int)s->sp.pid, s->tty ? "pty" : "pipes");
 	send_opened(s);
-	start_reading(s);
+	session__start_reading(s);
 out:
 	cJSON_Delete(desc);
 	free(file);
@@ -1394,12 +1397,12 @@ int session_reaped(struct agent *a, pid_t pid, int status)
 	if (s == NULL)
 		return 0;
 	s->status = status;
-	set_state(s, SESS_DRAINING);
+	session__set_state(s, SESS_DRAINING);
 	if (s->conn == NULL) {
 		/* Nobody to report to: end what is left of the group. */
 		note_exit(s);
 		signal_group(s, SIGHUP);
-		destroy(s);
+		session__destroy(s);
 		return 1;
 	}
 	check_drained(s);
@@ -1426,11 +1429,11 @@ void session_conn_lost(struct agent *a, struct conn *c)
 				note_exit(s);
 				signal_group(s, SIGHUP);
 			}
-			destroy(s);
+			session__destroy(s);
 			continue;
 		}
 		/* A container stream is read (and dropped) meanwhile: its end is the exit. */
-		start_reading(s);
+		session__start_reading(s);
 		log_info("session %u (pid %d): client gone, grace %u ms", s->stream, (int)s->sp.pid,
 			 a->grace_ms);
 		start_timer(s, TIMER_GRACE, a->grace_ms, 0);
@@ -1464,10 +1467,10 @@ size_t session_end_owned(struct agent *a, int (*match)(const struct tls_identity
 				note_exit(s);
 				signal_group(s, SIGHUP);
 			}
-			destroy(s);
+			session__destroy(s);
 		} else {
-			start_reading(s);
-			hang_up(s);
+			session__start_reading(s);
+			session__hang_up(s);
 		}
 	}
 	return n;
@@ -1484,9 +1487,9 @@ void session_end_all(struct agent *a)
 		else if (s->state == SESS_DRAINING && s->ct == NULL)
 			note_exit(s);
 		if (s->state == SESS_STARTING) {
-			refuse(a, s->conn, s->stream, s->audit,
-			       REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
-			       "the agent is shutting down");
+			session__refuse(a, s->conn, s->stream, s->audit,
+					REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
+					"the agent is shutting down");
 		} else {
 			audit_reason(s->audit, "the agent is shutting down");
 			if (s->conn)
@@ -1494,6 +1497,6 @@ void session_end_all(struct agent *a)
 						REXEC__V1__ERROR_CODE__ERROR_UNAVAILABLE,
 						"the agent is shutting down");
 		}
-		destroy(s);
+		session__destroy(s);
 	}
 }
