@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +27,7 @@
 #include "agent/sdnotify.h"
 #include "agent/session.h"
 #include "lib/yconf.h"
+#include "proto/buf.h"
 #include "proto/error.h"
 #include "proto/log.h"
 #include "proto/version.h"
@@ -396,22 +396,6 @@ static int setup_dev(struct agent_config *cfg)
 	return 0;
 }
 
-/* Appends the printf-formatted text to OUT (OUTLEN bytes, *N used), truncating. */
-__attribute__((format(printf, 4, 5))) static void append(char *out, size_t outlen, size_t *n,
-							 const char *fmt, ...)
-{
-	va_list ap;
-	int k;
-
-	if (*n >= outlen)
-		return;
-	va_start(ap, fmt);
-	k = vsnprintf(out + *n, outlen - *n, fmt, ap);
-	va_end(ap);
-	if (k > 0)
-		*n += (size_t)k;
-}
-
 /* Whether PATH is set and names nothing (ENOENT; other errors are reported where it is read). */
 static bool absent(const char *path)
 {
@@ -431,40 +415,41 @@ static int check_configured(const struct agent_config *cfg)
 
 	if (cfg->dev)
 		return 0;
-	append(msg, sizeof(msg), &n,
-	       "%srexec-agent: not configured yet: ", log_journal_prefix(LOG_LEVEL_ERROR));
+	buf_appendf(msg, sizeof(msg), &n,
+		    "%srexec-agent: not configured yet: ", log_journal_prefix(LOG_LEVEL_ERROR));
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		if (!absent(files[i]))
 			continue;
-		append(msg, sizeof(msg), &n, "%s%s", any ? ", " : "", files[i]);
+		buf_appendf(msg, sizeof(msg), &n, "%s%s", any ? ", " : "", files[i]);
 		any = true;
 	}
 	if (!any)
 		return 0;
-	append(msg, sizeof(msg), &n, ": No such file or directory.");
+	buf_appendf(msg, sizeof(msg), &n, ": No such file or directory.");
 	if (absent(cfg->cert) || absent(cfg->key)) {
 		if (gethostname(host, sizeof(host) - 1) < 0 || host[0] == 0)
 			snprintf(host, sizeof(host), "HOSTNAME");
 		len = strlen(cfg->cert);
 		if (len > 4 && strcmp(cfg->cert + len - 4, ".pem") == 0)
 			snprintf(prefix, sizeof(prefix), "%.*s", (int)(len - 4), cfg->cert);
-		append(msg, sizeof(msg), &n,
-		       " Issue the agent's certificate with the fleet's CA (made once with `rexec "
-		       "ca "
-		       "init CADIR`): `rexec cert issue --ca CADIR --agent %s --san ADDRESS --out "
-		       "%s` writes %s.pem and %s-key.pem.",
-		       host, prefix, prefix, prefix);
+		buf_appendf(
+			msg, sizeof(msg), &n,
+			" Issue the agent's certificate with the fleet's CA (made once with `rexec "
+			"ca "
+			"init CADIR`): `rexec cert issue --ca CADIR --agent %s --san ADDRESS --out "
+			"%s` writes %s.pem and %s-key.pem.",
+			host, prefix, prefix, prefix);
 	}
 	if (absent(cfg->ca))
-		append(msg, sizeof(msg), &n, " Copy CADIR/ca.pem to %s.", cfg->ca);
+		buf_appendf(msg, sizeof(msg), &n, " Copy CADIR/ca.pem to %s.", cfg->ca);
 	if (absent(cfg->policy))
-		append(msg, sizeof(msg), &n,
-		       " Write the policy %s (rexec-agent-config(5)) and check it with "
-		       "`rexec-agent --check-policy %s`.",
-		       cfg->policy, cfg->policy);
-	append(msg, sizeof(msg), &n,
-	       " Then start rexec-agent again (exit status 78, EX_CONFIG: not restarted until "
-	       "then).");
+		buf_appendf(msg, sizeof(msg), &n,
+			    " Write the policy %s (rexec-agent-config(5)) and check it with "
+			    "`rexec-agent --check-policy %s`.",
+			    cfg->policy, cfg->policy);
+	buf_appendf(msg, sizeof(msg), &n,
+		    " Then start rexec-agent again (exit status 78, EX_CONFIG: not restarted until "
+		    "then).");
 	fprintf(stderr, "%s\n", msg);
 	return EX_CONFIG;
 }

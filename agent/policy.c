@@ -8,12 +8,12 @@
 
 #include <errno.h>
 #include <fnmatch.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/yconf.h"
+#include "proto/buf.h"
 #include "proto/error.h"
 
 enum field { F_WHO, F_VERBS, F_TARGETS, F_USERS, F_COMMANDS, F_OPTIONS, F_N };
@@ -491,22 +491,6 @@ struct policy_decision policy_decide(const struct policy *p, const struct policy
 /* ---------------------------------------------------------------------------------------
  * Words for people */
 
-/* Appends the formatted text at *AT in BUF (LEN bytes), cut at the end. */
-static void __attribute__((format(printf, 4, 5)))
-add(char *buf, size_t len, size_t *at, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (*at >= len)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(buf + *at, len - *at, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		*at = *at + (size_t)n < len ? *at + (size_t)n : len;
-}
-
 const char *policy_rule_render(const struct policy *p, int i, char *buf, size_t len)
 {
 	const struct rule *r;
@@ -516,18 +500,19 @@ const char *policy_rule_render(const struct policy *p, int i, char *buf, size_t 
 		return buf;
 	buf[0] = 0;
 	if (i < 0 || (size_t)i >= p->n_rules) {
-		add(buf, len, &at, "%s", p->allow_all ? "--allow-all" : "no rule allows");
+		buf_appendf(buf, len, &at, "%s", p->allow_all ? "--allow-all" : "no rule allows");
 		return buf;
 	}
 	r = &p->rules[i];
-	add(buf, len, &at, "rule %d (%s:%u): %s", i, p->name, r->line, r->deny ? "deny" : "allow");
+	buf_appendf(buf, len, &at, "rule %d (%s:%u): %s", i, p->name, r->line,
+		    r->deny ? "deny" : "allow");
 	for (f = 0; f < F_N; f++) {
 		if (!r->has[f])
 			continue;
-		add(buf, len, &at, " %s [", field_names[f]);
+		buf_appendf(buf, len, &at, " %s [", field_names[f]);
 		for (v = 0; v < r->n[f]; v++)
-			add(buf, len, &at, "%s\"%s\"", v ? ", " : "", r->vals[f][v]);
-		add(buf, len, &at, "]");
+			buf_appendf(buf, len, &at, "%s\"%s\"", v ? ", " : "", r->vals[f][v]);
+		buf_appendf(buf, len, &at, "]");
 	}
 	return buf;
 }
@@ -556,22 +541,22 @@ const char *policy_describe(const struct policy_req *r, char *buf, size_t len)
 	size_t at = 0;
 
 	buf[0] = 0;
-	add(buf, len, &at, "%s %s %s", policy_verb_name(r->verb),
-	    r->verb == POLICY_ATTACH      ? "to"
-	    : r->verb == POLICY_PS        ? "of"
-	    : strcmp(target, "host") == 0 ? "on"
-					  : "in",
-	    target);
+	buf_appendf(buf, len, &at, "%s %s %s", policy_verb_name(r->verb),
+		    r->verb == POLICY_ATTACH      ? "to"
+		    : r->verb == POLICY_PS        ? "of"
+		    : strcmp(target, "host") == 0 ? "on"
+						  : "in",
+		    target);
 	if (r->verb != POLICY_EXEC && r->verb != POLICY_RUN)
 		return buf;
 	if (r->user.name != NULL)
-		add(buf, len, &at, " as %s", r->user.name);
+		buf_appendf(buf, len, &at, " as %s", r->user.name);
 	else if (r->user.uid >= 0)
-		add(buf, len, &at, " as uid %lld", r->user.uid);
+		buf_appendf(buf, len, &at, " as uid %lld", r->user.uid);
 	else
-		add(buf, len, &at, " as the %s user", r->user.given ? "given" : "default");
+		buf_appendf(buf, len, &at, " as the %s user", r->user.given ? "given" : "default");
 	if (!r->user.given && (r->user.name != NULL || r->user.uid >= 0))
-		add(buf, len, &at, " (the default user)");
+		buf_appendf(buf, len, &at, " (the default user)");
 	return buf;
 }
 

@@ -24,10 +24,10 @@
 /* One table of subcommands and one of options, as cli.c has for exec/run/attach/ps (and as
  * git's parse-options does): the parser, --help and the manual's check all read them. */
 const struct cmd_pki_sub cmd_pki_subs[PKI_N_CMDS] = {
-	[PKI_CA_INIT] = { "ca", "init", "DIR [--name CN] [--days N]", "DIR",
+	[PKI_CA_INIT] = { "ca", "init", "DIR [--name CN] [--days N]", "DIR", PKI_POS_DIR,
 			  "create a certificate authority in DIR: ca.pem and ca-key.pem (keep "
 			  "it secret)" },
-	[PKI_CA_CRL] = { "ca", "crl", "--ca DIR [--days N] --out FILE", NULL,
+	[PKI_CA_CRL] = { "ca", "crl", "--ca DIR [--days N] --out FILE", NULL, PKI_POS_NONE,
 			 "write FILE, a CRL signed by the CA in DIR listing what `rexec cert "
 			 "revoke`\n  revoked: give it to the agents (crl: FILE)" },
 	[PKI_CERT_ISSUE] = { "cert", "issue",
@@ -35,14 +35,16 @@ const struct cmd_pki_sub cmd_pki_subs[PKI_N_CMDS] = {
 			     "                        --client USER [--group GROUP]...) --out "
 			     "PREFIX\n"
 			     "                        [--days N | --ttl DURATION]",
-			     NULL,
+			     NULL, PKI_POS_NONE,
 			     "a certificate signed by the CA in DIR: PREFIX.pem and "
 			     "PREFIX-key.pem" },
 	[PKI_CERT_SHOW] = { "cert", "show", "[--config FILE] [--host NAME] [CERT.pem]", "CERT.pem",
+			    PKI_POS_FILE,
 			    "the name, groups, role, serial, issuer and validity of CERT.pem\n"
 			    "  (default: the certificate the client configuration gives, or the "
 			    "one it gives\n  host NAME)" },
 	[PKI_CERT_REVOKE] = { "cert", "revoke", "--ca DIR (CERT.pem | --serial HEX)", "CERT.pem",
+			      PKI_POS_FILE,
 			      "record in DIR that the certificate (or serial) is revoked; then\n"
 			      "  `rexec ca crl` writes the CRL the agents read" },
 };

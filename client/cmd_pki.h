@@ -15,12 +15,20 @@ enum cmd_pki_cmd {
 	PKI_N_CMDS
 };
 
+/* What a subcommand's positional argument names, for the shell completions. */
+enum cmd_pki_pos {
+	PKI_POS_NONE, /* it takes none */
+	PKI_POS_FILE,
+	PKI_POS_DIR,
+};
+
 struct cmd_pki_sub {
-	const char *verb;     /* "ca", "cert" */
-	const char *sub;      /* "init" */
-	const char *synopsis; /* what follows `rexec VERB SUB` */
-	const char *pos;      /* the one positional argument it takes ("DIR"), or NULL */
-	const char *help;     /* what it does, a line or two */
+	const char *verb;          /* "ca", "cert" */
+	const char *sub;           /* "init" */
+	const char *synopsis;      /* what follows `rexec VERB SUB` */
+	const char *pos;           /* the one positional argument it takes ("DIR"), or NULL */
+	enum cmd_pki_pos pos_kind; /* what POS names: PKI_POS_NONE exactly when POS is NULL */
+	const char *help;          /* what it does, a line or two */
 };
 
 enum cmd_pki_opt_id {

@@ -353,12 +353,18 @@ static enum pki_value pki_opt_value(const struct cmd_pki_opt *o)
 	}
 }
 
-/* The kind of SUB's positional argument ("DIR", "CERT.pem" or none). */
+/* The kind of SUB's positional argument: its table row says, as it says the name the usage
+ * shows (the usage's word may change without changing what the shell offers). */
 static enum pki_value pki_pos_value(const struct cmd_pki_sub *sub)
 {
-	if (sub->pos == NULL)
+	switch (sub->pos_kind) {
+	case PKI_POS_FILE:
+		return PV_FILE;
+	case PKI_POS_DIR:
+		return PV_DIR;
+	default:
 		return PV_NONE;
-	return strcmp(sub->pos, "DIR") == 0 ? PV_DIR : PV_FILE;
+	}
 }
 
 /* The completion of a value or positional argument of kind V. */

@@ -25,6 +25,7 @@
 
 #include "lib/strvis.h"
 #include "proto/error.h"
+#include "proto/tls.h"
 
 #define CERT_PEM_CAP (32 * 1024) /* a certificate with PKI_MAX_SANS of the longest names fits */
 #define KEY_PEM_CAP  1024        /* a P-256 key in PEM is about 230 bytes */
@@ -778,21 +779,6 @@ void pki__serial_hex(const unsigned char *p, size_t len, char out[PKI_SERIAL_HEX
 	out[o] = '\0';
 }
 
-/* An mbedtls_x509_time as seconds since the epoch (UTC). */
-static long long x509_time_secs(const mbedtls_x509_time *t)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = t->year - 1900;
-	tm.tm_mon = t->mon - 1;
-	tm.tm_mday = t->day;
-	tm.tm_hour = t->hour;
-	tm.tm_min = t->min;
-	tm.tm_sec = t->sec;
-	return (long long)timegm(&tm);
-}
-
 /* Fill INFO's names from the subject of CRT: the first CN, and every OU in order. */
 static void subject_names(const mbedtls_x509_crt *crt, struct pki_cert_info *info)
 {
@@ -839,8 +825,8 @@ int pki_cert_info(const char *path, struct pki_cert_info *out, char *err, size_t
 	if (mbedtls_x509_dn_gets(issuer, sizeof(issuer), &crt.issuer) < 0)
 		snprintf(issuer, sizeof(issuer), "(unreadable)");
 	strvis(out->issuer, sizeof(out->issuer), issuer);
-	out->not_before = x509_time_secs(&crt.valid_from);
-	out->not_after = x509_time_secs(&crt.valid_to);
+	out->not_before = tls_x509_seconds(&crt.valid_from);
+	out->not_after = tls_x509_seconds(&crt.valid_to);
 	if (mbedtls_x509_crt_has_ext_type(&crt, MBEDTLS_X509_EXT_EXTENDED_KEY_USAGE)) {
 		out->client = mbedtls_x509_crt_check_extended_key_usage(
 				      &crt, MBEDTLS_OID_CLIENT_AUTH,

@@ -1,7 +1,10 @@
-/* buf.c: the growable byte buffer behind TLS input, ciphertext output and frame decoding. */
+/* buf.c: the growable byte buffer behind TLS input, ciphertext output and frame decoding, and
+ * the appending of formatted text into a fixed buffer. */
 #include "proto/buf.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,4 +47,23 @@ void buf_free(struct buf *b)
 {
 	free(b->data);
 	memset(b, 0, sizeof(*b));
+}
+
+/* vsnprintf() into the rest, as OpenSSH's xextendf() and tmux's xvasprintf() do, but into a
+ * caller's fixed buffer: the messages built here have a known bound and must not fail. */
+void buf_appendf(char *out, size_t len, size_t *at, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*at >= len)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(out + *at, len - *at, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		out[*at] = 0; /* an encoding error leaves the rest undefined: end the text here */
+		return;
+	}
+	*at = (size_t)n < len - *at ? *at + (size_t)n : len;
 }

@@ -35,4 +35,11 @@ void buf_consume(struct buf *b, size_t n);
 /* Frees the memory; B is empty afterwards. */
 void buf_free(struct buf *b);
 
+/* Appends the printf-formatted text at *AT in the fixed text buffer OUT (LEN bytes), always
+ * NUL-terminated, cut at the end: *AT advances by the text's length but never past LEN, so
+ * *AT == LEN afterwards means the text was cut and later calls append nothing. For messages
+ * built from several parts on the stack; no allocation. */
+__attribute__((format(printf, 4, 5))) void buf_appendf(char *out, size_t len, size_t *at,
+						       const char *fmt, ...);
+
 #endif

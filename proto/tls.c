@@ -378,8 +378,6 @@ static void format_utc(int64_t t, char *buf, size_t len)
 		snprintf(buf, len, "%lld", (long long)t);
 }
 
-static int64_t x509_seconds(const mbedtls_x509_time *t);
-
 /* Whether serials A and B (DER INTEGER contents, A_LEN and B_LEN bytes) are one number: the
  * zero bytes DER puts before a high bit do not count (an identity's hex serial has none). */
 static int same_serial(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
@@ -410,8 +408,8 @@ static int crl_check(const struct tls_material *m, const uint8_t *issuer, const 
 			continue;
 		if (mbedtls_x509_dn_gets(ca, sizeof(ca), &crl->issuer) < 0)
 			snprintf(ca, sizeof(ca), "?");
-		if (x509_seconds(&crl->next_update) <= now) {
-			format_utc(x509_seconds(&crl->next_update), when, sizeof(when));
+		if (tls_x509_seconds(&crl->next_update) <= now) {
+			format_utc(tls_x509_seconds(&crl->next_update), when, sizeof(when));
 			if (why != NULL)
 				snprintf(why, len,
 					 "the agent's certificate revocation list (CRL) of CA '%s' "
@@ -694,8 +692,8 @@ size_t tls_config_crls(const struct tls_config *c, struct tls_crl_info *out, siz
 		memset(&out[i], 0, sizeof(out[i]));
 		if (mbedtls_x509_dn_gets(out[i].issuer, sizeof(out[i].issuer), &crl->issuer) < 0)
 			snprintf(out[i].issuer, sizeof(out[i].issuer), "?");
-		out[i].this_update = x509_seconds(&crl->this_update);
-		out[i].next_update = x509_seconds(&crl->next_update);
+		out[i].this_update = tls_x509_seconds(&crl->this_update);
+		out[i].next_update = tls_x509_seconds(&crl->next_update);
 		for (e = &crl->entry; e != NULL && e->serial.len != 0; e = e->next)
 			out[i].n_revoked++;
 	}
@@ -796,8 +794,10 @@ int tls_session_feed(struct tls_session *s, const uint8_t *p, size_t n)
 	return buf_append(&s->in, p, n);
 }
 
-/* The time T (a certificate's validity, UTC) in seconds since the epoch. */
-static int64_t x509_seconds(const mbedtls_x509_time *t)
+/* timegm(), the inverse of gmtime() that glibc, musl and the BSDs all have, as OpenSSH's
+ * parse_absolute_time() and systemd's parse_timestamp() use for UTC times: mbedTLS keeps the
+ * ASN.1 time's fields and has no epoch conversion of its own. */
+int64_t tls_x509_seconds(const struct mbedtls_x509_time *t)
 {
 	struct tm tm;
 
@@ -893,7 +893,7 @@ static void note_peer(struct tls_session *s)
 		memcpy(s->peer.serial, peer->serial.p, peer->serial.len);
 		s->peer.serial_len = peer->serial.len;
 	}
-	s->peer.not_after = x509_seconds(&peer->valid_to);
+	s->peer.not_after = tls_x509_seconds(&peer->valid_to);
 	name_id(&peer->issuer_raw, s->peer.issuer);
 	s->peer.auth_time = (int64_t)time(NULL);
 	note_identity(s);

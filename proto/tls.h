@@ -150,4 +150,10 @@ const char *tls_session_shown_serial(const struct tls_session *s);
 /* The reason for the last failure, for logs and the user. Borrowed. */
 const char *tls_session_error(const struct tls_session *s);
 
+struct mbedtls_x509_time; /* <mbedtls/x509.h>: kept out of this header's users */
+
+/* T, a certificate's or CRL's time as mbedTLS parsed it (UTC, broken down), in seconds since
+ * the epoch: the one conversion of the tree (lib/pki.c reads certificates' dates with it). */
+int64_t tls_x509_seconds(const struct mbedtls_x509_time *t);
+
 #endif

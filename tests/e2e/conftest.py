@@ -403,12 +403,19 @@ def ticket_cache(tmp_path_factory):
     the tests inherits it (a test that looks at tickets sets its own)."""
     cache = tmp_path_factory.mktemp("xdg-cache")
     old = os.environ.get("XDG_CACHE_HOME")
+    # Zig finds its global cache (each target's musl and compiler_rt: minutes to rebuild) by
+    # $XDG_CACHE_HOME too: the `zig build` of test_packages keeps the one it would have used.
+    old_zig = os.environ.get("ZIG_GLOBAL_CACHE_DIR")
+    if not old_zig:
+        home_cache = pathlib.Path(old or pathlib.Path.home() / ".cache")
+        os.environ["ZIG_GLOBAL_CACHE_DIR"] = str(home_cache / "zig")
     os.environ["XDG_CACHE_HOME"] = str(cache)
     yield cache
-    if old is None:
-        os.environ.pop("XDG_CACHE_HOME", None)
-    else:
-        os.environ["XDG_CACHE_HOME"] = old
+    for var, value in (("XDG_CACHE_HOME", old), ("ZIG_GLOBAL_CACHE_DIR", old_zig)):
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
 
 
 @pytest.fixture

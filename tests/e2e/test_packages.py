@@ -1,7 +1,8 @@
 """`packaging/zig build deb` and `release`: the Debian packages (contents, control data,
 conffiles, lintian, maintainer scripts run by a real dpkg into a throwaway root) and the
 release archives with their SHA256SUMS. Everything is built once per session into a prefix of
-its own (the compiled objects come from the build cache), never installed on this machine."""
+its own (the compiled objects come from the build cache, each target's libc from Zig's global
+cache, which conftest keeps), never installed on this machine."""
 import gzip
 import os
 import pathlib

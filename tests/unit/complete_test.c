@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "client/cli.h"
+#include "client/cmd_pki.h"
 #include "client/complete.h"
 
 /* The temporary directory of the test run, its inventory and cache. */
@@ -131,6 +132,29 @@ static void test_options_of_each_verb(void **state)
 	}
 }
 
+/* Each ca/cert subcommand's positional argument completes as its table row's kind says (a row
+ * names a kind exactly when it names a positional), and `ca init DIR` is a directory. */
+static void test_pki_positional_follows_its_kind(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < PKI_N_CMDS; i++) {
+		const struct cmd_pki_sub *s = &cmd_pki_subs[i];
+		char *out = complete(s->verb, s->sub, "", NULL);
+		assert_int_equal(s->pos == NULL, s->pos_kind == PKI_POS_NONE);
+		if (s->pos_kind == PKI_POS_DIR)
+			assert_string_equal(out, ":dirs\n");
+		else if (s->pos_kind == PKI_POS_FILE)
+			assert_string_equal(out, ":files\n");
+		else
+			assert_string_equal(out, ":\n");
+		free(out);
+	}
+	assert_int_equal(cmd_pki_subs[PKI_CA_INIT].pos_kind, PKI_POS_DIR);
+	assert_int_equal(cmd_pki_subs[PKI_CERT_SHOW].pos_kind, PKI_POS_FILE);
+}
+
 /* Hostile service names in the cache are skipped; the others are offered once each. */
 static void test_hostile_cache_names_skipped(void **state)
 {
@@ -162,6 +186,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_values_and_flags_follow_the_table),
 		cmocka_unit_test(test_options_of_each_verb),
+		cmocka_unit_test(test_pki_positional_follows_its_kind),
 		cmocka_unit_test(test_hostile_cache_names_skipped),
 	};
 

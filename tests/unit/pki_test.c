@@ -33,6 +33,7 @@
 #include "lib/pki.h"
 #include "lib/pkica.h"
 #include "proto/error.h"
+#include "proto/tls.h"
 
 /* Each test's scratch directory, removed by teardown. */
 struct scratch {
@@ -469,21 +470,6 @@ static void test_parse_serial(void **state)
 	assert_int_equal(pkica_parse_serial("-12", out), -EINVAL);
 }
 
-/* An mbedTLS time as seconds since the epoch. */
-static long long secs(const mbedtls_x509_time *t)
-{
-	struct tm tm;
-
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = t->year - 1900;
-	tm.tm_mon = t->mon - 1;
-	tm.tm_mday = t->day;
-	tm.tm_hour = t->hour;
-	tm.tm_min = t->min;
-	tm.tm_sec = t->sec;
-	return (long long)timegm(&tm);
-}
-
 /* The revoked certificate's serial, and no other, is in the CRL as mbedTLS reads it. */
 static void check_crl(const char *crl_path, mbedtls_x509_crt *ca, mbedtls_x509_crt *revoked,
 		      mbedtls_x509_crt *good)
@@ -508,8 +494,8 @@ static void check_crl(const char *crl_path, mbedtls_x509_crt *ca, mbedtls_x509_c
 	assert_int_equal(mbedtls_x509_crt_verify(good, ca, &crl, NULL, &flags, NULL, NULL), 0);
 	assert_int_equal(flags, 0);
 	/* Valid from now for the 30 days asked. */
-	assert_true(llabs(secs(&crl.this_update) - now) <= 5);
-	assert_true(llabs(secs(&crl.next_update) - (now + 30 * 86400)) <= 5);
+	assert_true(llabs(tls_x509_seconds(&crl.this_update) - now) <= 5);
+	assert_true(llabs(tls_x509_seconds(&crl.next_update) - (now + 30 * 86400)) <= 5);
 	mbedtls_x509_crl_free(&crl);
 }
 
