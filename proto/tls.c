@@ -796,6 +796,16 @@ int tls_session_feed(struct tls_session *s, const uint8_t *p, size_t n)
 	return buf_append(&s->in, p, n);
 }
 
+uint8_t *tls_session_room(struct tls_session *s, size_t n)
+{
+	return buf_reserve(&s->in, n);
+}
+
+void tls_session_fed(struct tls_session *s, size_t n)
+{
+	buf_commit(&s->in, n);
+}
+
 /* The time T (a certificate's validity, UTC) in seconds since the epoch. */
 static int64_t x509_seconds(const mbedtls_x509_time *t)
 {

@@ -48,6 +48,15 @@ void wire_decoder_close(struct wire_decoder *d);
  * announces more than WIRE_FRAME_MAX (before the body is buffered). */
 int wire_decoder_feed(struct wire_decoder *d, const void *p, size_t n);
 
+/* The same without a copy: room for N bytes at the end of the decoder's input (NULL when out
+ * of memory), then wire_decoder_fed() with how many were written there, which checks as
+ * wire_decoder_feed() does. */
+uint8_t *wire_decoder_room(struct wire_decoder *d, size_t n);
+int wire_decoder_fed(struct wire_decoder *d, size_t n);
+
+/* The bytes F takes packed (length prefix included), or REXEC_EFRAME_TOO_BIG. */
+int64_t wire_packed_size(const wire_frame *f);
+
 /* Takes the next complete frame: 1 with *OUT set (release it with wire_decoder_release()
  * before the next call), 0 when more
  * bytes are needed, or a negative code (REXEC_EPROTOBUF, REXEC_EPROTO) for a bad frame;
