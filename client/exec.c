@@ -74,6 +74,7 @@ struct exec {
 	int in_reading, in_eof, in_fs_busy;
 	int64_t in_window;
 	uint64_t in_off;
+	size_t credit_held; /* output written but not yet credited (WIRE_CREDIT_BATCH) */
 	uint8_t in_buf[WIRE_DATA_MAX];
 	/* ~. escape state */
 	int at_line_start, tilde;
@@ -103,6 +104,7 @@ static int send_frame(struct exec *x, wire_frame *f)
 	return conn_send(x->conn, f);
 }
 
+/* The agent may send N more bytes of output: said once a quarter of the window is used. */
 static void send_credit(struct exec *x, size_t n)
 {
 	wire_frame f = REXEC__V1__FRAME__INIT;
@@ -110,7 +112,11 @@ static void send_credit(struct exec *x, size_t n)
 
 	if (x->done || x->conn == NULL)
 		return;
-	c.bytes = (uint32_t)n;
+	x->credit_held += n;
+	if (x->credit_held < WIRE_CREDIT_BATCH(WIRE_WINDOW_DEFAULT))
+		return;
+	c.bytes = (uint32_t)x->credit_held;
+	x->credit_held = 0;
 	f.msg_case = REXEC__V1__FRAME__MSG_CREDIT;
 	f.credit = &c;
 	send_frame(x, &f);

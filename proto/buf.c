@@ -10,10 +10,15 @@
 
 #define BUF_FIRST_CAP 16384
 
-int buf_append(struct buf *b, const void *p, size_t n)
+uint8_t *buf_reserve(struct buf *b, size_t n)
 {
 	size_t need;
 
+	if (b->len + n <= b->cap)
+		return b->data + b->len;
+	/* Out of room at the end: move the unconsumed bytes to the front first (only now, not
+	 * at every append: a partial frame or record would be moved again and again), then grow
+	 * by doubling. */
 	if (b->off > 0) {
 		memmove(b->data, b->data + b->off, b->len - b->off);
 		b->len -= b->off;
@@ -27,11 +32,25 @@ int buf_append(struct buf *b, const void *p, size_t n)
 			cap *= 2;
 		nb = realloc(b->data, cap);
 		if (nb == NULL)
-			return -ENOMEM;
+			return NULL;
 		b->data = nb;
 		b->cap = cap;
 	}
-	memcpy(b->data + b->len, p, n);
+	return b->data + b->len;
+}
+
+void buf_commit(struct buf *b, size_t n)
+{
+	b->len += n;
+}
+
+int buf_append(struct buf *b, const void *p, size_t n)
+{
+	uint8_t *at = buf_reserve(b, n);
+
+	if (at == NULL)
+		return -ENOMEM;
+	memcpy(at, p, n);
 	b->len += n;
 	return 0;
 }

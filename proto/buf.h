@@ -25,9 +25,16 @@ static inline size_t buf_size(const struct buf *b)
 	return b->len - b->off;
 }
 
-/* Appends N bytes (moving the unconsumed ones to the front first, growing by doubling).
- * Returns 0 or -ENOMEM (then nothing was appended). */
+/* Appends N bytes (moving the unconsumed ones to the front when the end has no room, growing
+ * by doubling). Returns 0 or -ENOMEM (then nothing was appended). */
 int buf_append(struct buf *b, const void *p, size_t n);
+
+/* Room for N bytes at the end, to be filled in place (a read, a frame packed there) and then
+ * added with buf_commit(); NULL when out of memory. Valid until the next change to B. */
+uint8_t *buf_reserve(struct buf *b, size_t n);
+
+/* Adds N bytes written at buf_reserve()'s pointer (at most what was reserved). */
+void buf_commit(struct buf *b, size_t n);
 
 /* Drops N unconsumed bytes from the front. */
 void buf_consume(struct buf *b, size_t n);

@@ -49,6 +49,10 @@ struct conn {
 	/* Ciphertext: OUT fills while WBUF is being written; one write in flight at a time, and
 	 * both buffers are kept for the life of the connection (no allocation per frame). */
 	struct buf out, wbuf;
+	/* Frames packed but not yet in TLS records: sealed at each flush, so that a turn's
+	 * frames fill 16 KiB records (a 32 KiB Data frame was two full records and a third of a
+	 * few bytes, and each Credit a record of its own). */
+	struct buf sealq;
 	int writing;
 	int shutting;   /* the shutdown is asked for (once, after the last write) */
 	int peer_hello; /* the peer's Hello came */
@@ -56,17 +60,16 @@ struct conn {
 	int server;     /* accepted (the agent's end) */
 	int was_ready;  /* reached CONN_READY (stays set while closing) */
 	uv_write_t write_req;
-	uint8_t *pack; /* WIRE_FRAME_MAX + 4 bytes for the frame being sent */
 	uint64_t started, last_rx, last_ping, closing_since;
 	int open_handles;
 	int close_err;
 	char close_why[256];
 	char peer_addr[64];
 	uint8_t rbuf[65536];
-	uint8_t plain[16384];
 };
 
 static void flush(struct conn *c);
+static int seal(struct conn *c);
 static void close_handles(struct conn *c);
 static void shut_down(struct conn *c);
 
@@ -164,7 +167,8 @@ static void flush(struct conn *c)
 	uv_buf_t buf;
 	int ret;
 
-	if (buf_size(&c->out) == 0 || c->writing || uv_is_closing((uv_handle_t *)&c->io))
+	if (seal(c) < 0 || buf_size(&c->out) == 0 || c->writing ||
+	    uv_is_closing((uv_handle_t *)&c->io))
 		return;
 	t = c->wbuf; /* empty: no write in flight */
 	c->wbuf = c->out;
@@ -181,27 +185,44 @@ static void flush(struct conn *c)
 	}
 }
 
+#define SEAL_AT (64 * 1024) /* plaintext queued in a turn past this is sealed at once */
+
+/* The queued frames into TLS records (their ciphertext to OUT). Returns 0, or a negative
+ * code once the connection is closing for it. */
+static int seal(struct conn *c)
+{
+	int ret;
+
+	if (c->tls == NULL || buf_size(&c->sealq) == 0)
+		return 0;
+	ret = tls_session_write(c->tls, buf_peek(&c->sealq), buf_size(&c->sealq));
+	buf_consume(&c->sealq, buf_size(&c->sealq));
+	if (ret < 0)
+		conn_close(c, ret, tls_session_error(c->tls));
+	return ret;
+}
+
+/* Packs F where it will leave from: plain on a control master's socket, else the queue of
+ * frames to seal (a big burst is sealed as it grows, in whole records). */
 static int send_frame(struct conn *c, const wire_frame *f)
 {
+	struct buf *q = c->tls == NULL ? &c->out : &c->sealq;
+	int64_t need = wire_packed_size(f);
+	uint8_t *at;
 	size_t len;
 	int ret;
 
-	if ((ret = wire_pack(f, c->pack, &len)) < 0)
-		return ret;
-	if (c->tls == NULL) {
-		/* A control master's socket: frames as they are. */
-		if ((ret = buf_append(&c->out, c->pack, len)) < 0) {
-			conn_close(c, ret, "out of memory");
-			return ret;
-		}
-		flush_soon(c);
-		return 0;
+	if (need < 0)
+		return (int)need;
+	if ((at = buf_reserve(q, (size_t)need)) == NULL) {
+		conn_close(c, -ENOMEM, "out of memory");
+		return -ENOMEM;
 	}
-	ret = tls_session_write(c->tls, c->pack, len);
-	if (ret < 0) {
-		conn_close(c, ret, tls_session_error(c->tls));
+	if ((ret = wire_pack(f, at, &len)) < 0)
 		return ret;
-	}
+	buf_commit(q, len);
+	if (q == &c->sealq && buf_size(q) >= SEAL_AT && (ret = seal(c)) < 0)
+		return ret;
 	flush_soon(c);
 	return 0;
 }
@@ -238,7 +259,7 @@ int conn_send_error(struct conn *c, uint32_t stream, Rexec__V1__ErrorCode code, 
 
 size_t conn_write_queue(const struct conn *c)
 {
-	return buf_size(&c->wbuf) + buf_size(&c->out);
+	return buf_size(&c->wbuf) + buf_size(&c->out) + buf_size(&c->sealq);
 }
 
 static void send_hello(struct conn *c)
@@ -405,13 +426,15 @@ static void keep_ticket(struct conn *c)
 	}
 }
 
-/* Frames out of N bytes of plaintext at P. Returns -1 once the connection is closing. */
+/* Frames out of N bytes of plaintext at P (NULL: already in the decoder's room). Returns -1
+ * once the connection is closing. */
 static int frames_in(struct conn *c, const uint8_t *p, size_t n)
 {
 	wire_frame *f = NULL;
 	int ret;
 
-	if ((ret = wire_decoder_feed(&c->dec, p, n)) < 0) {
+	ret = p == NULL ? wire_decoder_fed(&c->dec, n) : wire_decoder_feed(&c->dec, p, n);
+	if (ret < 0) {
 		log_warn("%s: %s", c->peer_addr, rexec_strerror(ret));
 		conn_send_error(c, 0, REXEC__V1__ERROR_CODE__ERROR_LIMIT, "%s",
 				rexec_strerror(ret));
@@ -433,14 +456,23 @@ static int frames_in(struct conn *c, const uint8_t *p, size_t n)
 	return c->state == CONN_CLOSING ? -1 : 0;
 }
 
+#define PLAIN_CHUNK 16384 /* a TLS record's plaintext at most */
+
+/* Plaintext out of TLS straight into the frame decoder, frames out of it, until TLS has no
+ * full record left. */
 static void pump(struct conn *c)
 {
 	for (;;) {
+		uint8_t *at;
 		int n;
 
 		if (c->state == CONN_CLOSING)
 			return;
-		n = tls_session_read(c->tls, c->plain, sizeof(c->plain));
+		if ((at = wire_decoder_room(&c->dec, PLAIN_CHUNK)) == NULL) {
+			conn_close(c, -ENOMEM, "out of memory");
+			return;
+		}
+		n = tls_session_read(c->tls, at, PLAIN_CHUNK);
 		keep_ticket(c);
 		if (n == 0)
 			return;
@@ -448,7 +480,7 @@ static void pump(struct conn *c)
 			conn_close(c, n == REXEC_ECLOSED ? 0 : n, tls_session_error(c->tls));
 			return;
 		}
-		if (frames_in(c, c->plain, (size_t)n) < 0)
+		if (frames_in(c, NULL, (size_t)n) < 0)
 			return;
 	}
 }
@@ -499,10 +531,14 @@ static void step_handshake(struct conn *c)
 	pump(c);
 }
 
+/* Ciphertext is read straight into the TLS session's input (no copy from a buffer of ours);
+ * a master's plain frames, or a read when that cannot grow, into RBUF. */
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
 	struct conn *c = h->data;
-	*buf = uv_buf_init((char *)c->rbuf, sizeof(c->rbuf));
+	uint8_t *at = c->tls != NULL ? tls_session_room(c->tls, sizeof(c->rbuf)) : NULL;
+
+	*buf = uv_buf_init((char *)(at != NULL ? at : c->rbuf), sizeof(c->rbuf));
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -530,7 +566,9 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		frames_in(c, (const uint8_t *)buf->base, (size_t)n);
 		return;
 	}
-	if ((ret = tls_session_feed(c->tls, (const uint8_t *)buf->base, (size_t)n)) < 0) {
+	if (buf->base != (char *)c->rbuf)
+		tls_session_fed(c->tls, (size_t)n);
+	else if ((ret = tls_session_feed(c->tls, (const uint8_t *)buf->base, (size_t)n)) < 0) {
 		conn_close(c, ret, "out of memory");
 		return;
 	}
@@ -584,7 +622,7 @@ static void on_handle_closed(uv_handle_t *h)
 	wire_decoder_close(&c->dec);
 	buf_free(&c->out);
 	buf_free(&c->wbuf);
-	free(c->pack);
+	buf_free(&c->sealq);
 	free(c->server_name);
 	free(c->ticket_file);
 	free(c);
@@ -624,7 +662,8 @@ void conn_close(struct conn *c, int err, const char *why)
 		close_handles(c);
 		return;
 	}
-	if (was >= CONN_HELLO && c->tls != NULL)
+	/* What was queued goes before the close_notify. */
+	if (was >= CONN_HELLO && c->tls != NULL && seal(c) == 0)
 		tls_session_close_notify(c->tls);
 	flush(c);
 	/* The shutdown goes after the last write: with one in flight, what is still queued
@@ -661,12 +700,6 @@ static struct conn *conn_alloc(uv_loop_t *loop, int server, int unix_socket,
 		}
 	}
 	c->opts.server_name = c->server_name;
-	c->pack = malloc(WIRE_FRAME_MAX + 4);
-	if (c->pack == NULL) {
-		free(c->server_name);
-		free(c);
-		return NULL;
-	}
 	c->cb = *cb;
 	c->arg = arg;
 	c->server = server;

@@ -7,7 +7,10 @@
  * tests/bench/gcm_bench.py and `-Dgcm=mbedtls`): eight AES-NI counter blocks in flight, and
  * their eight ciphertext blocks folded into the GHASH state with one reduction
  * (X' = (X+C0)H^8 + C1 H^7 + ... + C7 H), as in Intel's carry-less multiplication white paper
- * (Gueron, Kounavis), which OpenSSL's and the Linux kernel's x86 GCM follow too.
+ * (Gueron, Kounavis), which OpenSSL's and the Linux kernel's x86 GCM follow too. Where the
+ * CPU has VAES and VPCLMULQDQ, the wide path does the same sixteen blocks at a time on 256-bit
+ * vectors: ~4 GB/s a core against ~1.6 GB/s for the eight-block AES-NI loop (16 KiB records,
+ * CPU time, one run on a 2-core AMD EPYC VM; OpenSSL 3.0's AVX-512 GCM ~4.1 GB/s there).
  *
  * The API and its state machine (partial blocks, limits, error codes) are gcm.c's, so the
  * cipher layer, PSA, TLS and libssh use it unchanged, and gcm.c's self test (NIST vectors)
@@ -18,7 +21,9 @@
  *
  * Held to: OpenSSL's AES-GCM (tests/unit/gcm_openssl_diff.py), mbedTLS's gcm.c on fuzzed
  * input (tests/fuzz/gcm_fuzz.c), no secret-dependent branch or index on the AES-NI path under
- * valgrind (tests/unit/gcm_ct.c); round keys and H are wiped on free and off the stack. */
+ * valgrind (tests/unit/gcm_ct.c: valgrind's CPU has no VAES, so that check covers the 128-bit
+ * path only; the wide one is the same straight-line code, with no branch or index but on
+ * lengths); round keys and H are wiped on free and off the stack. */
 #include "mbedtls/build_info.h"
 
 #if defined(MBEDTLS_GCM_ALT)
@@ -41,13 +46,24 @@
 void gcm_alt_use_portable(mbedtls_gcm_context *ctx)
 {
 	ctx->nr = 0;
+	ctx->wide = 0;
 	mbedtls_platform_zeroize(ctx->rk, sizeof(ctx->rk));
 	mbedtls_platform_zeroize(ctx->hpow, sizeof(ctx->hpow));
+}
+
+void gcm_alt_use_narrow(mbedtls_gcm_context *ctx)
+{
+	ctx->wide = 0;
 }
 
 int gcm_alt_accelerated(const mbedtls_gcm_context *ctx)
 {
 	return ctx->nr != 0;
+}
+
+int gcm_alt_wide(const mbedtls_gcm_context *ctx)
+{
+	return ctx->wide != 0;
 }
 
 static uint64_t get64(const unsigned char *p)
@@ -279,7 +295,7 @@ TARGET static void expand_key(mbedtls_gcm_context *ctx, const unsigned char *key
 	mbedtls_platform_zeroize(k, sizeof(k));
 }
 
-/* H^1..H^8 from H (big-endian halves in ctx->h), byte-reversed for gfmul. */
+/* H^1..H^16 from H (big-endian halves in ctx->h), byte-reversed for gfmul. */
 TARGET static void power_table(mbedtls_gcm_context *ctx)
 {
 	unsigned char hb[16];
@@ -290,7 +306,7 @@ TARGET static void power_table(mbedtls_gcm_context *ctx)
 	put64(hb + 8, ctx->h[1]);
 	h = p = bswap128(load(hb));
 	store(ctx->hpow[0], h);
-	for (i = 1; i < 8; i++) {
+	for (i = 1; i < GCM_POWERS; i++) {
 		p = gfmul(p, h);
 		store(ctx->hpow[i], p);
 	}
@@ -352,6 +368,132 @@ TARGET static void bulk_fast(mbedtls_gcm_context *ctx, const unsigned char *in, 
 	put32(ctx->y + 12, ctr);
 	mbedtls_platform_zeroize(rk, sizeof(rk));
 	mbedtls_platform_zeroize(hp, sizeof(hp));
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The wide path: VAES and VPCLMULQDQ on 256-bit vectors, two blocks an instruction (Intel
+ * since Ice Lake, AMD since Zen 3). The same algorithm as bulk_fast(), eight blocks a turn
+ * with one reduction, in half the instructions; 256 bits and not 512, as the Linux kernel's
+ * aes-gcm-avx10 chooses for CPUs where 512-bit vectors lower the clock. */
+#define WIDE        __attribute__((target("avx2,vaes,vpclmulqdq,aes,pclmul,ssse3,sse4.1")))
+#define WIDE_BLOCKS 16 /* a turn: eight vectors in flight cover VAES's latency */
+#define WIDE_VECS   (WIDE_BLOCKS / 2)
+
+static int cpu_has_wide(void)
+{
+	unsigned a, b, c, d;
+
+	if (!cpu_has_aes_clmul() || !__get_cpuid(1, &a, &b, &c, &d))
+		return 0;
+	/* ECX: bit 27 OSXSAVE, 28 AVX; the OS saves the YMM state (XCR0 bits 1 and 2). */
+	if (!(c & (1u << 27)) || !(c & (1u << 28)))
+		return 0;
+	__asm__("xgetbv" : "=a"(a), "=d"(d) : "c"(0));
+	if ((a & 6) != 6 || !__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		return 0;
+	/* EBX bit 5 AVX2; ECX bit 9 VAES, 10 VPCLMULQDQ. */
+	return (b & (1u << 5)) && (c & (1u << 9)) && (c & (1u << 10));
+}
+
+WIDE static inline __m256i bswap256(__m256i x)
+{
+	const __m256i rev = _mm256_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 0,
+					    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+
+	return _mm256_shuffle_epi8(x, rev);
+}
+
+/* Adds the products of both lanes of A and B into LO, MID, HI (clmul_acc() twice over). */
+WIDE static inline void clmul_acc2(__m256i a, __m256i b, __m256i *lo, __m256i *mid, __m256i *hi)
+{
+	*lo = _mm256_xor_si256(*lo, _mm256_clmulepi64_epi128(a, b, 0x00));
+	*hi = _mm256_xor_si256(*hi, _mm256_clmulepi64_epi128(a, b, 0x11));
+	*mid = _mm256_xor_si256(*mid, _mm256_xor_si256(_mm256_clmulepi64_epi128(a, b, 0x10),
+						       _mm256_clmulepi64_epi128(a, b, 0x01)));
+}
+
+WIDE static inline __m128i fold(__m256i v)
+{
+	return _mm_xor_si128(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+}
+
+/* X folded with the WIDE_BLOCKS ciphertext blocks C (pairs, in order) into the GHASH
+ * state, with one reduction. */
+WIDE static inline __m128i ghash_wide(__m128i x, const __m256i c[WIDE_VECS],
+				      const __m256i hp[WIDE_VECS])
+{
+	__m256i lo = _mm256_setzero_si256(), mid = lo, hi = lo;
+	int i;
+
+	clmul_acc2(_mm256_xor_si256(bswap256(c[0]), _mm256_zextsi128_si256(x)), hp[0], &lo, &mid,
+		   &hi);
+	for (i = 1; i < WIDE_VECS; i++)
+		clmul_acc2(bswap256(c[i]), hp[i], &lo, &mid, &hi);
+	return reduce(fold(lo), fold(mid), fold(hi));
+}
+
+/* Whole groups of WIDE_BLOCKS blocks of IN to OUT, as bulk_fast() does groups of eight;
+ * returns the blocks done. The counter runs byte-reversed, so that one 32-bit add steps it
+ * (wrapping as GCM's inc32 does), and is turned back for the cipher. */
+WIDE static size_t bulk_wide(mbedtls_gcm_context *ctx, const unsigned char *in, unsigned char *out,
+			     size_t nblocks)
+{
+	__m256i rk[15], hp[WIDE_VECS], c[WIDE_VECS], ctr;
+	__m128i x;
+	const __m256i two = _mm256_set_epi32(0, 0, 0, 2, 0, 0, 0, 2);
+	int enc = ctx->mode == MBEDTLS_GCM_ENCRYPT, nr = ctx->nr, i, r;
+	size_t done = 0;
+
+	for (i = 0; i <= nr; i++)
+		rk[i] = _mm256_broadcastsi128_si256(load(ctx->rk[i]));
+	/* Lane 0 holds the earlier block of a pair: it takes the higher power of H. */
+	for (i = 0; i < WIDE_VECS; i++)
+		hp[i] = _mm256_set_m128i(load(ctx->hpow[WIDE_BLOCKS - 2 - 2 * i]),
+					 load(ctx->hpow[WIDE_BLOCKS - 1 - 2 * i]));
+	x = bswap128(load(ctx->buf));
+	ctr = _mm256_add_epi32(_mm256_broadcastsi128_si256(bswap128(load(ctx->y))),
+			       _mm256_set_epi32(0, 0, 0, 2, 0, 0, 0, 1));
+
+	for (; nblocks - done >= WIDE_BLOCKS; done += WIDE_BLOCKS) {
+		__m256i b[WIDE_VECS];
+
+		for (i = 0; i < WIDE_VECS; i++) {
+			b[i] = _mm256_xor_si256(bswap256(ctr), rk[0]);
+			ctr = _mm256_add_epi32(ctr, two);
+		}
+		/* Decrypting hashes this group's ciphertext, encrypting the group before's: in
+		 * both, the hash waits for no AES of this turn, and the core runs the two side
+		 * by side (OpenSSL's aesni-gcm stitches them by hand; out-of-order execution
+		 * does it here). */
+		if (!enc)
+			for (i = 0; i < WIDE_VECS; i++)
+				c[i] = _mm256_loadu_si256(
+					(const __m256i *)(const void *)(in + 32 * i));
+		if (!enc || done > 0)
+			x = ghash_wide(x, c, hp);
+		for (r = 1; r < nr; r++)
+			for (i = 0; i < WIDE_VECS; i++)
+				b[i] = _mm256_aesenc_epi128(b[i], rk[r]);
+		for (i = 0; i < WIDE_VECS; i++) {
+			/* Load each input pair before its output pair is stored: in place. */
+			__m256i t =
+				_mm256_loadu_si256((const __m256i *)(const void *)(in + 32 * i));
+
+			b[i] = _mm256_xor_si256(_mm256_aesenclast_epi128(b[i], rk[nr]), t);
+			_mm256_storeu_si256((__m256i *)(void *)(out + 32 * i), b[i]);
+			if (enc)
+				c[i] = b[i];
+		}
+		in += 16 * WIDE_BLOCKS;
+		out += 16 * WIDE_BLOCKS;
+	}
+	if (enc && done > 0)
+		x = ghash_wide(x, c, hp);
+	store(ctx->buf, bswap128(x));
+	put32(ctx->y + 12, get32(ctx->y + 12) + (uint32_t)done);
+	mbedtls_platform_zeroize(rk, sizeof(rk));
+	mbedtls_platform_zeroize(hp, sizeof(hp));
+	return done;
 }
 #endif /* GCM_X86 */
 
@@ -441,6 +583,7 @@ int mbedtls_gcm_setkey(mbedtls_gcm_context *ctx, mbedtls_cipher_id_t cipher,
 	if (cipher == MBEDTLS_CIPHER_ID_AES && keybits != 192 && cpu_has_aes_clmul()) {
 		expand_key(ctx, key, keybits);
 		power_table(ctx);
+		ctx->wide = (unsigned char)cpu_has_wide();
 	}
 #endif
 	return 0;
@@ -540,6 +683,14 @@ int mbedtls_gcm_update(mbedtls_gcm_context *ctx, const unsigned char *input, siz
 
 	nblocks = input_length / 16;
 #ifdef GCM_X86
+	if (ctx->wide && nblocks >= WIDE_BLOCKS) {
+		size_t done = bulk_wide(ctx, input, output, nblocks);
+
+		input += done * 16;
+		output += done * 16;
+		input_length -= done * 16;
+		nblocks -= done;
+	}
 	if (ctx->nr && nblocks > 0) {
 		bulk_fast(ctx, input, output, nblocks);
 		input += nblocks * 16;

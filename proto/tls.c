@@ -794,6 +794,16 @@ int tls_session_feed(struct tls_session *s, const uint8_t *p, size_t n)
 	return buf_append(&s->in, p, n);
 }
 
+uint8_t *tls_session_room(struct tls_session *s, size_t n)
+{
+	return buf_reserve(&s->in, n);
+}
+
+void tls_session_fed(struct tls_session *s, size_t n)
+{
+	buf_commit(&s->in, n);
+}
+
 /* timegm(), the inverse of gmtime() that glibc, musl and the BSDs all have, as OpenSSH's
  * parse_absolute_time() and systemd's parse_timestamp() use for UTC times: mbedTLS keeps the
  * ASN.1 time's fields and has no epoch conversion of its own. */

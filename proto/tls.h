@@ -82,6 +82,12 @@ void tls_session_free(struct tls_session *s);
 /* Hands N bytes of ciphertext from the network to the session. Returns 0 or -ENOMEM. */
 int tls_session_feed(struct tls_session *s, const uint8_t *p, size_t n);
 
+/* The same without a copy: room for N bytes of ciphertext at the end of the session's input,
+ * for the network read to fill (NULL when out of memory), then tls_session_fed() with what it
+ * read. */
+uint8_t *tls_session_room(struct tls_session *s, size_t n);
+void tls_session_fed(struct tls_session *s, size_t n);
+
 /* Advances the handshake: 0 when it is complete, 1 while it needs more input, or a negative
  * code (REXEC_ETLS, REXEC_ETLS_VERIFY) with tls_session_error() saying why. A server returns
  * REXEC_ETLS_ROLE when the handshake is complete but the client's certificate is not a

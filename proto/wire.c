@@ -9,6 +9,13 @@
 
 #define ARENA_SIZE (WIRE_FRAME_MAX * 2)
 
+int64_t wire_packed_size(const wire_frame *f)
+{
+	size_t n = rexec__v1__frame__get_packed_size(f);
+
+	return n > WIRE_FRAME_MAX ? REXEC_EFRAME_TOO_BIG : (int64_t)n + 4;
+}
+
 int wire_pack(const wire_frame *f, uint8_t *buf, size_t *len)
 {
 	size_t n = rexec__v1__frame__get_packed_size(f);
@@ -69,10 +76,22 @@ static uint32_t peek_len(const uint8_t *p)
 
 int wire_decoder_feed(struct wire_decoder *d, const void *p, size_t n)
 {
-	int ret = buf_append(&d->in, p, n);
+	uint8_t *at = wire_decoder_room(d, n);
 
-	if (ret < 0)
-		return ret;
+	if (at == NULL)
+		return -ENOMEM;
+	memcpy(at, p, n);
+	return wire_decoder_fed(d, n);
+}
+
+uint8_t *wire_decoder_room(struct wire_decoder *d, size_t n)
+{
+	return buf_reserve(&d->in, n);
+}
+
+int wire_decoder_fed(struct wire_decoder *d, size_t n)
+{
+	buf_commit(&d->in, n);
 	if (buf_size(&d->in) >= 4 && peek_len(buf_peek(&d->in)) > WIRE_FRAME_MAX)
 		return REXEC_EFRAME_TOO_BIG;
 	return 0;

@@ -14,10 +14,15 @@
 #define WIRE_DATA_MAX       (32 * 1024)        /* largest Data payload a sender puts in one frame */
 #define WIRE_WINDOW_DEFAULT (1024 * 1024)      /* per-stream, per-direction credit window */
 #define WIRE_WINDOW_MAX     (64 * 1024 * 1024) /* largest window either end may grant */
-#define WIRE_ARGV_MAX       4096
-#define WIRE_ARG_MAX        (128 * 1024)
-#define WIRE_NAME_MAX       256  /* user, workdir-less names, signal names, TERM */
-#define WIRE_TEXT_MAX       4096 /* Error messages, Exit reasons */
+/* A receiver holds Credit back until it has consumed this much of the window W it granted,
+ * as ssh sends its window adjust once half the window is used (channels.c): one Credit frame
+ * and TLS record per quarter window instead of one per write, and the sender, with at least
+ * three quarters still open, never waits for it. */
+#define WIRE_CREDIT_BATCH(w) ((w) / 4)
+#define WIRE_ARGV_MAX        4096
+#define WIRE_ARG_MAX         (128 * 1024)
+#define WIRE_NAME_MAX        256  /* user, workdir-less names, signal names, TERM */
+#define WIRE_TEXT_MAX        4096 /* Error messages, Exit reasons */
 
 typedef Rexec__V1__Frame wire_frame;
 
@@ -42,6 +47,15 @@ void wire_decoder_close(struct wire_decoder *d);
 /* Appends N bytes. Returns 0, -ENOMEM, or REXEC_EFRAME_TOO_BIG as soon as a frame header
  * announces more than WIRE_FRAME_MAX (before the body is buffered). */
 int wire_decoder_feed(struct wire_decoder *d, const void *p, size_t n);
+
+/* The same without a copy: room for N bytes at the end of the decoder's input (NULL when out
+ * of memory), then wire_decoder_fed() with how many were written there, which checks as
+ * wire_decoder_feed() does. */
+uint8_t *wire_decoder_room(struct wire_decoder *d, size_t n);
+int wire_decoder_fed(struct wire_decoder *d, size_t n);
+
+/* The bytes F takes packed (length prefix included), or REXEC_EFRAME_TOO_BIG. */
+int64_t wire_packed_size(const wire_frame *f);
 
 /* Takes the next complete frame: 1 with *OUT set (release it with wire_decoder_release()
  * before the next call), 0 when more

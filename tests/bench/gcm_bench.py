@@ -5,11 +5,13 @@ nothing about speed, it prints figures). Made to compare the AES-GCM of TLS reco
   packaging/zig build -Doptimize=ReleaseSafe --prefix /tmp/rexec-alt
   packaging/zig build -Doptimize=ReleaseSafe -Dgcm=mbedtls --prefix /tmp/rexec-mbedtls
   /usr/bin/python3 tests/bench/gcm_bench.py A=/tmp/rexec-alt/bin B=/tmp/rexec-mbedtls/bin \\
-      [--runs 7] [--size 1G]
+      [--runs 7] [--size 1G] [--up]
 
 Each build gets its own `rexec-agent --dev` (temp state dir, loopback) and streams SIZE bytes of
 `head -c SIZE /dev/zero` through `rexec -T dev --host` (its own client to its own agent: a host
-session, the real TLS channel both ways). The builds alternate run by run (A B, then B A, ...),
+session, the real TLS channel both ways); with --up, SIZE bytes the other way, from a local
+`dd if=/dev/zero bs=1M` into the remote `dd of=/dev/null bs=1M iflag=fullblock`, whose record
+count proves every byte arrived. The builds alternate run by run (A B, then B A, ...),
 so drift in the machine's load falls on both. For each build: the median wall time, and the
 median CPU seconds of the client (its rusage) and of the agent (utime + stime from /proc), which
 a busy shared machine disturbs less than wall time. Stops only the agents it started, by pid.
@@ -50,8 +52,10 @@ class Side(exec_bench.Bench):
             if not os.path.isfile(b):
                 raise SystemExit(f"gcm_bench: {b} missing")
 
-    def stream(self, size):
-        """One stream of SIZE bytes: (wall s, client CPU s, agent CPU s)."""
+    def stream(self, size, up=False):
+        """One stream of SIZE bytes, down or UP: (wall s, client CPU s, agent CPU s)."""
+        if up:
+            return self.upload(size)
         argv = [self.rexec, "-T", "dev", "--host", "--", "head", "-c", str(size), "/dev/zero"]
         buf = bytearray(1 << 20)
         total = 0
@@ -74,6 +78,28 @@ class Side(exec_bench.Bench):
                              f" {total} of {size} bytes")
         return dt, ru.ru_utime + ru.ru_stime, agent_cpu
 
+    def upload(self, size):
+        """SIZE bytes (whole MiB) up: (wall s, client CPU s, agent CPU s)."""
+        count = size >> 20
+        argv = [self.rexec, "-T", "dev", "--host", "--", "dd", "of=/dev/null", "bs=1M",
+                "iflag=fullblock"]
+        agent0 = cpu_seconds(self.agent.pid)
+        t0 = time.perf_counter()
+        src = subprocess.Popen(["dd", "if=/dev/zero", "bs=1M", f"count={count}"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(argv, env=self.rexec_env, stdin=src.stdout,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        src.stdout.close()
+        err = p.stderr.read()
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        dt = time.perf_counter() - t0
+        src.wait()
+        agent_cpu = cpu_seconds(self.agent.pid) - agent0
+        if p.returncode != 0 or f"{count}+0 records in".encode() not in err:
+            raise SystemExit(f"gcm_bench: {self.label}: upload exited {p.returncode}: {err!r}")
+        return dt, ru.ru_utime + ru.ru_stime, agent_cpu
+
     def cleanup(self):
         exec_bench.stop(self.agent, f"rexec-agent {self.label}")
         self.agent = None
@@ -86,7 +112,8 @@ def parse_args():
                     help="two builds' bin directories (rexec and rexec-agent), with a label")
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--size", type=exec_bench.parse_size, default=1 << 30,
-                    help="stream size (e.g. 1G, 256M)")
+                    help="stream size (e.g. 1G, 256M; whole MiB with --up)")
+    ap.add_argument("--up", action="store_true", help="stream stdin up instead of stdout down")
     return ap.parse_args()
 
 
@@ -107,13 +134,15 @@ def main():
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
         for i in range(args.runs):
             for s in (sides if i % 2 == 0 else sides[::-1]):
-                r = s.stream(args.size)
+                r = s.stream(args.size, args.up)
                 res[s.label].append(r)
                 exec_bench.log(f"gcm_bench: run {i + 1} {s.label}: {r[0]:.2f} s wall,"
                                f" client {r[1]:.2f} s CPU, agent {r[2]:.2f} s CPU")
         mib = args.size / (1 << 20)
-        print(f"`rexec -T dev --host -- head -c {args.size} /dev/zero`, medians of {args.runs}"
-              " interleaved runs:")
+        what = (f"`dd if=/dev/zero bs=1M count={args.size >> 20} | rexec -T dev --host -- dd"
+                " of=/dev/null bs=1M iflag=fullblock`" if args.up else
+                f"`rexec -T dev --host -- head -c {args.size} /dev/zero`")
+        print(f"{what}, medians of {args.runs} interleaved runs:")
         med = {}
         for label, runs in res.items():
             wall, ccpu, acpu = (statistics.median(r[k] for r in runs) for k in range(3))

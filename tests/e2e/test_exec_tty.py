@@ -345,15 +345,15 @@ def test_background_holder_of_the_terminal_does_not_hold_the_session(spawn, mark
     assert wait_present(marker), "the holder should outlive the session"
 
 
-# The client's window (WIRE_WINDOW_DEFAULT) and what its stdout pipe takes unread (16 pages, at
-# most a 4095-byte read of the master in each): past these the agent stops reading until the
-# client writes some out. TAIL is what the process writes beyond that: more than one read of the
-# master gets, less than the pty buffers (8 to 19 KB here, by the writes' sizes), so that the
-# writer exits with the tail in the pty; when the pipe took less, the writer waits for the test
-# to read and the run proves nothing: it is tried again. Once the test reads, the client writes
-# out 16 frames at once and the agent's window opens wide: its reads of the master come short.
+# The client's window (WIRE_WINDOW_DEFAULT): past it the agent stops reading until the client
+# credits some back. What the client's stdout pipe takes unread (16 pages, at most 64 KiB) is
+# not credited: the client holds credit back until a quarter of the window (WIRE_CREDIT_BATCH)
+# is written out. TAIL is what the process writes beyond the window: more than one read of
+# the master gets (4095 bytes), less than the pty buffers (8 to 19 KB here, by the writes'
+# sizes), so that the writer exits with the tail in the pty; a try where it did not is tried
+# again. Once the test reads, the client writes out its queue, credits it, and the agent's
+# window opens wide: its reads of the master come short.
 WINDOW = 1024 * 1024
-PIPE = 16 * 4095
 TAIL = 4600
 HELD_TRIES = 8
 
@@ -362,7 +362,7 @@ def tail_held_in_the_pty(client, target, marker):
     """Run a burst on TARGET (`--host` or `--container NAME`) with -t while the client's stdout
     is not read, so that its tail waits in the pty when the process exits; then read. Asserts
     that every byte arrived, in every try, and that some try held the tail."""
-    n = WINDOW + PIPE + TAIL
+    n = WINDOW + TAIL
     script = f"stty -echo; read go; head -c {n} /dev/zero | tr '\\0' x; exit"
     for i in range(HELD_TRIES):
         tag = f"{marker}{i}"

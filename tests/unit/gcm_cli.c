@@ -1,12 +1,12 @@
 /* gcm_cli.c: rexec's AES-GCM (proto/gcm_alt.c, through mbedtls/gcm.h) behind stdin and stdout,
  * for gcm_openssl_diff.py, which holds it against OpenSSL. One case after another:
  *
- *   in:  u8 flags (1: portable path), u8 key_len, u8 iv_len, u8 0, u32 ad_len, u32 ad_split,
- *        u32 len, u32 nchunks, u32 chunk[nchunks] (they sum to len), key, iv, ad, plaintext
- *   out: ciphertext, tag[16] (encrypted with update() over the chunks, AD in two pieces),
- *        plaintext (the ciphertext decrypted in place over the same chunks), u8 status: bit 0
- *        auth_decrypt of the ciphertext with its tag gave the plaintext, bit 1 with one tag bit
- *        flipped it failed and left only zeros in its output, bit 2 the path was the one asked
+ *   in:  u8 flags (1: portable path, 2: no VAES), u8 key_len, u8 iv_len, u8 0, u32 ad_len, u32
+ * ad_split, u32 len, u32 nchunks, u32 chunk[nchunks] (they sum to len), key, iv, ad, plaintext out:
+ * ciphertext, tag[16] (encrypted with update() over the chunks, AD in two pieces), plaintext (the
+ * ciphertext decrypted in place over the same chunks), u8 status: bit 0 auth_decrypt of the
+ * ciphertext with its tag gave the plaintext, bit 1 with one tag bit flipped it failed and left
+ * only zeros in its output, bit 2 the path was the one asked, bit 3 the wide (VAES) path ran
  *
  * All u32 are little-endian. Exits 0 at the end of its input, 1 on a malformed case or an
  * error from mbedTLS (reported on stderr). */
@@ -103,8 +103,12 @@ static int one(struct gcm_case *k)
 	}
 	if (k->flags & 1)
 		gcm_alt_use_portable(&c);
-	if (gcm_alt_accelerated(&c) == !(k->flags & 1))
+	if (k->flags & 2)
+		gcm_alt_use_narrow(&c);
+	if (gcm_alt_accelerated(&c) == !(k->flags & 1) && !((k->flags & 2) && gcm_alt_wide(&c)))
 		status |= 4;
+	if (gcm_alt_wide(&c))
+		status |= 8;
 	if ((ret = streamed(&c, k, MBEDTLS_GCM_ENCRYPT, k->pt, k->ct, tag)) != 0) {
 		fail("encrypt", ret);
 		goto out;

@@ -1,7 +1,8 @@
 /* gcm_test.c: rexec's AES-GCM (proto/gcm_alt.c) against mbedTLS's NIST self test on both of
  * its paths, against a reference computed elsewhere (pyca/cryptography, i.e. OpenSSL) for a
- * text long enough for the eight-block loop, and the AES-NI path against the portable one
- * over many lengths, IVs, split points and in place. */
+ * text long enough for the eight-block loop, the wide (VAES) and the 128-bit AES-NI paths
+ * against the portable one over many lengths, IVs, split points and in place, and the
+ * counter's 32-bit wrap on every path. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,6 +53,23 @@ static int x86_has_aes_clmul(void)
 #endif
 }
 
+/* VAES and VPCLMULQDQ on 256-bit vectors, which the OS saves (the wide path). */
+static int x86_has_wide(void)
+{
+#if defined(__x86_64__)
+	unsigned a, b, c, d;
+
+	if (!x86_has_aes_clmul() || !__get_cpuid(1, &a, &b, &c, &d) || !(c & 1u << 27) ||
+	    !(c & 1u << 28))
+		return 0;
+	__asm__("xgetbv" : "=a"(a), "=d"(d) : "c"(0));
+	return (a & 6) == 6 && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & 1u << 5) &&
+	       (c & 1u << 9) && (c & 1u << 10);
+#else
+	return 0;
+#endif
+}
+
 static void test_nist_vectors_and_path_choice(void **state)
 {
 	mbedtls_gcm_context c;
@@ -61,6 +79,13 @@ static void test_nist_vectors_and_path_choice(void **state)
 	mbedtls_gcm_init(&c);
 	assert_int_equal(mbedtls_gcm_setkey(&c, MBEDTLS_CIPHER_ID_AES, key, 128), 0);
 	/* The AES-NI path must be the one taken where the CPU has it. */
+	assert_int_equal(gcm_alt_accelerated(&c), x86_has_aes_clmul());
+	assert_int_equal(gcm_alt_wide(&c), x86_has_wide());
+	printf("gcm_test: this CPU takes the %s path\n", gcm_alt_wide(&c)          ? "wide (VAES)"
+							 : gcm_alt_accelerated(&c) ? "AES-NI"
+										   : "portable");
+	gcm_alt_use_narrow(&c);
+	assert_false(gcm_alt_wide(&c));
 	assert_int_equal(gcm_alt_accelerated(&c), x86_has_aes_clmul());
 	gcm_alt_use_portable(&c);
 	assert_false(gcm_alt_accelerated(&c));
@@ -164,8 +189,9 @@ static void streamed(mbedtls_gcm_context *c, int mode, const unsigned char *iv, 
 static void test_fast_path_matches_portable(void **state)
 {
 	static unsigned char pt[MAXTEXT], ct_fast[MAXTEXT], ct_port[MAXTEXT], buf[MAXTEXT];
-	static const size_t lens[] = { 0,   1,   15,  16,   17,   112,  127,   128,   129,
-				       143, 144, 255, 1000, 4095, 4096, 16384, 16400, MAXTEXT };
+	static const size_t lens[] = { 0,    1,    15,   16,    17,    112,   127,    128,
+				       129,  143,  144,  255,   256,   257,   384,    400,
+				       1000, 4095, 4096, 16384, 16400, 16413, MAXTEXT };
 	static const size_t iv_lens[] = { 12, 1, 8, 16, 17, 60 };
 	unsigned char key[32], iv[60], ad[100], tag_fast[16], tag_port[16], tag[16];
 	mbedtls_gcm_context fast, port;
@@ -174,13 +200,18 @@ static void test_fast_path_matches_portable(void **state)
 	(void)state;
 	if (!x86_has_aes_clmul())
 		skip();
-	for (round = 0; round < 4; round++) {
+	/* Rounds 0-3 on the path this CPU takes (wide where it has VAES), 4-7 on the 128-bit
+	 * AES-NI one. */
+	for (round = 0; round < 8; round++) {
 		unsigned keybits = round % 2 ? 256 : 128;
 
 		fill(key, sizeof(key));
 		mbedtls_gcm_init(&fast);
 		assert_int_equal(mbedtls_gcm_setkey(&fast, MBEDTLS_CIPHER_ID_AES, key, keybits), 0);
+		if (round >= 4)
+			gcm_alt_use_narrow(&fast);
 		assert_true(gcm_alt_accelerated(&fast));
+		assert_int_equal(gcm_alt_wide(&fast), round < 4 && x86_has_wide());
 		mbedtls_gcm_init(&port);
 		assert_int_equal(mbedtls_gcm_setkey(&port, MBEDTLS_CIPHER_ID_AES, key, keybits), 0);
 		gcm_alt_use_portable(&port);
@@ -236,6 +267,53 @@ static void test_fast_path_matches_portable(void **state)
 		}
 		mbedtls_gcm_free(&fast);
 		mbedtls_gcm_free(&port);
+	}
+}
+
+/* GCM's counter steps its low 32 bits alone (inc32), wrapping to 0 without a carry into the
+ * IV: every path must wrap so, also in the middle of a group of blocks. The counter block is
+ * set by hand after the start, as a non-96-bit IV could make it. */
+static void test_counter_wraps_as_inc32(void **state)
+{
+	static unsigned char pt[4096], out[3][4096];
+	static const uint32_t starts[] = { 0xffffffffu, 0xfffffff0u, 0xfffffff7u, 0xffffff00u };
+	unsigned char key[16], iv[12], tag[3][16];
+	mbedtls_gcm_context c[3];
+	size_t si, olen;
+	int p;
+
+	(void)state;
+	if (!x86_has_aes_clmul())
+		skip();
+	fill(key, sizeof(key));
+	fill(iv, sizeof(iv));
+	fill(pt, sizeof(pt));
+	for (si = 0; si < sizeof(starts) / sizeof(starts[0]); si++) {
+		for (p = 0; p < 3; p++) {
+			mbedtls_gcm_init(&c[p]);
+			assert_int_equal(mbedtls_gcm_setkey(&c[p], MBEDTLS_CIPHER_ID_AES, key, 128),
+					 0);
+			if (p == 1)
+				gcm_alt_use_narrow(&c[p]);
+			if (p == 2)
+				gcm_alt_use_portable(&c[p]);
+			assert_int_equal(mbedtls_gcm_starts(&c[p], MBEDTLS_GCM_ENCRYPT, iv, 12), 0);
+			c[p].y[12] = (unsigned char)(starts[si] >> 24);
+			c[p].y[13] = (unsigned char)(starts[si] >> 16);
+			c[p].y[14] = (unsigned char)(starts[si] >> 8);
+			c[p].y[15] = (unsigned char)starts[si];
+			assert_int_equal(mbedtls_gcm_update(&c[p], pt, sizeof(pt), out[p],
+							    sizeof(out[p]), &olen),
+					 0);
+			assert_int_equal(mbedtls_gcm_finish(&c[p], NULL, 0, &olen, tag[p], 16), 0);
+			/* The low 32 bits wrapped and the IV's 96 are as they were. */
+			assert_memory_equal(c[p].y, iv, 12);
+			mbedtls_gcm_free(&c[p]);
+		}
+		same(out[0], out[2], sizeof(pt));
+		same(out[1], out[2], sizeof(pt));
+		assert_memory_equal(tag[0], tag[2], 16);
+		assert_memory_equal(tag[1], tag[2], 16);
 	}
 }
 
@@ -341,6 +419,7 @@ int main(void)
 		cmocka_unit_test(test_nist_vectors_and_path_choice),
 		cmocka_unit_test(test_matches_openssl_on_a_long_text),
 		cmocka_unit_test(test_fast_path_matches_portable),
+		cmocka_unit_test(test_counter_wraps_as_inc32),
 		cmocka_unit_test(test_forged_tag_or_text_is_refused_and_output_wiped),
 		cmocka_unit_test(test_free_wipes_round_keys_and_h),
 		cmocka_unit_test(test_bad_input_is_refused_as_mbedtls_does),
