@@ -28,13 +28,6 @@
 
 static const char *sess_state_names[] = { "starting", "running", "draining", "ending" };
 
-struct in_write {
-	uv_write_t req;
-	struct session *s;
-	size_t len;
-	uint8_t data[WIRE_DATA_MAX + DETACH_KEYS_MAX]; /* + detach keys held back before */
-};
-
 void session__set_state(struct session *s, enum sess_state next)
 {
 	log_debug("session %u/%d: %s -> %s", s->stream, (int)s->sp.pid, sess_state_names[s->state],
@@ -125,8 +118,8 @@ static void unref(struct session *s)
 		return;
 	if (s->sp.errpipe >= 0)
 		close(s->sp.errpipe);
-	while (s->n_spare > 0)
-		free(s->spare[--s->n_spare]);
+	buf_free(&s->inq);
+	buf_free(&s->inw);
 	free(s);
 }
 
@@ -534,33 +527,77 @@ static void close_stdin(struct session *s)
 	}
 }
 
+/* Where stdin goes: the PTY master, the engine's stream, or the stdin pipe. */
+static uv_stream_t *stdin_dst(struct session *s, int *open)
+{
+	int to_out = s->tty || s->ct != NULL;
+
+	*open = to_out ? s->out_open : s->in_open;
+	return to_out ? (uv_stream_t *)&s->out_h : (uv_stream_t *)&s->in_h;
+}
+
+static void on_in_written(uv_write_t *req, int status);
+
+/* Hands the queued stdin to libuv, unless a write is in flight (then it goes when that one
+ * completes, with whatever else came). */
+static void flush_stdin(struct session *s)
+{
+	struct buf t;
+	uv_buf_t buf;
+	uv_stream_t *dst;
+	size_t n = buf_size(&s->inq);
+	int open;
+
+	if (s->in_writing || n == 0)
+		return;
+	dst = stdin_dst(s, &open);
+	t = s->inw; /* empty: no write in flight */
+	s->inw = s->inq;
+	s->inq = t;
+	buf = uv_buf_init((char *)buf_peek(&s->inw), (unsigned int)n);
+	s->in_writing = 1;
+	s->in_req.data = s;
+	if (!open || uv_write(&s->in_req, dst, &buf, 1, on_in_written) < 0) {
+		s->in_writing = 0;
+		buf_consume(&s->inw, n);
+		s->in_queued -= n;
+		send_credit(s, n);
+	}
+}
+
 static void on_in_written(uv_write_t *req, int status)
 {
-	struct in_write *w = (struct in_write *)req;
-	struct session *s = w->s;
+	struct session *s = req->data;
+	size_t n = buf_size(&s->inw);
 
-	s->in_queued -= w->len;
-	if (status == 0)
-		s->bytes_in += w->len;
+	s->in_writing = 0;
+	buf_consume(&s->inw, n);
+	s->in_queued -= n;
+	if (status == 0) {
+		s->bytes_in += n;
+	} else {
+		/* The process closed its stdin (or the handle is closing): what waits behind
+		 * this write is dropped with it. */
+		size_t q = buf_size(&s->inq);
+
+		buf_consume(&s->inq, q);
+		s->in_queued -= q;
+		n += q;
+	}
 	/* The bytes left our buffer: the client may send as many more. */
 	if (s->state != SESS_ENDING)
-		send_credit(s, w->len);
-	if (s->n_spare < IN_SPARES)
-		s->spare[s->n_spare++] = w;
-	else
-		free(w);
+		send_credit(s, n);
+	if (status == 0 && s->state != SESS_ENDING)
+		flush_stdin(s);
 	if (s->stdin_eof && s->in_queued == 0 && s->state != SESS_ENDING)
 		close_stdin(s);
 }
 
 static void write_stdin(struct session *s, const ProtobufCBinaryData *b)
 {
-	int to_out = s->tty || s->ct != NULL;
-	uv_stream_t *dst = to_out ? (uv_stream_t *)&s->out_h : (uv_stream_t *)&s->in_h;
-	int open = to_out ? s->out_open : s->in_open;
+	int open;
+	uv_stream_t *dst = stdin_dst(s, &open);
 	ProtobufCBinaryData rest, kept;
-	struct in_write *w;
-	uv_buf_t buf;
 	uint8_t keep[WIRE_DATA_MAX + DETACH_KEYS_MAX];
 	int detached = 0;
 
@@ -597,23 +634,14 @@ static void write_stdin(struct session *s, const ProtobufCBinaryData *b)
 			b = &rest;
 		}
 	}
-	w = b->len > sizeof(w->data) ? NULL /* wire.c refuses such a frame */
-	    : s->n_spare > 0         ? s->spare[--s->n_spare]
-				     : malloc(sizeof(*w));
-	if (w == NULL) {
+	if (buf_append(&s->inq, b->data, b->len) < 0) {
+		/* Out of memory: these bytes are lost, as a write that failed would lose them. */
+		log_warn("session %u: stdin: out of memory, %zu bytes dropped", s->stream, b->len);
 		send_credit(s, b->len);
 		return;
 	}
-	w->s = s;
-	w->len = b->len;
-	memcpy(w->data, b->data, b->len);
-	buf = uv_buf_init((char *)w->data, (unsigned int)b->len);
 	s->in_queued += b->len;
-	if (uv_write(&w->req, dst, &buf, 1, on_in_written) < 0) {
-		s->in_queued -= b->len;
-		send_credit(s, b->len);
-		free(w);
-	}
+	flush_stdin(s);
 }
 
 static void do_signal(struct session *s, const char *name)

@@ -15,6 +15,7 @@
 #include "agent/agent.h"
 #include "agent/audit.h"
 #include "agent/spawn.h"
+#include "proto/buf.h"
 #include "proto/tls.h"
 #include "proto/wire.h"
 
@@ -29,10 +30,6 @@ enum sess_state {
 };
 
 enum timer_mode { TIMER_NONE, TIMER_LINGER, TIMER_GRACE, TIMER_KILL };
-
-#define IN_SPARES 4 /* stdin blocks a session keeps for reuse (write_stdin()) */
-
-struct in_write;
 
 struct session {
 	struct session *next;
@@ -59,11 +56,15 @@ struct session {
 	int64_t in_window; /* stdin bytes the client may still send: what we granted, less what
 			    * came, plus what we credited back (at most WIRE_WINDOW_DEFAULT) */
 	uint64_t off[4];
-	size_t in_queued; /* stdin bytes written to the process but not yet drained */
-	/* Written stdin blocks kept for the next frame the process does not take at once: musl
-	 * maps each such block fresh and unmaps it on free (36 KiB per frame on an upload). */
-	struct in_write *spare[IN_SPARES];
-	int n_spare;
+	size_t in_queued; /* stdin bytes the process has not taken yet (INQ and INW) */
+	/* Stdin the process did not take at once, as conn.c queues ciphertext: INQ fills while
+	 * INW is being written, one write in flight. Bytes, not a block per Data frame: the
+	 * window bounds the memory, however small the frames (a 36 KiB block per frame let a
+	 * client of 1-byte frames make the agent hold 36 GiB), and the buffers are kept for the
+	 * session (musl maps a freed block anew: an upload paid a fault per page per frame). */
+	struct buf inq, inw;
+	uv_write_t in_req;
+	int in_writing;
 	int stdin_eof; /* Eof arrived; close once in_queued is 0 */
 	uint8_t last_in;
 	int status;
