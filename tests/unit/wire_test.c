@@ -1,5 +1,6 @@
 /* wire_test.c: framing: round trips fed whole and byte by byte, the size cap enforced from the
- * header before the body arrives, garbage refused, and the validation rules of the contract. */
+ * header before the body arrives, garbage refused, the validation rules of the contract, and
+ * Data frames packed by hand byte for byte as protobuf-c packs them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -145,6 +146,81 @@ static void test_pack_refuses_oversized_frame(void **unused)
 	free(big);
 }
 
+/* wire_pack() packs Data frames itself: the bytes must be protobuf-c's, for every size of
+ * each varint (zeros left out, one to five bytes for the stream, up to ten for the offset),
+ * payloads across the lengths where the sub-message's length grows a byte, and frames with an
+ * unknown field or any other message still go through protobuf-c. */
+static void test_data_frames_packed_as_protobuf_c_packs_them(void **unused)
+{
+	static uint8_t payload[WIRE_DATA_MAX], want[WIRE_FRAME_MAX + 4];
+	static const uint32_t streams[] = { 0, 1, 127, 128, 16383, 16384, 0xFFFFFFFFu };
+	static const uint64_t offsets[] = { 0, 1, 127, 128, 1ull << 32, 0xFFFFFFFFFFFFFFFFull };
+	static const size_t lens[] = { 0,
+				       1,
+				       100,
+				       110,
+				       116,
+				       117,
+				       127,
+				       128,
+				       16370,
+				       16383,
+				       16384,
+				       WIRE_DATA_MAX - 1,
+				       WIRE_DATA_MAX };
+	static const Rexec__V1__Fd fds[] = { REXEC__V1__FD__FD_STDIN, REXEC__V1__FD__FD_STDOUT,
+					     REXEC__V1__FD__FD_STDERR };
+	size_t si, oi, li, fi, i, len, n, cases = 0;
+	ProtobufCMessageUnknownField unk = { 9, PROTOBUF_C_WIRE_TYPE_VARINT, 1, payload };
+
+	for (i = 0; i < sizeof(payload); i++)
+		payload[i] = (uint8_t)(i * 7 + 3);
+	for (si = 0; si < sizeof(streams) / sizeof(streams[0]); si++)
+		for (oi = 0; oi < sizeof(offsets) / sizeof(offsets[0]); oi++)
+			for (li = 0; li < sizeof(lens) / sizeof(lens[0]); li++)
+				for (fi = 0; fi < sizeof(fds) / sizeof(fds[0]); fi++) {
+					wire_frame f = REXEC__V1__FRAME__INIT;
+					Rexec__V1__Data d = REXEC__V1__DATA__INIT;
+
+					d.fd = fds[fi];
+					d.bytes.data = payload;
+					d.bytes.len = lens[li];
+					d.offset = offsets[oi];
+					f.stream = streams[si];
+					f.msg_case = REXEC__V1__FRAME__MSG_DATA;
+					f.data = &d;
+					n = rexec__v1__frame__get_packed_size(&f);
+					assert_int_equal(rexec__v1__frame__pack(&f, want), n);
+					assert_int_equal(wire_packed_size(&f), (int64_t)n + 4);
+					assert_int_equal(wire_pack(&f, packed, &len), 0);
+					assert_int_equal(len, n + 4);
+					assert_memory_equal(packed + 4, want, n);
+					cases++;
+				}
+	assert_int_equal(cases, 7 * 6 * 13 * 3);
+
+	/* An unknown field (a frame relayed from a newer peer) is kept: protobuf-c's path. */
+	{
+		wire_frame f = REXEC__V1__FRAME__INIT;
+		Rexec__V1__Data d = REXEC__V1__DATA__INIT;
+
+		d.fd = REXEC__V1__FD__FD_STDOUT;
+		d.bytes.data = payload;
+		d.bytes.len = 300;
+		d.base.n_unknown_fields = 1;
+		d.base.unknown_fields = &unk;
+		f.stream = 3;
+		f.msg_case = REXEC__V1__FRAME__MSG_DATA;
+		f.data = &d;
+		n = rexec__v1__frame__get_packed_size(&f);
+		assert_int_equal(rexec__v1__frame__pack(&f, want), n);
+		assert_int_equal(wire_pack(&f, packed, &len), 0);
+		assert_int_equal(len, n + 4);
+		assert_memory_equal(packed + 4, want, n);
+	}
+	(void)unused;
+}
+
 static void test_validation_rules(void **unused)
 {
 	wire_frame f = REXEC__V1__FRAME__INIT;
@@ -237,6 +313,7 @@ int main(void)
 		cmocka_unit_test(test_garbage_body_refused),
 		cmocka_unit_test(test_pack_refuses_oversized_frame),
 		cmocka_unit_test(test_validation_rules),
+		cmocka_unit_test(test_data_frames_packed_as_protobuf_c_packs_them),
 	};
 	return cmocka_run_group_tests_name("wire", tests, NULL, NULL);
 }
