@@ -379,17 +379,24 @@ void session__send_data(struct session *s, Rexec__V1__Fd fd, const uint8_t *p, s
 	wire_frame f = REXEC__V1__FRAME__INIT;
 	Rexec__V1__Data d = REXEC__V1__DATA__INIT;
 
-	d.fd = fd;
-	d.bytes.data = (uint8_t *)p;
-	d.bytes.len = n;
-	d.offset = s->off[fd];
-	f.msg_case = REXEC__V1__FRAME__MSG_DATA;
-	f.data = &d;
 	if (s->conn != NULL)
 		s->bytes_out += (uint64_t)n;
 	record_output(s->rec, p, n);
-	session__send_frame(s, &f);
-	s->off[fd] += (uint64_t)n;
+	/* A read takes up to SESSION_READ_MAX: Data frames carry at most WIRE_DATA_MAX. */
+	while (n > 0) {
+		size_t chunk = n < WIRE_DATA_MAX ? n : WIRE_DATA_MAX;
+
+		d.fd = fd;
+		d.bytes.data = (uint8_t *)p;
+		d.bytes.len = chunk;
+		d.offset = s->off[fd];
+		f.msg_case = REXEC__V1__FRAME__MSG_DATA;
+		f.data = &d;
+		session__send_frame(s, &f);
+		s->off[fd] += (uint64_t)chunk;
+		p += chunk;
+		n -= chunk;
+	}
 }
 
 /* A payload of the engine's stream (1: stdout, 2: stderr). */

@@ -31,6 +31,11 @@ enum sess_state {
 
 enum timer_mode { TIMER_NONE, TIMER_LINGER, TIMER_GRACE, TIMER_KILL };
 
+/* The most one read of a session's output takes (then sent as Data frames of WIRE_DATA_MAX),
+ * with its pipes grown to match (spawn.c): a stream wakes the agent and the writer a quarter
+ * as often as with 32 KiB reads of a 64 KiB pipe. */
+#define SESSION_READ_MAX (128 * 1024)
+
 struct session {
 	struct session *next;
 	struct agent *agent;
@@ -82,7 +87,7 @@ struct session {
 	/* Its recording (record.h; NULL: none), and its "end" record kept while that closes. */
 	struct record *rec;
 	struct audit_end end;
-	uint8_t buf[WIRE_DATA_MAX];
+	uint8_t buf[SESSION_READ_MAX];
 };
 
 /* session.c: the relay. */

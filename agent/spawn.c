@@ -20,6 +20,8 @@
 
 #include <linux/openat2.h>
 
+#define PIPE_SIZE (256 * 1024) /* a session's stdin and stdout pipes (F_SETPIPE_SZ) */
+
 enum stage {
 	STAGE_ENTER = 1,
 	STAGE_SETSID,
@@ -290,6 +292,14 @@ int spawn_start(const struct spawn_req *req, struct spawn_result *res)
 		   pipe2(xp, O_CLOEXEC) < 0) {
 		ret = -errno;
 		goto fail;
+	}
+	if (!req->tty) {
+		/* Bulk streams: a pipe of 256 KiB (Linux's default is 64 KiB) lets the writer and
+		 * the agent each go four times as far before waking the other. Best effort: at
+		 * /proc/sys/fs/pipe-max-size or the user's pipe quota the default stays. */
+		if (req->stdin_open)
+			(void)fcntl(ip[1], F_SETPIPE_SZ, PIPE_SIZE);
+		(void)fcntl(op[0], F_SETPIPE_SZ, PIPE_SIZE);
 	}
 
 	/* A host session's user switch (as root): its groups, read here as initgroups() would,
