@@ -4,6 +4,7 @@
 #include "client/exec.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,9 @@
 #include "proto/signame.h"
 #include "proto/version.h"
 
-#define STREAM_ID 1
+#define STREAM_ID   1
+#define IN_READ_MAX (128 * 1024) /* one read of stdin, sent as Data frames of WIRE_DATA_MAX */
+#define PIPE_SIZE   (256 * 1024) /* what our stdin and stdout pipes are grown to */
 
 /* Signals forwarded to the remote process (without a TTY, the only way they get there). */
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
@@ -75,7 +78,7 @@ struct exec {
 	int64_t in_window;
 	uint64_t in_off;
 	size_t credit_held; /* output written but not yet credited (WIRE_CREDIT_BATCH) */
-	uint8_t in_buf[WIRE_DATA_MAX];
+	uint8_t in_buf[IN_READ_MAX];
 	/* ~. escape state */
 	int at_line_start, tilde;
 	/* output */
@@ -136,6 +139,23 @@ static void get_winsize(Rexec__V1__WinSize *ws)
 
 /* ---- output ---- */
 
+/* A pipe on FD is grown to PIPE_SIZE (never shrunk; best effort, as the user's pipe quota or
+ * /proc/sys/fs/pipe-max-size allow): with Linux's 64 KiB, a bulk stream woke us and the
+ * program at the pipe's other end every 32 KiB. */
+static void grow_pipe(int fd)
+{
+#if defined(F_SETPIPE_SZ) /* Linux */
+	struct stat st;
+	int now;
+
+	if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && (now = fcntl(fd, F_GETPIPE_SZ)) > 0 &&
+	    now < PIPE_SIZE)
+		(void)fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE);
+#else
+	(void)fd;
+#endif
+}
+
 static void out_init(struct exec *x, struct out *o, int fd)
 {
 	uv_handle_type t = uv_guess_handle(fd);
@@ -145,6 +165,7 @@ static void out_init(struct exec *x, struct out *o, int fd)
 	if (t == UV_TTY && uv_tty_init(x->loop, &o->h.tty, fd, 0) == 0) {
 		o->stream_ok = 1;
 	} else if (t == UV_NAMED_PIPE || t == UV_TCP) {
+		grow_pipe(fd);
 		uv_pipe_init(x->loop, &o->h.pipe, 0);
 		if (uv_pipe_open(&o->h.pipe, fd) == 0)
 			o->stream_ok = 1;
@@ -214,22 +235,27 @@ static void out_write(struct exec *x, struct out *o, const uint8_t *p, size_t n)
 
 /* ---- stdin ---- */
 
+/* N bytes of stdin, as Data frames of at most WIRE_DATA_MAX. */
 static void send_stdin(struct exec *x, const uint8_t *p, size_t n)
 {
 	wire_frame f = REXEC__V1__FRAME__INIT;
 	Rexec__V1__Data d = REXEC__V1__DATA__INIT;
 
-	if (n == 0)
-		return;
-	d.fd = REXEC__V1__FD__FD_STDIN;
-	d.bytes.data = (uint8_t *)p;
-	d.bytes.len = n;
-	d.offset = x->in_off;
-	f.msg_case = REXEC__V1__FRAME__MSG_DATA;
-	f.data = &d;
-	send_frame(x, &f);
-	x->in_off += n;
-	x->in_window -= (int64_t)n;
+	while (n > 0) {
+		size_t chunk = n < WIRE_DATA_MAX ? n : WIRE_DATA_MAX;
+
+		d.fd = REXEC__V1__FD__FD_STDIN;
+		d.bytes.data = (uint8_t *)p;
+		d.bytes.len = chunk;
+		d.offset = x->in_off;
+		f.msg_case = REXEC__V1__FRAME__MSG_DATA;
+		f.data = &d;
+		send_frame(x, &f);
+		x->in_off += chunk;
+		x->in_window -= (int64_t)chunk;
+		p += chunk;
+		n -= chunk;
+	}
 }
 
 static void send_stdin_eof(struct exec *x)
@@ -308,6 +334,9 @@ static void on_in_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	struct exec *x = h->data;
 	size_t n = sizeof(x->in_buf);
 
+	/* Typed input goes through the ~ filter, whose buffer takes one frame. */
+	if (x->tty && x->raw)
+		n = WIRE_DATA_MAX;
 	/* Room for a "~" held back from the last read as well. */
 	if (x->in_window < (int64_t)n)
 		n = x->in_window > 1 ? (size_t)x->in_window - 1 : 0;
@@ -424,6 +453,7 @@ static void stdin_init(struct exec *x)
 		if (uv_tty_init(x->loop, &x->in.tty, STDIN_FILENO, 1) == 0)
 			x->in_kind = IN_STREAM;
 	} else if (t == UV_NAMED_PIPE || t == UV_TCP) {
+		grow_pipe(STDIN_FILENO);
 		uv_pipe_init(x->loop, &x->in.pipe, 0);
 		if (uv_pipe_open(&x->in.pipe, STDIN_FILENO) == 0)
 			x->in_kind = IN_STREAM;
