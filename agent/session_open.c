@@ -402,6 +402,30 @@ static int over_limits(struct agent *a, struct conn *c, const wire_frame *f, con
 
 /* A session in a container: the engine backend does the start on the thread pool. DESC (the
  * audit log's description of the Open; NULL without one) goes to the session. */
+/* What every new session S of stream F on C starts with: its owner, its windows, STATE. */
+static void start_session(struct session *s, struct agent *a, struct conn *c, const wire_frame *f,
+			  enum sess_state state)
+{
+	s->agent = a;
+	s->conn = c;
+	s->owner = *conn_peer_identity(c);
+	s->stream = f->stream;
+	snprintf(s->who, sizeof(s->who), "%s", conn_peer_name(c));
+	s->state = state;
+	s->window = f->open->initial_window ? f->open->initial_window : WIRE_WINDOW_DEFAULT;
+	s->in_window = WIRE_WINDOW_DEFAULT;
+}
+
+/* S joins A's table, with its timer (the first of the handles that keep its memory). */
+static void link_session(struct session *s, struct agent *a)
+{
+	uv_timer_init(a->loop, &s->timer);
+	s->timer.data = s;
+	s->handles = 1;
+	s->next = a->sessions;
+	a->sessions = s;
+}
+
 static void open_container(struct agent *a, struct conn *c, const wire_frame *f, cJSON *desc)
 {
 	const Rexec__V1__Open *o = f->open;
@@ -428,16 +452,9 @@ static void open_container(struct agent *a, struct conn *c, const wire_frame *f,
 				"out of memory");
 		goto fail;
 	}
-	s->agent = a;
-	s->conn = c;
-	s->owner = *conn_peer_identity(c);
-	s->stream = f->stream;
-	snprintf(s->who, sizeof(s->who), "%s", conn_peer_name(c));
-	s->state = SESS_STARTING;
+	start_session(s, a, c, f, SESS_STARTING);
 	s->sp.pid = 0;
 	s->sp.master = s->sp.in = s->sp.out = s->sp.err = s->sp.errpipe = -1;
-	s->window = f->open->initial_window ? f->open->initial_window : WIRE_WINDOW_DEFAULT;
-	s->in_window = WIRE_WINDOW_DEFAULT;
 	snprintf(s->cmd, sizeof(s->cmd), "%s",
 		 f->open->target->service[0] ? f->open->target->service
 					     : f->open->target->container);
@@ -454,11 +471,7 @@ static void open_container(struct agent *a, struct conn *c, const wire_frame *f,
 	s->audit = desc;
 	s->rec = record_new(a->record, a->loop, o, conn_peer_name(c), o->user,
 			    session__on_record_room, s);
-	uv_timer_init(a->loop, &s->timer);
-	s->timer.data = s;
-	s->handles = 1;
-	s->next = a->sessions;
-	a->sessions = s;
+	link_session(s, a);
 	ct_go(s->ct); /* may call on_ct_started() before it returns */
 	return;
 fail:
@@ -533,26 +546,15 @@ void session_open(struct agent *a, struct conn *c, const wire_frame *f)
 		goto out;
 	}
 
-	s->agent = a;
-	s->conn = c;
-	s->owner = *conn_peer_identity(c);
-	s->stream = f->stream;
-	snprintf(s->who, sizeof(s->who), "%s", conn_peer_name(c));
-	s->state = SESS_RUNNING;
+	start_session(s, a, c, f, SESS_RUNNING);
 	s->tty = o->tty;
-	s->window = o->initial_window ? o->initial_window : WIRE_WINDOW_DEFAULT;
-	s->in_window = WIRE_WINDOW_DEFAULT;
 	snprintf(s->cmd, sizeof(s->cmd), "%s", o->n_argv ? argv[0] : file);
 	snprintf(s->user, sizeof(s->user), "%s", pw.pw_name);
 	s->audit = desc;
 	desc = NULL;
 	s->rec = record_new(a->record, a->loop, o, conn_peer_name(c), s->user,
 			    session__on_record_room, s);
-	uv_timer_init(a->loop, &s->timer);
-	s->timer.data = s;
-	s->handles = 1;
-	s->next = a->sessions;
-	a->sessions = s;
+	link_session(s, a);
 	s->via = "host";
 	setup_pipes(s);
 	log_info("session %u: %s@%s runs %s as %s (pid %d, %s)", s->stream, conn_peer_name(c),
