@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import AGENT_STOP_TIMEOUT, Client, ended, read_until, wait_present
+from conftest import AGENT_STOP_TIMEOUT, Client, ended, read_until, vm_status_kib, wait_present
 
 DROP_TIMEOUT = 30.0  # how long a bad connection may stay open before the test calls it a hang
 
@@ -581,6 +581,36 @@ def test_stdin_past_the_granted_window_loses_the_connection(client):
     finally:
         tls.close()
     dropped_for_the_window(client, frames)
+
+
+def test_tiny_stdin_frames_cost_their_bytes_not_a_block_each(client):
+    """Within the window, a peer fills a stdin nobody reads (its 256 KiB pipe first), then
+    sends 65,536 Data frames of one byte each: the agent queues them as bytes, so its memory
+    grows by about 64 KiB, not by a buffer per frame (it was 36 KiB a frame: 2.3 GiB here, up
+    to 36 GiB for the whole window), and it goes on serving."""
+    tls = tls_connect(client.agent)
+    try:
+        opened_session(tls)
+        chunk = b"x" * (32 * 1024)
+        off = 0
+        for _ in range(8):  # the pipe's 256 KiB
+            tls.sendall(stdin_data(1, chunk, off))
+            off += len(chunk)
+        before = vm_status_kib(client.agent.pid, "VmRSS")
+        tiny = []
+        for i in range(65536):
+            tiny.append(stdin_data(1, b"y", off + i))
+        for i in range(0, len(tiny), 4096):
+            tls.sendall(b"".join(tiny[i:i + 4096]))
+        tls.sendall(frame(0, 3, field_varint(1, 7)))  # a Ping: answered after all the above
+        got = read_frames(tls, lambda f: 4 in f or 18 in f, DROP_TIMEOUT)
+        assert got is not None and 4 in got, f"no Pong: {got}"
+        after = vm_status_kib(client.agent.pid, "VmRSS")
+    finally:
+        tls.close()
+    print(f"agent RSS {before} KiB before the one-byte frames, {after} KiB after")
+    assert after - before < 16 * 1024, f"agent RSS grew from {before} to {after} KiB"
+    still_serving(client)
 
 
 def dropped_for_the_window(client, frames):
