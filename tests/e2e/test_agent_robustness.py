@@ -31,17 +31,17 @@ def still_serving(client):
 def read_to_eof(sock, timeout):
     """Read until the peer closes (EOF or reset); fail if it stays open past TIMEOUT."""
     sock.settimeout(0.5)
-    data = b""
-    deadline = time.monotonic() + timeout
+    data = bytearray()  # appended in place: the agent's flush of a closing connection is
+    deadline = time.monotonic() + timeout  # bounded in time, so this reader must keep up
     while time.monotonic() < deadline:
         try:
-            chunk = sock.recv(65536)
+            chunk = sock.recv(1 << 20)
         except (socket.timeout, ssl.SSLWantReadError):
             continue
         except (ConnectionResetError, BrokenPipeError, ssl.SSLError, ssl.SSLEOFError):
-            return data
+            return bytes(data)
         if not chunk:
-            return data
+            return bytes(data)
         data += chunk
     pytest.fail(f"the agent kept the bad connection open for {timeout:g}s (got {len(data)} bytes)")
 
@@ -129,14 +129,15 @@ def parse_fields(buf):
 
 def frames_until_close(sock, timeout):
     """All frames the agent sends until it closes the connection (or TIMEOUT: fail)."""
-    data = read_to_eof(sock, timeout)
+    data = memoryview(read_to_eof(sock, timeout))
     out = []
-    while len(data) >= 4:
-        (n,) = struct.unpack(">I", data[:4])
-        if len(data) < 4 + n:
+    at = 0
+    while len(data) - at >= 4:
+        (n,) = struct.unpack(">I", data[at:at + 4])
+        if len(data) - at < 4 + n:
             break
-        out.append(parse_fields(data[4:4 + n]))
-        data = data[4 + n:]
+        out.append(parse_fields(bytes(data[at + 4:at + 4 + n])))
+        at += 4 + n
     return out
 
 
