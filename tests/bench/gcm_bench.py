@@ -15,6 +15,12 @@ count proves every byte arrived. The builds alternate run by run (A B, then B A,
 so drift in the machine's load falls on both. For each build: the median wall time, and the
 median CPU seconds of the client (its rusage) and of the agent (utime + stime from /proc), which
 a busy shared machine disturbs less than wall time. Stops only the agents it started, by pid.
+
+With --keys N, it compares instead the round trip of N keystrokes in a TTY session through each
+build's control master (stream_bench's measure), idle and while SIZE-byte streams (down, or up
+with --up) run again and again through the same master, round by round, the builds alternating.
+Beside them, the same keystrokes (the first build's) while a local `dd | dd` pipe of 4 GiB, not
+rexec, keeps both cores busy: what the scheduler alone adds to a round trip.
 """
 import argparse
 import os
@@ -28,6 +34,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import exec_bench  # noqa: E402  (its agent start-up, stop and size parsing)
+from stream_bench import keystroke_rtts  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -52,16 +59,18 @@ class Side(exec_bench.Bench):
             if not os.path.isfile(b):
                 raise SystemExit(f"gcm_bench: {b} missing")
 
-    def stream(self, size, up=False):
-        """One stream of SIZE bytes, down or UP: (wall s, client CPU s, agent CPU s)."""
+    def stream(self, size, up=False, env=None):
+        """One stream of SIZE bytes, down or UP, with ENV (default: a connection of its own):
+        (wall s, client CPU s, agent CPU s)."""
+        env = env or self.rexec_env
         if up:
-            return self.upload(size)
+            return self.upload(size, env)
         argv = [self.rexec, "-T", "dev", "--host", "--", "head", "-c", str(size), "/dev/zero"]
         buf = bytearray(1 << 20)
         total = 0
         agent0 = cpu_seconds(self.agent.pid)
         t0 = time.perf_counter()
-        p = subprocess.Popen(argv, env=self.rexec_env, stdin=subprocess.DEVNULL,
+        p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         with p.stdout as out:
             while True:
@@ -78,7 +87,7 @@ class Side(exec_bench.Bench):
                              f" {total} of {size} bytes")
         return dt, ru.ru_utime + ru.ru_stime, agent_cpu
 
-    def upload(self, size):
+    def upload(self, size, env):
         """SIZE bytes (whole MiB) up: (wall s, client CPU s, agent CPU s)."""
         count = size >> 20
         argv = [self.rexec, "-T", "dev", "--host", "--", "dd", "of=/dev/null", "bs=1M",
@@ -87,7 +96,7 @@ class Side(exec_bench.Bench):
         t0 = time.perf_counter()
         src = subprocess.Popen(["dd", "if=/dev/zero", "bs=1M", f"count={count}"],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        p = subprocess.Popen(argv, env=self.rexec_env, stdin=src.stdout,
+        p = subprocess.Popen(argv, env=env, stdin=src.stdout,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         src.stdout.close()
         err = p.stderr.read()
@@ -106,6 +115,42 @@ class Side(exec_bench.Bench):
         super().cleanup()
 
 
+def local_hog():
+    """4 GiB through a local pipe (dd | dd): both cores busy, with wake-ups, and no rexec."""
+    subprocess.run("dd if=/dev/zero bs=1M count=4096 2>/dev/null | dd of=/dev/null bs=1M"
+                   " 2>/dev/null", shell=True, check=True)
+
+
+def keystrokes(sides, args):
+    """Keystroke round trips through each build's master, idle and during bulk (--keys)."""
+    way = "upload" if args.up else "download"
+    rtt = {s.label: {"idle": [], "bulk": []} for s in sides}
+    hog = []
+    for i in range(args.runs):
+        for s in (sides if i % 2 == 0 else sides[::-1]):
+            env = s.rexec_mux_env
+            s.stream(1 << 20, env=env)  # the master up before the idle figure
+            rtt[s.label]["idle"] += keystroke_rtts(s.rexec, env, args.keys)
+            rtt[s.label]["bulk"] += keystroke_rtts(
+                s.rexec, env, args.keys, lambda s=s, env=env: s.stream(args.size, args.up, env))
+            exec_bench.log(f"gcm_bench: round {i + 1} {s.label}: idle"
+                           f" {statistics.median(rtt[s.label]['idle']) * 1000:.2f} ms, bulk"
+                           f" {statistics.median(rtt[s.label]['bulk']) * 1000:.2f} ms")
+        hog += keystroke_rtts(sides[0].rexec, sides[0].rexec_mux_env, args.keys, local_hog)
+    print(f"keystroke round trip through a control master, medians of {args.runs} x {args.keys}"
+          f" (a {way} of {args.size >> 20} MiB at a time on the same connection):")
+    for label, r in rtt.items():
+        idle, bulk = statistics.median(r["idle"]), statistics.median(r["bulk"])
+        q90 = statistics.quantiles(r["bulk"], n=10)[-1]
+        print(f"  {label:<10} idle {idle * 1000:5.2f} ms, during the {way} {bulk * 1000:5.2f} ms"
+              f" ({bulk / idle:.2f}x idle; 90th percentile {q90 * 1000:.2f} ms)")
+    hm = statistics.median(hog)
+    first = statistics.median(rtt[sides[0].label]["idle"])
+    print(f"  {sides[0].label:<10} while a local dd | dd keeps the cores busy (no rexec bulk):"
+          f" {hm * 1000:5.2f} ms ({hm / first:.2f}x idle)")
+    print(f"load average {os.getloadavg()[0]:.1f} at end")
+
+
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("builds", nargs=2, metavar="LABEL=BIN_DIR",
@@ -114,6 +159,8 @@ def parse_args():
     ap.add_argument("--size", type=exec_bench.parse_size, default=1 << 30,
                     help="stream size (e.g. 1G, 256M; whole MiB with --up)")
     ap.add_argument("--up", action="store_true", help="stream stdin up instead of stdout down")
+    ap.add_argument("--keys", type=int, default=0,
+                    help="compare keystroke round trips instead (N keystrokes a round)")
     return ap.parse_args()
 
 
@@ -130,8 +177,11 @@ def main():
         for s in sides:
             s.start_agent()
             s.stream(1 << 20)  # warm-up: page cache and a TLS ticket, not a measurement
-        res = {s.label: [] for s in sides}
         print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+        if args.keys:
+            keystrokes(sides, args)
+            return
+        res = {s.label: [] for s in sides}
         for i in range(args.runs):
             for s in (sides if i % 2 == 0 else sides[::-1]):
                 r = s.stream(args.size, args.up)

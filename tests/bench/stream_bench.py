@@ -69,6 +69,60 @@ def wait_rusage(p):
     return ru.ru_utime + ru.ru_stime
 
 
+def keystroke_rtts(rexec, env, keys, bulk=None):
+    """Round trips (s) of KEYS single bytes through a TTY session (`rexec -t dev --host`, with
+    ENV: a control master's, so that it shares the bulk's connection), idle or while BULK (a
+    callable: one bulk stream) runs again and again on a thread."""
+    stop = threading.Event()
+    bulk_thread = None
+    if bulk is not None:
+        def pump():
+            while not stop.is_set():
+                bulk()
+        bulk_thread = threading.Thread(target=pump, daemon=True)
+        bulk_thread.start()
+        time.sleep(0.5)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ.clear()
+        os.environ.update(env)
+        os.execv(rexec, [rexec, "-t", "dev", "--host", "--", "sh", "-c",
+                         "stty raw -echo; echo READY; exec cat"])
+    rtts = []
+    try:
+        buf = b""
+        deadline = time.monotonic() + 30
+        while b"READY" not in buf:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"stream_bench: the TTY session never started: {buf!r}")
+            if select.select([fd], [], [], 1)[0]:
+                buf += os.read(fd, 4096)
+        time.sleep(0.2)
+        for i in range(keys):
+            ch = bytes([0x61 + i % 26])
+            t0 = time.perf_counter()
+            os.write(fd, ch)
+            got = b""
+            while ch not in got:
+                if not select.select([fd], [], [], 10)[0]:
+                    raise SystemExit("stream_bench: a keystroke never came back")
+                got += os.read(fd, 4096)
+            rtts.append(time.perf_counter() - t0)
+            time.sleep(0.02)
+    finally:
+        os.write(fd, b"\x04")
+        try:
+            os.kill(pid, 15)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+        os.close(fd)
+        stop.set()
+        if bulk_thread:
+            bulk_thread.join(timeout=CMD_TIMEOUT)
+    return rtts
+
+
 class StreamBench(container_bench.Bench):
     name = "stream_bench"
 
@@ -224,57 +278,12 @@ class StreamBench(container_bench.Bench):
         return cases, times, cpu, hwm
 
     def keystrokes(self, bulk):
-        """Round trips (s) of single bytes through a TTY session on the control master, with
-        or without a bulk download on the same connection meanwhile."""
-        stop = threading.Event()
-        bulk_thread = None
-        if bulk:
-            def pump():
-                while not stop.is_set():
-                    self.down([self.rexec, "-T", "dev", "--host", "--", "dd", "if=/dev/zero",
-                               f"bs={BLOCK}", f"count={self.count}"], self.rexec_mux_env)
-            bulk_thread = threading.Thread(target=pump, daemon=True)
-            bulk_thread.start()
-            time.sleep(0.5)
-        pid, fd = pty.fork()
-        if pid == 0:
-            os.environ.clear()
-            os.environ.update(self.rexec_mux_env)
-            os.execv(self.rexec, [self.rexec, "-t", "dev", "--host", "--", "sh", "-c",
-                                  "stty raw -echo; echo READY; exec cat"])
-        rtts = []
-        try:
-            buf = b""
-            deadline = time.monotonic() + 30
-            while b"READY" not in buf:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"stream_bench: the TTY session never started: {buf!r}")
-                if select.select([fd], [], [], 1)[0]:
-                    buf += os.read(fd, 4096)
-            time.sleep(0.2)
-            for i in range(self.args.keys):
-                ch = bytes([0x61 + i % 26])
-                t0 = time.perf_counter()
-                os.write(fd, ch)
-                got = b""
-                while ch not in got:
-                    if not select.select([fd], [], [], 10)[0]:
-                        raise SystemExit("stream_bench: a keystroke never came back")
-                    got += os.read(fd, 4096)
-                rtts.append(time.perf_counter() - t0)
-                time.sleep(0.02)
-        finally:
-            os.write(fd, b"\x04")
-            try:
-                os.kill(pid, 15)
-            except ProcessLookupError:
-                pass
-            os.waitpid(pid, 0)
-            os.close(fd)
-            stop.set()
-            if bulk_thread:
-                bulk_thread.join(timeout=CMD_TIMEOUT)
-        return rtts
+        """Round trips (s) of keystrokes on the control master, idle or during a bulk download
+        on the same connection."""
+        down = [self.rexec, "-T", "dev", "--host", "--", "dd", "if=/dev/zero", f"bs={BLOCK}",
+                f"count={self.count}"]
+        return keystroke_rtts(self.rexec, self.rexec_mux_env, self.args.keys,
+                              (lambda: self.down(down, self.rexec_mux_env)) if bulk else None)
 
     def report(self, cases, times, cpu, hwm):
         gib = self.size / (1 << 30)
