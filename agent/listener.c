@@ -25,6 +25,11 @@ static void on_frame(struct conn *c, wire_frame *f, void *arg)
 	session_frame(arg, c, f);
 }
 
+static void on_drain(struct conn *c, void *arg)
+{
+	session_conn_drained(arg, c);
+}
+
 /* A connection that ended before it was ready (a failed or refused TLS handshake, a timeout):
  * logged and audited through the rate-limited refusal log, with the certificate it showed. A
  * connection closed over a limit was logged when it was (REXEC_ELIMIT). */
@@ -164,7 +169,7 @@ static void on_connection(uv_stream_t *server, int status)
 {
 	struct agent *a = server->data;
 	struct conn_opts opts;
-	struct conn_cb cb = { on_ready, on_frame, on_close };
+	struct conn_cb cb = { on_ready, on_frame, on_close, on_drain };
 	struct conn *c;
 	int ret;
 

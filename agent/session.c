@@ -40,7 +40,12 @@ void session__send_frame(struct session *s, wire_frame *f)
 	if (s->conn == NULL)
 		return;
 	f->stream = s->stream;
-	conn_send(s->conn, f);
+	/* A terminal's frames go ahead of other sessions' bulk (conn.h): every one of them, so
+	 * that they keep their order. */
+	if (s->tty)
+		conn_send_urgent(s->conn, f);
+	else
+		conn_send(s->conn, f);
 }
 
 void session__send_eof(struct session *s, Rexec__V1__Fd fd)
@@ -364,7 +369,9 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 
 void session__start_reading(struct session *s)
 {
-	if (s->reading || (s->conn == NULL && s->ct == NULL) || (s->conn && s->window <= 0) ||
+	/* A starting session has nothing to read yet (a Credit may come before its Opened). */
+	if (s->reading || s->state == SESS_STARTING || (s->conn == NULL && s->ct == NULL) ||
+	    (s->conn && s->window <= 0) || (s->conn && conn_congested(s->conn)) ||
 	    record_full(s->rec))
 		return;
 	s->reading = 1;
@@ -457,8 +464,10 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 			session__send_data(s, fd, (const uint8_t *)buf->base, (size_t)n);
 		if (s->ct == NULL)
 			s->window -= n;
-		/* The recording's disk paces the output as the client's window does. */
-		if ((s->window <= 0 && s->conn != NULL) || record_full(s->rec))
+		/* The recording's disk paces the output as the client's window does, and so
+		 * does the connection's socket (session_conn_drained() resumes). */
+		if ((s->conn != NULL && (s->window <= 0 || conn_congested(s->conn))) ||
+		    record_full(s->rec))
 			stop_reading(s);
 		return;
 	}
@@ -859,6 +868,15 @@ void session_conn_lost(struct agent *a, struct conn *c)
 			 a->grace_ms);
 		start_timer(s, TIMER_GRACE, a->grace_ms, 0);
 	}
+}
+
+void session_conn_drained(struct agent *a, struct conn *c)
+{
+	struct session *s;
+
+	for (s = a->sessions; s != NULL; s = s->next)
+		if (s->conn == c && s->state != SESS_ENDING)
+			session__start_reading(s);
 }
 
 size_t session_end_owned(struct agent *a, int (*match)(const struct tls_identity *who, void *arg),

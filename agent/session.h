@@ -22,6 +22,10 @@ void session_frame(struct agent *a, struct conn *c, const wire_frame *f);
 /* C is gone: its sessions are detached and their grace timers start. */
 void session_conn_lost(struct agent *a, struct conn *c);
 
+/* C's write queue is short again (conn.h's on_drain): its sessions read their output again,
+ * those whose windows are open. */
+void session_conn_drained(struct agent *a, struct conn *c);
+
 /* A child exited (from the SIGCHLD handler in loop context). Returns 1 if PID belonged to a
  * session. */
 int session_reaped(struct agent *a, pid_t pid, int status);

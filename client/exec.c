@@ -839,7 +839,7 @@ int exec_run(const struct cli_exec *cli, struct client_config *cfg)
 	struct sockaddr_storage ss;
 	struct dial_creds creds;
 	struct conn_opts opts;
-	struct conn_cb cb = { on_ready, on_frame, on_close };
+	struct conn_cb cb = { on_ready, on_frame, on_close, NULL };
 	struct exec *x = NULL;
 	char path[4096], err[1024], software[64], ticket[4200], mux_path[128];
 	const char *cfg_path = cli->config, *mux;

@@ -441,7 +441,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	struct host *h = req->data;
 	struct fleet *f = h->f;
 	struct conn_opts opts;
-	struct conn_cb cb = { on_ready, on_frame, on_close };
+	struct conn_cb cb = { on_ready, on_frame, on_close, NULL };
 	char ticket[4200];
 
 	if (h->state != HOST_RESOLVING) {

@@ -59,6 +59,7 @@ struct route {
 	uint32_t up, down;
 	uint64_t gone_at; /* when the run went away */
 	int killed;
+	int tty; /* opened with a terminal: its frames go up as urgent (conn.h) */
 };
 
 struct mux {
@@ -326,13 +327,15 @@ static void on_peer_frame(struct conn *c, wire_frame *f, void *arg)
 		r->down = f->stream;
 		/* Streams a client opens are odd. */
 		r->up = m->next_up = m->next_up ? m->next_up + 2 : 1;
+		r->tty = f->open->tty;
 		r->next = m->routes;
 		m->routes = r;
 	}
 	if (r == NULL)
 		return; /* late frames of a session that has ended */
 	f->stream = r->up;
-	if (conn_send(m->up, f) < 0)
+	/* Keystrokes go ahead of another run's upload on the shared connection. */
+	if ((r->tty ? conn_send_urgent(m->up, f) : conn_send(m->up, f)) < 0)
 		leave(m);
 }
 
@@ -375,7 +378,7 @@ static void on_peer(uv_stream_t *server, int status)
 {
 	struct mux *m = server->data;
 	struct conn_opts opts;
-	struct conn_cb cb = { on_peer_ready, on_peer_frame, on_peer_close };
+	struct conn_cb cb = { on_peer_ready, on_peer_frame, on_peer_close, NULL };
 	struct peer *p;
 	uid_t uid = (uid_t)-1;
 	int fd;
@@ -509,7 +512,7 @@ int mux_master_main(int argc, char **argv)
 	struct sockaddr_storage ss;
 	struct dial_creds creds;
 	struct conn_opts opts;
-	struct conn_cb cb = { on_up_ready, on_up_frame, on_up_close };
+	struct conn_cb cb = { on_up_ready, on_up_frame, on_up_close, NULL };
 	struct mux m;
 	char err[1024], path[128], ticket[4200], agent_sw[64];
 	int ret = 255;

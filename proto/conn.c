@@ -16,6 +16,12 @@
 
 #define TICK_MS     500
 #define FLUSH_LIMIT 3000 /* ms a closing connection may spend flushing */
+/* Bytes queued for the socket at which the connection is congested, and the length it must
+ * come back under before the owner hears on_drain (conn.h). OpenSSH stops reading its channels
+ * while more than 128 KiB wait in its packet output (ssh_packet_not_very_much_data_to_write());
+ * a session's read here takes up to 128 KiB, so one more read fits under the mark. */
+#define QUEUE_FULL  (256 * 1024)
+#define QUEUE_SHORT (128 * 1024)
 
 enum conn_state {
 	CONN_CONNECTING,
@@ -49,11 +55,13 @@ struct conn {
 	/* Ciphertext: OUT fills while WBUF is being written; one write in flight at a time, and
 	 * both buffers are kept for the life of the connection (no allocation per frame). */
 	struct buf out, wbuf;
-	/* Frames packed but not yet in TLS records: sealed at each flush, so that a turn's
-	 * frames fill 16 KiB records (a 32 KiB Data frame was two full records and a third of a
-	 * few bytes, and each Credit a record of its own). */
-	struct buf sealq;
+	/* Frames packed but not yet in TLS records: sealed when a write can start, so that a
+	 * turn's frames fill 16 KiB records (a 32 KiB Data frame was two full records and a third
+	 * of a few bytes, and each Credit a record of its own), and so that while a write is in
+	 * flight the frames of interactive streams (URGQ) can still go ahead of bulk ones. */
+	struct buf sealq, urgq;
 	int writing;
+	int congested;  /* conn_congested() said so: on_drain is owed once the queue is short */
 	int shutting;   /* the shutdown is asked for (once, after the last write) */
 	int peer_hello; /* the peer's Hello came */
 	int eager;      /* a run on a control master's socket: ready once its Hello is sent */
@@ -159,17 +167,32 @@ static void flush_soon(struct conn *c)
 	uv_prepare_start(&c->flush_before, on_flush_before);
 }
 
+/* Tells the owner, once, that a queue it was told is congested is short again. */
+static void note_drained(struct conn *c)
+{
+	if (!c->congested || c->state == CONN_CLOSING || conn_write_queue(c) >= QUEUE_SHORT)
+		return;
+	c->congested = 0;
+	if (c->cb.on_drain)
+		c->cb.on_drain(c, c->arg);
+}
+
 /* Hands the pending ciphertext to libuv, unless a write is in flight (then it goes when that
- * one completes, together with whatever else accumulated). */
+ * one completes, together with whatever else accumulated). Frames are sealed only here, when
+ * a write can start: while one is in flight they wait as plaintext, where an interactive
+ * stream's frames (urgq) still go ahead of the bulk queued before them. */
 static void flush(struct conn *c)
 {
 	struct buf t;
 	uv_buf_t buf;
 	int ret;
 
-	if (seal(c) < 0 || buf_size(&c->out) == 0 || c->writing ||
-	    uv_is_closing((uv_handle_t *)&c->io))
+	if (c->writing || uv_is_closing((uv_handle_t *)&c->io) || seal(c) < 0)
 		return;
+	if (buf_size(&c->out) == 0) {
+		note_drained(c);
+		return;
+	}
 	t = c->wbuf; /* empty: no write in flight */
 	c->wbuf = c->out;
 	c->out = t;
@@ -182,31 +205,47 @@ static void flush(struct conn *c)
 		buf_consume(&c->wbuf, buf_size(&c->wbuf));
 		if (c->state != CONN_CLOSING)
 			conn_close(c, ret, uv_strerror(ret));
+		return;
 	}
+	/* Written at once (the usual case): the owner may read again before the loop waits. */
+	note_drained(c);
 }
 
-#define SEAL_AT (64 * 1024) /* plaintext queued in a turn past this is sealed at once */
+#define SEAL_AT (64 * 1024) /* with no write in flight, plaintext past this is sealed at once */
 
-/* The queued frames into TLS records (their ciphertext to OUT). Returns 0, or a negative
- * code once the connection is closing for it. */
-static int seal(struct conn *c)
+/* The frames of Q into TLS records (their ciphertext to OUT). */
+static int seal_queue(struct conn *c, struct buf *q)
 {
 	int ret;
 
-	if (c->tls == NULL || buf_size(&c->sealq) == 0)
+	if (buf_size(q) == 0)
 		return 0;
-	ret = tls_session_write(c->tls, buf_peek(&c->sealq), buf_size(&c->sealq));
-	buf_consume(&c->sealq, buf_size(&c->sealq));
+	ret = tls_session_write(c->tls, buf_peek(q), buf_size(q));
+	buf_consume(q, buf_size(q));
 	if (ret < 0)
 		conn_close(c, ret, tls_session_error(c->tls));
 	return ret;
 }
 
-/* Packs F where it will leave from: plain on a control master's socket, else the queue of
- * frames to seal (a big burst is sealed as it grows, in whole records). */
-static int send_frame(struct conn *c, const wire_frame *f)
+/* The queued frames into TLS records, the urgent ones first. Returns 0, or a negative code
+ * once the connection is closing for it. */
+static int seal(struct conn *c)
 {
-	struct buf *q = c->tls == NULL ? &c->out : &c->sealq;
+	int ret;
+
+	if (c->tls == NULL)
+		return 0;
+	if ((ret = seal_queue(c, &c->urgq)) < 0)
+		return ret;
+	return seal_queue(c, &c->sealq);
+}
+
+/* Packs F where it will leave from: plain on a control master's socket (it carries one
+ * client's sessions, in order), else the queue of frames to seal, URGENT's or the bulk one. A
+ * big burst with no write in flight is sealed as it grows, in whole records. */
+static int send_frame(struct conn *c, const wire_frame *f, int urgent)
+{
+	struct buf *q = c->tls == NULL ? &c->out : urgent ? &c->urgq : &c->sealq;
 	int64_t need = wire_packed_size(f);
 	uint8_t *at;
 	size_t len;
@@ -221,19 +260,30 @@ static int send_frame(struct conn *c, const wire_frame *f)
 	if ((ret = wire_pack(f, at, &len)) < 0)
 		return ret;
 	buf_commit(q, len);
-	if (q == &c->sealq && buf_size(q) >= SEAL_AT && (ret = seal(c)) < 0)
+	if (q != &c->out && !c->writing && buf_size(q) >= SEAL_AT && (ret = seal(c)) < 0)
 		return ret;
 	flush_soon(c);
 	return 0;
 }
 
-int conn_send(struct conn *c, const wire_frame *f)
+/* conn_send() and conn_send_urgent(). */
+static int send_checked(struct conn *c, const wire_frame *f, int urgent)
 {
 	if (c->state == CONN_CLOSING)
 		return REXEC_ECLOSED;
 	if (c->state < CONN_HELLO)
 		return REXEC_EPROTO;
-	return send_frame(c, f);
+	return send_frame(c, f, urgent);
+}
+
+int conn_send(struct conn *c, const wire_frame *f)
+{
+	return send_checked(c, f, 0);
+}
+
+int conn_send_urgent(struct conn *c, const wire_frame *f)
+{
+	return send_checked(c, f, 1);
 }
 
 int conn_send_error(struct conn *c, uint32_t stream, Rexec__V1__ErrorCode code, const char *fmt,
@@ -254,12 +304,24 @@ int conn_send_error(struct conn *c, uint32_t stream, Rexec__V1__ErrorCode code, 
 	f.error = &e;
 	if (c->state < CONN_HELLO || c->state == CONN_CLOSING)
 		return REXEC_ECLOSED;
-	return send_frame(c, &f);
+	return send_frame(c, &f, 0);
 }
 
 size_t conn_write_queue(const struct conn *c)
 {
-	return buf_size(&c->wbuf) + buf_size(&c->out) + buf_size(&c->sealq);
+	/* What libuv still holds of the write in flight: a write it finished at once is in the
+	 * kernel's hands, though WBUF is emptied only by on_write. */
+	size_t held = c->writing ? uv_stream_get_write_queue_size((const uv_stream_t *)&c->io) : 0;
+
+	return held + buf_size(&c->out) + buf_size(&c->sealq) + buf_size(&c->urgq);
+}
+
+int conn_congested(struct conn *c)
+{
+	if (conn_write_queue(c) < QUEUE_FULL)
+		return 0;
+	c->congested = 1;
+	return 1;
 }
 
 static void send_hello(struct conn *c)
@@ -274,7 +336,7 @@ static void send_hello(struct conn *c)
 	h.max_frame = WIRE_FRAME_MAX;
 	f.msg_case = REXEC__V1__FRAME__MSG_HELLO;
 	f.hello = &h;
-	send_frame(c, &f);
+	send_frame(c, &f, 0);
 }
 
 /* Connection-level frames (stream 0). */
@@ -312,7 +374,7 @@ static void handle_control(struct conn *c, wire_frame *f)
 		pong.nonce = f->ping->nonce;
 		r.msg_case = REXEC__V1__FRAME__MSG_PONG;
 		r.pong = &pong;
-		send_frame(c, &r);
+		send_frame(c, &r, 1);
 		return;
 	case REXEC__V1__FRAME__MSG_PONG:
 		return;
@@ -605,7 +667,7 @@ static void on_tick(uv_timer_t *t)
 		f.msg_case = REXEC__V1__FRAME__MSG_PING;
 		f.ping = &p;
 		c->last_ping = now;
-		send_frame(c, &f);
+		send_frame(c, &f, 0);
 	}
 }
 
@@ -623,6 +685,7 @@ static void on_handle_closed(uv_handle_t *h)
 	buf_free(&c->out);
 	buf_free(&c->wbuf);
 	buf_free(&c->sealq);
+	buf_free(&c->urgq);
 	free(c->server_name);
 	free(c->ticket_file);
 	free(c);

@@ -32,6 +32,9 @@ struct conn_cb {
 	/* The connection is gone (ERR: 0 for a clean close, else why; WHY: text). Called once;
 	 * C must not be used after it returns. */
 	void (*on_close)(struct conn *c, int err, const char *why, void *arg);
+	/* The write queue is short again after conn_congested() said it was not (optional):
+	 * resume reading what feeds the connection. Never called while closing. */
+	void (*on_drain)(struct conn *c, void *arg);
 };
 
 /* Accepts a pending connection on SERVER (TCP, or with OPTS->tls NULL a unix socket of a
@@ -55,12 +58,25 @@ int conn_open_unix(struct conn **out, uv_loop_t *loop, int fd, const struct conn
  * negative code (the frame is dropped; the caller decides whether to close). */
 int conn_send(struct conn *c, const wire_frame *f);
 
+/* As conn_send(), for the frames of an interactive stream (a TTY session's): they are sealed
+ * ahead of the bulk frames queued before them, so a keystroke's echo does not wait behind a
+ * download on the same connection. A stream sends every frame one way or every frame the
+ * other: the two queues keep their own order, not each other's. On a control master's socket
+ * (no TLS) the two are the same. */
+int conn_send_urgent(struct conn *c, const wire_frame *f);
+
 /* Sends an Error frame on STREAM (0: the connection) with a printf-style message. */
 int conn_send_error(struct conn *c, uint32_t stream, Rexec__V1__ErrorCode code, const char *fmt,
 		    ...) __attribute__((format(printf, 4, 5)));
 
-/* Bytes queued for the socket but not yet written. */
+/* Bytes queued for the socket but not yet handed to the kernel. */
 size_t conn_write_queue(const struct conn *c);
+
+/* 1 when the write queue is long enough that the owner should stop reading what feeds the
+ * connection (the peer, or the network, is slower than what it sends); on_drain then comes
+ * once the queue is short again. Socket backpressure: without it the queue toward a slow
+ * peer grows to the sum of its streams' windows. */
+int conn_congested(struct conn *c);
 
 /* Starts closing: queued frames are still flushed (bounded by a timer), then on_close runs
  * with ERR and WHY. Idempotent. */

@@ -534,6 +534,73 @@ def test_error_behind_queued_output_still_arrives(client):
     still_serving(client)
 
 
+def frames_until(sock, until, timeout):
+    """Every frame up to the first one UNTIL(frame_fields) is true for (linear in the bytes
+    read). Fails if the peer closes first or after TIMEOUT."""
+    sock.settimeout(0.5)
+    buf = bytearray()
+    at = 0
+    out = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        while len(buf) - at >= 4 and len(buf) - at >= 4 + struct.unpack_from(">I", buf, at)[0]:
+            (n,) = struct.unpack_from(">I", buf, at)
+            out.append(parse_fields(bytes(buf[at + 4:at + 4 + n])))
+            at += 4 + n
+            if until(out[-1]):
+                return out
+        if at > 1 << 20:
+            del buf[:at]
+            at = 0
+        try:
+            chunk = sock.recv(1 << 20)
+        except (socket.timeout, ssl.SSLWantReadError):
+            continue
+        assert chunk, f"the agent closed the connection after {len(out)} frames"
+        buf += chunk
+    pytest.fail(f"no end from the agent within {timeout:g}s ({len(out)} frames)")
+
+
+def test_a_peer_that_stops_reading_stops_the_agent_at_its_socket(client):
+    """A peer grants a session 64 MiB of output credit, then reads nothing. The agent stops
+    reading the process once its socket and a short queue are full (socket backpressure), so
+    its memory does not grow by the window (it did: by all 48 MiB the process wrote); once the
+    peer reads again, every byte arrives, in order, and the session ends normally."""
+    size = 48 << 20
+    pid = client.agent.pid
+    tls = tls_connect(client.agent)
+    try:
+        tls.sendall(hello())
+        read_frames(tls, lambda f: 2 in f, DROP_TIMEOUT)  # the agent's Hello
+        before = vm_status_kib(pid, "VmRSS")
+        argv = b"".join(field_bytes(3, a) for a in (b"head", b"-c", b"48M", b"/dev/zero"))
+        opened = (field_varint(1, 1) + field_bytes(2, field_varint(1, 1)) + argv
+                  + field_varint(11, 64 << 20))  # Open{exec, host target, argv, 64 MiB credit}
+        tls.sendall(frame(1, 10, opened))
+        me = tls.getsockname()[1]
+        deadline = time.monotonic() + DROP_TIMEOUT
+        while (q := tcp_queues(client.agent.port, me)) is None or q[0] < 512 * 1024:
+            assert time.monotonic() < deadline, f"the agent's send queue stayed at {q}"
+            time.sleep(0.05)
+        time.sleep(1.0)  # what the old agent did in this time: read all 48 MiB and queue it
+        held = vm_status_kib(pid, "VmRSS")
+        frames = frames_until(tls, lambda f: 17 in f, 60)
+    finally:
+        tls.close()
+    total = 0
+    for f in frames:
+        if 12 in f:
+            d = parse_fields(f[12][0])
+            assert d.get(3, [0])[0] == total, f"a gap in the output at {total}"
+            total += len(d.get(2, [b""])[0])
+    exit_code = parse_fields(frames[-1][17][0]).get(1, [0])[0]
+    print(f"agent RSS {before} KiB, {held} KiB while the peer read nothing; {total} bytes came")
+    assert total == size
+    assert exit_code == 0, frames[-1]
+    assert held - before < 8 * 1024, f"the agent queued the window: RSS {before} -> {held} KiB"
+    still_serving(client)
+
+
 # --- flow control: a peer that ignores the windows -------------------------------------------
 
 

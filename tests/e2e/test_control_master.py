@@ -14,6 +14,7 @@ import signal
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 
 import pexpect
@@ -121,6 +122,53 @@ def test_a_terminal_through_the_master(rexec_bin, dev_agent, mux_dir, stop_maste
     finally:
         if child.isalive():
             child.close(force=True)
+    assert len(masters(c)) == 1
+
+
+def test_a_terminal_beside_bulk_runs_keeps_every_stream_in_order(rexec_bin, dev_agent, mux_dir,
+                                                                stop_masters):
+    """A terminal's frames go ahead of bulk frames queued on the same connection (the agent's
+    and the master's, conn_send_urgent) and the agent stops reading output while its socket is
+    full: neither may reorder or drop a byte. A terminal session prints and echoes while another
+    run downloads and a third uploads, all through one master."""
+    c = mux_client(rexec_bin, dev_agent)
+    stop_masters(c)
+    assert run(c, "true").returncode == 0
+    size = 96 << 20
+    blob = os.urandom(size)
+    down = c.popen("-T", "dev", "--host", "--", "head", "-c", str(size), "/dev/urandom",
+                   stdin=subprocess.DEVNULL)
+    up = c.popen("-T", "dev", "--host", "--", "sha256sum", stdout=subprocess.PIPE)
+    feed = threading.Thread(target=lambda: (up.stdin.write(blob), up.stdin.close()),
+                            daemon=True)
+    feed.start()
+    got = {}
+    reader = threading.Thread(target=lambda: got.update(down=down.stdout.read()), daemon=True)
+    reader.start()
+    argv = c.argv("dev", "--host", "sh")
+    child = pexpect.spawn(argv[0], argv[1:], env=dict(c.env, TERM="dumb"), timeout=TIMEOUT)
+    try:
+        child.sendline("stty -echo; PS1=''; echo re''ady")
+        child.expect("ready")
+        for i in range(20):
+            child.sendline(f"seq {i * 1000} {i * 1000 + 999}; echo end-$(({i} * 3))")
+            child.expect(f"end-{i * 3}")
+            numbers = [int(n) for n in child.before.split()]
+            assert numbers == list(range(i * 1000, i * 1000 + 1000)), f"round {i}: {numbers}"
+        child.sendline("exit 4")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 4
+    finally:
+        if child.isalive():
+            child.close(force=True)
+    feed.join(timeout=120)
+    reader.join(timeout=120)
+    with ended(down), ended(up):
+        out = up.stdout.read()
+        assert down.wait(timeout=120) == 0 and up.wait(timeout=120) == 0
+    assert len(got["down"]) == size
+    assert out.split()[0].decode() == hashlib.sha256(blob).hexdigest()
     assert len(masters(c)) == 1
 
 
