@@ -246,20 +246,12 @@ static int seal(struct conn *c)
 static int send_frame(struct conn *c, const wire_frame *f, int urgent)
 {
 	struct buf *q = c->tls == NULL ? &c->out : urgent ? &c->urgq : &c->sealq;
-	int64_t need = wire_packed_size(f);
-	uint8_t *at;
-	size_t len;
-	int ret;
+	int ret = wire_pack_into(f, q);
 
-	if (need < 0)
-		return (int)need;
-	if ((at = buf_reserve(q, (size_t)need)) == NULL) {
+	if (ret == -ENOMEM)
 		conn_close(c, -ENOMEM, "out of memory");
-		return -ENOMEM;
-	}
-	if ((ret = wire_pack(f, at, &len)) < 0)
+	if (ret < 0)
 		return ret;
-	buf_commit(q, len);
 	if (q != &c->out && !c->writing && buf_size(q) >= SEAL_AT && (ret = seal(c)) < 0)
 		return ret;
 	flush_soon(c);

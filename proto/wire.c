@@ -94,19 +94,10 @@ static void pack_data(const wire_frame *f, uint8_t *p)
 	}
 }
 
-int64_t wire_packed_size(const wire_frame *f)
+/* F, whose size without the prefix is N (at most WIRE_FRAME_MAX), with its length prefix at
+ * BUF. */
+static void pack_sized(const wire_frame *f, size_t n, uint8_t *buf)
 {
-	size_t n = frame_size(f);
-
-	return n > WIRE_FRAME_MAX ? REXEC_EFRAME_TOO_BIG : (int64_t)n + 4;
-}
-
-int wire_pack(const wire_frame *f, uint8_t *buf, size_t *len)
-{
-	size_t n = frame_size(f);
-
-	if (n > WIRE_FRAME_MAX)
-		return REXEC_EFRAME_TOO_BIG;
 	buf[0] = (uint8_t)(n >> 24);
 	buf[1] = (uint8_t)(n >> 16);
 	buf[2] = (uint8_t)(n >> 8);
@@ -115,7 +106,30 @@ int wire_pack(const wire_frame *f, uint8_t *buf, size_t *len)
 		pack_data(f, buf + 4);
 	else
 		rexec__v1__frame__pack(f, buf + 4);
+}
+
+int wire_pack(const wire_frame *f, uint8_t *buf, size_t *len)
+{
+	size_t n = frame_size(f);
+
+	if (n > WIRE_FRAME_MAX)
+		return REXEC_EFRAME_TOO_BIG;
+	pack_sized(f, n, buf);
 	*len = n + 4;
+	return 0;
+}
+
+int wire_pack_into(const wire_frame *f, struct buf *b)
+{
+	size_t n = frame_size(f); /* once: protobuf-c walks the whole frame to size it */
+	uint8_t *at;
+
+	if (n > WIRE_FRAME_MAX)
+		return REXEC_EFRAME_TOO_BIG;
+	if ((at = buf_reserve(b, n + 4)) == NULL)
+		return -ENOMEM;
+	pack_sized(f, n, at);
+	buf_commit(b, n + 4);
 	return 0;
 }
 

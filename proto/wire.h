@@ -30,6 +30,10 @@ typedef Rexec__V1__Frame wire_frame;
  * set to the packed size. Returns 0 or REXEC_EFRAME_TOO_BIG. */
 int wire_pack(const wire_frame *f, uint8_t *buf, size_t *len);
 
+/* Packs F (length prefix included) at the end of B, sizing it once. Returns 0,
+ * REXEC_EFRAME_TOO_BIG or -ENOMEM (then B is as it was). */
+int wire_pack_into(const wire_frame *f, struct buf *b);
+
 /* Incremental decoder: bytes in, validated frames out. Caller allocates; init/close.
  * Decoded frames live in an arena reused for every frame (no allocation per frame: musl's
  * allocator returns large blocks to the kernel at once, and the TLB shootdowns of those
@@ -53,9 +57,6 @@ int wire_decoder_feed(struct wire_decoder *d, const void *p, size_t n);
  * wire_decoder_feed() does. */
 uint8_t *wire_decoder_room(struct wire_decoder *d, size_t n);
 int wire_decoder_fed(struct wire_decoder *d, size_t n);
-
-/* The bytes F takes packed (length prefix included), or REXEC_EFRAME_TOO_BIG. */
-int64_t wire_packed_size(const wire_frame *f);
 
 /* Takes the next complete frame: 1 with *OUT set (release it with wire_decoder_release()
  * before the next call), 0 when more

@@ -134,6 +134,7 @@ static void test_pack_refuses_oversized_frame(void **unused)
 	wire_frame f = REXEC__V1__FRAME__INIT;
 	Rexec__V1__Data dm = REXEC__V1__DATA__INIT;
 	size_t len = 0;
+	struct buf b = { 0 };
 
 	assert_non_null(big);
 	dm.fd = REXEC__V1__FD__FD_STDOUT;
@@ -143,6 +144,9 @@ static void test_pack_refuses_oversized_frame(void **unused)
 	f.msg_case = REXEC__V1__FRAME__MSG_DATA;
 	f.data = &dm;
 	assert_int_equal(wire_pack(&f, packed, &len), REXEC_EFRAME_TOO_BIG);
+	assert_int_equal(wire_pack_into(&f, &b), REXEC_EFRAME_TOO_BIG);
+	assert_int_equal(buf_size(&b), 0);
+	buf_free(&b);
 	free(big);
 }
 
@@ -172,6 +176,7 @@ static void test_data_frames_packed_as_protobuf_c_packs_them(void **unused)
 					     REXEC__V1__FD__FD_STDERR };
 	size_t si, oi, li, fi, i, len, n, cases = 0;
 	ProtobufCMessageUnknownField unk = { 9, PROTOBUF_C_WIRE_TYPE_VARINT, 1, payload };
+	struct buf into = { 0 }; /* wire_pack_into() must give the same bytes */
 
 	for (i = 0; i < sizeof(payload); i++)
 		payload[i] = (uint8_t)(i * 7 + 3);
@@ -191,10 +196,13 @@ static void test_data_frames_packed_as_protobuf_c_packs_them(void **unused)
 					f.data = &d;
 					n = rexec__v1__frame__get_packed_size(&f);
 					assert_int_equal(rexec__v1__frame__pack(&f, want), n);
-					assert_int_equal(wire_packed_size(&f), (int64_t)n + 4);
 					assert_int_equal(wire_pack(&f, packed, &len), 0);
 					assert_int_equal(len, n + 4);
 					assert_memory_equal(packed + 4, want, n);
+					assert_int_equal(wire_pack_into(&f, &into), 0);
+					assert_int_equal(buf_size(&into), n + 4);
+					assert_memory_equal(buf_peek(&into), packed, n + 4);
+					buf_consume(&into, buf_size(&into));
 					cases++;
 				}
 	assert_int_equal(cases, 7 * 6 * 13 * 3);
@@ -217,7 +225,11 @@ static void test_data_frames_packed_as_protobuf_c_packs_them(void **unused)
 		assert_int_equal(wire_pack(&f, packed, &len), 0);
 		assert_int_equal(len, n + 4);
 		assert_memory_equal(packed + 4, want, n);
+		assert_int_equal(wire_pack_into(&f, &into), 0);
+		assert_int_equal(buf_size(&into), n + 4);
+		assert_memory_equal(buf_peek(&into), packed, n + 4);
 	}
+	buf_free(&into);
 	(void)unused;
 }
 
