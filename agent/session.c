@@ -123,8 +123,7 @@ static void unref(struct session *s)
 		return;
 	if (s->sp.errpipe >= 0)
 		close(s->sp.errpipe);
-	buf_free(&s->inq);
-	buf_free(&s->inw);
+	wq_free(&s->in);
 	free(s);
 }
 
@@ -552,52 +551,36 @@ static uv_stream_t *stdin_dst(struct session *s, int *open)
 	return to_out ? (uv_stream_t *)&s->out_h : (uv_stream_t *)&s->in_h;
 }
 
-static void on_in_written(uv_write_t *req, int status);
-
 /* Hands the queued stdin to libuv, unless a write is in flight (then it goes when that one
  * completes, with whatever else came). */
 static void flush_stdin(struct session *s)
 {
-	struct buf t;
-	uv_buf_t buf;
-	uv_stream_t *dst;
-	size_t n = buf_size(&s->inq);
 	int open;
+	uv_stream_t *dst = stdin_dst(s, &open);
+	size_t n = buf_size(&s->in.q);
 
-	if (s->in_writing || n == 0)
+	if (s->in.writing || n == 0)
 		return;
-	dst = stdin_dst(s, &open);
-	t = s->inw; /* empty: no write in flight */
-	s->inw = s->inq;
-	s->inq = t;
-	buf = uv_buf_init((char *)buf_peek(&s->inw), (unsigned int)n);
-	s->in_writing = 1;
-	s->in_req.data = s;
-	if (!open || uv_write(&s->in_req, dst, &buf, 1, on_in_written) < 0) {
-		s->in_writing = 0;
-		buf_consume(&s->inw, n);
-		s->in_queued -= n;
+	if (!open) {
+		buf_consume(&s->in.q, n);
 		send_credit(s, n);
+	} else if (wq_flush(&s->in, dst) < 0) {
+		send_credit(s, n); /* dropped, as a write that failed would drop them */
 	}
 }
 
-static void on_in_written(uv_write_t *req, int status)
+void session__stdin_written(struct wq *in, size_t n, int status)
 {
-	struct session *s = req->data;
-	size_t n = buf_size(&s->inw);
+	struct session *s = in->arg;
 
-	s->in_writing = 0;
-	buf_consume(&s->inw, n);
-	s->in_queued -= n;
 	if (status == 0) {
 		s->bytes_in += n;
 	} else {
 		/* The process closed its stdin (or the handle is closing): what waits behind
 		 * this write is dropped with it. */
-		size_t q = buf_size(&s->inq);
+		size_t q = buf_size(&in->q);
 
-		buf_consume(&s->inq, q);
-		s->in_queued -= q;
+		buf_consume(&in->q, q);
 		n += q;
 	}
 	/* The bytes left our buffer: the client may send as many more. */
@@ -605,7 +588,7 @@ static void on_in_written(uv_write_t *req, int status)
 		send_credit(s, n);
 	if (status == 0 && s->state != SESS_ENDING)
 		flush_stdin(s);
-	if (s->stdin_eof && s->in_queued == 0 && s->state != SESS_ENDING)
+	if (s->stdin_eof && wq_size(in) == 0 && s->state != SESS_ENDING)
 		close_stdin(s);
 }
 
@@ -637,7 +620,7 @@ static void write_stdin(struct session *s, const ProtobufCBinaryData *b)
 	}
 	s->last_in = b->data[b->len - 1];
 	/* Most writes complete at once: queue (and copy) only what the process has not taken. */
-	if (s->in_queued == 0) {
+	if (wq_size(&s->in) == 0) {
 		uv_buf_t now = uv_buf_init((char *)b->data, (unsigned int)b->len);
 		int done = uv_try_write(dst, &now, 1);
 		if (done > 0) {
@@ -650,13 +633,12 @@ static void write_stdin(struct session *s, const ProtobufCBinaryData *b)
 			b = &rest;
 		}
 	}
-	if (buf_append(&s->inq, b->data, b->len) < 0) {
+	if (buf_append(&s->in.q, b->data, b->len) < 0) {
 		/* Out of memory: these bytes are lost, as a write that failed would lose them. */
 		log_warn("session %u: stdin: out of memory, %zu bytes dropped", s->stream, b->len);
 		send_credit(s, b->len);
 		return;
 	}
-	s->in_queued += b->len;
 	flush_stdin(s);
 }
 
@@ -737,7 +719,7 @@ void session_frame(struct agent *a, struct conn *c, const wire_frame *f)
 	case REXEC__V1__FRAME__MSG_EOF:
 		if (f->eof->fd == REXEC__V1__FD__FD_STDIN && !s->stdin_eof) {
 			s->stdin_eof = 1;
-			if (s->in_queued == 0)
+			if (wq_size(&s->in) == 0)
 				close_stdin(s);
 		}
 		return;

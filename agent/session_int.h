@@ -18,6 +18,7 @@
 #include "proto/buf.h"
 #include "proto/tls.h"
 #include "proto/wire.h"
+#include "proto/wq.h"
 
 struct ct;
 struct record;
@@ -61,16 +62,13 @@ struct session {
 	int64_t in_window; /* stdin bytes the client may still send: what we granted, less what
 			    * came, plus what we credited back (at most WIRE_WINDOW_DEFAULT) */
 	uint64_t off[4];
-	size_t in_queued; /* stdin bytes the process has not taken yet (INQ and INW) */
-	/* Stdin the process did not take at once, as conn.c queues ciphertext: INQ fills while
-	 * INW is being written, one write in flight. Bytes, not a block per Data frame: the
-	 * window bounds the memory, however small the frames (a 36 KiB block per frame let a
-	 * client of 1-byte frames make the agent hold 36 GiB), and the buffers are kept for the
-	 * session (musl maps a freed block anew: an upload paid a fault per page per frame). */
-	struct buf inq, inw;
-	uv_write_t in_req;
-	int in_writing;
-	int stdin_eof; /* Eof arrived; close once in_queued is 0 */
+	/* Stdin the process did not take at once, one write in flight (wq.h). Bytes, not a block
+	 * per Data frame: the window bounds the memory, however small the frames (a 36 KiB block
+	 * per frame let a client of 1-byte frames make the agent hold 36 GiB), and the buffers are
+	 * kept for the session (musl maps a freed block anew: an upload paid a fault per page per
+	 * frame). */
+	struct wq in;
+	int stdin_eof; /* Eof arrived; close once IN is empty */
 	uint8_t last_in;
 	int status;
 	uint64_t read_at_tick;
@@ -101,6 +99,9 @@ void session__send_frame(struct session *s, wire_frame *f);
 /* Sends Data of N bytes at P on FD (counted in S's offsets and recorded), Eof of FD, and Exit
  * (CODE, killed by SIG when > 0, CORE: with a core dump, REASON for the user). */
 void session__send_data(struct session *s, Rexec__V1__Fd fd, const uint8_t *p, size_t n);
+
+/* A write of stdin is done (the session's wq's callback, set where a session starts). */
+void session__stdin_written(struct wq *in, size_t n, int status);
 void session__send_eof(struct session *s, Rexec__V1__Fd fd);
 void session__send_exit(struct session *s, int code, int sig, int core, const char *reason);
 

@@ -414,6 +414,7 @@ static void start_session(struct session *s, struct agent *a, struct conn *c, co
 	s->state = state;
 	s->window = f->open->initial_window ? f->open->initial_window : WIRE_WINDOW_DEFAULT;
 	s->in_window = WIRE_WINDOW_DEFAULT;
+	wq_init(&s->in, session__stdin_written, s);
 }
 
 /* S joins A's table, with its timer (the first of the handles that keep its memory). */

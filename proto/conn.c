@@ -13,6 +13,7 @@
 #include "proto/error.h"
 #include "proto/log.h"
 #include "proto/version.h"
+#include "proto/wq.h"
 
 #define TICK_MS     500
 #define FLUSH_LIMIT 3000 /* ms a closing connection may spend flushing */
@@ -52,22 +53,19 @@ struct conn {
 	void *arg;
 	struct tls_session *tls;
 	struct wire_decoder dec;
-	/* Ciphertext: OUT fills while WBUF is being written; one write in flight at a time, and
-	 * both buffers are kept for the life of the connection (no allocation per frame). */
-	struct buf out, wbuf;
+	/* Ciphertext (a master's socket: plain frames) for the socket, one write in flight. */
+	struct wq out;
 	/* Frames packed but not yet in TLS records: sealed when a write can start, so that a
 	 * turn's frames fill 16 KiB records (a 32 KiB Data frame was two full records and a third
 	 * of a few bytes, and each Credit a record of its own), and so that while a write is in
 	 * flight the frames of interactive streams (URGQ) can still go ahead of bulk ones. */
 	struct buf sealq, urgq;
-	int writing;
 	int congested;  /* conn_congested() said so: on_drain is owed once the queue is short */
 	int shutting;   /* the shutdown is asked for (once, after the last write) */
 	int peer_hello; /* the peer's Hello came */
 	int eager;      /* a run on a control master's socket: ready once its Hello is sent */
 	int server;     /* accepted (the agent's end) */
 	int was_ready;  /* reached CONN_READY (stays set while closing) */
-	uv_write_t write_req;
 	uint64_t started, last_rx, last_ping, closing_since;
 	int open_handles;
 	int close_err;
@@ -98,7 +96,7 @@ static void on_tls_send(void *arg, const uint8_t *data, size_t len)
 {
 	struct conn *c = arg;
 
-	if (buf_append(&c->out, data, len) < 0) {
+	if (buf_append(&c->out.q, data, len) < 0) {
 		/* Dropping ciphertext would corrupt the stream: end it. */
 		conn_close(c, -ENOMEM, "out of memory");
 	}
@@ -118,12 +116,11 @@ static int cut_in_handshake(struct conn *c)
 	return 1;
 }
 
-static void on_write(uv_write_t *req, int status)
+/* A write to the socket is done: the next one starts, or the close goes on. */
+static void on_written(struct wq *out, size_t n, int status)
 {
-	struct conn *c = req->data;
+	struct conn *c = out->arg;
 
-	c->writing = 0;
-	buf_consume(&c->wbuf, buf_size(&c->wbuf));
 	if (status < 0) {
 		if ((status == UV_ECONNRESET || status == UV_EPIPE) && cut_in_handshake(c))
 			return;
@@ -134,7 +131,7 @@ static void on_write(uv_write_t *req, int status)
 		return;
 	}
 	flush(c);
-	if (c->state == CONN_CLOSING && !c->writing)
+	if (c->state == CONN_CLOSING && !c->out.writing)
 		shut_down(c);
 }
 
@@ -183,31 +180,17 @@ static void note_drained(struct conn *c)
  * stream's frames (urgq) still go ahead of the bulk queued before them. */
 static void flush(struct conn *c)
 {
-	struct buf t;
-	uv_buf_t buf;
 	int ret;
 
-	if (c->writing || uv_is_closing((uv_handle_t *)&c->io) || seal(c) < 0)
+	if (c->out.writing || uv_is_closing((uv_handle_t *)&c->io) || seal(c) < 0)
 		return;
-	if (buf_size(&c->out) == 0) {
-		note_drained(c);
-		return;
-	}
-	t = c->wbuf; /* empty: no write in flight */
-	c->wbuf = c->out;
-	c->out = t;
-	buf = uv_buf_init((char *)buf_peek(&c->wbuf), (unsigned int)buf_size(&c->wbuf));
-	c->writing = 1;
-	c->write_req.data = c;
-	ret = uv_write(&c->write_req, (uv_stream_t *)&c->io, &buf, 1, on_write);
-	if (ret < 0) {
-		c->writing = 0;
-		buf_consume(&c->wbuf, buf_size(&c->wbuf));
+	if ((ret = wq_flush(&c->out, (uv_stream_t *)&c->io)) < 0) {
 		if (c->state != CONN_CLOSING)
 			conn_close(c, ret, uv_strerror(ret));
 		return;
 	}
-	/* Written at once (the usual case): the owner may read again before the loop waits. */
+	/* Nothing to write, or written at once (the usual case): the owner may read again
+	 * before the loop waits. */
 	note_drained(c);
 }
 
@@ -245,14 +228,14 @@ static int seal(struct conn *c)
  * big burst with no write in flight is sealed as it grows, in whole records. */
 static int send_frame(struct conn *c, const wire_frame *f, int urgent)
 {
-	struct buf *q = c->tls == NULL ? &c->out : urgent ? &c->urgq : &c->sealq;
+	struct buf *q = c->tls == NULL ? &c->out.q : urgent ? &c->urgq : &c->sealq;
 	int ret = wire_pack_into(f, q);
 
 	if (ret == -ENOMEM)
 		conn_close(c, -ENOMEM, "out of memory");
 	if (ret < 0)
 		return ret;
-	if (q != &c->out && !c->writing && buf_size(q) >= SEAL_AT && (ret = seal(c)) < 0)
+	if (q != &c->out.q && !c->out.writing && buf_size(q) >= SEAL_AT && (ret = seal(c)) < 0)
 		return ret;
 	flush_soon(c);
 	return 0;
@@ -302,10 +285,11 @@ int conn_send_error(struct conn *c, uint32_t stream, Rexec__V1__ErrorCode code, 
 size_t conn_write_queue(const struct conn *c)
 {
 	/* What libuv still holds of the write in flight: a write it finished at once is in the
-	 * kernel's hands, though WBUF is emptied only by on_write. */
-	size_t held = c->writing ? uv_stream_get_write_queue_size((const uv_stream_t *)&c->io) : 0;
+	 * kernel's hands, though the queue lets go of it only in on_written. */
+	size_t held =
+		c->out.writing ? uv_stream_get_write_queue_size((const uv_stream_t *)&c->io) : 0;
 
-	return held + buf_size(&c->out) + buf_size(&c->sealq) + buf_size(&c->urgq);
+	return held + buf_size(&c->out.q) + buf_size(&c->sealq) + buf_size(&c->urgq);
 }
 
 int conn_congested(struct conn *c)
@@ -674,8 +658,7 @@ static void on_handle_closed(uv_handle_t *h)
 	if (c->tls != NULL)
 		tls_session_free(c->tls);
 	wire_decoder_close(&c->dec);
-	buf_free(&c->out);
-	buf_free(&c->wbuf);
+	wq_free(&c->out);
 	buf_free(&c->sealq);
 	buf_free(&c->urgq);
 	free(c->server_name);
@@ -722,8 +705,8 @@ void conn_close(struct conn *c, int err, const char *why)
 		tls_session_close_notify(c->tls);
 	flush(c);
 	/* The shutdown goes after the last write: with one in flight, what is still queued
-	 * behind it goes first (on_write). */
-	if (!c->writing)
+	 * behind it goes first (on_written). */
+	if (!c->out.writing)
 		shut_down(c);
 }
 
@@ -759,6 +742,7 @@ static struct conn *conn_alloc(uv_loop_t *loop, int server, int unix_socket,
 	c->arg = arg;
 	c->server = server;
 	wire_decoder_init(&c->dec);
+	wq_init(&c->out, on_written, c);
 	if (unix_socket)
 		uv_pipe_init(loop, &c->io.pipe, 0);
 	else
