@@ -224,24 +224,8 @@ static void out_write(struct exec *x, struct out *o, const uint8_t *p, size_t n)
 /* N bytes of stdin, as Data frames of at most WIRE_DATA_MAX. */
 static void send_stdin(struct exec *x, const uint8_t *p, size_t n)
 {
-	wire_frame f = REXEC__V1__FRAME__INIT;
-	Rexec__V1__Data d = REXEC__V1__DATA__INIT;
-
-	while (n > 0) {
-		size_t chunk = n < WIRE_DATA_MAX ? n : WIRE_DATA_MAX;
-
-		d.fd = REXEC__V1__FD__FD_STDIN;
-		d.bytes.data = (uint8_t *)p;
-		d.bytes.len = chunk;
-		d.offset = x->in_off;
-		f.msg_case = REXEC__V1__FRAME__MSG_DATA;
-		f.data = &d;
-		send_frame(x, &f);
-		x->in_off += chunk;
-		x->in_window -= (int64_t)chunk;
-		p += chunk;
-		n -= chunk;
-	}
+	conn_send_data(x->conn, STREAM_ID, REXEC__V1__FD__FD_STDIN, &x->in_off, p, n);
+	x->in_window -= (int64_t)n;
 }
 
 static void send_stdin_eof(struct exec *x)
