@@ -13,6 +13,7 @@
 #include "agent/session.h"
 #include "proto/error.h"
 #include "proto/log.h"
+#include "proto/tls.h"
 
 #define DAY        (24 * 3600)   /* seconds: a CRL this close to its nextUpdate is warned of */
 #define RECHECK_MS (3600 * 1000) /* the longest a timer sleeps: wall-clock jumps are caught */
@@ -29,16 +30,6 @@ struct certwatch {
 	enum crl_told *told;         /* per CRL in force, in tls_config_crls() order */
 	size_t n_told;
 };
-
-/* "2026-12-05 15:04:05 UTC" for T into BUF. */
-static void format_utc(int64_t t, char *buf, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-		snprintf(buf, len, "%lld", (long long)t);
-}
 
 /* Milliseconds from NOW until AT (seconds), at least 0 and at most RECHECK_MS. */
 static uint64_t delay_ms(int64_t at, int64_t now)
@@ -71,7 +62,7 @@ static void crl_check_times(struct certwatch *w)
 	}
 	tls_config_crls(w->agent->tls, crls, n);
 	for (i = 0; i < n && i < w->n_told; i++) {
-		format_utc(crls[i].next_update, when, sizeof(when));
+		tls_format_utc(crls[i].next_update, when, sizeof(when));
 		if (crls[i].next_update <= now && w->told[i] < CRL_TOLD_EXPIRED) {
 			log_error(
 				"CRL %s of CA '%s' expired at %s: every certificate of that CA is "
@@ -183,7 +174,7 @@ static void check_expiry(struct certwatch *w)
 		if (id->cn[0] == 0)
 			continue;
 		if (id->not_after <= now) {
-			format_utc(id->not_after, when, sizeof(when));
+			tls_format_utc(id->not_after, when, sizeof(when));
 			snprintf(why, sizeof(why), "the client certificate expired at %s", when);
 			end_conn(a, a->conns[i], REXEC_ETLS_VERIFY, why);
 		} else if (next == 0 || id->not_after < next) {

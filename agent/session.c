@@ -382,27 +382,13 @@ void session__start_reading(struct session *s)
 
 void session__send_data(struct session *s, Rexec__V1__Fd fd, const uint8_t *p, size_t n)
 {
-	wire_frame f = REXEC__V1__FRAME__INIT;
-	Rexec__V1__Data d = REXEC__V1__DATA__INIT;
-
-	if (s->conn != NULL)
-		s->bytes_out += (uint64_t)n;
 	record_output(s->rec, p, n);
-	/* A read takes up to SESSION_READ_MAX: Data frames carry at most WIRE_DATA_MAX. */
-	while (n > 0) {
-		size_t chunk = n < WIRE_DATA_MAX ? n : WIRE_DATA_MAX;
-
-		d.fd = fd;
-		d.bytes.data = (uint8_t *)p;
-		d.bytes.len = chunk;
-		d.offset = s->off[fd];
-		f.msg_case = REXEC__V1__FRAME__MSG_DATA;
-		f.data = &d;
-		session__send_frame(s, &f);
-		s->off[fd] += (uint64_t)chunk;
-		p += chunk;
-		n -= chunk;
+	if (s->conn == NULL) {
+		s->off[fd] += (uint64_t)n; /* nobody to send to: the position still counts it */
+		return;
 	}
+	s->bytes_out += (uint64_t)n;
+	conn_send_data(s->conn, s->stream, fd, &s->off[fd], p, n);
 }
 
 /* A payload of the engine's stream (1: stdout, 2: stderr). */

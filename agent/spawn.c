@@ -20,6 +20,8 @@
 
 #include <linux/openat2.h>
 
+#include "lib/pipesize.h"
+
 #define PIPE_SIZE (256 * 1024) /* a session's stdin and stdout pipes (F_SETPIPE_SZ) */
 
 enum stage {
@@ -298,8 +300,8 @@ int spawn_start(const struct spawn_req *req, struct spawn_result *res)
 		 * the agent each go four times as far before waking the other. Best effort: at
 		 * /proc/sys/fs/pipe-max-size or the user's pipe quota the default stays. */
 		if (req->stdin_open)
-			(void)fcntl(ip[1], F_SETPIPE_SZ, PIPE_SIZE);
-		(void)fcntl(op[0], F_SETPIPE_SZ, PIPE_SIZE);
+			pipesize_grow(ip[1], PIPE_SIZE);
+		pipesize_grow(op[0], PIPE_SIZE);
 	}
 
 	/* A host session's user switch (as root): its groups, read here as initgroups() would,

@@ -12,6 +12,7 @@
 #include "client/config.h"
 #include "lib/pki.h"
 #include "lib/pkica.h"
+#include "proto/tls.h"
 
 #define EXIT_USAGE      2
 #define DEFAULT_CA_NAME "rexec CA"
@@ -247,7 +248,7 @@ static int ca_crl(int argc, char **argv)
 		fprintf(stderr, "rexec: %s\n", err);
 		return 1;
 	}
-	pki_format_time((long long)time(NULL) + (long long)days * 86400, until, sizeof(until));
+	tls_format_utc((int64_t)time(NULL) + (int64_t)days * 86400, until, sizeof(until));
 	printf("wrote %s (CRL number %llu, %zu revoked, next update %s)\n", out, number, n, until);
 	return 0;
 }
@@ -487,8 +488,8 @@ static int cert_show(int argc, char **argv)
 		fprintf(stderr, "rexec: %s\n", err);
 		return 1;
 	}
-	pki_format_time(info.not_before, from, sizeof(from));
-	pki_format_time(info.not_after, to, sizeof(to));
+	tls_format_utc(info.not_before, from, sizeof(from));
+	tls_format_utc(info.not_after, to, sizeof(to));
 	printf("file        %s\n", file);
 	printf("name (CN)   %s\n", info.cn);
 	printf("groups      ");
@@ -542,7 +543,7 @@ static int cert_revoke(int argc, char **argv)
 		fprintf(stderr, "rexec: %s\n", err);
 		return 1;
 	}
-	pki_format_time(r.at, when, sizeof(when));
+	tls_format_utc(r.at, when, sizeof(when));
 	if (r.already)
 		printf("serial %s was already revoked on %s: nothing changed\n", r.serial, when);
 	else

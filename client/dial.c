@@ -9,6 +9,7 @@
 
 #include "lib/pki.h"
 #include "proto/error.h"
+#include "proto/tls.h"
 
 #define DAY 86400LL
 
@@ -29,7 +30,7 @@ int dial_check_cert(const char *cert, int *warned, char *err, size_t errlen)
 	if (cert == NULL || pki_cert_info(cert, &info, NULL, 0) < 0)
 		return 0;
 	if (now >= info.not_after) {
-		pki_format_time(info.not_after, when, sizeof(when));
+		tls_format_utc(info.not_after, when, sizeof(when));
 		pki_format_duration(now - info.not_after, span, sizeof(span));
 		snprintf(err, errlen,
 			 "certificate %s expired %s ago (at %s); get a new one (rexec cert issue)",
@@ -37,7 +38,7 @@ int dial_check_cert(const char *cert, int *warned, char *err, size_t errlen)
 		return REXEC_EPKI;
 	}
 	if (now < info.not_before) {
-		pki_format_time(info.not_before, when, sizeof(when));
+		tls_format_utc(info.not_before, when, sizeof(when));
 		snprintf(err, errlen,
 			 "certificate %s is not valid until %s; check this machine's clock", cert,
 			 when);
@@ -46,7 +47,7 @@ int dial_check_cert(const char *cert, int *warned, char *err, size_t errlen)
 	/* Issued for more than a day, not counting the hour an issuer may backdate it by. */
 	if (!*warned && info.not_after - info.not_before > DAY + PKI_DAYS_BACKDATE &&
 	    info.not_after - now <= DAY) {
-		pki_format_time(info.not_after, when, sizeof(when));
+		tls_format_utc(info.not_after, when, sizeof(when));
 		pki_format_duration(info.not_after - now, span, sizeof(span));
 		fprintf(stderr, "rexec: warning: certificate %s expires in %s (at %s); renew it\n",
 			cert, span, when);

@@ -20,6 +20,7 @@
 #include "client/dial.h"
 #include "client/mux.h"
 #include "client/ps.h"
+#include "lib/pipesize.h"
 #include "lib/strvis.h"
 #include "proto/buf.h"
 #include "proto/conn.h"
@@ -30,7 +31,9 @@
 
 #define STREAM_ID   1
 #define IN_READ_MAX (128 * 1024) /* one read of stdin, sent as Data frames of WIRE_DATA_MAX */
-#define PIPE_SIZE   (256 * 1024) /* what our stdin and stdout pipes are grown to */
+/* What our stdin and stdout pipes are grown to: with Linux's 64 KiB, a bulk stream woke us and
+ * the program at the pipe's other end every 32 KiB. */
+#define PIPE_SIZE (256 * 1024)
 
 /* Signals forwarded to the remote process (without a TTY, the only way they get there). */
 static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
@@ -139,23 +142,6 @@ static void get_winsize(Rexec__V1__WinSize *ws)
 
 /* ---- output ---- */
 
-/* A pipe on FD is grown to PIPE_SIZE (never shrunk; best effort, as the user's pipe quota or
- * /proc/sys/fs/pipe-max-size allow): with Linux's 64 KiB, a bulk stream woke us and the
- * program at the pipe's other end every 32 KiB. */
-static void grow_pipe(int fd)
-{
-#if defined(F_SETPIPE_SZ) /* Linux */
-	struct stat st;
-	int now;
-
-	if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && (now = fcntl(fd, F_GETPIPE_SZ)) > 0 &&
-	    now < PIPE_SIZE)
-		(void)fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE);
-#else
-	(void)fd;
-#endif
-}
-
 static void out_init(struct exec *x, struct out *o, int fd)
 {
 	uv_handle_type t = uv_guess_handle(fd);
@@ -165,7 +151,7 @@ static void out_init(struct exec *x, struct out *o, int fd)
 	if (t == UV_TTY && uv_tty_init(x->loop, &o->h.tty, fd, 0) == 0) {
 		o->stream_ok = 1;
 	} else if (t == UV_NAMED_PIPE || t == UV_TCP) {
-		grow_pipe(fd);
+		pipesize_grow(fd, PIPE_SIZE);
 		uv_pipe_init(x->loop, &o->h.pipe, 0);
 		if (uv_pipe_open(&o->h.pipe, fd) == 0)
 			o->stream_ok = 1;
@@ -238,24 +224,8 @@ static void out_write(struct exec *x, struct out *o, const uint8_t *p, size_t n)
 /* N bytes of stdin, as Data frames of at most WIRE_DATA_MAX. */
 static void send_stdin(struct exec *x, const uint8_t *p, size_t n)
 {
-	wire_frame f = REXEC__V1__FRAME__INIT;
-	Rexec__V1__Data d = REXEC__V1__DATA__INIT;
-
-	while (n > 0) {
-		size_t chunk = n < WIRE_DATA_MAX ? n : WIRE_DATA_MAX;
-
-		d.fd = REXEC__V1__FD__FD_STDIN;
-		d.bytes.data = (uint8_t *)p;
-		d.bytes.len = chunk;
-		d.offset = x->in_off;
-		f.msg_case = REXEC__V1__FRAME__MSG_DATA;
-		f.data = &d;
-		send_frame(x, &f);
-		x->in_off += chunk;
-		x->in_window -= (int64_t)chunk;
-		p += chunk;
-		n -= chunk;
-	}
+	conn_send_data(x->conn, STREAM_ID, REXEC__V1__FD__FD_STDIN, &x->in_off, p, n);
+	x->in_window -= (int64_t)n;
 }
 
 static void send_stdin_eof(struct exec *x)
@@ -453,7 +423,7 @@ static void stdin_init(struct exec *x)
 		if (uv_tty_init(x->loop, &x->in.tty, STDIN_FILENO, 1) == 0)
 			x->in_kind = IN_STREAM;
 	} else if (t == UV_NAMED_PIPE || t == UV_TCP) {
-		grow_pipe(STDIN_FILENO);
+		pipesize_grow(STDIN_FILENO, PIPE_SIZE);
 		uv_pipe_init(x->loop, &x->in.pipe, 0);
 		if (uv_pipe_open(&x->in.pipe, STDIN_FILENO) == 0)
 			x->in_kind = IN_STREAM;

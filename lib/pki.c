@@ -859,12 +859,3 @@ void pki_format_duration(long long secs, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%lldd %lldh", secs / 86400, secs % 86400 / 3600);
 }
-
-void pki_format_time(long long t, char *buf, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-		snprintf(buf, len, "%lld", t);
-}

@@ -95,9 +95,6 @@ int pki_cert_info(const char *path, struct pki_cert_info *out, char *err, size_t
 /* Write SECS (>= 0) as a short human duration into BUF: "45s", "3m", "3h 12m", "6d 4h". */
 void pki_format_duration(long long secs, char *buf, size_t len);
 
-/* Write T as "2026-12-05 15:44:27 UTC" into BUF (at least 32 bytes). */
-void pki_format_time(long long t, char *buf, size_t len);
-
 /* Write LEN bytes of DATA to PATH, created with MODE (O_EXCL when EXCL is non-zero, else an
  * existing file is truncated and set to MODE). Returns 0 or -errno. */
 int pki_write_file(const char *path, const void *data, size_t len, int mode, int excl, char *err,

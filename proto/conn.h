@@ -104,4 +104,11 @@ const char *conn_peer_name(const struct conn *c);
 const struct tls_identity *conn_peer_identity(const struct conn *c);
 const char *conn_peer_addr(const struct conn *c);
 
+/* Sends the N bytes at P on STREAM as Data frames for FD of at most WIRE_DATA_MAX bytes each,
+ * the first at offset *OFF. *OFF advances by N whatever happens (it is the stream's position,
+ * which counts what was read even when a frame is dropped). Returns 0, or the first error of
+ * conn_send(), after which the rest is not sent. */
+int conn_send_data(struct conn *c, uint32_t stream, Rexec__V1__Fd fd, uint64_t *off, const void *p,
+		   size_t n);
+
 #endif

@@ -368,16 +368,6 @@ static void name_id(const mbedtls_x509_buf *raw, uint8_t out[TICKET_ISSUER_LEN])
 		memset(out, 0, TICKET_ISSUER_LEN);
 }
 
-/* "2026-12-05 15:04:05 UTC" for T (seconds since the epoch) into BUF. */
-static void format_utc(int64_t t, char *buf, size_t len)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-		snprintf(buf, len, "%lld", (long long)t);
-}
-
 /* Whether serials A and B (DER INTEGER contents, A_LEN and B_LEN bytes) are one number: the
  * zero bytes DER puts before a high bit do not count (an identity's hex serial has none). */
 static int same_serial(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
@@ -409,7 +399,7 @@ static int crl_check(const struct tls_material *m, const uint8_t *issuer, const 
 		if (mbedtls_x509_dn_gets(ca, sizeof(ca), &crl->issuer) < 0)
 			snprintf(ca, sizeof(ca), "?");
 		if (tls_x509_seconds(&crl->next_update) <= now) {
-			format_utc(tls_x509_seconds(&crl->next_update), when, sizeof(when));
+			tls_format_utc(tls_x509_seconds(&crl->next_update), when, sizeof(when));
 			if (why != NULL)
 				snprintf(why, len,
 					 "the agent's certificate revocation list (CRL) of CA '%s' "
@@ -1203,4 +1193,16 @@ int tls_session_resumed(const struct tls_session *s)
 const char *tls_session_error(const struct tls_session *s)
 {
 	return s->error;
+}
+
+/* One format for every date a user reads (certificates, CRLs, revocations): year to second, in UTC
+ * whatever the machine's zone, so that the agent's log and the client's messages agree; a date
+ * gmtime() cannot break down is printed as its number of seconds rather than lost. */
+void tls_format_utc(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(buf, len, "%lld", (long long)t);
 }

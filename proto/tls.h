@@ -162,4 +162,10 @@ struct mbedtls_x509_time; /* <mbedtls/x509.h>: kept out of this header's users *
  * the epoch: the one conversion of the tree (lib/pki.c reads certificates' dates with it). */
 int64_t tls_x509_seconds(const struct mbedtls_x509_time *t);
 
+/* Writes T (seconds since the epoch) as "2026-12-05 15:44:27 UTC" into BUF (LEN bytes, at least
+ * 24 for the whole date), or as the plain number when it is no date gmtime() can break down or
+ * LEN is too short for one. The tree's one date format: the agent's CRL and certificate
+ * messages, `rexec cert`/`crl`/`revoke` and the client's certificate checks all use it. */
+void tls_format_utc(int64_t t, char *buf, size_t len);
+
 #endif

@@ -2,7 +2,8 @@
  * certificates from lib/pki and the ciphertext carried in memory: a full handshake, then a
  * chain of resumptions, each with the ticket the one before it got. The agent knows the
  * resumed client by the CN and the authentication time of the full handshake: a resumption
- * hands out a new ticket but never a newer authentication. */
+ * hands out a new ticket but never a newer authentication. And tls_format_utc(), the one date
+ * format of the tree. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -368,9 +369,34 @@ static void test_a_failed_reload_keeps_the_old_files(void **state)
 	free(ca);
 }
 
+/* tls_format_utc(): dates in UTC whatever TZ says; the seconds when no date fits. */
+static void test_format_utc(void **state)
+{
+	char buf[40], small[10];
+
+	setenv("TZ", "JST-9", 1); /* a zone 9 hours off UTC: localtime() would show 02:02:03 */
+	tzset();
+	tls_format_utc(1796486400 + 3723, buf, sizeof(buf));
+	assert_string_equal(buf, "2026-12-05 17:02:03 UTC");
+	tls_format_utc(0, buf, sizeof(buf));
+	assert_string_equal(buf, "1970-01-01 00:00:00 UTC");
+	tls_format_utc(-1, buf, sizeof(buf));
+	assert_string_equal(buf, "1969-12-31 23:59:59 UTC");
+	unsetenv("TZ");
+	tzset();
+
+	/* Past any year struct tm holds: the number, not an error or garbage. */
+	tls_format_utc(INT64_MAX, buf, sizeof(buf));
+	assert_string_equal(buf, "9223372036854775807");
+	/* Too short for a date: the number, cut to fit. */
+	tls_format_utc(1796486400, small, sizeof(small));
+	assert_string_equal(small, "179648640");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_format_utc),
 		cmocka_unit_test_setup_teardown(
 			test_a_certificate_from_another_ca_is_refused_with_its_alert, setup,
 			teardown),
