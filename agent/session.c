@@ -388,7 +388,8 @@ void session__send_data(struct session *s, Rexec__V1__Fd fd, const uint8_t *p, s
 		return;
 	}
 	s->bytes_out += (uint64_t)n;
-	conn_send_data(s->conn, s->stream, fd, &s->off[fd], p, n);
+	/* A terminal's output goes as urgent, as all its frames do (session__send_frame()). */
+	conn_send_data(s->conn, s->stream, fd, &s->off[fd], p, n, s->tty);
 }
 
 /* A payload of the engine's stream (1: stdout, 2: stderr). */

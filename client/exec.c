@@ -224,7 +224,7 @@ static void out_write(struct exec *x, struct out *o, const uint8_t *p, size_t n)
 /* N bytes of stdin, as Data frames of at most WIRE_DATA_MAX. */
 static void send_stdin(struct exec *x, const uint8_t *p, size_t n)
 {
-	conn_send_data(x->conn, STREAM_ID, REXEC__V1__FD__FD_STDIN, &x->in_off, p, n);
+	conn_send_data(x->conn, STREAM_ID, REXEC__V1__FD__FD_STDIN, &x->in_off, p, n, 0);
 	x->in_window -= (int64_t)n;
 }
 

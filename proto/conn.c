@@ -261,6 +261,38 @@ int conn_send_urgent(struct conn *c, const wire_frame *f)
 	return send_checked(c, f, 1);
 }
 
+/* One Data frame per WIRE_DATA_MAX bytes: the agent's reads (SESSION_READ_MAX) and the client's
+ * (IN_READ_MAX) are larger than a frame may carry. Cut here for both ends, as OpenSSH's
+ * channels.c cuts a channel's data into packets of the peer's maximum size in one place for
+ * ssh and sshd alike. */
+int conn_send_data(struct conn *c, uint32_t stream, Rexec__V1__Fd fd, uint64_t *off, const void *p,
+		   size_t n, int urgent)
+{
+	wire_frame f = REXEC__V1__FRAME__INIT;
+	Rexec__V1__Data d = REXEC__V1__DATA__INIT;
+	const uint8_t *at = p;
+	uint64_t pos = *off;
+	int ret = 0;
+
+	*off += n;
+	d.fd = fd;
+	f.stream = stream;
+	f.msg_case = REXEC__V1__FRAME__MSG_DATA;
+	f.data = &d;
+	while (n > 0 && ret == 0) {
+		size_t chunk = n < WIRE_DATA_MAX ? n : WIRE_DATA_MAX;
+
+		d.bytes.data = (uint8_t *)at;
+		d.bytes.len = chunk;
+		d.offset = pos;
+		ret = send_checked(c, &f, urgent);
+		pos += chunk;
+		at += chunk;
+		n -= chunk;
+	}
+	return ret;
+}
+
 int conn_send_error(struct conn *c, uint32_t stream, Rexec__V1__ErrorCode code, const char *fmt,
 		    ...)
 {
@@ -915,36 +947,4 @@ const struct tls_identity *conn_peer_identity(const struct conn *c)
 const char *conn_peer_addr(const struct conn *c)
 {
 	return c->peer_addr;
-}
-
-/* One Data frame per WIRE_DATA_MAX bytes: the agent's reads (SESSION_READ_MAX) and the client's
- * (IN_READ_MAX) are larger than a frame may carry. Cut here for both ends, as OpenSSH's
- * channels.c cuts a channel's data into packets of the peer's maximum size in one place for
- * ssh and sshd alike. */
-int conn_send_data(struct conn *c, uint32_t stream, Rexec__V1__Fd fd, uint64_t *off, const void *p,
-		   size_t n)
-{
-	wire_frame f = REXEC__V1__FRAME__INIT;
-	Rexec__V1__Data d = REXEC__V1__DATA__INIT;
-	const uint8_t *at = p;
-	uint64_t pos = *off;
-	int ret = 0;
-
-	*off += n;
-	d.fd = fd;
-	f.stream = stream;
-	f.msg_case = REXEC__V1__FRAME__MSG_DATA;
-	f.data = &d;
-	while (n > 0 && ret == 0) {
-		size_t chunk = n < WIRE_DATA_MAX ? n : WIRE_DATA_MAX;
-
-		d.bytes.data = (uint8_t *)at;
-		d.bytes.len = chunk;
-		d.offset = pos;
-		ret = conn_send(c, &f);
-		pos += chunk;
-		at += chunk;
-		n -= chunk;
-	}
-	return ret;
 }

@@ -65,6 +65,13 @@ int conn_send(struct conn *c, const wire_frame *f);
  * (no TLS) the two are the same. */
 int conn_send_urgent(struct conn *c, const wire_frame *f);
 
+/* Sends the N bytes at P on STREAM as Data frames for FD of at most WIRE_DATA_MAX bytes each,
+ * the first at offset *OFF, through conn_send() or, when URGENT, conn_send_urgent(). *OFF
+ * advances by N whatever happens (it is the stream's position, which counts what was read even
+ * when a frame is dropped). Returns 0, or the first error, after which the rest is not sent. */
+int conn_send_data(struct conn *c, uint32_t stream, Rexec__V1__Fd fd, uint64_t *off, const void *p,
+		   size_t n, int urgent);
+
 /* Sends an Error frame on STREAM (0: the connection) with a printf-style message. */
 int conn_send_error(struct conn *c, uint32_t stream, Rexec__V1__ErrorCode code, const char *fmt,
 		    ...) __attribute__((format(printf, 4, 5)));
@@ -103,12 +110,5 @@ const char *conn_peer_name(const struct conn *c);
  * empty before the handshake and on a connection without TLS. Borrowed. */
 const struct tls_identity *conn_peer_identity(const struct conn *c);
 const char *conn_peer_addr(const struct conn *c);
-
-/* Sends the N bytes at P on STREAM as Data frames for FD of at most WIRE_DATA_MAX bytes each,
- * the first at offset *OFF. *OFF advances by N whatever happens (it is the stream's position,
- * which counts what was read even when a frame is dropped). Returns 0, or the first error of
- * conn_send(), after which the rest is not sent. */
-int conn_send_data(struct conn *c, uint32_t stream, Rexec__V1__Fd fd, uint64_t *off, const void *p,
-		   size_t n);
 
 #endif

@@ -54,7 +54,7 @@ static void on_close(struct conn *c, int err, const char *why, void *arg)
 	((struct pair *)arg)->closed = 1;
 }
 
-static const struct conn_cb cbs = { on_ready, on_frame, on_close };
+static const struct conn_cb cbs = { on_ready, on_frame, on_close, NULL };
 
 /* Reads what the peer end holds and decodes it into P's tallies. */
 static void drain_peer(struct pair *p)
@@ -149,7 +149,8 @@ static void test_cut_into_frames_at_consecutive_offsets(void **state)
 	for (i = 0; i < BIG; i++)
 		in[i] = (uint8_t)(i * 31 + i / 251);
 	open_pair(p);
-	assert_int_equal(conn_send_data(p->c, STREAM, REXEC__V1__FD__FD_STDOUT, &off, in, BIG), 0);
+	assert_int_equal(conn_send_data(p->c, STREAM, REXEC__V1__FD__FD_STDOUT, &off, in, BIG, 0),
+			 0);
 	assert_int_equal(off, 1000 + BIG);
 	pump(p, all_data);
 	assert_int_equal(p->hellos, 1);
@@ -161,7 +162,7 @@ static void test_cut_into_frames_at_consecutive_offsets(void **state)
 	assert_memory_equal(p->got, in, BIG);
 
 	/* No bytes: no frame, the position stays. */
-	assert_int_equal(conn_send_data(p->c, STREAM, REXEC__V1__FD__FD_STDOUT, &off, in, 0), 0);
+	assert_int_equal(conn_send_data(p->c, STREAM, REXEC__V1__FD__FD_STDOUT, &off, in, 0, 0), 0);
 	assert_int_equal(off, 1000 + BIG);
 	close_pair(p);
 	assert_int_equal(p->n_data, 4);
@@ -176,7 +177,8 @@ static void test_small_payload_is_one_frame(void **state)
 
 	assert_non_null(p);
 	open_pair(p);
-	assert_int_equal(conn_send_data(p->c, STREAM, REXEC__V1__FD__FD_STDOUT, &off, "hi", 2), 0);
+	assert_int_equal(conn_send_data(p->c, STREAM, REXEC__V1__FD__FD_STDOUT, &off, "hi", 2, 0),
+			 0);
 	assert_int_equal(off, 2);
 	close_pair(p);
 	assert_int_equal(p->n_data, 1);
@@ -196,7 +198,7 @@ static void test_closing_connection_sends_nothing_but_counts(void **state)
 	open_pair(p);
 	conn_close(p->c, 0, "closing first");
 	assert_int_equal(
-		conn_send_data(p->c, STREAM, REXEC__V1__FD__FD_STDOUT, &off, in, sizeof(in)),
+		conn_send_data(p->c, STREAM, REXEC__V1__FD__FD_STDOUT, &off, in, sizeof(in), 0),
 		REXEC_ECLOSED);
 	assert_int_equal(off, 5 + sizeof(in));
 	pump(p, peer_closed);
