@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +23,9 @@
  * come back under before the owner hears on_drain (conn.h). OpenSSH stops reading its channels
  * while more than 128 KiB wait in its packet output (ssh_packet_not_very_much_data_to_write());
  * a session's read here takes up to 128 KiB, so one more read fits under the mark. */
-#define QUEUE_FULL  (256 * 1024)
-#define QUEUE_SHORT (128 * 1024)
+#define QUEUE_FULL    (256 * 1024)
+#define QUEUE_SHORT   (128 * 1024)
+#define NOTSENT_LOWAT (128 * 1024) /* TCP_NOTSENT_LOWAT (low_water()) */
 
 enum conn_state {
 	CONN_CONNECTING,
@@ -800,6 +803,24 @@ static struct conn *conn_alloc(uv_loop_t *loop, int server, int unix_socket,
 	return c;
 }
 
+/* The kernel holds at most NOTSENT_LOWAT bytes that have not left yet: the rest waits in our
+ * queues (the socket is not writable), where a terminal's frames still go ahead of bulk and
+ * where conn_congested() sees it. Without it, the send buffer (autotuned to megabytes) held a
+ * whole window of bulk ahead of a keystroke's echo. HTTP/2 servers set it for the same
+ * reason: to keep their stream priorities in user space. It bounds what waits to be sent, not
+ * what is in flight, so it does not cap a stream's speed. */
+static void low_water(struct conn *c)
+{
+#ifdef TCP_NOTSENT_LOWAT
+	int fd = conn_fileno(c), v = NOTSENT_LOWAT;
+
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof(v));
+#else
+	(void)c;
+#endif
+}
+
 static void note_peer_addr(struct conn *c)
 {
 	struct sockaddr_storage ss;
@@ -837,6 +858,7 @@ int conn_accept(struct conn **out, uv_stream_t *server, const struct conn_opts *
 	*out = c;
 	if (!unix_socket) {
 		uv_tcp_nodelay(&c->io.tcp, 1);
+		low_water(c);
 		note_peer_addr(c);
 	}
 	set_state(c, CONN_HANDSHAKE);
@@ -859,6 +881,7 @@ static void on_connect(uv_connect_t *req, int status)
 	}
 	if (c->io.tcp.type == UV_TCP) {
 		uv_tcp_nodelay(&c->io.tcp, 1);
+		low_water(c);
 		note_peer_addr(c);
 	}
 	set_state(c, CONN_HANDSHAKE);
