@@ -92,6 +92,14 @@ def test_unknown_service_and_refusals_come_through(rexec_bin, dev_agent, mux_dir
     assert r.returncode != 0 and r.stderr, r.stderr
 
 
+def exits_with(child, code):
+    """The shell in the pexpect CHILD exits with CODE, and so does the client."""
+    child.sendline(f"exit {code}")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == code
+
+
 def test_a_terminal_through_the_master(rexec_bin, dev_agent, mux_dir, stop_masters, marker):
     c = mux_client(rexec_bin, dev_agent)
     stop_masters(c)
@@ -115,10 +123,7 @@ def test_a_terminal_through_the_master(rexec_bin, dev_agent, mux_dir, stop_maste
         child.sendintr()
         child.sendline("echo after-$?")
         child.expect("after-130")
-        child.sendline("exit 5")
-        child.expect(pexpect.EOF)
-        child.close()
-        assert child.exitstatus == 5
+        exits_with(child, 5)
     finally:
         if child.isalive():
             child.close(force=True)
@@ -155,10 +160,7 @@ def test_a_terminal_beside_bulk_runs_keeps_every_stream_in_order(rexec_bin, dev_
             child.expect(f"end-{i * 3}")
             numbers = [int(n) for n in child.before.split()]
             assert numbers == list(range(i * 1000, i * 1000 + 1000)), f"round {i}: {numbers}"
-        child.sendline("exit 4")
-        child.expect(pexpect.EOF)
-        child.close()
-        assert child.exitstatus == 4
+        exits_with(child, 4)
     finally:
         if child.isalive():
             child.close(force=True)
