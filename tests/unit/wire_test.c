@@ -150,6 +150,22 @@ static void test_pack_refuses_oversized_frame(void **unused)
 	free(big);
 }
 
+/* F packs as protobuf-c packs it (WANT: room for the bytes), by wire_pack() and by
+ * wire_pack_into() (INTO: a scratch buffer, left empty). */
+static void packs_as_protobuf_c(const wire_frame *f, uint8_t *want, struct buf *into)
+{
+	size_t len, n = rexec__v1__frame__get_packed_size(f);
+
+	assert_int_equal(rexec__v1__frame__pack(f, want), n);
+	assert_int_equal(wire_pack(f, packed, &len), 0);
+	assert_int_equal(len, n + 4);
+	assert_memory_equal(packed + 4, want, n);
+	assert_int_equal(wire_pack_into(f, into), 0);
+	assert_int_equal(buf_size(into), n + 4);
+	assert_memory_equal(buf_peek(into), packed, n + 4);
+	buf_consume(into, buf_size(into));
+}
+
 /* wire_pack() packs Data frames itself: the bytes must be protobuf-c's, for every size of
  * each varint (zeros left out, one to five bytes for the stream, up to ten for the offset),
  * payloads across the lengths where the sub-message's length grows a byte, and frames with an
@@ -174,7 +190,7 @@ static void test_data_frames_packed_as_protobuf_c_packs_them(void **unused)
 				       WIRE_DATA_MAX };
 	static const Rexec__V1__Fd fds[] = { REXEC__V1__FD__FD_STDIN, REXEC__V1__FD__FD_STDOUT,
 					     REXEC__V1__FD__FD_STDERR };
-	size_t si, oi, li, fi, i, len, n, cases = 0;
+	size_t si, oi, li, fi, i, cases = 0;
 	ProtobufCMessageUnknownField unk = { 9, PROTOBUF_C_WIRE_TYPE_VARINT, 1, payload };
 	struct buf into = { 0 }; /* wire_pack_into() must give the same bytes */
 
@@ -194,15 +210,7 @@ static void test_data_frames_packed_as_protobuf_c_packs_them(void **unused)
 					f.stream = streams[si];
 					f.msg_case = REXEC__V1__FRAME__MSG_DATA;
 					f.data = &d;
-					n = rexec__v1__frame__get_packed_size(&f);
-					assert_int_equal(rexec__v1__frame__pack(&f, want), n);
-					assert_int_equal(wire_pack(&f, packed, &len), 0);
-					assert_int_equal(len, n + 4);
-					assert_memory_equal(packed + 4, want, n);
-					assert_int_equal(wire_pack_into(&f, &into), 0);
-					assert_int_equal(buf_size(&into), n + 4);
-					assert_memory_equal(buf_peek(&into), packed, n + 4);
-					buf_consume(&into, buf_size(&into));
+					packs_as_protobuf_c(&f, want, &into);
 					cases++;
 				}
 	assert_int_equal(cases, 7 * 6 * 13 * 3);
@@ -220,14 +228,7 @@ static void test_data_frames_packed_as_protobuf_c_packs_them(void **unused)
 		f.stream = 3;
 		f.msg_case = REXEC__V1__FRAME__MSG_DATA;
 		f.data = &d;
-		n = rexec__v1__frame__get_packed_size(&f);
-		assert_int_equal(rexec__v1__frame__pack(&f, want), n);
-		assert_int_equal(wire_pack(&f, packed, &len), 0);
-		assert_int_equal(len, n + 4);
-		assert_memory_equal(packed + 4, want, n);
-		assert_int_equal(wire_pack_into(&f, &into), 0);
-		assert_int_equal(buf_size(&into), n + 4);
-		assert_memory_equal(buf_peek(&into), packed, n + 4);
+		packs_as_protobuf_c(&f, want, &into);
 	}
 	buf_free(&into);
 	(void)unused;
