@@ -42,10 +42,7 @@ void session__send_frame(struct session *s, wire_frame *f)
 	f->stream = s->stream;
 	/* A terminal's frames go ahead of other sessions' bulk (conn.h): every one of them, so
 	 * that they keep their order. */
-	if (s->tty)
-		conn_send_urgent(s->conn, f);
-	else
-		conn_send(s->conn, f);
+	conn_send_as(s->conn, f, s->tty);
 }
 
 void session__send_eof(struct session *s, Rexec__V1__Fd fd)

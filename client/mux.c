@@ -335,7 +335,7 @@ static void on_peer_frame(struct conn *c, wire_frame *f, void *arg)
 		return; /* late frames of a session that has ended */
 	f->stream = r->up;
 	/* Keystrokes go ahead of another run's upload on the shared connection. */
-	if ((r->tty ? conn_send_urgent(m->up, f) : conn_send(m->up, f)) < 0)
+	if (conn_send_as(m->up, f, r->tty) < 0)
 		leave(m);
 }
 

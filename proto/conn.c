@@ -78,6 +78,7 @@ struct conn {
 };
 
 static void flush(struct conn *c);
+static size_t write_queue(const struct conn *c);
 static int seal(struct conn *c);
 static void close_handles(struct conn *c);
 static void shut_down(struct conn *c);
@@ -170,7 +171,7 @@ static void flush_soon(struct conn *c)
 /* Tells the owner, once, that a queue it was told is congested is short again. */
 static void note_drained(struct conn *c)
 {
-	if (!c->congested || c->state == CONN_CLOSING || conn_write_queue(c) >= QUEUE_SHORT)
+	if (!c->congested || c->state == CONN_CLOSING || write_queue(c) >= QUEUE_SHORT)
 		return;
 	c->congested = 0;
 	if (c->cb.on_drain)
@@ -244,8 +245,7 @@ static int send_frame(struct conn *c, const wire_frame *f, int urgent)
 	return 0;
 }
 
-/* conn_send() and conn_send_urgent(). */
-static int send_checked(struct conn *c, const wire_frame *f, int urgent)
+int conn_send_as(struct conn *c, const wire_frame *f, int urgent)
 {
 	if (c->state == CONN_CLOSING)
 		return REXEC_ECLOSED;
@@ -256,12 +256,7 @@ static int send_checked(struct conn *c, const wire_frame *f, int urgent)
 
 int conn_send(struct conn *c, const wire_frame *f)
 {
-	return send_checked(c, f, 0);
-}
-
-int conn_send_urgent(struct conn *c, const wire_frame *f)
-{
-	return send_checked(c, f, 1);
+	return conn_send_as(c, f, 0);
 }
 
 /* One Data frame per WIRE_DATA_MAX bytes: the agent's reads (SESSION_READ_MAX) and the client's
@@ -288,7 +283,7 @@ int conn_send_data(struct conn *c, uint32_t stream, Rexec__V1__Fd fd, uint64_t *
 		d.bytes.data = (uint8_t *)at;
 		d.bytes.len = chunk;
 		d.offset = pos;
-		ret = send_checked(c, &f, urgent);
+		ret = conn_send_as(c, &f, urgent);
 		pos += chunk;
 		at += chunk;
 		n -= chunk;
@@ -317,7 +312,8 @@ int conn_send_error(struct conn *c, uint32_t stream, Rexec__V1__ErrorCode code, 
 	return send_frame(c, &f, 0);
 }
 
-size_t conn_write_queue(const struct conn *c)
+/* Bytes queued for the socket but not yet handed to the kernel. */
+static size_t write_queue(const struct conn *c)
 {
 	/* What libuv still holds of the write in flight: a write it finished at once is in the
 	 * kernel's hands, though the queue lets go of it only in on_written. */
@@ -329,7 +325,7 @@ size_t conn_write_queue(const struct conn *c)
 
 int conn_congested(struct conn *c)
 {
-	if (conn_write_queue(c) < QUEUE_FULL)
+	if (write_queue(c) < QUEUE_FULL)
 		return 0;
 	c->congested = 1;
 	return 1;

@@ -58,15 +58,15 @@ int conn_open_unix(struct conn **out, uv_loop_t *loop, int fd, const struct conn
  * negative code (the frame is dropped; the caller decides whether to close). */
 int conn_send(struct conn *c, const wire_frame *f);
 
-/* As conn_send(), for the frames of an interactive stream (a TTY session's): they are sealed
- * ahead of the bulk frames queued before them, so a keystroke's echo does not wait behind a
- * download on the same connection. A stream sends every frame one way or every frame the
- * other: the two queues keep their own order, not each other's. On a control master's socket
+/* As conn_send(), and when URGENT, for the frames of an interactive stream (a TTY session's):
+ * they are sealed ahead of the bulk frames queued before them, so a keystroke's echo does not
+ * wait behind a download on the same connection. A stream sends every frame with the same
+ * URGENT: the two queues keep their own order, not each other's. On a control master's socket
  * (no TLS) the two are the same. */
-int conn_send_urgent(struct conn *c, const wire_frame *f);
+int conn_send_as(struct conn *c, const wire_frame *f, int urgent);
 
 /* Sends the N bytes at P on STREAM as Data frames for FD of at most WIRE_DATA_MAX bytes each,
- * the first at offset *OFF, through conn_send() or, when URGENT, conn_send_urgent(). *OFF
+ * the first at offset *OFF, through conn_send_as(). *OFF
  * advances by N whatever happens (it is the stream's position, which counts what was read even
  * when a frame is dropped). Returns 0, or the first error, after which the rest is not sent. */
 int conn_send_data(struct conn *c, uint32_t stream, Rexec__V1__Fd fd, uint64_t *off, const void *p,
@@ -75,9 +75,6 @@ int conn_send_data(struct conn *c, uint32_t stream, Rexec__V1__Fd fd, uint64_t *
 /* Sends an Error frame on STREAM (0: the connection) with a printf-style message. */
 int conn_send_error(struct conn *c, uint32_t stream, Rexec__V1__ErrorCode code, const char *fmt,
 		    ...) __attribute__((format(printf, 4, 5)));
-
-/* Bytes queued for the socket but not yet handed to the kernel. */
-size_t conn_write_queue(const struct conn *c);
 
 /* 1 when the write queue is long enough that the owner should stop reading what feeds the
  * connection (the peer, or the network, is slower than what it sends); on_drain then comes
