@@ -837,6 +837,15 @@ static void note_peer_addr(struct conn *c)
 	}
 }
 
+/* A TCP connection is up, accepted or connected: no Nagle delay on our small frames, the
+ * low-water mark, and the peer's address for the logs. */
+static void tcp_up(struct conn *c)
+{
+	uv_tcp_nodelay(&c->io.tcp, 1);
+	low_water(c);
+	note_peer_addr(c);
+}
+
 int conn_accept(struct conn **out, uv_stream_t *server, const struct conn_opts *opts,
 		const struct conn_cb *cb, void *arg)
 {
@@ -852,11 +861,8 @@ int conn_accept(struct conn **out, uv_stream_t *server, const struct conn_opts *
 		return ret;
 	}
 	*out = c;
-	if (!unix_socket) {
-		uv_tcp_nodelay(&c->io.tcp, 1);
-		low_water(c);
-		note_peer_addr(c);
-	}
+	if (!unix_socket)
+		tcp_up(c);
 	set_state(c, CONN_HANDSHAKE);
 	return 0;
 }
@@ -875,11 +881,8 @@ static void on_connect(uv_connect_t *req, int status)
 		close_handles(c);
 		return;
 	}
-	if (c->io.tcp.type == UV_TCP) {
-		uv_tcp_nodelay(&c->io.tcp, 1);
-		low_water(c);
-		note_peer_addr(c);
-	}
+	if (c->io.tcp.type == UV_TCP)
+		tcp_up(c);
 	set_state(c, CONN_HANDSHAKE);
 	if ((ret = uv_read_start((uv_stream_t *)&c->io, on_alloc, on_read)) < 0) {
 		conn_close(c, ret, uv_strerror(ret));
