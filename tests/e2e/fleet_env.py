@@ -51,28 +51,71 @@ def run_ok(argv, timeout=60):
 
 
 class Silent:
-    """A TCP listener that accepts connections and never writes: a hung host."""
+    """A TCP listener that accepts connections and never writes: a hung host.
 
-    def __init__(self, ip="127.0.0.9"):
+    A thread accepts, unless ACCEPTING is false: then the kernel completes each handshake and
+    keeps the connection in the listener's queue (to its peer, the same silent host), and
+    queued() takes them in the order they came, with no thread to wait for.
+
+    close() wakes the accepting thread (shutdown) and joins it before the socket's number is
+    freed: a thread that outlived its listener could call accept() on the next test's socket
+    that took the same number, and take that test's connections."""
+
+    def __init__(self, ip="127.0.0.9", accepting=True):
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((ip, 0))
         self.sock.listen(64)
         self.addr = f"{ip}:{self.sock.getsockname()[1]}"
         self.conns = []
+        self.error = None
         self.closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.thread = None
+        if accepting:
+            self.thread = threading.Thread(target=self._accept, daemon=True)
+            self.thread.start()
+
+    def queued(self, timeout):
+        """Without the thread: waits up to TIMEOUT seconds for a connection to be queued,
+        then takes every queued one. Returns their peers' addresses, oldest first."""
+        assert self.thread is None, "the thread takes them"
+        peers = []
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.sock, selectors.EVENT_READ)
+            if not sel.select(timeout):
+                return peers
+        self.sock.setblocking(False)
+        try:
+            while True:
+                c, peer = self.sock.accept()
+                self.conns.append(c)
+                peers.append(peer)
+        except BlockingIOError:
+            return peers
+        finally:
+            self.sock.setblocking(True)
 
     def _accept(self):
         while not self.closed:
             try:
                 c, _ = self.sock.accept()
-            except OSError:
+            except (ConnectionAbortedError, InterruptedError):
+                continue  # a peer that left before we took it
+            except OSError as e:
+                if not self.closed:
+                    self.error = e  # said by whoever waits on conns
                 return
             self.conns.append(c)  # held open, never answered
 
     def close(self):
         self.closed = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept() on Linux
+        except OSError:
+            pass
+        if self.thread:
+            self.thread.join(10)
+            assert not self.thread.is_alive(), "the silent listener's thread did not stop"
         self.sock.close()
         for c in self.conns:
             c.close()
