@@ -82,7 +82,7 @@ def test_the_client_refuses_an_agent_certificate_not_made_for_an_agent(start_age
     assert why in err, err
     # The client refused inside the handshake, before showing its own certificate: the agent
     # heard of it as a TLS alert.
-    wait_for(lambda: "TLS handshake" in agent.log(), 10, "the agent to log the failed handshake")
+    wait_for(lambda: "TLS handshake" in agent.log(), 30, "the agent to log the failed handshake")
     if eku is not None:
         conf = client_config(tmp_path / "lenient.conf", sd / "ca.pem", sd / "client.pem",
                              sd / "client-key.pem", agent.addr, "allow_dual_role_certs: true\n")

@@ -155,7 +155,7 @@ def test_over_connections_a_client_is_closed_before_tls_and_told(start_agent, re
     agent = limits_agent(start_agent, tmp_path, "connections: 6, handshake_timeout: 60s")
     held = [raw_from(agent) for _ in range(6)]
     try:
-        wait_for(lambda: fd_count(agent.pid) >= 6, 10, "the agent to accept the six")
+        wait_for(lambda: fd_count(agent.pid) >= 6, 30, "the agent to accept the six")
         r = Client(rexec_bin, agent).run("-T", "dev", "--host", "true")
         err = r.stderr.decode(errors="replace")
         assert r.returncode == 255, err
@@ -163,7 +163,7 @@ def test_over_connections_a_client_is_closed_before_tls_and_told(start_agent, re
                                "handshake was done (over its connection limits? its log says "
                                "why)"), err
         wait_for(lambda: "connect refused (connections): closed at once: limits.connections (6) "
-                         "reached" in agent.log(), 10, "the agent to log the limit")
+                         "reached" in agent.log(), 30, "the agent to log the limit")
     finally:
         close_all(held)
     wait_for(lambda: Client(rexec_bin, agent).run("-T", "dev", "--host", "true").returncode == 0,

@@ -87,7 +87,7 @@ def me():
 def reload(agent, client, probe):
     """SIGHUP AGENT and wait until PROBE(client) (a request) says the new policy is in force."""
     os.kill(agent.pid, signal.SIGHUP)
-    wait_for(lambda: probe(client), 10, "the reloaded policy")
+    wait_for(lambda: probe(client), 30, "the reloaded policy")
 
 
 def plain_container(engine, name, *args):
@@ -139,7 +139,7 @@ def test_who_and_targets_and_container_names(policed, engine, rexec_bin):
         "      targets: [\"container:*\", shop/web]\n"
         "  - deny:\n"
         "      targets: [shop/db]\n")
-    wait_for(lambda: ex(client, "web", "true").returncode == 0, 10, "the policy")
+    wait_for(lambda: ex(client, "web", "true").returncode == 0, 30, "the policy")
     denied(ex(client, "worker", "true"), "exec in shop/worker as the default user")
     # Naming the container does not bypass the rule on its service; another is allowed by name
     # (container:NAME names a container named so, not a service's).
@@ -195,7 +195,7 @@ def test_commands_and_options(policed, engine):
         "      targets: [shop/web]\n"
         "      commands: [\"echo *\"]\n"
         "      options: [env]\n")
-    wait_for(lambda: ex(client, "web", "echo", "x").returncode == 0, 10, "the policy")
+    wait_for(lambda: ex(client, "web", "echo", "x").returncode == 0, 30, "the policy")
     ok(ex(client, "web", "echo", "hi", opts=("-e", "A=1")), "hi")
     denied(ex(client, "web", "id"), "exec in shop/web as the default user")
     denied(ex(client, "web"), "exec in shop/web as the default user")  # a login shell
@@ -245,7 +245,7 @@ def test_attach_and_ps_filtered(policed, engine):
     def listed():
         r = client.run("ps", "dev")
         return r.stdout.decode() if r.returncode == 0 and "web" in r.stdout.decode() else None
-    out = wait_for(listed, 10, "the policy")
+    out = wait_for(listed, 30, "the policy")
     services = {l.split()[1] for l in out.splitlines()[1:] if l.strip()}
     projects = {l.split()[0] for l in out.splitlines()[1:] if l.strip()}
     assert {"web", "worker", "api", "console"} <= services, out
@@ -343,7 +343,7 @@ def test_sighup_reloads_the_policy_and_keeps_a_broken_file_out(start_agent, rexe
         # A broken file: logged with FILE:LINE, the policy in force stays.
         path.write_text("rules:\n  - allow:\n      targets: [host]\n      verb: [exec]\n")
         os.kill(agent.pid, signal.SIGHUP)
-        wait_for(lambda: f"{path}:4: unknown key 'verb'" in agent.log(), 10, "the error logged")
+        wait_for(lambda: f"{path}:4: unknown key 'verb'" in agent.log(), 30, "the error logged")
         assert "the one loaded before stays in force" in agent.log()
         assert client.run("-T", "dev", "--host", "true").returncode == 125
         path.write_text("rules:\n  - allow: {targets: [host]}\n")

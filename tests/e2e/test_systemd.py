@@ -128,7 +128,7 @@ def test_no_notify_socket_inherited_by_sessions(launch, rexec_bin, tmp_path):
 def test_failed_notify_is_logged_not_fatal(launch, tmp_path):
     p = launch("-v", env={"NOTIFY_SOCKET": str(tmp_path / "nobody-listens")})
     assert accepts(port_of(p))
-    wait_for(lambda: "cannot notify the service manager" in p.log(), 10, "the warning")
+    wait_for(lambda: "cannot notify the service manager" in p.log(), 30, "the warning")
     assert "READY=1" in p.log() and "No such file" in p.log(), p.log()
     assert p.poll() is None
 
@@ -146,7 +146,7 @@ def test_journal_priorities_without_timestamps(launch, tmp_path):
                env={"JOURNAL_STREAM": stream})
     # launch() wrote stderr to its own file: this agent's stream is not the journal.
     port_of(p)
-    wait_for(lambda: "exec path direct" in p.log(), 10, "the warning")
+    wait_for(lambda: "exec path direct" in p.log(), 30, "the warning")
     assert re.search(r"^\d\d:\d\d:\d\d\.\d{3} rexec-agent warn: ", p.log(), re.M), p.log()
     assert "<4>" not in p.log()
     os.kill(p.pid, signal.SIGTERM)
@@ -163,10 +163,10 @@ def test_journal_priorities_without_timestamps(launch, tmp_path):
         q.log = lambda: err.read_text(errors="replace")
         q.state_dir = sd
         port_of(q)
-        wait_for(lambda: "<4>warn: " in q.log() and "<6>info: " in q.log(), 10, "<4> and <6>")
+        wait_for(lambda: "<4>warn: " in q.log() and "<6>info: " in q.log(), 30, "<4> and <6>")
         policy.write_text("rules: [")  # a broken policy: the SIGHUP reload logs an error
         os.kill(q.pid, signal.SIGHUP)
-        wait_for(lambda: "<3>error: " in q.log(), 10, "<3> for the failed reload")
+        wait_for(lambda: "<3>error: " in q.log(), 30, "<3> for the failed reload")
     finally:
         os.kill(q.pid, signal.SIGTERM)
         q.wait(timeout=AGENT_STOP_TIMEOUT)
