@@ -68,7 +68,6 @@ class Silent:
         self.sock.listen(64)
         self.addr = f"{ip}:{self.sock.getsockname()[1]}"
         self.conns = []
-        self.error = None
         self.closed = False
         self.thread = None
         if accepting:
@@ -99,12 +98,10 @@ class Silent:
         while not self.closed:
             try:
                 c, _ = self.sock.accept()
-            except (ConnectionAbortedError, InterruptedError):
+            except ConnectionAbortedError:
                 continue  # a peer that left before we took it
-            except OSError as e:
-                if not self.closed:
-                    self.error = e  # said by whoever waits on conns
-                return
+            except OSError:
+                return  # closed
             self.conns.append(c)  # held open, never answered
 
     def close(self):
