@@ -246,6 +246,17 @@ def finish(child):
     return child.exitstatus if child.signalstatus is None else 128 + child.signalstatus
 
 
+def close_child(child):
+    """Ends a pexpect CHILD. close(force=True) gives each signal 0.1 s, which a loaded machine
+    can miss (it then raises with the child still there): SIGKILL, reaped."""
+    import pexpect
+    try:
+        child.close(force=True)
+    except pexpect.ExceptionPexpect:
+        os.kill(child.pid, signal.SIGKILL)
+        os.waitpid(child.pid, 0)
+
+
 def wait_remote_size(child, rows, cols, what):
     """Ask the remote shell `stty size` until it reports ROWS COLS (a resize travels
     asynchronously)."""
@@ -659,4 +670,4 @@ def engine_spawn(engine_client):
     yield start
     for child in children:
         if child.isalive():
-            child.close(force=True)
+            close_child(child)

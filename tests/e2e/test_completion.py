@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import BIN_DIR, CLIENT_TIMEOUT
+from conftest import BIN_DIR, CLIENT_TIMEOUT, close_child
 from fleet_env import Silent, refused_addr
 
 TOP = pathlib.Path(__file__).resolve().parents[2]
@@ -106,17 +106,6 @@ class Shells:
         child.expect("SETUP")
         child.expect("CP> ")
         return child
-
-    @staticmethod
-    def end(child):
-        """Ends a spawned shell. close(force=True) gives each signal 0.1 s, which a loaded
-        machine can miss (it then raises with the shell still there): SIGKILL, reaped."""
-        import pexpect
-        try:
-            child.close(force=True)
-        except pexpect.ExceptionPexpect:
-            os.kill(child.pid, signal.SIGKILL)
-            os.waitpid(child.pid, 0)
 
 
 class Env(Shells):
@@ -282,7 +271,7 @@ def test_config_on_the_line_and_in_the_environment(cenv, tmp_path):
             assert child.match.group(1).split()[-1] == want, child.match.group(1)
             child.expect("CP> ")
     finally:
-        cenv.end(child)
+        close_child(child)
 
 
 @pytest.mark.parametrize("content", [
@@ -393,7 +382,7 @@ def test_bash_interactive_tab_tab(cenv, lib):
             assert child.match.group(1).rstrip().endswith(want), child.match.group(1)
             child.expect("CP> ")
     finally:
-        cenv.end(child)
+        close_child(child)
     cenv.no_dial()
 
 
@@ -415,7 +404,7 @@ def test_zsh_tab(cenv):
         child.send('\x01echo LI""NE: \r')
         child.expect("LINE: rexec run web-1 --entrypoint")
     finally:
-        cenv.end(child)
+        close_child(child)
     cenv.no_dial()
 
 

@@ -20,7 +20,7 @@ import time
 import pexpect
 import pytest
 
-from conftest import Client, ended, masters, wait_for, wait_gone, wait_present
+from conftest import Client, close_child, ended, masters, wait_for, wait_gone, wait_present
 
 TIMEOUT = 30  # pexpect's per-expect bound: a hang guard, not a speed claim
 
@@ -126,7 +126,7 @@ def test_a_terminal_through_the_master(rexec_bin, dev_agent, mux_dir, stop_maste
         exits_with(child, 5)
     finally:
         if child.isalive():
-            child.close(force=True)
+            close_child(child)
     assert len(masters(c)) == 1
 
 
@@ -163,7 +163,7 @@ def test_a_terminal_beside_bulk_runs_keeps_every_stream_in_order(rexec_bin, dev_
         exits_with(child, 4)
     finally:
         if child.isalive():
-            child.close(force=True)
+            close_child(child)
     feed.join(timeout=120)
     reader.join(timeout=120)
     with ended(down), ended(up):

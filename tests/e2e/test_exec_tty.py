@@ -10,8 +10,8 @@ import time
 import pexpect
 import pytest
 
-from conftest import (Client, ended, finish, pids_with_arg, send_until_seen, shell_ready,
-                      wait_for, wait_gone, wait_present, wait_remote_size)
+from conftest import (Client, close_child, ended, finish, pids_with_arg, send_until_seen,
+                      shell_ready, wait_for, wait_gone, wait_present, wait_remote_size)
 
 TIMEOUT = 30  # pexpect's per-expect bound: a hang guard, not a speed claim
 
@@ -44,7 +44,7 @@ def spawn(client):
     yield start
     for child in children:
         if child.isalive():
-            child.close(force=True)
+            close_child(child)
 
 
 # --- size --------------------------------------------------------------------------------------
@@ -326,7 +326,7 @@ def test_burst_then_exit_arrives_whole(start_agent, rexec_bin, tmp_path):
             assert finish(child) == 0
         finally:
             if child.isalive():
-                child.close(force=True)
+                close_child(child)
         if got != BURST:
             short.append((i, got))
     counted = [r["bytes_out"] for r in audit_ends(log, BURST_RUNS)]

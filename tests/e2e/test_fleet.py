@@ -16,7 +16,7 @@ import time
 import pexpect
 import pytest
 
-from conftest import pids_with_arg, read_until, wait_for, wait_gone, wait_present
+from conftest import close_child, pids_with_arg, read_until, wait_for, wait_gone, wait_present
 from fleet_env import Fleet, Silent, host_name, refused_addr
 
 N_AGENTS = 50
@@ -349,7 +349,7 @@ def test_progress_on_a_terminal_not_in_a_pipe(fleet):
         child.expect(rb"rexec: 50 hosts: 50 ok")
         child.expect(pexpect.EOF)
     finally:
-        child.close(force=True)
+        close_child(child)
     assert child.exitstatus == 0
 
 
@@ -360,7 +360,7 @@ def test_colour_on_a_terminal(fleet):
         child.expect(rb"\x1b\[36mh00[01]\x1b\[0m \| hi")
         child.expect(pexpect.EOF)
     finally:
-        child.close(force=True)
+        close_child(child)
     assert child.exitstatus == 0
 
 

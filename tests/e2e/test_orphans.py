@@ -7,7 +7,7 @@ import signal
 
 import pexpect
 
-from conftest import ended, read_until, wait_gone, wait_present
+from conftest import close_child, ended, read_until, wait_gone, wait_present
 
 # Grace (1 s) + HUP->KILL escalation + scheduling slack. A bound for a hang, not a speed claim.
 GONE_TIMEOUT = 20.0
@@ -65,7 +65,7 @@ def test_tilde_dot_ends_remote_process(client, marker):
         wait_gone(marker, GONE_TIMEOUT)
     finally:
         if child.isalive():
-            child.close(force=True)
+            close_child(child)
 
 
 def test_live_session_outlasts_the_grace_period(client):

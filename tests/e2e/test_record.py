@@ -18,7 +18,8 @@ import subprocess
 import pexpect
 import pytest
 
-from conftest import fill, tmpfs, Client, finish, shell_ready, wait_for, wait_remote_size
+from conftest import (close_child, fill, tmpfs, Client, finish, shell_ready, wait_for,
+                      wait_remote_size)
 
 TIMEOUT = 30  # pexpect's per-expect bound: a hang guard
 RECORD_TIMEOUT = 30.0
@@ -113,7 +114,7 @@ def test_host_tty_session_is_recorded(recorded):
         child.send("exit 4\r")
         assert finish(child) == 4
     finally:
-        child.close(force=True)
+        close_child(child)
 
     (end,) = wait_end(log)
     cast = d / f"{end['session']}.cast"
@@ -153,7 +154,7 @@ def test_input_is_recorded_when_asked(recorded):
         child.send("exit\r")
         assert finish(child) == 0
     finally:
-        child.close(force=True)
+        close_child(child)
     (end,) = wait_end(log)
     header, events = read_cast(end["recording"])
     typed = "".join(e[2] for e in events if e[1] == "i")
@@ -294,7 +295,7 @@ def test_container_tty_exec_is_recorded(recorded, engine, path):
         child.send("exit 6\r")
         assert finish(child) == 6
     finally:
-        child.close(force=True)
+        close_child(child)
     (end,) = wait_end(log)
     assert end["via"] == path and end["exit"] == 6, end
     assert end["recording_complete"] is True, end
@@ -313,7 +314,7 @@ def test_container_run_with_a_tty_is_recorded(recorded, engine):
         child.send("exit 2\r")
         assert finish(child) == 2
     finally:
-        child.close(force=True)
+        close_child(child)
     (end,) = wait_end(log)
     assert (end["kind"], end["exit"], end["recording_complete"]) == ("run", 2, True), end
     header, _ = read_cast(end["recording"])
@@ -330,7 +331,7 @@ def test_container_attach_is_recorded(recorded, engine):
         child.send("\x10\x11")  # ctrl-p ctrl-q
         assert finish(child) == 0
     finally:
-        child.close(force=True)
+        close_child(child)
     (end,) = wait_end(log)
     assert (end["kind"], end["recording_complete"]) == ("attach", True), end
     header, events = read_cast(end["recording"])
@@ -347,7 +348,7 @@ def test_agent_stopping_mid_session_finishes_the_recording(recorded):
         agent.kill(signal.SIGTERM)
         child.expect(pexpect.EOF)
     finally:
-        child.close(force=True)
+        close_child(child)
     assert agent.proc.returncode == 0, agent.log()
     (end,) = wait_end(log)
     assert end["recording_complete"] is True and end["reason"].endswith("shutting down"), end
