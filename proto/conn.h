@@ -66,9 +66,9 @@ int conn_send(struct conn *c, const wire_frame *f);
 int conn_send_as(struct conn *c, const wire_frame *f, int urgent);
 
 /* Sends the N bytes at P on STREAM as Data frames for FD of at most WIRE_DATA_MAX bytes each,
- * the first at offset *OFF, through conn_send_as(). *OFF
- * advances by N whatever happens (it is the stream's position, which counts what was read even
- * when a frame is dropped). Returns 0, or the first error, after which the rest is not sent. */
+ * the first at offset *OFF, through conn_send_as() with URGENT. *OFF advances by N whatever
+ * happens (it is the stream's position, which counts what was read even when a frame is
+ * dropped). Returns 0, or the first error, after which the rest is not sent. */
 int conn_send_data(struct conn *c, uint32_t stream, Rexec__V1__Fd fd, uint64_t *off, const void *p,
 		   size_t n, int urgent);
 
