@@ -33,7 +33,6 @@ import argparse
 import os
 import pty
 import random
-import re
 import select
 import socket
 import statistics

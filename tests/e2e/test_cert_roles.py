@@ -29,7 +29,7 @@ def refused(r, agent, why):
     err = r.stderr.decode(errors="replace")
     assert r.returncode == 255, err
     assert why in err, err
-    wait_for(lambda: why in agent.log(), 10, f"the agent to log {why!r}")
+    wait_for(lambda: why in agent.log(), 30, f"the agent to log {why!r}")
 
 
 def test_a_client_certificate_without_extended_key_usage_is_refused(start_agent, rexec_bin):

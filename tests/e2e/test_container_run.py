@@ -68,7 +68,7 @@ def test_run_rm_leaves_nothing_behind(engine_client, engine):
     before = {c["Id"] for c in oneoffs(engine)}
     r = engine_client.run("run", "--rm", "-T", "dev", "worker", "--", "sh", "-c", "exit 3")
     assert r.returncode == 3, r.stderr
-    wait_for(lambda: {c["Id"] for c in oneoffs(engine)} == before, 10,
+    wait_for(lambda: {c["Id"] for c in oneoffs(engine)} == before, 30,
              "the --rm one-off container to be gone")
 
 

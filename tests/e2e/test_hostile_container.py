@@ -11,10 +11,8 @@ the reason); `auto` gets the engine's; and a host session on the same agent, sta
 meanwhile, completes (the agent neither froze nor died). Waits are bounded; no test asserts a
 duration."""
 import os
-import pathlib
 import re
 import subprocess
-import threading
 import uuid
 
 import pytest

@@ -109,7 +109,7 @@ def test_users_root_however_asked_on_both_exec_paths(policed, engine, path):
         "      users: [\"*\"]\n"
         "  - deny:\n"
         "      users: [root]\n", "--exec-path", path)
-    wait_for(lambda: ex(client, "web", "true", opts=("-u", "app")).returncode == 0, 10,
+    wait_for(lambda: ex(client, "web", "true", opts=("-u", "app")).returncode == 0, 30,
              "the policy to load")
     assert ok(ex(client, "web", "id", "-u", opts=("-u", "app"))).strip() == "1000"
     assert ok(ex(client, "web", "id", "-un", opts=("-u", "1000"))).strip() == "app"
@@ -217,7 +217,7 @@ def test_run_users_are_taken_literally(policed, engine):
         "      verbs: [run]\n"
         "      targets: [\"shop/*\"]\n"
         "      users: [app, \"65534\"]\n")
-    wait_for(lambda: run(client, "web", "true", opts=("-u", "app")).returncode == 0, 10,
+    wait_for(lambda: run(client, "web", "true", opts=("-u", "app")).returncode == 0, 30,
              "the policy")
     assert ok(run(client, "web", "id", "-u", opts=("-u", "app"))).strip() == "1000"
     ok(run(client, "web", "true", opts=("-u", "65534")))

@@ -279,8 +279,9 @@ def test_revocation_ends_sessions_and_a_control_master_at_sighup(start_agent, re
 
 def test_an_expired_crl_fails_closed_loudly(start_agent, rexec_bin, pki, tmp_path, cache):
     sd, crls = pki
-    crl = crls.write(tmp_path / "crl.pem", seconds=6)
-    until = time.time() + 6
+    # 20 s: the agent's start and two sessions must fit before it, on a machine that may stall.
+    crl = crls.write(tmp_path / "crl.pem", seconds=20)
+    until = time.time() + 20
     agent = start_agent("-v", "--allow-all", "--crl", crl, state_dir=sd)
     # Within a day of its nextUpdate from the start: a warning at once.
     wait_for(lambda: "goes out of date at" in agent.log(), TIMEOUT, "the start-up warning")
@@ -407,7 +408,7 @@ def test_a_control_master_is_closed_when_its_certificate_expires(start_agent, re
     sd, _ = pki
     audit = tmp_path / "audit.jsonl"
     agent = start_agent("-v", "--allow-all", "--audit-log", audit, state_dir=sd)
-    cert, key, not_after = issue(sd, sd, "brief", "clientAuth", seconds=8)
+    cert, key, not_after = issue(sd, sd, "brief", "clientAuth", seconds=20)
     brief = client_for(rexec_bin, agent, "brief", cert, key, persist="60s")
     stop_masters(brief)
     with ended(brief.popen("-v", "-T", "dev", "--host", "--", "sleep", marker)) as p:
@@ -417,8 +418,9 @@ def test_a_control_master_is_closed_when_its_certificate_expires(start_agent, re
         closed = datetime.datetime.now(datetime.timezone.utc)
         err = p.stderr.read()
     assert p.returncode != 0 and b"expired" in err, (p.returncode, err)
-    # Not before notAfter (second precision), and not long after it.
-    assert not_after <= closed < not_after + datetime.timedelta(seconds=10), (not_after, closed)
+    # Not before notAfter (second precision), and not long after it: a timer set for notAfter,
+    # not the hourly recheck, with room for a stalled machine.
+    assert not_after <= closed < not_after + datetime.timedelta(seconds=20), (not_after, closed)
     wait_gone(marker, TIMEOUT)
     wait_for(lambda: not masters(brief), TIMEOUT, "the master to leave with its certificate")
     assert "the client certificate expired at" in agent.log()

@@ -109,8 +109,9 @@ def test_fleet_connections_resume_too(rexec_bin, agent_bin, tmp_path, cache):
 def test_no_resumption_past_the_certificates_not_after(start_agent, rexec_bin, cache):
     agent = start_agent("-v", "--allow-all")  # its client `brief` is not the dev one
     sd = agent.state_dir
-    # A client certificate that expires in a few seconds (openssl against the dev CA).
-    cert, key, not_after = issue(sd, sd, "brief", "clientAuth", seconds=8)
+    # A client certificate that expires in 20 seconds (openssl against the dev CA): time for
+    # two sessions first, on a machine that may stall.
+    cert, key, not_after = issue(sd, sd, "brief", "clientAuth", seconds=20)
     conf = client_config(sd / "brief.conf", sd / "ca.pem", cert, key, agent.addr)
     client = Client(rexec_bin, agent, config=conf)
     assert handshake(run(client, "true")) == "full"
