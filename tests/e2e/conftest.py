@@ -247,14 +247,15 @@ def finish(child):
 
 
 def close_child(child):
-    """Ends a pexpect CHILD. close(force=True) gives each signal 0.1 s, which a loaded machine
-    can miss (it then raises with the child still there): SIGKILL, reaped."""
+    """Ends a pexpect CHILD, alive or not. close(force=True) gives each signal 0.1 s, which a
+    loaded machine can miss (it then raises with the child still there): SIGKILL, reaped by
+    pexpect's own wait(), so that its isalive() and exit status stay true afterwards."""
     import pexpect
     try:
         child.close(force=True)
     except pexpect.ExceptionPexpect:
-        os.kill(child.pid, signal.SIGKILL)
-        os.waitpid(child.pid, 0)
+        child.kill(signal.SIGKILL)
+        child.wait()
 
 
 def wait_remote_size(child, rows, cols, what):
@@ -669,5 +670,4 @@ def engine_spawn(engine_client):
 
     yield start
     for child in children:
-        if child.isalive():
-            close_child(child)
+        close_child(child)

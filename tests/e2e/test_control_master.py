@@ -125,8 +125,7 @@ def test_a_terminal_through_the_master(rexec_bin, dev_agent, mux_dir, stop_maste
         child.expect("after-130")
         exits_with(child, 5)
     finally:
-        if child.isalive():
-            close_child(child)
+        close_child(child)
     assert len(masters(c)) == 1
 
 
@@ -162,8 +161,7 @@ def test_a_terminal_beside_bulk_runs_keeps_every_stream_in_order(rexec_bin, dev_
             assert numbers == list(range(i * 1000, i * 1000 + 1000)), f"round {i}: {numbers}"
         exits_with(child, 4)
     finally:
-        if child.isalive():
-            close_child(child)
+        close_child(child)
     feed.join(timeout=120)
     reader.join(timeout=120)
     with ended(down), ended(up):

@@ -43,8 +43,7 @@ def spawn(client):
 
     yield start
     for child in children:
-        if child.isalive():
-            close_child(child)
+        close_child(child)
 
 
 # --- size --------------------------------------------------------------------------------------
@@ -325,8 +324,7 @@ def test_burst_then_exit_arrives_whole(start_agent, rexec_bin, tmp_path):
             got = read_to_eof(child).count(b"x")
             assert finish(child) == 0
         finally:
-            if child.isalive():
-                close_child(child)
+            close_child(child)
         if got != BURST:
             short.append((i, got))
     counted = [r["bytes_out"] for r in audit_ends(log, BURST_RUNS)]

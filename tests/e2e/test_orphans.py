@@ -64,8 +64,7 @@ def test_tilde_dot_ends_remote_process(client, marker):
         assert child.exitstatus == 255
         wait_gone(marker, GONE_TIMEOUT)
     finally:
-        if child.isalive():
-            close_child(child)
+        close_child(child)
 
 
 def test_live_session_outlasts_the_grace_period(client):
